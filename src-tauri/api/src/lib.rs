@@ -1,0 +1,501 @@
+//! Wire format of the Countersign approvals API.
+//!
+//! These are plain serde types: the server (`countersign-server`) and the client
+//! (`countersign-core`) share nothing else. Times are RFC 3339 in UTC on the wire.
+//! Every type that arrives from the network tolerates unknown fields, so that a newer
+//! server never breaks an older client; request bodies that the server validates are
+//! strict (`deny_unknown_fields`) so that a typo in a field name is a 400, not a
+//! silently ignored note.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Base path of every org-scoped endpoint: `/api/v1/orgs/{org}`.
+pub const API_PREFIX: &str = "/api/v1";
+/// Header carrying the client's idempotency key on decision endpoints.
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// Longest notes field accepted, in characters.
+pub const MAX_NOTES_CHARS: usize = 4000;
+/// Longest deny reason accepted, in characters.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// Most ids in one bulk request.
+pub const MAX_BULK_IDS: usize = 500;
+/// Largest page of `GET /approvals` and `GET /approvals/changes`.
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub const ALL: [ApprovalStatus; 4] = [
+        ApprovalStatus::Pending,
+        ApprovalStatus::Approved,
+        ApprovalStatus::Denied,
+        ApprovalStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        self != ApprovalStatus::Pending
+    }
+}
+
+impl std::fmt::Display for ApprovalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The agent that raised the request, as the policy engine identified it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRef {
+    /// Stable identifier, e.g. `deployment-bot`.
+    pub id: String,
+    /// Display name, e.g. `Deployment Bot`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Version string, e.g. `v2.1.0`.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceResult {
+    Pass,
+    Escalate,
+    Fail,
+}
+
+/// One step of the policy engine's evaluation (`manifest_validation: pass`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceStep {
+    pub step: String,
+    pub result: TraceResult,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// What the engine knew about risk when it escalated. Budget is the part the
+/// document shows (`Budget: 12/50 actions (24%)`); anything else the engine sent is
+/// kept in `extra` and shown as-is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RiskSnapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_used: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_limit: Option<u64>,
+    /// Unit of the budget, e.g. `actions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_unit: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionKind {
+    Approve,
+    Deny,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Approve => "approve",
+            DecisionKind::Deny => "deny",
+        }
+    }
+
+    /// The status an approval reaches when this decision is applied.
+    pub fn resulting_status(self) -> ApprovalStatus {
+        match self {
+            DecisionKind::Approve => ApprovalStatus::Approved,
+            DecisionKind::Deny => ApprovalStatus::Denied,
+        }
+    }
+}
+
+/// Who decided, when, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub kind: DecisionKind,
+    /// Identity of the approver (the token's subject), e.g. `alice@demo`.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Required for a deny, absent for an approve.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionOutcome {
+    Succeeded,
+    Failed,
+}
+
+/// What the agent reported after executing an approved action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionResult {
+    pub outcome: ExecutionOutcome,
+    #[serde(default)]
+    pub output: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An approval request, everything the detail view shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// `appr-` followed by 1 to 64 of `[a-z0-9_-]`.
+    pub id: String,
+    pub org_id: String,
+    pub agent: AgentRef,
+    /// e.g. `kubernetes:deploy`.
+    pub action: String,
+    /// One line for the queue, e.g. `Deploy app:v2.0.0 to production namespace`.
+    pub summary: String,
+    pub status: ApprovalStatus,
+    /// e.g. `REQUIRES_APPROVAL`, `AMOUNT_THRESHOLD`, `NEW_COUNTERPARTY`.
+    pub reason_code: String,
+    pub reason_text: String,
+    /// Request parameters, arbitrary JSON as the agent sent them.
+    #[serde(default)]
+    pub params: Value,
+    #[serde(default)]
+    pub policy_trace: Vec<TraceStep>,
+    #[serde(default)]
+    pub risk: RiskSnapshot,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Identity under which the request was raised (the agent token's subject).
+    pub requested_by: String,
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    #[serde(default)]
+    pub execution: Option<ExecutionResult>,
+    /// Monotonic per server; bumped on every change to this approval.
+    pub change_seq: i64,
+}
+
+/// Checks the form of an approval id: `appr-` then 1..=64 of `[a-z0-9_-]`.
+pub fn is_valid_approval_id(id: &str) -> bool {
+    match id.strip_prefix("appr-") {
+        Some(rest) => {
+            !rest.is_empty()
+                && rest.len() <= 64
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        }
+        None => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Requests (strict: unknown fields are a 400)
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyRequest {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkApproveRequest {
+    pub approval_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkDenyRequest {
+    pub approval_ids: Vec<String>,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// The agent side of ESCALATE: `POST /approvals` with an agent token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApprovalRequest {
+    /// Optional client-chosen id (`appr-...`); the server makes one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub agent: AgentRef,
+    pub action: String,
+    pub summary: String,
+    pub reason_code: String,
+    pub reason_text: String,
+    #[serde(default)]
+    pub params: Value,
+    #[serde(default)]
+    pub policy_trace: Vec<TraceStep>,
+    #[serde(default)]
+    pub risk: RiskSnapshot,
+    /// Shorter expiry than the server's default, in seconds. Longer is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// `POST /approvals/{id}/result` with an agent token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordResultRequest {
+    pub outcome: ExecutionOutcome,
+    #[serde(default)]
+    pub output: Value,
+}
+
+// ---------------------------------------------------------------------------
+// Responses (lenient: unknown fields are ignored)
+// ---------------------------------------------------------------------------
+
+/// `GET /approvals`: newest first, cursor-paginated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalList {
+    pub items: Vec<Approval>,
+    /// Opaque; pass as `cursor=` to get the next page. Absent on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /approvals/changes?after=<seq>&limit=`: approvals changed after `after`,
+/// ordered by `change_seq` ascending, each approval at most once (its latest state).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangesPage {
+    pub items: Vec<Approval>,
+    /// Cursor for the next call (`after=next`): the highest `change_seq` in `items`,
+    /// or the request's `after` when `items` is empty.
+    pub next: i64,
+    pub has_more: bool,
+}
+
+/// Answer to a single approve/deny: the approval as it now stands. Its
+/// `change_seq` is the change the decision made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionResponse {
+    pub approval: Approval,
+    pub change_seq: i64,
+}
+
+/// One item of a bulk answer. `status` is the HTTP status the item would have got
+/// on its own (200, 404, 409, 400...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkItemResult {
+    pub id: String,
+    pub ok: bool,
+    pub status: u16,
+    #[serde(default)]
+    pub approval: Option<Approval>,
+    #[serde(default)]
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkResponse {
+    pub results: Vec<BulkItemResult>,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusTotals {
+    pub pending: u64,
+    pub approved: u64,
+    pub denied: u64,
+    pub expired: u64,
+}
+
+impl StatusTotals {
+    pub fn total(&self) -> u64 {
+        self.pending + self.approved + self.denied + self.expired
+    }
+
+    pub fn add(&mut self, status: ApprovalStatus, n: u64) {
+        match status {
+            ApprovalStatus::Pending => self.pending += n,
+            ApprovalStatus::Approved => self.approved += n,
+            ApprovalStatus::Denied => self.denied += n,
+            ApprovalStatus::Expired => self.expired += n,
+        }
+    }
+}
+
+/// A row of a stats breakdown (by agent or by reason code).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsBucket {
+    /// Agent id or reason code.
+    pub key: String,
+    pub totals: StatusTotals,
+    /// Mean seconds from creation to decision, over decided approvals; `None` when none.
+    #[serde(default)]
+    pub average_response_secs: Option<f64>,
+}
+
+/// `GET /approvals/stats?from=&to=`. Counts approvals created in `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+    pub totals: StatusTotals,
+    #[serde(default)]
+    pub average_response_secs: Option<f64>,
+    pub by_agent: Vec<StatsBucket>,
+    pub by_reason: Vec<StatsBucket>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditEvent {
+    Created,
+    Approved,
+    Denied,
+    Expired,
+    Executed,
+}
+
+/// One entry of the append-only, hash-chained audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the server-wide chain.
+    pub seq: i64,
+    pub approval_id: String,
+    pub event: AuditEvent,
+    /// Who caused it: an approver, an agent, or `system` for expiry.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Event-specific data (e.g. the execution result).
+    #[serde(default)]
+    pub data: Value,
+    /// Hex SHA-256 of the previous entry (all zeros for the first).
+    pub prev_hash: String,
+    /// Hex SHA-256 over this entry's canonical fields and `prev_hash`.
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditTrail {
+    pub approval_id: String,
+    pub entries: Vec<AuditEntry>,
+}
+
+/// Payload of the SSE `change` event on `GET /approvals/events` (also sent as the
+/// first event on connect). Heartbeats are `event: heartbeat` with the same payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeNotice {
+    pub change_seq: i64,
+}
+
+/// `GET /api/v1/me`: who the token belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub subject: String,
+    pub org_id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Approver,
+    Agent,
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Machine-readable, snake_case: `not_found`, `already_decided`, `expired`,
+    /// `validation_failed`, `unauthorized`, `forbidden`, `idempotency_mismatch`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// Every 4xx/5xx body: `{"error":{"code","message"}}`. A 409 on a decision also
+/// carries the approval as it now stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: ErrorDetail,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approval_ids_are_checked() {
+        assert!(is_valid_approval_id("appr-xyz789"));
+        assert!(is_valid_approval_id("appr-001"));
+        assert!(!is_valid_approval_id("appr-"));
+        assert!(!is_valid_approval_id("xyz789"));
+        assert!(!is_valid_approval_id("appr-XYZ"));
+        assert!(!is_valid_approval_id("appr-a/b"));
+        assert!(!is_valid_approval_id(&format!("appr-{}", "a".repeat(65))));
+    }
+
+    #[test]
+    fn deny_request_rejects_unknown_fields() {
+        let err = serde_json::from_str::<DenyRequest>(r#"{"reason":"x","note":"typo"}"#);
+        assert!(err.is_err());
+        let ok: DenyRequest =
+            serde_json::from_str(r#"{"reason":"Not approved during code freeze","notes":"n"}"#)
+                .expect("valid");
+        assert_eq!(ok.notes.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn risk_snapshot_keeps_extra_fields() {
+        let r: RiskSnapshot =
+            serde_json::from_str(r#"{"budget_used":12,"budget_limit":50,"recent_denials":2}"#)
+                .expect("valid");
+        assert_eq!(r.budget_used, Some(12));
+        assert_eq!(r.extra.get("recent_denials"), Some(&Value::from(2)));
+        let back = serde_json::to_value(&r).expect("serializes");
+        assert_eq!(back["recent_denials"], 2);
+    }
+}
