@@ -1,8 +1,17 @@
-// Hide the console window on Windows release builds.
+// Hide the console window on Windows release builds of the GUI.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-fn main() {
-    tauri::Builder::default()
-        .run(tauri::generate_context!())
-        .expect("error while running Countersign");
+//! `countersign` with no arguments (or only `--demo`) opens the desktop app;
+//! with a subcommand it is the command-line interface and never opens a window.
+
+mod app;
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if cli::wants_cli(&args) {
+        cli::main(args)
+    } else {
+        app::main(args)
+    }
 }
