@@ -1,0 +1,91 @@
+// Times and numbers the way the document shows them ("2h ago", "22 hours remaining").
+
+export const GLYPH = { pending: "⏳", approved: "✓", denied: "✗", expired: "⌛" };
+export const STATUS_LABEL = { pending: "Pending", approved: "Approved", denied: "Denied", expired: "Expired" };
+
+function parse(t) {
+  const d = t instanceof Date ? t : new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export function ago(t, now = Date.now()) {
+  const d = parse(t);
+  if (!d) return "";
+  const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
+  if (s < 45) return "just now";
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m}m ago`;
+  const hrs = Math.round(s / 3600);
+  if (hrs < 24) return `${hrs}h ago`;
+  const days = Math.round(s / 86400);
+  if (days < 60) return `${days}d ago`;
+  return d.toLocaleDateString();
+}
+
+function plural(n, unit) {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+/** "2 hours ago" (long form for the detail view). */
+export function agoLong(t, now = Date.now()) {
+  const d = parse(t);
+  if (!d) return "";
+  const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
+  if (s < 60) return "just now";
+  if (s < 3600) return `${plural(Math.floor(s / 60), "minute")} ago`;
+  if (s < 86400) return `${plural(Math.floor(s / 3600), "hour")} ago`;
+  return `${plural(Math.floor(s / 86400), "day")} ago`;
+}
+
+/** "22 hours remaining", "4m 10s remaining", "expired 3 hours ago". */
+export function remaining(t, now = Date.now()) {
+  const d = parse(t);
+  if (!d) return "";
+  const s = Math.round((d.getTime() - now) / 1000);
+  if (s <= 0) return `expired ${agoLong(d, now)}`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s remaining`;
+  if (s < 86400) {
+    const hrs = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    return `${hrs}h ${String(m).padStart(2, "0")}m remaining`;
+  }
+  return `${plural(Math.floor(s / 86400), "day")} ${Math.floor((s % 86400) / 3600)}h remaining`;
+}
+
+/** "2024-12-14 10:00:00" in local time. */
+export function absolute(t) {
+  const d = parse(t);
+  if (!d) return "";
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function duration(secs) {
+  if (secs === null || secs === undefined) return "—";
+  const s = Math.round(secs);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** A `<input type=date>` value (local day) as the RFC 3339 start of that day. */
+export function dayStart(value) {
+  if (!value) return null;
+  const d = new Date(`${value}T00:00:00`);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** The day after a `<input type=date>` value, so "to" includes the whole day. */
+export function dayEnd(value) {
+  if (!value) return null;
+  const d = new Date(`${value}T00:00:00`);
+  if (Number.isNaN(d.getTime())) return null;
+  d.setDate(d.getDate() + 1);
+  return d.toISOString();
+}
+
+export function isoDay(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}

@@ -1,0 +1,40 @@
+// The outbox: decisions waiting to reach the server, and those it rejected (with why).
+import { api } from "./api.js";
+import { h, toast } from "./dom.js";
+import { absolute } from "./format.js";
+
+let hooks = null; // { openDetail, rerender }
+
+export function initOutbox(h_) {
+  hooks = h_;
+}
+
+export async function renderOutbox(root) {
+  root.append(h("header", { class: "view-head" }, h("h1", { class: "view-title" }, "Outbox"),
+    h("div", { class: "head-actions" }, h("button", { type: "button", class: "btn btn-ghost", onclick: async () => {
+      try { await api.syncNow(); await hooks.rerender(); } catch (e) { toast(e.message, "error"); }
+    } }, "↻ Send now"))));
+  let items = [];
+  try {
+    items = await api.outbox();
+  } catch (e) {
+    toast(e.message, "error");
+  }
+  if (!items.length) {
+    root.append(h("div", { class: "empty", id: "outbox-empty" }, h("div", { class: "empty-glyph", "aria-hidden": "true" }, "✓"),
+      h("div", null, "Every decision has reached the server.")));
+    return;
+  }
+  root.append(h("ul", { class: "outbox", id: "outbox-list", role: "list" }, items.map((o) =>
+    h("li", { class: `outbox-item ob-${o.state}`, dataset: { id: o.approval_id } },
+      h("span", { class: `chip chip-${o.state}` }, o.state === "queued" ? "Queued" : "Rejected"),
+      h("div", { class: "ob-main" },
+        h("div", null, h("strong", null, o.kind === "deny" ? "Deny " : "Approve "),
+          h("button", { type: "button", class: "linkish", onclick: () => hooks.openDetail(o.approval_id) }, o.approval_id),
+          h("span", { class: "muted" }, ` · ${absolute(o.created_at)} · ${o.attempts} attempt${o.attempts === 1 ? "" : "s"}`)),
+        o.reason ? h("div", { class: "small" }, h("span", { class: "muted" }, "Reason: "), o.reason) : null,
+        o.message ? h("div", { class: "small ob-message" }, o.message) : null),
+      o.state === "rejected" ? h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: async () => {
+        try { await api.outboxDiscard(o.id); await hooks.rerender(); } catch (e) { toast(e.message, "error"); }
+      } }, "Dismiss") : null))));
+}

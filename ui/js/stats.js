@@ -1,0 +1,123 @@
+// Approvals → Stats: totals by status, average response time, by agent and by reason,
+// drawn as SVG from the local store (works offline).
+import { api } from "./api.js";
+import { h, s, toast } from "./dom.js";
+import { state } from "./store.js";
+import { STATUS_LABEL, duration, dayStart, dayEnd, isoDay } from "./format.js";
+
+const ORDER = ["pending", "approved", "denied", "expired"];
+
+export async function renderStats(root) {
+  const r = state.statsRange;
+  const from = h("input", { type: "date", id: "s-from", class: "input input-date", "aria-label": "Stats from", value: r.from });
+  const to = h("input", { type: "date", id: "s-to", class: "input input-date", "aria-label": "Stats to", value: r.to });
+  const body = h("div", { class: "stats", id: "stats-body" });
+  const reload = async () => {
+    r.from = from.value;
+    r.to = to.value;
+    let st;
+    try {
+      st = await api.stats(dayStart(r.from), dayEnd(r.to));
+    } catch (e) {
+      toast(e.message, "error");
+      return;
+    }
+    body.replaceChildren(...statsView(st));
+  };
+  const preset = (days) => () => {
+    if (days === null) { from.value = ""; to.value = ""; } else {
+      const d = new Date();
+      to.value = isoDay(d);
+      d.setDate(d.getDate() - days + 1);
+      from.value = isoDay(d);
+    }
+    reload();
+  };
+  from.addEventListener("change", reload);
+  to.addEventListener("change", reload);
+  root.append(h("div", { class: "filters", role: "group", "aria-label": "Date range" },
+    h("span", { class: "filters-label" }, "Date range:"), from, h("span", { class: "muted" }, "–"), to,
+    h("button", { type: "button", class: "btn btn-ghost btn-small", onclick: preset(1) }, "Today"),
+    h("button", { type: "button", class: "btn btn-ghost btn-small", onclick: preset(7) }, "7 days"),
+    h("button", { type: "button", class: "btn btn-ghost btn-small", onclick: preset(30) }, "30 days"),
+    h("button", { type: "button", class: "btn btn-ghost btn-small", onclick: preset(null) }, "All time")), body);
+  await reload();
+}
+
+function statsView(st) {
+  const t = st.totals;
+  const total = ORDER.reduce((n, k) => n + (t[k] || 0), 0);
+  const cards = h("div", { class: "stat-cards" },
+    ORDER.map((k) => h("div", { class: `stat-card stat-${k}`, id: `stat-${k}` },
+      h("div", { class: "stat-label" }, STATUS_LABEL[k]), h("div", { class: "stat-value" }, String(t[k] || 0)))),
+    h("div", { class: "stat-card", id: "stat-avg" }, h("div", { class: "stat-label" }, "Avg response time"),
+      h("div", { class: "stat-value" }, duration(st.average_response_secs))));
+  return [
+    cards,
+    h("div", { class: "stat-grid" },
+      h("section", { class: "card", "aria-labelledby": "ch-status" }, h("h2", { class: "card-title", id: "ch-status" }, "Totals by status"),
+        donut(t, total)),
+      h("section", { class: "card", "aria-labelledby": "ch-agent" }, h("h2", { class: "card-title", id: "ch-agent" }, "By agent"),
+        bars(st.by_agent, "chart-agent")),
+      h("section", { class: "card wide", "aria-labelledby": "ch-reason" }, h("h2", { class: "card-title", id: "ch-reason" }, "By reason code"),
+        bars(st.by_reason, "chart-reason"))),
+  ];
+}
+
+function donut(t, total) {
+  const R = 60;
+  const C = 2 * Math.PI * R;
+  const svg = s("svg", { viewBox: "0 0 160 160", width: 160, height: 160, role: "img", class: "donut",
+    "aria-label": ORDER.map((k) => `${STATUS_LABEL[k]} ${t[k] || 0}`).join(", ") });
+  svg.append(s("circle", { cx: 80, cy: 80, r: R, class: "donut-track", fill: "none", "stroke-width": 22 }));
+  let offset = 0;
+  for (const k of ORDER) {
+    const v = t[k] || 0;
+    if (!v || !total) continue;
+    const len = (v / total) * C;
+    svg.append(s("circle", { cx: 80, cy: 80, r: R, fill: "none", "stroke-width": 22, class: `seg seg-${k}`,
+      "stroke-dasharray": `${len} ${C - len}`, "stroke-dashoffset": String(-offset), transform: "rotate(-90 80 80)" },
+    s("title", null, `${STATUS_LABEL[k]}: ${v}`)));
+    offset += len;
+  }
+  svg.append(s("text", { x: 80, y: 78, "text-anchor": "middle", class: "donut-total" }, String(total)),
+    s("text", { x: 80, y: 98, "text-anchor": "middle", class: "donut-sub" }, "approvals"));
+  const legend = h("ul", { class: "legend", role: "list" }, ORDER.map((k) =>
+    h("li", null, h("span", { class: `swatch seg-${k}`, "aria-hidden": "true" }), `${STATUS_LABEL[k]} `,
+      h("strong", null, String(t[k] || 0)),
+      h("span", { class: "muted" }, total ? ` ${Math.round(((t[k] || 0) / total) * 100)}%` : ""))));
+  return h("div", { class: "donut-wrap" }, svg, legend);
+}
+
+function bars(buckets, id) {
+  if (!buckets || !buckets.length) return h("p", { class: "muted", id }, "No approvals in this range.");
+  const rows = [...buckets].sort((a, b) => tot(b.totals) - tot(a.totals)).slice(0, 12);
+  const max = Math.max(1, ...rows.map((b) => tot(b.totals)));
+  const W = 560; const LABEL = 170; const BAR = W - LABEL - 90; const RH = 30;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${rows.length * RH + 8}`, class: "bars", id, role: "img",
+    "aria-label": rows.map((b) => `${b.key}: ${tot(b.totals)}`).join(", "), preserveAspectRatio: "xMinYMin meet" });
+  rows.forEach((b, i) => {
+    const y = i * RH + 4;
+    svg.append(s("text", { x: 0, y: y + 17, class: "bar-label" }, truncate(b.key, 24), s("title", null, b.key)));
+    let x = LABEL;
+    for (const k of ORDER) {
+      const v = b.totals[k] || 0;
+      if (!v) continue;
+      const w = (v / max) * BAR;
+      svg.append(s("rect", { x, y: y + 4, width: Math.max(1, w), height: RH - 12, rx: 3, class: `seg-fill seg-${k}` },
+        s("title", null, `${b.key} · ${STATUS_LABEL[k]}: ${v}`)));
+      x += w;
+    }
+    const avg = b.average_response_secs !== null && b.average_response_secs !== undefined ? ` · ${duration(b.average_response_secs)}` : "";
+    svg.append(s("text", { x: x + 8, y: y + 17, class: "bar-value" }, `${tot(b.totals)}${avg}`));
+  });
+  return svg;
+}
+
+function tot(t) {
+  return ORDER.reduce((n, k) => n + (t[k] || 0), 0);
+}
+
+function truncate(str, n) {
+  return str.length > n ? `${str.slice(0, n - 1)}…` : str;
+}
