@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# End-to-end suite: the real `countersign` binary under Xvfb, driven through tauri-driver +
+# WebKitWebDriver, against a real `countersign-server` on loopback, inside a private D-Bus
+# session (dbus-run-session) where a recording notification daemon and a StatusNotifierWatcher run.
+# CI runs this from a fresh clone as root: every tool it needs is installed here.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+need=()
+for p in xvfb xauth webkit2gtk-driver dbus dbus-x11 python3 python3-dbus python3-gi; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "e2e: installing ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v tauri-driver >/dev/null || cargo install --locked tauri-driver
+
+[ -n "${CS_E2E_NO_BUILD:-}" ] || cargo build -p countersign -p countersign-server
+export CS_APP="$ROOT/target/debug/countersign"
+export CS_SERVER="$ROOT/target/debug/countersign-server"
+
+# A free X display.
+d=90
+while [ -e "/tmp/.X$d-lock" ] || [ -e "/tmp/.X11-unix/X$d" ]; do d=$((d + 1)); done
+Xvfb ":$d" -screen 0 1440x900x24 -nolisten tcp >/tmp/countersign-e2e-xvfb.log 2>&1 &
+XVFB=$!
+trap 'kill $XVFB 2>/dev/null || true' EXIT
+export DISPLAY=":$d"
+for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$d" ] && break; sleep 0.1; done
+
+# Debian's python3 carries python3-dbus; a pyenv/venv python on PATH would not.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+dbus-run-session -- "$PY" tests/e2e/suite.py "$@"
