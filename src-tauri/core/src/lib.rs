@@ -1,3 +1,30 @@
 //! Countersign's local-first engine. No GUI dependency: everything here runs headless.
+//!
+//! Entry point: [`Engine`]. Open it on [`paths::home_dir`], query the cached queue,
+//! queue decisions (they return at once and survive crashes), and let
+//! [`Engine::start`] (or [`Engine::sync_now`]) talk to the server.
 
 pub use countersign_api as api;
+
+pub mod client;
+pub mod conn_state;
+pub mod engine;
+pub mod error;
+pub mod notify_plan;
+pub mod paths;
+pub mod settings;
+pub mod store;
+pub mod sync;
+pub mod token;
+
+pub use conn_state::{ConnState, EngineEvent, SyncStatus};
+pub use engine::{Clock, Engine, EngineOptions, LoginOutcome, Queued, SyncSummary};
+pub use error::{CoreError, Result};
+pub use notify_plan::{NotificationKind, PlannedNotification};
+pub use settings::Settings;
+pub use store::approvals::{
+    ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery, SortOrder,
+};
+pub use store::outbox::{OutboxEntry, OutboxState};
+pub use sync::Background;
+pub use token::{TokenLocation, TokenStore};

@@ -1,0 +1,64 @@
+//! The connection state machine the UI and tray show, and the events the engine emits.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Driven only by real connection outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnState {
+    /// No server, org or token yet.
+    NotConfigured,
+    /// Talking to the server right now (first contact or after being offline).
+    Syncing,
+    Online,
+    /// Last attempt failed with a transient error; retrying with backoff.
+    Offline {
+        since: DateTime<Utc>,
+        last_error: String,
+    },
+    /// The server refused the token: the loop stopped until the user signs in again.
+    Unauthorized {
+        message: String,
+    },
+}
+
+impl ConnState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ConnState::NotConfigured => "not signed in",
+            ConnState::Syncing => "syncing",
+            ConnState::Online => "online",
+            ConnState::Offline { .. } => "offline",
+            ConnState::Unauthorized { .. } => "sign in again",
+        }
+    }
+}
+
+/// A snapshot for status bars.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub conn: ConnState,
+    pub last_synced: Option<DateTime<Utc>>,
+    /// Decisions still to deliver.
+    pub outbox_pending: u64,
+}
+
+/// What changed, for subscribers (GUI windows, tray, notification shell).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    /// Cached approvals changed (pulled, decided locally, expired locally).
+    ApprovalsChanged {
+        ids: Vec<String>,
+    },
+    ConnectionChanged {
+        state: ConnState,
+    },
+    /// The outbox changed (queued, delivered, rejected, expired).
+    OutboxChanged,
+    /// A pull completed.
+    Synced {
+        at: DateTime<Utc>,
+    },
+}

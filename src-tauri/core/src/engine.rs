@@ -1,0 +1,535 @@
+//! The `Engine`: a cheap, clonable, `Send + Sync` handle over the store, the token,
+//! the connection state and the background sync loop. Queries and decisions are
+//! synchronous (local SQLite, return at once); talking to the server is async.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, Notify};
+
+use crate::api::{self, DecisionKind, Role, Stats, WhoAmI};
+use crate::client::ApiClient;
+use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
+use crate::error::{CoreError, Result};
+use crate::notify_plan::{self, Announced, PendingInfo, PlannedNotification};
+use crate::settings::{self, Settings};
+use crate::store::approvals::{ApprovalDetail, Facets, QueuePage, QueueQuery};
+use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
+use crate::store::Store;
+use crate::token::{TokenLocation, TokenStore};
+
+/// Source of "now"; replaceable so tests can move the clock past an expiry.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Tuning knobs; the defaults suit the desktop app and the CLI.
+#[derive(Clone)]
+pub struct EngineOptions {
+    pub clock: Clock,
+    /// Poll interval when the event stream is unavailable, and safety poll when it is.
+    pub poll_interval: Duration,
+    /// Backoff for transient failures (outbox and reconnects).
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Page size for `changes`.
+    pub page_limit: u32,
+    /// Event stream silent for this long is considered dead (server heartbeats are faster).
+    pub stream_idle_timeout: Duration,
+    /// Use only the token file, never the OS keychain.
+    pub file_token_store: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            clock: Arc::new(Utc::now),
+            poll_interval: Duration::from_secs(30),
+            backoff_base: crate::sync::backoff::BASE,
+            backoff_max: crate::sync::backoff::MAX,
+            page_limit: api::MAX_PAGE_LIMIT,
+            stream_idle_timeout: Duration::from_secs(90),
+            file_token_store: false,
+        }
+    }
+}
+
+/// Result of queuing decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Queued {
+    pub entries: Vec<OutboxEntry>,
+    /// Ids not queued, with the reason (already decided, expired, unknown, ...).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// What a `sync_now` did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    /// Approvals received from the server.
+    pub pulled: usize,
+    /// Cached approvals that changed.
+    pub changed: usize,
+    pub delivered: usize,
+    pub rejected: usize,
+    pub expired_unsent: usize,
+    /// Decisions still queued afterwards.
+    pub remaining: u64,
+    pub cursor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginOutcome {
+    pub who: WhoAmI,
+    pub token_location: TokenLocation,
+}
+
+pub(crate) struct Inner {
+    pub(crate) home: PathBuf,
+    store: Mutex<Store>,
+    pub(crate) tokens: TokenStore,
+    pub(crate) events: broadcast::Sender<EngineEvent>,
+    conn: Mutex<ConnState>,
+    /// Poked when there is something to send or the configuration changed.
+    pub(crate) wake: Notify,
+    pub(crate) opts: EngineOptions,
+    /// One pull/push at a time per process.
+    pub(crate) sync_lock: tokio::sync::Mutex<()>,
+    client: Mutex<Option<ApiClient>>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("home", &self.inner.home)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the engine on `home` (created if missing), e.g. [`crate::paths::home_dir`].
+    pub fn open(home: &Path) -> Result<Engine> {
+        Self::open_with(home, EngineOptions::default())
+    }
+
+    pub fn open_with(home: &Path, opts: EngineOptions) -> Result<Engine> {
+        std::fs::create_dir_all(home)?;
+        let store = Store::open(&crate::paths::db_path(home))?;
+        let tokens = if opts.file_token_store {
+            TokenStore::file_only(home)
+        } else {
+            TokenStore::new(home)
+        };
+        let (events, _) = broadcast::channel(256);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                home: home.to_path_buf(),
+                store: Mutex::new(store),
+                tokens,
+                events,
+                conn: Mutex::new(ConnState::NotConfigured),
+                wake: Notify::new(),
+                opts,
+                sync_lock: tokio::sync::Mutex::new(()),
+                client: Mutex::new(None),
+            }),
+        };
+        let initial = if engine.client().is_ok() {
+            ConnState::Syncing
+        } else {
+            ConnState::NotConfigured
+        };
+        *lock(&engine.inner.conn) = initial;
+        Ok(engine)
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.inner.home
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.inner.opts.clock)()
+    }
+
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.inner.store)
+    }
+
+    // ------------------------------------------------------------------ events
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, ev: EngineEvent) {
+        // No subscribers is fine.
+        let _ = self.inner.events.send(ev);
+    }
+
+    pub fn conn_state(&self) -> ConnState {
+        lock(&self.inner.conn).clone()
+    }
+
+    pub(crate) fn set_conn(&self, next: ConnState) {
+        let changed = {
+            let mut cur = lock(&self.inner.conn);
+            let next = match (&*cur, next) {
+                // Keep the first moment we went offline.
+                (ConnState::Offline { since, .. }, ConnState::Offline { last_error, .. }) => {
+                    ConnState::Offline {
+                        since: *since,
+                        last_error,
+                    }
+                }
+                (_, n) => n,
+            };
+            if *cur != next {
+                *cur = next.clone();
+                Some(next)
+            } else {
+                None
+            }
+        };
+        if let Some(state) = changed {
+            tracing::info!(state = state.label(), "connection state");
+            self.emit(EngineEvent::ConnectionChanged { state });
+        }
+    }
+
+    pub fn status(&self) -> Result<SyncStatus> {
+        let store = self.store();
+        Ok(SyncStatus {
+            conn: self.conn_state(),
+            last_synced: store.last_synced()?,
+            outbox_pending: store.outbox_active_count()?,
+        })
+    }
+
+    // ---------------------------------------------------------------- settings
+
+    pub fn settings(&self) -> Result<Settings> {
+        self.store().load_settings()
+    }
+
+    pub fn set_expiring_soon_secs(&self, secs: i64) -> Result<()> {
+        if !(60..=7 * 86_400).contains(&secs) {
+            return Err(CoreError::Settings(
+                "expiring-soon threshold must be between 1 minute and 7 days".into(),
+            ));
+        }
+        let store = self.store();
+        let mut s = store.load_settings()?;
+        s.expiring_soon_secs = secs;
+        store.save_settings(&s)
+    }
+
+    pub fn set_notifications_enabled(&self, on: bool) -> Result<()> {
+        let store = self.store();
+        let mut s = store.load_settings()?;
+        s.notifications_enabled = on;
+        store.save_settings(&s)
+    }
+
+    /// Checks the token against `/api/v1/me`, then stores it (keychain or private
+    /// file) and the server/org. Switching to another server or org drops the cache.
+    pub async fn login(&self, server_url: &str, org: &str, token: &str) -> Result<LoginOutcome> {
+        let server_url = settings::normalize_server_url(server_url)?;
+        settings::validate_org(org)?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(CoreError::Invalid("the token is empty".into()));
+        }
+        let client = ApiClient::new(&server_url, org, token)?;
+        let who = client.me().await.map_err(CoreError::from)?;
+        if who.role != Role::Approver {
+            return Err(CoreError::Invalid(format!(
+                "this token belongs to {} ({:?}), not an approver",
+                who.subject, who.role
+            )));
+        }
+        if who.org_id != org {
+            return Err(CoreError::Invalid(format!(
+                "this token is for org {:?}, not {org:?}",
+                who.org_id
+            )));
+        }
+        let location = self
+            .inner
+            .tokens
+            .save(&TokenStore::account(&server_url, org), token)?;
+        {
+            let mut store = self.store();
+            let mut s = store.load_settings()?;
+            if s.server_url.as_deref() != Some(server_url.as_str()) || s.org.as_deref() != Some(org)
+            {
+                store.reset_cache()?;
+            }
+            s.server_url = Some(server_url);
+            s.org = Some(org.to_string());
+            s.subject = Some(who.subject.clone());
+            store.save_settings(&s)?;
+        }
+        *lock(&self.inner.client) = Some(client);
+        self.set_conn(ConnState::Syncing);
+        self.inner.wake.notify_one();
+        Ok(LoginOutcome {
+            who,
+            token_location: location,
+        })
+    }
+
+    /// Forgets the token. Cached approvals and queued decisions stay (they are
+    /// delivered after the next login to the same server and org).
+    pub fn logout(&self) -> Result<()> {
+        let s = self.settings()?;
+        if let Some((server, org)) = s.endpoint() {
+            self.inner.tokens.clear(&TokenStore::account(server, org))?;
+        }
+        *lock(&self.inner.client) = None;
+        self.set_conn(ConnState::NotConfigured);
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// An API client from the settings and the stored token.
+    pub fn client(&self) -> Result<ApiClient> {
+        if let Some(c) = lock(&self.inner.client).as_ref() {
+            return Ok(c.clone());
+        }
+        let s = self.settings()?;
+        let (server, org) = s.endpoint().ok_or(CoreError::NotConfigured)?;
+        let token = self
+            .inner
+            .tokens
+            .load(&TokenStore::account(server, org))?
+            .ok_or(CoreError::NotConfigured)?;
+        let client = ApiClient::new(server, org, &token)?;
+        *lock(&self.inner.client) = Some(client.clone());
+        Ok(client)
+    }
+
+    // ----------------------------------------------------------------- queries
+
+    /// The queue, filtered/sorted/paged, with local expiry and optimistic decisions applied.
+    pub fn list(&self, q: &QueueQuery) -> Result<QueuePage> {
+        self.expire_sweep()?;
+        self.store().list(q, self.now())
+    }
+
+    pub fn facets(&self) -> Result<Facets> {
+        self.store().facets()
+    }
+
+    pub fn detail(&self, id: &str) -> Result<ApprovalDetail> {
+        self.expire_sweep()?;
+        self.store()
+            .detail(id, self.now())?
+            .ok_or_else(|| CoreError::NotFound(id.to_string()))
+    }
+
+    /// Stats from the cache (works offline), same shape as the server's.
+    pub fn local_stats(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Stats> {
+        self.store().local_stats(from, to, self.now())
+    }
+
+    /// Stats from the server.
+    pub async fn server_stats(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Stats> {
+        Ok(self.client()?.stats(from, to).await?)
+    }
+
+    /// Outbox rows in the given states (all when empty), oldest first.
+    pub fn outbox(&self, states: &[OutboxState]) -> Result<Vec<OutboxEntry>> {
+        self.expire_sweep()?;
+        self.store().outbox_list(states)
+    }
+
+    /// Fetches the approval and its audit trail from the server into the cache.
+    pub async fn refresh_detail(&self, id: &str) -> Result<ApprovalDetail> {
+        let client = self.client()?;
+        let approval = client.approval(id).await?;
+        let audit = client.audit(id).await?;
+        {
+            let mut store = self.store();
+            store.upsert_approvals(std::slice::from_ref(&approval))?;
+            store.save_audit(&audit, self.now())?;
+        }
+        self.emit(EngineEvent::ApprovalsChanged {
+            ids: vec![id.to_string()],
+        });
+        self.detail(id)
+    }
+
+    // ----------------------------------------------------------------- actions
+
+    pub fn decide_approve(&self, id: &str, notes: Option<&str>) -> Result<Queued> {
+        self.decide(&[id.to_string()], DecisionKind::Approve, notes, None, None)
+    }
+
+    pub fn decide_deny(&self, id: &str, reason: &str, notes: Option<&str>) -> Result<Queued> {
+        self.decide(
+            &[id.to_string()],
+            DecisionKind::Deny,
+            notes,
+            Some(reason),
+            None,
+        )
+    }
+
+    pub fn bulk_approve(&self, ids: &[String], notes: Option<&str>) -> Result<Queued> {
+        let batch = uuid::Uuid::new_v4().to_string();
+        self.decide(ids, DecisionKind::Approve, notes, None, Some(&batch))
+    }
+
+    pub fn bulk_deny(&self, ids: &[String], reason: &str, notes: Option<&str>) -> Result<Queued> {
+        let batch = uuid::Uuid::new_v4().to_string();
+        self.decide(ids, DecisionKind::Deny, notes, Some(reason), Some(&batch))
+    }
+
+    fn decide(
+        &self,
+        ids: &[String],
+        kind: DecisionKind,
+        notes: Option<&str>,
+        reason: Option<&str>,
+        batch_id: Option<&str>,
+    ) -> Result<Queued> {
+        if ids.is_empty() {
+            return Err(CoreError::Invalid("no approval ids given".into()));
+        }
+        if ids.len() > api::MAX_BULK_IDS {
+            return Err(CoreError::Invalid(format!(
+                "at most {} approvals at once",
+                api::MAX_BULK_IDS
+            )));
+        }
+        if let Some(bad) = ids.iter().find(|i| !api::is_valid_approval_id(i)) {
+            return Err(CoreError::Invalid(format!(
+                "{bad:?} is not an approval id (appr-...)"
+            )));
+        }
+        let notes = notes.map(str::trim).filter(|n| !n.is_empty());
+        if notes.is_some_and(|n| n.chars().count() > api::MAX_NOTES_CHARS) {
+            return Err(CoreError::Invalid(format!(
+                "notes are limited to {} characters",
+                api::MAX_NOTES_CHARS
+            )));
+        }
+        let reason = reason.map(str::trim);
+        if kind == DecisionKind::Deny {
+            match reason {
+                None | Some("") => {
+                    return Err(CoreError::Invalid("a deny needs a reason".into()));
+                }
+                Some(r) if r.chars().count() > api::MAX_REASON_CHARS => {
+                    return Err(CoreError::Invalid(format!(
+                        "the reason is limited to {} characters",
+                        api::MAX_REASON_CHARS
+                    )));
+                }
+                _ => {}
+            }
+        }
+        self.expire_sweep()?;
+        let (entries, skipped) = self.store().enqueue_decisions(
+            ids,
+            &NewDecision {
+                kind,
+                notes,
+                reason,
+                batch_id,
+            },
+            self.now(),
+        )?;
+        if !entries.is_empty() {
+            self.emit(EngineEvent::ApprovalsChanged {
+                ids: entries.iter().map(|e| e.approval_id.clone()).collect(),
+            });
+            self.emit(EngineEvent::OutboxChanged);
+            self.inner.wake.notify_one();
+        }
+        Ok(Queued { entries, skipped })
+    }
+
+    /// Marks queued-but-never-sent decisions whose approval expired as expired.
+    pub fn expire_sweep(&self) -> Result<usize> {
+        let expired = self.store().outbox_expire_unsent(self.now())?;
+        if !expired.is_empty() {
+            for e in &expired {
+                tracing::info!(approval = %e.approval_id, "queued decision expired before it could be sent");
+            }
+            self.emit(EngineEvent::ApprovalsChanged {
+                ids: expired.iter().map(|e| e.approval_id.clone()).collect(),
+            });
+            self.emit(EngineEvent::OutboxChanged);
+        }
+        Ok(expired.len())
+    }
+
+    // ------------------------------------------------------------ notifications
+
+    /// What to announce now. Empty when notifications are off.
+    pub fn plan_notifications(&self) -> Result<Vec<PlannedNotification>> {
+        let now = self.now();
+        let store = self.store();
+        let s = store.load_settings()?;
+        if !s.notifications_enabled {
+            return Ok(Vec::new());
+        }
+        let pending: Vec<PendingInfo> = store
+            .pending_ids(now)?
+            .into_iter()
+            .filter_map(|(id, expires_at)| {
+                let a = store.approval(&id).ok().flatten()?;
+                Some(PendingInfo {
+                    id,
+                    agent: a.agent.id,
+                    action: a.action,
+                    summary: a.summary,
+                    expires_at,
+                })
+            })
+            .collect();
+        let failed = store.outbox_list(&[OutboxState::Rejected, OutboxState::Expired])?;
+        let announced = Announced {
+            new: store.announced_keys(notify_plan::KEY_NEW)?,
+            expiring: store.announced_keys(notify_plan::KEY_EXPIRING)?,
+            rejected: store.announced_keys(notify_plan::KEY_REJECTED)?,
+        };
+        Ok(notify_plan::plan(
+            &pending,
+            &failed,
+            &announced,
+            now,
+            chrono::Duration::seconds(s.expiring_soon_secs),
+        ))
+    }
+
+    /// Remembers that these were shown, so they are not planned again (even after a restart).
+    pub fn mark_announced(&self, shown: &[PlannedNotification]) -> Result<()> {
+        let marks: Vec<(&str, &str)> = shown
+            .iter()
+            .flat_map(|n| n.marks.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .collect();
+        let now = self.now();
+        self.store().mark_announced(&marks, now)
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update; SQLite keeps the
+/// data consistent, so carry on rather than cascade the panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

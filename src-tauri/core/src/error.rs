@@ -1,0 +1,109 @@
+//! The one error type of the core. Every variant has a stable `code()` so the
+//! shell (GUI or CLI) can branch on it and pass it to the UI without parsing text.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// The local database failed (disk full, corrupt file, locked too long).
+    #[error("local database error: {0}")]
+    Db(#[from] rusqlite::Error),
+
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// No server/org configured yet, or no token stored: the user must sign in.
+    #[error("not signed in: run `countersign login --server URL --org ORG`")]
+    NotConfigured,
+
+    /// The server refused the token (401/403).
+    #[error("sign in again: {0}")]
+    Unauthorized(String),
+
+    /// The server could not be reached, or answered 5xx/429: worth retrying later.
+    #[error("server unreachable: {0}")]
+    Network(String),
+
+    /// The server answered something that is not the API (garbage, truncated,
+    /// oversized or hostile body).
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+
+    /// The server refused the request for good (4xx other than auth).
+    #[error("server rejected the request ({status} {code}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+
+    #[error("approval {0} is not in the local cache; run `countersign sync`")]
+    NotFound(String),
+
+    /// The user asked for something that cannot be done (bad id, empty reason,
+    /// deciding twice).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// Keychain or token file trouble.
+    #[error("token store: {0}")]
+    Token(String),
+
+    #[error("bad settings value: {0}")]
+    Settings(String),
+}
+
+impl CoreError {
+    /// Stable, machine-readable code (`snake_case`), part of the public contract.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::Db(_) => "db_error",
+            CoreError::Io(_) => "io_error",
+            CoreError::NotConfigured => "not_configured",
+            CoreError::Unauthorized(_) => "unauthorized",
+            CoreError::Network(_) => "network",
+            CoreError::Protocol(_) => "protocol",
+            CoreError::Rejected { .. } => "rejected",
+            CoreError::NotFound(_) => "not_found",
+            CoreError::Invalid(_) => "invalid_input",
+            CoreError::Token(_) => "token_store",
+            CoreError::Settings(_) => "settings",
+        }
+    }
+
+    /// Whether retrying later may succeed without the user doing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CoreError::Network(_))
+    }
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_distinct() {
+        let all = [
+            CoreError::NotConfigured,
+            CoreError::Unauthorized("x".into()),
+            CoreError::Network("x".into()),
+            CoreError::Protocol("x".into()),
+            CoreError::Rejected {
+                status: 409,
+                code: "already_decided".into(),
+                message: "m".into(),
+            },
+            CoreError::NotFound("appr-1".into()),
+            CoreError::Invalid("x".into()),
+            CoreError::Token("x".into()),
+            CoreError::Settings("x".into()),
+        ];
+        let codes: std::collections::HashSet<_> = all.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(CoreError::NotConfigured.code(), "not_configured");
+        assert!(CoreError::Network("x".into()).is_transient());
+        assert!(!CoreError::Unauthorized("x".into()).is_transient());
+    }
+}

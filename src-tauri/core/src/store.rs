@@ -1,0 +1,184 @@
+//! The local SQLite store: cached approvals (indexed columns + the full JSON the
+//! server sent, FTS5 over summary/agent/action/params), the outbox of decisions,
+//! settings, sync cursor, audit cache and the set of announced notifications.
+//!
+//! WAL with `synchronous=FULL`: decisions are made at human pace and must survive a
+//! power cut, so every commit is fsynced.
+
+pub mod announced;
+pub mod approvals;
+pub mod migrations;
+pub mod outbox;
+pub mod stats;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{CoreError, Result};
+use crate::settings::Settings;
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// Milliseconds since the epoch: how times are stored, so comparisons are integer ones.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings it to the latest schema.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)?;
+        Self::setup(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Store> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store> {
+        // Several processes (the app and the CLI) may share the file: wait for locks
+        // instead of failing at once.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn meta_delete(&self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    pub fn load_settings(&self) -> Result<Settings> {
+        match self.meta_get("settings")? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| CoreError::Settings(format!("stored settings unreadable: {e}"))),
+            None => Ok(Settings::default()),
+        }
+    }
+
+    pub fn save_settings(&self, s: &Settings) -> Result<()> {
+        let json = serde_json::to_string(s).map_err(|e| CoreError::Settings(e.to_string()))?;
+        self.meta_set("settings", &json)
+    }
+
+    /// Highest `change_seq` pulled so far (0 for an empty store).
+    pub fn cursor(&self) -> Result<i64> {
+        Ok(self
+            .meta_get("change_cursor")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    pub fn set_cursor(&self, seq: i64) -> Result<()> {
+        self.meta_set("change_cursor", &seq.to_string())
+    }
+
+    pub fn last_synced(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .meta_get("last_synced")?
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(from_ms))
+    }
+
+    pub fn set_last_synced(&self, at: DateTime<Utc>) -> Result<()> {
+        self.meta_set("last_synced", &to_ms(at).to_string())
+    }
+
+    /// Drops the cached approvals and sync position (used when switching server or org),
+    /// keeping nothing that belonged to the previous account.
+    pub fn reset_cache(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM approvals_fts; DELETE FROM approvals; DELETE FROM audit_cache;
+             DELETE FROM outbox; DELETE FROM announced;
+             DELETE FROM meta WHERE key IN ('change_cursor', 'last_synced');",
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_with_wal_and_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("x.db")).unwrap();
+        let mode: String = store
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = store
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+    }
+
+    #[test]
+    fn settings_and_cursor_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        {
+            let store = Store::open(&path).unwrap();
+            let mut s = store.load_settings().unwrap();
+            assert_eq!(s, Settings::default());
+            s.org = Some("org-demo".into());
+            s.expiring_soon_secs = 120;
+            store.save_settings(&s).unwrap();
+            store.set_cursor(42).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.load_settings().unwrap().org.as_deref(),
+            Some("org-demo")
+        );
+        assert_eq!(store.load_settings().unwrap().expiring_soon_secs, 120);
+        assert_eq!(store.cursor().unwrap(), 42);
+    }
+}

@@ -1,0 +1,424 @@
+//! Cached approvals: upsert from the server, queue queries, facets, detail.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use super::outbox::{OutboxEntry, OutboxState};
+use super::{from_ms, to_ms, Store};
+use crate::api::{Approval, ApprovalStatus, AuditTrail, DecisionKind};
+use crate::error::{CoreError, Result};
+
+/// SQL for the status the user sees: a pending approval past its expiry is expired,
+/// even before the server says so (offline).
+const EFFECTIVE_STATUS: &str =
+    "CASE WHEN a.status = 'pending' AND a.expires_at <= :now THEN 'expired' ELSE a.status END";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+    ExpiringFirst,
+}
+
+/// Filters of the queue view. All optional; `limit` 0 means the default (100).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueueQuery {
+    pub status: Option<ApprovalStatus>,
+    pub agent: Option<String>,
+    pub action: Option<String>,
+    pub reason: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+    /// Free text, matched against summary, agent, action and params (prefix match per word).
+    pub search: Option<String>,
+    pub sort: SortOrder,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A decision of this device that has not reached the server yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingDecision {
+    pub kind: DecisionKind,
+    pub state: OutboxState,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// One line of the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueItem {
+    pub id: String,
+    /// What the user should see: server status, or the optimistic result of a queued
+    /// decision, or `expired` once `expires_at` passed locally.
+    pub status: ApprovalStatus,
+    /// Pending on the server side but past `expires_at` on this clock.
+    pub locally_expired: bool,
+    pub agent: String,
+    pub agent_name: Option<String>,
+    pub action: String,
+    pub reason_code: String,
+    pub summary: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub pending_decision: Option<PendingDecision>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Matches over all pages.
+    pub total: u64,
+}
+
+/// Distinct values for the filter dropdowns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Facets {
+    pub agents: Vec<String>,
+    pub actions: Vec<String>,
+    pub reasons: Vec<String>,
+}
+
+/// Everything the detail view shows, from the cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalDetail {
+    /// The approval as the server last sent it.
+    pub approval: Approval,
+    /// See [`QueueItem::status`].
+    pub status: ApprovalStatus,
+    pub locally_expired: bool,
+    /// The latest decision this device made on it (queued, sending, applied, rejected or expired).
+    pub local_decision: Option<OutboxEntry>,
+    pub audit: Option<AuditTrail>,
+    pub audit_fetched_at: Option<DateTime<Utc>>,
+}
+
+/// Turns user text into an FTS5 query: each word quoted (so operators in user text
+/// are literal) and prefix-matched; words are ANDed.
+pub fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .collect();
+    if words.is_empty() {
+        None
+    } else {
+        Some(words.join(" "))
+    }
+}
+
+impl Store {
+    /// Writes approvals as the server sent them. A row never goes back to an older
+    /// `change_seq`; while a local decision is in flight the optimistic status is kept.
+    /// Returns the ids whose cached state changed.
+    pub fn upsert_approvals(&mut self, items: &[Approval]) -> Result<Vec<String>> {
+        self.upsert(items, None)
+    }
+
+    /// Writes one page of changes and moves the sync cursor in the same transaction,
+    /// so a crash never leaves the cursor ahead of the data.
+    pub fn upsert_page(&mut self, items: &[Approval], cursor: i64) -> Result<Vec<String>> {
+        self.upsert(items, Some(cursor))
+    }
+
+    fn upsert(&mut self, items: &[Approval], cursor: Option<i64>) -> Result<Vec<String>> {
+        let tx = self.conn.transaction()?;
+        let mut changed = Vec::new();
+        {
+            let mut up = tx.prepare_cached(
+                "INSERT INTO approvals(id, status, server_status, agent, action, reason_code, summary,
+                     created_at, expires_at, decided_at, change_seq, json)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(id) DO UPDATE SET
+                     server_status = excluded.server_status,
+                     status = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
+                                                AND o.state IN ('queued', 'sending'))
+                              THEN approvals.status ELSE excluded.status END,
+                     agent = excluded.agent, action = excluded.action,
+                     reason_code = excluded.reason_code, summary = excluded.summary,
+                     created_at = excluded.created_at, expires_at = excluded.expires_at,
+                     decided_at = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
+                                                AND o.state IN ('queued', 'sending'))
+                              THEN approvals.decided_at ELSE excluded.decided_at END,
+                     change_seq = excluded.change_seq, json = excluded.json
+                 WHERE excluded.change_seq >= approvals.change_seq
+                 RETURNING rowid",
+            )?;
+            let mut fts_del = tx.prepare_cached("DELETE FROM approvals_fts WHERE rowid = ?1")?;
+            let mut fts_ins = tx.prepare_cached(
+                "INSERT INTO approvals_fts(rowid, summary, agent, action, params) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for a in items {
+                let json = serde_json::to_string(a)
+                    .map_err(|e| CoreError::Protocol(format!("approval {}: {e}", a.id)))?;
+                let rowid: Option<i64> = up
+                    .query_row(
+                        params![
+                            a.id,
+                            a.status.as_str(),
+                            a.agent.id,
+                            a.action,
+                            a.reason_code,
+                            a.summary,
+                            to_ms(a.created_at),
+                            to_ms(a.expires_at),
+                            a.decision.as_ref().map(|d| to_ms(d.at)),
+                            a.change_seq,
+                            json,
+                        ],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(rowid) = rowid {
+                    fts_del.execute([rowid])?;
+                    let params_text = match &a.params {
+                        serde_json::Value::Null => String::new(),
+                        v => v.to_string(),
+                    };
+                    let agent_text = match &a.agent.name {
+                        Some(n) => format!("{} {n}", a.agent.id),
+                        None => a.agent.id.clone(),
+                    };
+                    fts_ins.execute(params![
+                        rowid,
+                        a.summary,
+                        agent_text,
+                        a.action,
+                        params_text
+                    ])?;
+                    changed.push(a.id.clone());
+                }
+            }
+        }
+        if let Some(c) = cursor {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES ('change_cursor', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [c.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// The approval as last received from the server.
+    pub fn approval(&self, id: &str) -> Result<Option<Approval>> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM approvals WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| {
+            serde_json::from_str(&j)
+                .map_err(|e| CoreError::Protocol(format!("cached approval {id} unreadable: {e}")))
+        })
+        .transpose()
+    }
+
+    pub fn count_approvals(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM approvals", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+
+    pub fn list(&self, q: &QueueQuery, now: DateTime<Utc>) -> Result<QueuePage> {
+        let mut where_sql = vec!["1 = 1".to_string()];
+        let mut args: Vec<(String, rusqlite::types::Value)> = Vec::new();
+        args.push((":now".into(), to_ms(now).into()));
+        if let Some(st) = q.status {
+            // Written against the raw columns so the status index is usable.
+            where_sql.push(match st {
+                ApprovalStatus::Pending => {
+                    "(a.status = 'pending' AND a.expires_at > :now)".to_string()
+                }
+                ApprovalStatus::Expired => {
+                    "(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= :now))"
+                        .to_string()
+                }
+                other => format!("a.status = '{}'", other.as_str()),
+            });
+        }
+        for (col, val, name) in [
+            ("a.agent", &q.agent, ":agent"),
+            ("a.action", &q.action, ":action"),
+            ("a.reason_code", &q.reason, ":reason"),
+        ] {
+            if let Some(v) = val.as_deref().filter(|v| !v.is_empty()) {
+                where_sql.push(format!("{col} = {name}"));
+                args.push((name.into(), v.to_string().into()));
+            }
+        }
+        if let Some(from) = q.from {
+            where_sql.push("a.created_at >= :from".into());
+            args.push((":from".into(), to_ms(from).into()));
+        }
+        if let Some(to) = q.to {
+            where_sql.push("a.created_at < :to".into());
+            args.push((":to".into(), to_ms(to).into()));
+        }
+        if let Some(fq) = q.search.as_deref().and_then(fts_query) {
+            where_sql.push(
+                "a.rowid IN (SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH :q)".into(),
+            );
+            args.push((":q".into(), fq.into()));
+        }
+        let where_clause = where_sql.join(" AND ");
+        let order = match q.sort {
+            SortOrder::NewestFirst => "a.created_at DESC, a.id DESC",
+            SortOrder::OldestFirst => "a.created_at ASC, a.id ASC",
+            SortOrder::ExpiringFirst => "a.expires_at ASC, a.id ASC",
+        };
+        let limit = if q.limit == 0 {
+            100
+        } else {
+            q.limit.min(10_000)
+        };
+
+        let named: Vec<(&str, &dyn rusqlite::ToSql)> = args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v as &dyn rusqlite::ToSql))
+            .collect();
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT count(*) FROM approvals a WHERE {where_clause}"),
+            named.as_slice(),
+            |r| r.get(0),
+        )?;
+        let sql = format!(
+            "SELECT a.id, {EFFECTIVE_STATUS}, a.status, a.agent, json_extract(a.json, '$.agent.name'),
+                    a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
+                    o.kind, o.state, o.decided_at
+             FROM approvals a
+             LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')
+             WHERE {where_clause}
+             ORDER BY {order}
+             LIMIT {limit} OFFSET {offset}",
+            offset = q.offset
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let items = stmt
+            .query_map(named.as_slice(), queue_item)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(QueuePage {
+            items,
+            total: total as u64,
+        })
+    }
+
+    pub fn facets(&self) -> Result<Facets> {
+        let col = |sql: &str| -> Result<Vec<String>> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let v = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(v)
+        };
+        Ok(Facets {
+            agents: col("SELECT DISTINCT agent FROM approvals ORDER BY agent")?,
+            actions: col("SELECT DISTINCT action FROM approvals ORDER BY action")?,
+            reasons: col("SELECT DISTINCT reason_code FROM approvals ORDER BY reason_code")?,
+        })
+    }
+
+    pub fn detail(&self, id: &str, now: DateTime<Utc>) -> Result<Option<ApprovalDetail>> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                &format!("SELECT json, {EFFECTIVE_STATUS} FROM approvals a WHERE a.id = :id"),
+                rusqlite::named_params! {":id": id, ":now": to_ms(now)},
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((json, status)) = row else {
+            return Ok(None);
+        };
+        let approval: Approval = serde_json::from_str(&json)
+            .map_err(|e| CoreError::Protocol(format!("cached approval {id} unreadable: {e}")))?;
+        let status = ApprovalStatus::parse(&status).unwrap_or(approval.status);
+        let locally_expired =
+            approval.status == ApprovalStatus::Pending && approval.expires_at <= now;
+        let local_decision = self.latest_outbox_for(id)?;
+        let audit: Option<(String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT json, fetched_at FROM audit_cache WHERE approval_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (audit, audit_fetched_at) = match audit {
+            Some((j, at)) => (serde_json::from_str(&j).ok(), Some(from_ms(at))),
+            None => (None, None),
+        };
+        Ok(Some(ApprovalDetail {
+            approval,
+            status,
+            locally_expired,
+            local_decision,
+            audit,
+            audit_fetched_at,
+        }))
+    }
+
+    pub fn save_audit(&self, trail: &AuditTrail, now: DateTime<Utc>) -> Result<()> {
+        let json = serde_json::to_string(trail).map_err(|e| CoreError::Protocol(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO audit_cache(approval_id, json, fetched_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(approval_id) DO UPDATE SET json = excluded.json, fetched_at = excluded.fetched_at",
+            params![trail.approval_id, json, to_ms(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Ids of approvals pending (and not expired) at `now`, oldest first.
+    pub fn pending_ids(&self, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, expires_at FROM approvals WHERE status = 'pending' AND expires_at > ?1
+             ORDER BY created_at, id",
+        )?;
+        let v = stmt
+            .query_map([to_ms(now)], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+}
+
+fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
+    let status: String = r.get(1)?;
+    let raw: String = r.get(2)?;
+    let kind: Option<String> = r.get(10)?;
+    let state: Option<String> = r.get(11)?;
+    let decided_at: Option<i64> = r.get(12)?;
+    let pending_decision = match (kind, state, decided_at) {
+        (Some(k), Some(s), Some(at)) => Some(PendingDecision {
+            kind: if k == "deny" {
+                DecisionKind::Deny
+            } else {
+                DecisionKind::Approve
+            },
+            state: OutboxState::parse(&s).unwrap_or(OutboxState::Queued),
+            decided_at: from_ms(at),
+        }),
+        _ => None,
+    };
+    Ok(QueueItem {
+        id: r.get(0)?,
+        status: ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending),
+        locally_expired: raw == "pending" && status == "expired",
+        agent: r.get(3)?,
+        agent_name: r.get(4)?,
+        action: r.get(5)?,
+        reason_code: r.get(6)?,
+        summary: r.get(7)?,
+        created_at: from_ms(r.get(8)?),
+        expires_at: from_ms(r.get(9)?),
+        pending_decision,
+    })
+}

@@ -1,0 +1,211 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`. Each step runs in
+//! its own transaction; a step is never edited once released, only new ones added.
+
+use rusqlite::Connection;
+
+use crate::error::{CoreError, Result};
+
+/// Index `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // v1: settings/cursor, cached approvals with indexed columns + full JSON, outbox.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE approvals (
+        id            TEXT PRIMARY KEY,
+        status        TEXT NOT NULL,
+        server_status TEXT NOT NULL,
+        agent         TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        reason_code   TEXT NOT NULL,
+        summary       TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        decided_at    INTEGER,
+        change_seq    INTEGER NOT NULL,
+        json          TEXT NOT NULL
+    );
+    CREATE INDEX approvals_status  ON approvals(status, created_at);
+    CREATE INDEX approvals_agent   ON approvals(agent, created_at);
+    CREATE INDEX approvals_action  ON approvals(action, created_at);
+    CREATE INDEX approvals_reason  ON approvals(reason_code, created_at);
+    CREATE INDEX approvals_created ON approvals(created_at);
+    CREATE INDEX approvals_expires ON approvals(expires_at);
+    CREATE TABLE outbox (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        approval_id     TEXT NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('approve', 'deny')),
+        notes           TEXT,
+        reason          TEXT,
+        batch_id        TEXT,
+        decided_at      INTEGER NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        state           TEXT NOT NULL
+            CHECK (state IN ('queued', 'sending', 'applied', 'rejected', 'expired')),
+        result_json     TEXT,
+        finished_at     INTEGER
+    );
+    CREATE INDEX outbox_state ON outbox(state, seq);
+    -- At most one decision in flight per approval: deciding twice is refused by the store.
+    CREATE UNIQUE INDEX outbox_one_active ON outbox(approval_id)
+        WHERE state IN ('queued', 'sending');
+    "#,
+    // v2: full-text search over summary, agent, action and params (rowid = approvals.rowid).
+    r#"
+    CREATE VIRTUAL TABLE approvals_fts USING fts5(
+        summary, agent, action, params,
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO approvals_fts(rowid, summary, agent, action, params)
+        SELECT rowid, summary, agent, action,
+               COALESCE(json_extract(json, '$.params'), '')
+        FROM approvals;
+    "#,
+    // v3: audit trails cached for offline detail, and what was already announced.
+    r#"
+    CREATE TABLE audit_cache (
+        approval_id TEXT PRIMARY KEY,
+        json        TEXT NOT NULL,
+        fetched_at  INTEGER NOT NULL
+    );
+    CREATE TABLE announced (
+        kind TEXT NOT NULL,
+        key  TEXT NOT NULL,
+        at   INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    "#,
+];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+pub fn current_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Brings the schema to the latest version.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, latest_version())
+}
+
+/// Brings the schema to `target` (used by tests to build every earlier version).
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    let current = current_version(conn)?;
+    if current > latest_version() {
+        return Err(CoreError::Invalid(format!(
+            "the local database is from a newer Countersign (schema {current}, this build knows {}); update the app",
+            latest_version()
+        )));
+    }
+    for version in current..target {
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+        tracing::debug!(version = version + 1, "migrated local database");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inserts one approval row the way each schema version allows.
+    fn seed(conn: &Connection, id: &str) {
+        conn.execute(
+            "INSERT INTO approvals(id, status, server_status, agent, action, reason_code, summary,
+                 created_at, expires_at, change_seq, json)
+             VALUES (?1, 'pending', 'pending', 'deployment-bot', 'k8s:deploy', 'REQUIRES_APPROVAL',
+                 'Deploy app:v2.0.0 to production', 1, 9999999999999, 1,
+                 '{\"params\":{\"namespace\":\"production\"}}')",
+            [id],
+        )
+        .unwrap();
+        let has_fts: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'approvals_fts')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if has_fts {
+            // From v2 on, the app writes the index alongside the row.
+            conn.execute(
+                "INSERT INTO approvals_fts(rowid, summary, agent, action, params)
+                 SELECT rowid, summary, agent, action, json_extract(json, '$.params')
+                 FROM approvals WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO outbox(approval_id, kind, decided_at, idempotency_key, next_attempt_at, state)
+             VALUES (?1, 'approve', 1, ?1, 0, 'queued')",
+            [id],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn applies_from_empty() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        // Idempotent: a second run is a no-op.
+        migrate(&mut conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+    }
+
+    #[test]
+    fn applies_from_every_earlier_version_keeping_data() {
+        for start in 1..latest_version() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db");
+            {
+                let mut conn = Connection::open(&path).unwrap();
+                migrate_to(&mut conn, start).unwrap();
+                assert_eq!(current_version(&conn).unwrap(), start);
+                seed(&conn, "appr-old");
+            }
+            // Reopen through the normal path, as an upgraded app would.
+            let store = crate::store::Store::open(&path).unwrap();
+            assert_eq!(current_version(store.conn()).unwrap(), latest_version());
+            let n: i64 = store
+                .conn()
+                .query_row(
+                    "SELECT count(*) FROM outbox WHERE approval_id='appr-old'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "outbox kept when migrating from v{start}");
+            // The FTS index covers rows written before it existed.
+            let hits: i64 = store
+                .conn()
+                .query_row(
+                    "SELECT count(*) FROM approvals_fts WHERE approvals_fts MATCH 'production'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(hits, 1, "fts populated when migrating from v{start}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", latest_version() + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+    }
+}

@@ -1,0 +1,441 @@
+//! The outbox of decisions. A decision is written here together with the optimistic
+//! local status change in ONE transaction; the push loop delivers rows in `seq` order.
+//!
+//! States: `queued` → `sending` (committed before the request goes out, so a crash
+//! mid-request is retried with the same idempotency key) → `applied` | `rejected`;
+//! `queued` → `expired` when the approval expired locally before the first attempt.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::{Deserialize, Serialize};
+
+use super::{from_ms, to_ms, Store};
+use crate::api::{Approval, ApprovalStatus, DecisionKind};
+use crate::error::{CoreError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    Queued,
+    Sending,
+    Applied,
+    Rejected,
+    Expired,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sending => "sending",
+            OutboxState::Applied => "applied",
+            OutboxState::Rejected => "rejected",
+            OutboxState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OutboxState::Queued,
+            OutboxState::Sending,
+            OutboxState::Applied,
+            OutboxState::Rejected,
+            OutboxState::Expired,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// Still to be delivered.
+    pub fn is_active(self) -> bool {
+        matches!(self, OutboxState::Queued | OutboxState::Sending)
+    }
+}
+
+/// Reason recorded on a decision that expired locally before it could be sent.
+pub const EXPIRED_BEFORE_SENT: &str = "the approval expired before the decision could be sent";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub approval_id: String,
+    pub kind: DecisionKind,
+    pub notes: Option<String>,
+    pub reason: Option<String>,
+    /// Shared by the rows of one bulk decision.
+    pub batch_id: Option<String>,
+    /// When the approver decided (not when it was sent).
+    pub decided_at: DateTime<Utc>,
+    pub idempotency_key: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub state: OutboxState,
+    /// The approval as the server reported it when it answered (applied or rejected).
+    pub server_approval: Option<Approval>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxEntry {
+    /// One sentence for the approver about a decision that was not applied, e.g.
+    /// "approved by bob@demo at 14:02; your deny, queued at 13:55, was not applied".
+    pub fn explain(&self) -> String {
+        let mine = format!(
+            "your {}, queued at {}",
+            self.kind.as_str(),
+            self.decided_at.format("%Y-%m-%d %H:%M UTC")
+        );
+        match self.state {
+            OutboxState::Applied => format!("{mine}, was applied"),
+            OutboxState::Queued | OutboxState::Sending => {
+                format!("{mine}, will be sent when online")
+            }
+            OutboxState::Expired => format!("{mine}, was not sent: {EXPIRED_BEFORE_SENT}"),
+            OutboxState::Rejected => {
+                let theirs = match self.server_approval.as_ref() {
+                    Some(a) => match (&a.decision, a.status) {
+                        (Some(d), _) => format!(
+                            "{} by {} at {}",
+                            d.kind.resulting_status(),
+                            d.by,
+                            d.at.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        (None, ApprovalStatus::Expired) => {
+                            format!("expired at {}", a.expires_at.format("%Y-%m-%d %H:%M UTC"))
+                        }
+                        (None, s) => format!("now {s}"),
+                    },
+                    None => self
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| "refused by the server".into()),
+                };
+                let why = self.last_error.as_deref().unwrap_or("");
+                if why.is_empty() || theirs == why {
+                    format!("{theirs}; {mine}, was not applied")
+                } else {
+                    format!("{theirs}; {mine}, was not applied ({why})")
+                }
+            }
+        }
+    }
+}
+
+/// Ids that were not queued, each with the reason.
+pub type Skipped = Vec<(String, String)>;
+
+/// A decision to queue.
+#[derive(Debug, Clone)]
+pub struct NewDecision<'a> {
+    pub kind: DecisionKind,
+    pub notes: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub batch_id: Option<&'a str>,
+}
+
+const COLUMNS: &str =
+    "seq, approval_id, kind, notes, reason, batch_id, decided_at, idempotency_key,
+     attempts, next_attempt_at, last_error, state, result_json, finished_at";
+
+fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    let kind: String = r.get(2)?;
+    let state: String = r.get(11)?;
+    let result_json: Option<String> = r.get(12)?;
+    Ok(OutboxEntry {
+        seq: r.get(0)?,
+        approval_id: r.get(1)?,
+        kind: if kind == "deny" {
+            DecisionKind::Deny
+        } else {
+            DecisionKind::Approve
+        },
+        notes: r.get(3)?,
+        reason: r.get(4)?,
+        batch_id: r.get(5)?,
+        decided_at: from_ms(r.get(6)?),
+        idempotency_key: r.get(7)?,
+        attempts: r.get::<_, i64>(8)?.max(0) as u32,
+        next_attempt_at: from_ms(r.get(9)?),
+        last_error: r.get(10)?,
+        state: OutboxState::parse(&state).unwrap_or(OutboxState::Rejected),
+        server_approval: result_json.and_then(|j| serde_json::from_str(&j).ok()),
+        finished_at: r.get::<_, Option<i64>>(13)?.map(from_ms),
+    })
+}
+
+/// Why an approval cannot be decided from this device right now, if it cannot.
+fn refusal(tx: &Transaction<'_>, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    let row: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT status, expires_at FROM approvals WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((status, expires_at)) = row else {
+        return Ok(Some("not in the local cache (run sync first)".into()));
+    };
+    let active: Option<String> = tx
+        .query_row(
+            "SELECT kind FROM outbox WHERE approval_id = ?1 AND state IN ('queued', 'sending')",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(kind) = active {
+        return Ok(Some(format!("your {kind} is already queued")));
+    }
+    if status != "pending" {
+        return Ok(Some(format!("already {status}")));
+    }
+    if expires_at <= to_ms(now) {
+        return Ok(Some("expired".into()));
+    }
+    Ok(None)
+}
+
+impl Store {
+    /// Queues decisions on `ids` and marks them decided locally, atomically. Ids that
+    /// cannot be decided are skipped with the reason; nothing is written if all are
+    /// skipped.
+    pub fn enqueue_decisions(
+        &mut self,
+        ids: &[String],
+        d: &NewDecision<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<OutboxEntry>, Skipped)> {
+        let tx = self.conn.transaction()?;
+        let mut queued_seqs = Vec::new();
+        let mut skipped = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for id in ids {
+            if !seen.insert(id.as_str()) {
+                skipped.push((id.clone(), "listed twice".to_string()));
+                continue;
+            }
+            if let Some(why) = refusal(&tx, id, now)? {
+                skipped.push((id.clone(), why));
+                continue;
+            }
+            // The key is made now, at queue time, so every retry of this decision
+            // (across crashes and restarts) carries the same key.
+            let key = uuid::Uuid::new_v4().to_string();
+            tx.execute(
+                "INSERT INTO outbox(approval_id, kind, notes, reason, batch_id, decided_at,
+                     idempotency_key, attempts, next_attempt_at, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?6, 'queued')",
+                params![
+                    id,
+                    d.kind.as_str(),
+                    d.notes,
+                    d.reason,
+                    d.batch_id,
+                    to_ms(now),
+                    key
+                ],
+            )?;
+            queued_seqs.push(tx.last_insert_rowid());
+            tx.execute(
+                "UPDATE approvals SET status = ?2, decided_at = ?3 WHERE id = ?1",
+                params![id, d.kind.resulting_status().as_str(), to_ms(now)],
+            )?;
+        }
+        tx.commit()?;
+        let mut queued = Vec::with_capacity(queued_seqs.len());
+        for seq in queued_seqs {
+            if let Some(e) = self.outbox_entry(seq)? {
+                queued.push(e);
+            }
+        }
+        Ok((queued, skipped))
+    }
+
+    pub fn outbox_entry(&self, seq: i64) -> Result<Option<OutboxEntry>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE seq = ?1"),
+                [seq],
+                entry,
+            )
+            .optional()?)
+    }
+
+    pub fn latest_outbox_for(&self, approval_id: &str) -> Result<Option<OutboxEntry>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM outbox WHERE approval_id = ?1 ORDER BY seq DESC LIMIT 1"
+                ),
+                [approval_id],
+                entry,
+            )
+            .optional()?)
+    }
+
+    /// The head of the queue: the oldest decision still to deliver. In-order delivery
+    /// means later rows wait behind it while it backs off.
+    pub fn outbox_head(&self) -> Result<Option<OutboxEntry>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM outbox WHERE state IN ('queued', 'sending')
+                     ORDER BY seq LIMIT 1"
+                ),
+                [],
+                entry,
+            )
+            .optional()?)
+    }
+
+    /// Rows in the given states (all when empty), oldest first.
+    pub fn outbox_list(&self, states: &[OutboxState]) -> Result<Vec<OutboxEntry>> {
+        let filter = if states.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            format!("WHERE state IN ({})", list.join(","))
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM outbox {filter} ORDER BY seq"
+        ))?;
+        let v = stmt
+            .query_map([], entry)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn outbox_active_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending')",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Committed before the request leaves, so a crash mid-request is visible on restart.
+    pub fn outbox_mark_sending(&self, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1
+             WHERE seq = ?1 AND state IN ('queued', 'sending')",
+            [seq],
+        )?;
+        Ok(())
+    }
+
+    /// Transient failure: back in the queue, not before `next_attempt_at`.
+    pub fn outbox_mark_retry(
+        &self,
+        seq: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3
+             WHERE seq = ?1 AND state IN ('queued', 'sending')",
+            params![seq, to_ms(next_attempt_at), error],
+        )?;
+        Ok(())
+    }
+
+    /// The server applied the decision; the approval as it now stands is cached.
+    pub fn outbox_mark_applied(
+        &mut self,
+        seq: i64,
+        approval: &Approval,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.finish(seq, OutboxState::Applied, None, Some(approval), now)
+    }
+
+    /// Refused for good (409 or other 4xx), or expired locally before the first send.
+    /// The local view goes back to what the server says.
+    pub fn outbox_mark_failed(
+        &mut self,
+        seq: i64,
+        state: OutboxState,
+        reason: &str,
+        approval: Option<&Approval>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.finish(seq, state, Some(reason), approval, now)
+    }
+
+    fn finish(
+        &mut self,
+        seq: i64,
+        state: OutboxState,
+        error: Option<&str>,
+        approval: Option<&Approval>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let result_json = approval
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| CoreError::Protocol(e.to_string()))?;
+        let approval_id: Option<String> = {
+            let tx = self.conn.transaction()?;
+            let id: Option<String> = tx
+                .query_row(
+                    "UPDATE outbox SET state = ?2, last_error = COALESCE(?3, last_error),
+                         result_json = COALESCE(?4, result_json), finished_at = ?5
+                     WHERE seq = ?1 AND state IN ('queued', 'sending')
+                     RETURNING approval_id",
+                    params![seq, state.as_str(), error, result_json, to_ms(now)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = &id {
+                // No decision in flight any more: the local row shows the server's status.
+                tx.execute(
+                    "UPDATE approvals SET status = server_status,
+                         decided_at = CAST(strftime('%s', json_extract(json, '$.decision.at')) AS INTEGER) * 1000
+                     WHERE id = ?1",
+                    [id],
+                )?;
+            }
+            tx.commit()?;
+            id
+        };
+        if let (Some(_), Some(a)) = (approval_id, approval) {
+            self.upsert_approvals(std::slice::from_ref(a))?;
+        }
+        Ok(())
+    }
+
+    /// Decisions still queued (never attempted) whose approval expired locally: they
+    /// are marked expired and never sent. Returns the affected outbox rows.
+    ///
+    /// Rows that were attempted before are left alone: the earlier attempt may have
+    /// been applied before expiry (response lost), and only the server can tell; it
+    /// answers a retry with the same idempotency key.
+    pub fn outbox_expire_unsent(&mut self, now: DateTime<Utc>) -> Result<Vec<OutboxEntry>> {
+        let seqs: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT o.seq FROM outbox o JOIN approvals a ON a.id = o.approval_id
+                 WHERE o.state = 'queued' AND o.attempts = 0 AND a.expires_at <= ?1
+                 ORDER BY o.seq",
+            )?;
+            let v = stmt
+                .query_map([to_ms(now)], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            v
+        };
+        let mut out = Vec::new();
+        for seq in seqs {
+            self.finish(
+                seq,
+                OutboxState::Expired,
+                Some(EXPIRED_BEFORE_SENT),
+                None,
+                now,
+            )?;
+            if let Some(e) = self.outbox_entry(seq)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,253 @@
+//! Talking to the server: pull (changes cursor), push (outbox drain), and the
+//! background loop (event stream with poll fallback, backoff, auth stop).
+
+pub mod backoff;
+pub mod events;
+pub mod pull;
+pub mod push;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::conn_state::{ConnState, EngineEvent};
+use crate::engine::{Engine, SyncSummary};
+use crate::error::{CoreError, Result};
+
+/// Handle of the background loop started by [`Engine::start`].
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Background {
+    /// Stops the loop and waits for it to finish its current step.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl Engine {
+    /// Pull everything new, then deliver queued decisions (ignoring backoff: the
+    /// user asked). Updates the connection state from the outcome.
+    pub async fn sync_now(&self) -> Result<SyncSummary> {
+        let r = self.sync_once(true).await;
+        self.note_outcome(&r);
+        r
+    }
+
+    async fn sync_once(&self, force_push: bool) -> Result<SyncSummary> {
+        let _guard = self.inner.sync_lock.lock().await;
+        let client = self.client()?;
+        let pulled = pull::pull(self, &client).await?;
+        let pushed = push::drain(self, &client, force_push).await?;
+        let store = self.store();
+        Ok(SyncSummary {
+            pulled: pulled.received,
+            changed: pulled.changed,
+            delivered: pushed.delivered,
+            rejected: pushed.rejected,
+            expired_unsent: pushed.expired,
+            remaining: store.outbox_active_count()?,
+            cursor: store.cursor()?,
+        })
+    }
+
+    fn note_outcome<T>(&self, r: &Result<T>) {
+        match r {
+            Ok(_) => self.set_conn(ConnState::Online),
+            Err(CoreError::Unauthorized(m)) => {
+                self.set_conn(ConnState::Unauthorized { message: m.clone() })
+            }
+            Err(CoreError::NotConfigured) => self.set_conn(ConnState::NotConfigured),
+            Err(e @ (CoreError::Network(_) | CoreError::Protocol(_))) => {
+                self.set_conn(ConnState::Offline {
+                    since: self.now(),
+                    last_error: e.to_string(),
+                })
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Spawns the background loop on the current tokio runtime.
+    pub fn start(&self) -> Background {
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        let engine = self.clone();
+        let task = tokio::spawn(async move {
+            engine
+                .run(async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                })
+                .await
+        });
+        Background { stop, task }
+    }
+
+    /// The background loop, until `shutdown` completes: sync, then follow the event
+    /// stream (or poll when it is unavailable), delivering decisions as they are
+    /// queued; backoff on transient failures; stop talking on 401/403 until the
+    /// configuration changes (login).
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut failures: u32 = 0;
+        loop {
+            let step = async {
+                match self.sync_once(false).await {
+                    Ok(_) => {
+                        failures = 0;
+                        self.set_conn(ConnState::Online);
+                        self.follow().await
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let outcome = tokio::select! {
+                _ = &mut shutdown => return,
+                r = step => r,
+            };
+            let wait = match outcome {
+                Ok(()) => Duration::ZERO,
+                Err(e) => {
+                    let r: Result<()> = Err(e);
+                    self.note_outcome(&r);
+                    match r {
+                        Err(CoreError::Unauthorized(_)) | Err(CoreError::NotConfigured) => {
+                            // Do not spin: wait for a login (which pokes `wake`).
+                            tokio::select! {
+                                _ = &mut shutdown => return,
+                                _ = self.inner.wake.notified() => {}
+                            }
+                            failures = 0;
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "sync failed");
+                            failures = failures.saturating_add(1);
+                            backoff::delay(
+                                failures,
+                                self.inner.opts.backoff_base,
+                                self.inner
+                                    .opts
+                                    .backoff_max
+                                    .min(self.inner.opts.poll_interval),
+                            )
+                        }
+                        Ok(()) => Duration::ZERO,
+                    }
+                }
+            };
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.inner.wake.notified() => {}
+                }
+            }
+        }
+    }
+
+    /// Connected: follow the event stream, pulling on each change and pushing when
+    /// decisions are queued or their backoff ends. Returns Ok when the stream ended
+    /// normally (the caller resyncs and reconnects), Err on failure.
+    async fn follow(&self) -> Result<()> {
+        let client = self.client()?;
+        let opts = &self.inner.opts;
+        let mut stream = match client.events().await {
+            Ok(resp) => Some(resp),
+            Err(crate::client::Failure::Unauthorized(m)) => return Err(CoreError::Unauthorized(m)),
+            Err(e) => {
+                tracing::info!(error = %e, "event stream unavailable; polling");
+                None
+            }
+        };
+        let mut parser = events::SseParser::new();
+        let mut poll = tokio::time::interval(opts.poll_interval);
+        poll.tick().await;
+        // Local expiry is re-evaluated even with no network traffic.
+        let mut expiry_tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            let next_push = self.next_push_delay()?;
+            tokio::select! {
+                chunk = async {
+                    match stream.as_mut() {
+                        Some(s) => tokio::time::timeout(opts.stream_idle_timeout, s.chunk()).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match chunk {
+                        Ok(Ok(Some(bytes))) => {
+                            let evs = parser.feed(&bytes).map_err(|e| CoreError::Protocol(e.to_string()))?;
+                            let cursor = self.store().cursor()?;
+                            let newer = evs.iter().filter(|e| e.event == "change").any(|e| {
+                                serde_json::from_str::<crate::api::ChangeNotice>(&e.data)
+                                    .map(|n| n.change_seq > cursor)
+                                    // An unreadable notice still means "something changed".
+                                    .unwrap_or(true)
+                            });
+                            if newer {
+                                self.locked_pull(&client).await?;
+                            }
+                        }
+                        Ok(Ok(None)) => return Ok(()),
+                        Ok(Err(e)) => return Err(CoreError::Network(format!("event stream: {e}"))),
+                        Err(_) => return Err(CoreError::Network("event stream went silent".into())),
+                    }
+                }
+                _ = poll.tick() => {
+                    self.locked_pull(&client).await?;
+                    if stream.is_none() {
+                        // Try the stream again next round.
+                        return Ok(());
+                    }
+                }
+                _ = expiry_tick.tick() => {
+                    self.expire_sweep()?;
+                }
+                _ = self.inner.wake.notified() => {
+                    self.locked_push(&client, false).await?;
+                }
+                _ = async {
+                    match next_push {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.locked_push(&client, false).await?;
+                }
+            }
+        }
+    }
+
+    /// Time until the outbox head may be tried again, if anything is queued.
+    fn next_push_delay(&self) -> Result<Option<Duration>> {
+        let head = self.store().outbox_head()?;
+        Ok(head.map(|h| {
+            (h.next_attempt_at - self.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_millis(10))
+        }))
+    }
+
+    async fn locked_pull(&self, client: &crate::client::ApiClient) -> Result<()> {
+        let _guard = self.inner.sync_lock.lock().await;
+        pull::pull(self, client).await?;
+        Ok(())
+    }
+
+    async fn locked_push(&self, client: &crate::client::ApiClient, force: bool) -> Result<()> {
+        let _guard = self.inner.sync_lock.lock().await;
+        push::drain(self, client, force).await?;
+        Ok(())
+    }
+
+    pub(crate) fn synced(&self) -> Result<()> {
+        let now = self.now();
+        self.store().set_last_synced(now)?;
+        self.emit(EngineEvent::Synced { at: now });
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! Push: deliver the outbox in order, each decision with the idempotency key made
+//! when it was queued.
+
+use crate::client::{ApiClient, Failure};
+use crate::conn_state::EngineEvent;
+use crate::engine::Engine;
+use crate::error::{CoreError, Result};
+use crate::store::outbox::OutboxState;
+use crate::sync::backoff;
+
+#[derive(Debug, Default, Clone)]
+pub struct PushSummary {
+    pub delivered: usize,
+    pub rejected: usize,
+    pub expired: usize,
+}
+
+/// Drains until the queue is empty or the head must wait. `force` ignores the head's
+/// backoff (an explicit "sync now"). Transient failures end the drain with
+/// `CoreError::Network` after scheduling the retry; 401/403 with `Unauthorized`.
+pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<PushSummary> {
+    let mut summary = PushSummary::default();
+    let mut forced = force;
+    loop {
+        summary.expired += engine.expire_sweep()?;
+        let Some(head) = engine.store().outbox_head()? else {
+            break;
+        };
+        let now = engine.now();
+        if head.next_attempt_at > now && !forced {
+            break;
+        }
+        // Only the first attempt of a forced drain skips the backoff.
+        forced = false;
+        engine.store().outbox_mark_sending(head.seq)?;
+        let attempts = head.attempts + 1;
+        let answer = client
+            .decide(
+                head.kind,
+                &head.approval_id,
+                head.notes.as_deref(),
+                head.reason.as_deref(),
+                &head.idempotency_key,
+            )
+            .await;
+        let now = engine.now();
+        match answer {
+            Ok(resp) => {
+                engine
+                    .store()
+                    .outbox_mark_applied(head.seq, &resp.approval, now)?;
+                summary.delivered += 1;
+                tracing::info!(approval = %head.approval_id, kind = head.kind.as_str(), "decision applied");
+            }
+            Err(Failure::Rejected {
+                status,
+                code,
+                message,
+                approval,
+            }) => {
+                // Without the current state in the answer, fetch it so the approver
+                // sees who decided; failing that, the message alone.
+                let current = match approval {
+                    Some(a) => Some(*a),
+                    None => client.approval(&head.approval_id).await.ok(),
+                };
+                let why = format!("{message} ({status} {code})");
+                engine.store().outbox_mark_failed(
+                    head.seq,
+                    OutboxState::Rejected,
+                    &why,
+                    current.as_ref(),
+                    now,
+                )?;
+                summary.rejected += 1;
+                tracing::info!(approval = %head.approval_id, status, code = %code, "decision rejected by the server");
+            }
+            Err(Failure::Unauthorized(m)) => {
+                // Not the decision's fault: keep it queued, stop until the user signs in.
+                engine.store().outbox_mark_retry(head.seq, now, &m)?;
+                engine.emit(EngineEvent::OutboxChanged);
+                return Err(CoreError::Unauthorized(m));
+            }
+            Err(e @ (Failure::Transient(_) | Failure::Protocol(_))) => {
+                let wait = backoff::delay(
+                    attempts,
+                    engine.inner.opts.backoff_base,
+                    engine.inner.opts.backoff_max,
+                );
+                let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                engine
+                    .store()
+                    .outbox_mark_retry(head.seq, at, &e.to_string())?;
+                engine.emit(EngineEvent::OutboxChanged);
+                return Err(match e {
+                    Failure::Protocol(m) => CoreError::Protocol(m),
+                    other => CoreError::Network(other.to_string()),
+                });
+            }
+        }
+        engine.emit(EngineEvent::ApprovalsChanged {
+            ids: vec![head.approval_id.clone()],
+        });
+        engine.emit(EngineEvent::OutboxChanged);
+    }
+    Ok(summary)
+}
