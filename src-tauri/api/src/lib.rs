@@ -24,6 +24,7 @@ pub const MAX_BULK_IDS: usize = 500;
 /// Largest page of `GET /approvals` and `GET /approvals/changes`.
 pub const MAX_PAGE_LIMIT: u32 = 1000;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalStatus {
@@ -66,6 +67,7 @@ impl std::fmt::Display for ApprovalStatus {
 }
 
 /// The agent that raised the request, as the policy engine identified it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentRef {
     /// Stable identifier, e.g. `deployment-bot`.
@@ -78,6 +80,7 @@ pub struct AgentRef {
     pub version: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TraceResult {
@@ -87,6 +90,7 @@ pub enum TraceResult {
 }
 
 /// One step of the policy engine's evaluation (`manifest_validation: pass`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceStep {
     pub step: String,
@@ -98,6 +102,7 @@ pub struct TraceStep {
 /// What the engine knew about risk when it escalated. Budget is the part the
 /// document shows (`Budget: 12/50 actions (24%)`); anything else the engine sent is
 /// kept in `extra` and shown as-is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RiskSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +116,7 @@ pub struct RiskSnapshot {
     pub extra: Map<String, Value>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionKind {
@@ -136,6 +142,7 @@ impl DecisionKind {
 }
 
 /// Who decided, when, and why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub kind: DecisionKind,
@@ -149,6 +156,7 @@ pub struct Decision {
     pub reason: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionOutcome {
@@ -157,6 +165,7 @@ pub enum ExecutionOutcome {
 }
 
 /// What the agent reported after executing an approved action.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionResult {
     pub outcome: ExecutionOutcome,
@@ -166,6 +175,7 @@ pub struct ExecutionResult {
 }
 
 /// An approval request, everything the detail view shows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     /// `appr-` followed by 1 to 64 of `[a-z0-9_-]`.
@@ -217,6 +227,7 @@ pub fn is_valid_approval_id(id: &str) -> bool {
 // Requests (strict: unknown fields are a 400)
 // ---------------------------------------------------------------------------
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
@@ -224,6 +235,7 @@ pub struct ApproveRequest {
     pub notes: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DenyRequest {
@@ -232,6 +244,7 @@ pub struct DenyRequest {
     pub notes: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkApproveRequest {
@@ -240,6 +253,7 @@ pub struct BulkApproveRequest {
     pub notes: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkDenyRequest {
@@ -250,6 +264,7 @@ pub struct BulkDenyRequest {
 }
 
 /// The agent side of ESCALATE: `POST /approvals` with an agent token.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApprovalRequest {
@@ -273,6 +288,7 @@ pub struct CreateApprovalRequest {
 }
 
 /// `POST /approvals/{id}/result` with an agent token.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordResultRequest {
@@ -286,6 +302,7 @@ pub struct RecordResultRequest {
 // ---------------------------------------------------------------------------
 
 /// `GET /approvals`: newest first, cursor-paginated.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalList {
     pub items: Vec<Approval>,
@@ -296,6 +313,7 @@ pub struct ApprovalList {
 
 /// `GET /approvals/changes?after=<seq>&limit=`: approvals changed after `after`,
 /// ordered by `change_seq` ascending, each approval at most once (its latest state).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangesPage {
     pub items: Vec<Approval>,
@@ -307,6 +325,7 @@ pub struct ChangesPage {
 
 /// Answer to a single approve/deny: the approval as it now stands. Its
 /// `change_seq` is the change the decision made.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionResponse {
     pub approval: Approval,
@@ -315,6 +334,7 @@ pub struct DecisionResponse {
 
 /// One item of a bulk answer. `status` is the HTTP status the item would have got
 /// on its own (200, 404, 409, 400...).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulkItemResult {
     pub id: String,
@@ -326,6 +346,7 @@ pub struct BulkItemResult {
     pub error: Option<ErrorDetail>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulkResponse {
     pub results: Vec<BulkItemResult>,
@@ -333,6 +354,7 @@ pub struct BulkResponse {
     pub failed: usize,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusTotals {
     pub pending: u64,
@@ -357,6 +379,7 @@ impl StatusTotals {
 }
 
 /// A row of a stats breakdown (by agent or by reason code).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsBucket {
     /// Agent id or reason code.
@@ -368,6 +391,7 @@ pub struct StatsBucket {
 }
 
 /// `GET /approvals/stats?from=&to=`. Counts approvals created in `[from, to)`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     #[serde(default)]
@@ -381,6 +405,7 @@ pub struct Stats {
     pub by_reason: Vec<StatsBucket>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuditEvent {
@@ -392,6 +417,7 @@ pub enum AuditEvent {
 }
 
 /// One entry of the append-only, hash-chained audit trail.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Position in the server-wide chain.
@@ -414,6 +440,7 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditTrail {
     pub approval_id: String,
@@ -422,12 +449,14 @@ pub struct AuditTrail {
 
 /// Payload of the SSE `change` event on `GET /approvals/events` (also sent as the
 /// first event on connect). Heartbeats are `event: heartbeat` with the same payload.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeNotice {
     pub change_seq: i64,
 }
 
 /// `GET /api/v1/me`: who the token belongs to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WhoAmI {
     pub subject: String,
@@ -435,6 +464,7 @@ pub struct WhoAmI {
     pub role: Role,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -446,6 +476,7 @@ pub enum Role {
 // Errors
 // ---------------------------------------------------------------------------
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Machine-readable, snake_case: `not_found`, `already_decided`, `expired`,
@@ -456,6 +487,7 @@ pub struct ErrorDetail {
 
 /// Every 4xx/5xx body: `{"error":{"code","message"}}`. A 409 on a decision also
 /// carries the approval as it now stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorResponse {
     pub error: ErrorDetail,

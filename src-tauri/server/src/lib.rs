@@ -1,1 +1,164 @@
-//! The reference approvals server.
+//! The reference approvals server, as a library so the desktop app's demo mode and
+//! the tests can run a real server in-process.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), countersign_server::ServerError> {
+//! use countersign_server::{spawn, ServerConfig};
+//! let server = spawn(ServerConfig::new("127.0.0.1:0".parse().unwrap(), "demo.db")).await?;
+//! println!("listening on {}", server.base_url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod expiry;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use countersign_api::Role;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+pub use audit::Verification;
+pub use config::{parse_duration, ServerConfig};
+pub use error::ServerError;
+
+/// Capacity of the change broadcast; a slower listener re-reads the latest seq.
+const CHANGE_CHANNEL: usize = 4096;
+
+/// A server running on the current tokio runtime.
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The bound address (the real port when the config asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends event streams and long-polls, lets in-flight requests
+    /// finish, and waits for everything to stop. The port and the database file are
+    /// free for a new `spawn` afterwards.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "server task ended abnormally");
+            }
+        }
+    }
+}
+
+/// Opens the database (seeding the demo when asked), binds, and serves in the
+/// background. `/healthz` answers as soon as this returns.
+pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let db_path = config.db_path.clone();
+    let expiry = config.default_expiry;
+    if expiry <= chrono::Duration::zero() {
+        return Err(ServerError::Config("expiry must be positive".to_string()));
+    }
+    let demo = config.demo;
+    let db = tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
+        let db = db::Db::open(&db_path)?;
+        if demo && demo::seed(&db, expiry)? {
+            tracing::info!(org = demo::DEMO_ORG, "seeded demo data");
+        }
+        Ok(db)
+    })
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))??;
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (changes, _) = broadcast::channel(CHANGE_CHANNEL);
+    let state = state::AppState {
+        db,
+        config: Arc::new(config),
+        changes,
+        shutdown: shutdown_rx.clone(),
+    };
+    let app = routes::router(state.clone());
+    let mut stop = shutdown_rx;
+    let server = tokio::spawn(async move {
+        let signal = async move {
+            let _ = stop.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+        {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+    let mut tasks = vec![server, tokio::spawn(expiry::run(state.clone()))];
+    if let (true, Some(every)) = (state.config.demo, state.config.demo_trickle) {
+        tasks.push(tokio::spawn(demo::trickle(state.clone(), every)));
+    }
+    tracing::info!(%addr, db = %state.db.path().display(), "countersign-server listening");
+    Ok(RunningServer {
+        addr,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+/// Walks the audit chain of a database file.
+pub fn verify_audit(db_path: &Path) -> Result<Verification, ServerError> {
+    if !db_path.exists() {
+        return Err(ServerError::Config(format!(
+            "no database at {}",
+            db_path.display()
+        )));
+    }
+    let db = db::Db::open(db_path)?;
+    db.with_writer(|conn| audit::verify(conn))
+}
+
+/// Creates a token for `subject` in `org` and returns it; only its hash is stored.
+pub fn add_token(
+    db_path: &Path,
+    org: &str,
+    role: Role,
+    subject: &str,
+) -> Result<String, ServerError> {
+    if org.trim().is_empty() || subject.trim().is_empty() {
+        return Err(ServerError::Config(
+            "org and subject must not be blank".to_string(),
+        ));
+    }
+    let db = db::Db::open(db_path)?;
+    let token = db::tokens::generate_token();
+    let owner = db::tokens::TokenOwner {
+        org: org.to_string(),
+        subject: subject.to_string(),
+        role,
+    };
+    db.with_writer(|conn| db::tokens::insert_token(conn, &token, &owner))?;
+    Ok(token)
+}

@@ -1,1 +1,167 @@
-fn main() {}
+//! `countersign-server`: the reference approvals server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use countersign_api::Role;
+use countersign_server::{demo, parse_duration, spawn, ServerConfig, Verification};
+
+#[derive(Parser)]
+#[command(
+    name = "countersign-server",
+    version,
+    about = "Reference approvals server for Countersign"
+)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    addr: SocketAddr,
+    /// SQLite database file (created if missing).
+    #[arg(long, default_value = "./countersign-server.db")]
+    db: PathBuf,
+    /// Default expiry of new approvals (e.g. 24h, 90m, 30s).
+    #[arg(long, default_value = "24h", value_parser = parse_std_duration)]
+    expiry: std::time::Duration,
+    /// Seed the demo org, tokens and approvals (idempotent).
+    #[arg(long)]
+    demo: bool,
+    /// With --demo: create a new pending approval this often (e.g. 30s).
+    #[arg(long, value_parser = parse_std_duration)]
+    demo_trickle: Option<std::time::Duration>,
+    /// How often overdue approvals are expired.
+    #[arg(long, default_value = "5s", value_parser = parse_std_duration)]
+    sweep_interval: std::time::Duration,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the audit trail's hash chain; exits non-zero if it is broken.
+    VerifyAudit {
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Create a bearer token and print it (only its SHA-256 is stored).
+    AddToken {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Approver,
+    Agent,
+}
+
+fn parse_std_duration(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::VerifyAudit { db }) => match countersign_server::verify_audit(&db)? {
+            Verification::Ok { entries } => {
+                println!("audit chain OK: {entries} entries");
+                Ok(ExitCode::SUCCESS)
+            }
+            Verification::Broken { seq, problem } => {
+                println!("audit chain BROKEN at seq {seq}: {problem}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Some(Command::AddToken {
+            db,
+            org,
+            role,
+            subject,
+        }) => {
+            let role = match role {
+                RoleArg::Approver => Role::Approver,
+                RoleArg::Agent => Role::Agent,
+            };
+            let token = countersign_server::add_token(&db, &org, role, &subject)?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => serve(cli),
+    }
+}
+
+fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = ServerConfig {
+        addr: cli.addr,
+        db_path: cli.db,
+        default_expiry: chrono::Duration::from_std(cli.expiry).context("expiry too long")?,
+        demo: cli.demo,
+        demo_trickle: cli.demo_trickle,
+        sweep_interval: cli.sweep_interval,
+        ..ServerConfig::new(cli.addr, "")
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let demo_mode = config.demo;
+        let server = spawn(config).await?;
+        if demo_mode {
+            println!("countersign-server demo on {}", server.base_url());
+            println!("  org:      {}", demo::DEMO_ORG);
+            for (token, subject, role) in demo::tokens() {
+                let role = match role {
+                    Role::Approver => "approver",
+                    Role::Agent => "agent",
+                };
+                println!("  {role:<8}  {token}  ({subject})");
+            }
+        } else {
+            println!("countersign-server on {}", server.base_url());
+        }
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}

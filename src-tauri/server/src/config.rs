@@ -1,0 +1,82 @@
+//! Server configuration, shared by the binary's flags and the embedding API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ServerError;
+
+/// Everything `spawn` needs. `addr` with port 0 binds an ephemeral port.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub db_path: PathBuf,
+    /// How long a new approval stays pending before it expires.
+    pub default_expiry: chrono::Duration,
+    /// Seed the demo org, tokens and approvals (idempotent).
+    pub demo: bool,
+    /// With `demo`: create a new pending approval this often.
+    pub demo_trickle: Option<Duration>,
+    /// How often the sweeper expires overdue approvals.
+    pub sweep_interval: Duration,
+    /// Interval of `event: heartbeat` on the SSE stream.
+    pub heartbeat_interval: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults of the binary: 127.0.0.1:8000, `./countersign-server.db`, 24 h expiry.
+    pub fn new(addr: SocketAddr, db_path: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            addr,
+            db_path: db_path.into(),
+            default_expiry: chrono::Duration::hours(24),
+            demo: false,
+            demo_trickle: None,
+            sweep_interval: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Parses durations such as `24h`, `90m`, `30s`, `1d`, `500ms`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, ServerError> {
+    let t = text.trim();
+    let bad = || {
+        ServerError::Config(format!(
+            "invalid duration {text:?} (use e.g. 24h, 90m, 30s)"
+        ))
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs_per = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1,
+        "m" | "min" | "mins" => 60,
+        "h" | "hr" | "hrs" => 3600,
+        "d" | "day" | "days" => 86_400,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs_per)
+        .map(Duration::from_secs)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5_400));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+}

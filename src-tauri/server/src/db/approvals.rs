@@ -1,0 +1,210 @@
+//! Creating approvals and the read paths: the filtered list and the change feed.
+
+use chrono::{DateTime, Utc};
+use countersign_api::{Approval, ApprovalStatus, AuditEvent, ChangesPage};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection};
+use serde_json::json;
+
+use super::rows::{approval_from_row, get_approval, insert_approval, next_change_seq, COLUMNS};
+use super::{to_ms, Change};
+use crate::audit::{self, NewEntry};
+use crate::error::ServerError;
+
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(Approval),
+    AlreadyExists(Approval),
+}
+
+/// Inserts a new approval (its `change_seq` is assigned here) with its `created` entry.
+pub fn create(
+    conn: &Connection,
+    mut approval: Approval,
+    changes: &mut Vec<Change>,
+) -> Result<CreateOutcome, ServerError> {
+    if let Some(existing) = get_approval(conn, &approval.org_id, &approval.id)? {
+        return Ok(CreateOutcome::AlreadyExists(existing));
+    }
+    approval.change_seq = next_change_seq(conn)?;
+    insert_approval(conn, &approval)?;
+    audit::append(
+        conn,
+        NewEntry {
+            org: &approval.org_id,
+            approval_id: &approval.id,
+            event: AuditEvent::Created,
+            actor: &approval.requested_by,
+            at: approval.created_at,
+            notes: None,
+            reason: Some(&approval.reason_text),
+            data: json!({
+                "agent": approval.agent.id,
+                "action": approval.action,
+                "reason_code": approval.reason_code,
+                "expires_at": approval.expires_at,
+            }),
+        },
+    )?;
+    changes.push(Change {
+        org: approval.org_id.clone(),
+        id: approval.id.clone(),
+        seq: approval.change_seq,
+    });
+    Ok(CreateOutcome::Created(approval))
+}
+
+/// Position in the newest-first order: (created_at ms, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_ms: i64,
+    pub id: String,
+}
+
+impl ListCursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_ms, self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (ms, id) = s.split_once('.')?;
+        let created_ms = ms.parse().ok()?;
+        countersign_api::is_valid_approval_id(id).then(|| ListCursor {
+            created_ms,
+            id: id.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub statuses: Vec<ApprovalStatus>,
+    pub agent: Option<String>,
+    pub action: Option<String>,
+    pub reason: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub q: Option<String>,
+    pub limit: u32,
+    pub cursor: Option<ListCursor>,
+}
+
+fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Newest first; returns the page and the cursor of the next one.
+pub fn list(
+    conn: &Connection,
+    org: &str,
+    f: &ListFilter,
+) -> Result<(Vec<Approval>, Option<ListCursor>), ServerError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM approvals WHERE org = ?");
+    let mut args: Vec<SqlValue> = vec![SqlValue::Text(org.to_string())];
+    if !f.statuses.is_empty() {
+        sql.push_str(" AND status IN (");
+        for (i, s) in f.statuses.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            args.push(SqlValue::Text(s.as_str().to_string()));
+        }
+        sql.push(')');
+    }
+    for (col, val) in [
+        ("agent_id", &f.agent),
+        ("action", &f.action),
+        ("reason_code", &f.reason),
+    ] {
+        if let Some(v) = val {
+            sql.push_str(&format!(" AND {col} = ?"));
+            args.push(SqlValue::Text(v.clone()));
+        }
+    }
+    if let Some(from) = f.from {
+        sql.push_str(" AND created_at >= ?");
+        args.push(SqlValue::Integer(to_ms(from)));
+    }
+    if let Some(to) = f.to {
+        sql.push_str(" AND created_at < ?");
+        args.push(SqlValue::Integer(to_ms(to)));
+    }
+    if let Some(q) = &f.q {
+        let pat = like_pattern(q);
+        sql.push_str(" AND (");
+        let cols = [
+            "id",
+            "summary",
+            "agent_id",
+            "agent_name",
+            "action",
+            "params",
+            "reason_code",
+            "reason_text",
+        ];
+        for (i, col) in cols.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push_str(&format!("{col} LIKE ? ESCAPE '\\'"));
+            args.push(SqlValue::Text(pat.clone()));
+        }
+        sql.push(')');
+    }
+    if let Some(c) = &f.cursor {
+        sql.push_str(" AND (created_at, id) < (?, ?)");
+        args.push(SqlValue::Integer(c.created_ms));
+        args.push(SqlValue::Text(c.id.clone()));
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+    args.push(SqlValue::Integer(i64::from(f.limit) + 1));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut items = stmt
+        .query_map(params_from_iter(args), approval_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if items.len() > f.limit as usize {
+        items.truncate(f.limit as usize);
+        items.last().map(|a| ListCursor {
+            created_ms: to_ms(a.created_at),
+            id: a.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// Approvals of `org` changed after `after`, oldest change first. Only the latest
+/// state is stored, so each approval appears at most once.
+pub fn changes(
+    conn: &Connection,
+    org: &str,
+    after: i64,
+    limit: u32,
+) -> Result<ChangesPage, ServerError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM approvals WHERE org = ?1 AND change_seq > ?2
+         ORDER BY change_seq LIMIT ?3"
+    ))?;
+    let mut items = stmt
+        .query_map(
+            rusqlite::params![org, after, i64::from(limit) + 1],
+            approval_from_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let has_more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next = items.last().map_or(after, |a| a.change_seq);
+    Ok(ChangesPage {
+        items,
+        next,
+        has_more,
+    })
+}

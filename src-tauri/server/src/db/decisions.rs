@@ -1,0 +1,262 @@
+//! State transitions: approve/deny, expiry and execution results. Each runs inside
+//! the caller's transaction on the writer connection and appends its audit entry there.
+
+use chrono::{DateTime, Utc};
+use countersign_api::{Approval, ApprovalStatus, AuditEvent, DecisionKind, ExecutionOutcome};
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+
+use super::rows::{get_approval, next_change_seq, outcome_str};
+use super::{to_ms, Change};
+use crate::audit::{self, NewEntry, SYSTEM_ACTOR};
+use crate::error::ServerError;
+
+pub struct DecisionInput<'a> {
+    pub kind: DecisionKind,
+    pub by: &'a str,
+    pub notes: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub enum DecideOutcome {
+    Decided(Approval),
+    NotFound,
+    SelfApproval,
+    AlreadyDecided(Approval),
+    Expired(Approval),
+}
+
+/// Applies a decision as one compare-and-set: only a pending approval whose expiry
+/// is still ahead (by the server's clock) changes. `changes` collects every change
+/// made (an overdue approval found here is expired on the spot).
+pub fn decide(
+    conn: &Connection,
+    org: &str,
+    id: &str,
+    input: &DecisionInput<'_>,
+    changes: &mut Vec<Change>,
+) -> Result<DecideOutcome, ServerError> {
+    let Some(current) = get_approval(conn, org, id)? else {
+        return Ok(DecideOutcome::NotFound);
+    };
+    if current.requested_by == input.by {
+        return Ok(DecideOutcome::SelfApproval);
+    }
+    if current.status == ApprovalStatus::Pending && current.expires_at <= input.now {
+        expire_one(conn, org, id, input.now, changes)?;
+        return settled(conn, org, id);
+    }
+    let status = input.kind.resulting_status();
+    let seq = next_change_seq(conn)?;
+    let now_ms = to_ms(input.now);
+    let updated = conn
+        .prepare_cached(
+            "UPDATE approvals SET status = ?1, decision_kind = ?2, decided_by = ?3, decided_at = ?4,
+                 decision_notes = ?5, decision_reason = ?6, change_seq = ?7
+             WHERE org = ?8 AND id = ?9 AND status = 'pending' AND expires_at > ?4",
+        )?
+        .execute(params![
+            status.as_str(),
+            input.kind.as_str(),
+            input.by,
+            now_ms,
+            input.notes,
+            input.reason,
+            seq,
+            org,
+            id,
+        ])?;
+    if updated == 0 {
+        return settled(conn, org, id);
+    }
+    audit::append(
+        conn,
+        NewEntry {
+            org,
+            approval_id: id,
+            event: match input.kind {
+                DecisionKind::Approve => AuditEvent::Approved,
+                DecisionKind::Deny => AuditEvent::Denied,
+            },
+            actor: input.by,
+            at: input.now,
+            notes: input.notes,
+            reason: input.reason,
+            data: Value::Null,
+        },
+    )?;
+    changes.push(Change {
+        org: org.to_string(),
+        id: id.to_string(),
+        seq,
+    });
+    let approval = get_approval(conn, org, id)?
+        .ok_or_else(|| ServerError::Corrupt(format!("{id} vanished while deciding")))?;
+    Ok(DecideOutcome::Decided(approval))
+}
+
+/// The answer for an approval that could not be decided because it is final.
+fn settled(conn: &Connection, org: &str, id: &str) -> Result<DecideOutcome, ServerError> {
+    match get_approval(conn, org, id)? {
+        None => Ok(DecideOutcome::NotFound),
+        Some(a) if a.status == ApprovalStatus::Expired => Ok(DecideOutcome::Expired(a)),
+        Some(a) => Ok(DecideOutcome::AlreadyDecided(a)),
+    }
+}
+
+/// Expires one approval if it is pending and overdue. Returns whether it changed.
+pub fn expire_one(
+    conn: &Connection,
+    org: &str,
+    id: &str,
+    now: DateTime<Utc>,
+    changes: &mut Vec<Change>,
+) -> Result<bool, ServerError> {
+    let seq = next_change_seq(conn)?;
+    let updated = conn
+        .prepare_cached(
+            "UPDATE approvals SET status = 'expired', change_seq = ?1
+             WHERE org = ?2 AND id = ?3 AND status = 'pending' AND expires_at <= ?4",
+        )?
+        .execute(params![seq, org, id, to_ms(now)])?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    let expires_at: i64 = conn
+        .prepare_cached("SELECT expires_at FROM approvals WHERE org = ?1 AND id = ?2")?
+        .query_row(params![org, id], |r| r.get(0))?;
+    audit::append(
+        conn,
+        NewEntry {
+            org,
+            approval_id: id,
+            event: AuditEvent::Expired,
+            actor: SYSTEM_ACTOR,
+            at: now,
+            notes: None,
+            reason: Some("not decided before it expired"),
+            data: json!({ "expires_at": super::from_ms(expires_at) }),
+        },
+    )?;
+    changes.push(Change {
+        org: org.to_string(),
+        id: id.to_string(),
+        seq,
+    });
+    Ok(true)
+}
+
+/// Cheap check used before reads: is anything overdue at all?
+pub fn any_due(conn: &Connection, now: DateTime<Utc>) -> Result<bool, ServerError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM approvals WHERE status = 'pending' AND expires_at <= ?1)",
+        )?
+        .query_row([to_ms(now)], |r| r.get(0))?)
+}
+
+/// Expires every overdue approval, in one transaction.
+pub fn expire_due(conn: &mut Connection, now: DateTime<Utc>) -> Result<Vec<Change>, ServerError> {
+    let mut changes = Vec::new();
+    if !any_due(conn, now)? {
+        return Ok(changes);
+    }
+    let tx = conn.transaction()?;
+    let due: Vec<(String, String)> = tx
+        .prepare_cached(
+            "SELECT org, id FROM approvals WHERE status = 'pending' AND expires_at <= ?1
+             ORDER BY expires_at, org, id",
+        )?
+        .query_map([to_ms(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (org, id) in due {
+        expire_one(&tx, &org, &id, now, &mut changes)?;
+    }
+    tx.commit()?;
+    Ok(changes)
+}
+
+#[derive(Debug)]
+pub enum ResultOutcome {
+    Recorded(Approval),
+    NotFound,
+    /// Pending, denied or expired: it must never be executed.
+    NotApproved(Approval),
+    AlreadyRecorded(Approval),
+}
+
+/// Records what executing an approved action did; once per approval.
+/// What an agent reports after executing.
+pub struct ResultInput<'a> {
+    pub actor: &'a str,
+    pub outcome: ExecutionOutcome,
+    pub output: &'a Value,
+    pub now: DateTime<Utc>,
+}
+
+pub fn record_result(
+    conn: &Connection,
+    org: &str,
+    id: &str,
+    input: &ResultInput<'_>,
+    changes: &mut Vec<Change>,
+) -> Result<ResultOutcome, ServerError> {
+    let ResultInput {
+        actor,
+        outcome,
+        output,
+        now,
+    } = *input;
+    let Some(current) = get_approval(conn, org, id)? else {
+        return Ok(ResultOutcome::NotFound);
+    };
+    if current.status == ApprovalStatus::Pending && current.expires_at <= now {
+        expire_one(conn, org, id, now, changes)?;
+    }
+    let seq = next_change_seq(conn)?;
+    let output_text = output.to_string();
+    let updated = conn
+        .prepare_cached(
+            "UPDATE approvals SET exec_outcome = ?1, exec_output = ?2, exec_recorded_at = ?3,
+                 change_seq = ?4
+             WHERE org = ?5 AND id = ?6 AND status = 'approved' AND exec_outcome IS NULL",
+        )?
+        .execute(params![
+            outcome_str(outcome),
+            output_text,
+            to_ms(now),
+            seq,
+            org,
+            id
+        ])?;
+    let after = get_approval(conn, org, id)?
+        .ok_or_else(|| ServerError::Corrupt(format!("{id} vanished while recording")))?;
+    if updated == 0 {
+        return Ok(if after.status != ApprovalStatus::Approved {
+            ResultOutcome::NotApproved(after)
+        } else {
+            ResultOutcome::AlreadyRecorded(after)
+        });
+    }
+    audit::append(
+        conn,
+        NewEntry {
+            org,
+            approval_id: id,
+            event: AuditEvent::Executed,
+            actor,
+            at: now,
+            notes: None,
+            reason: None,
+            data: json!({ "outcome": outcome_str(outcome), "output": output }),
+        },
+    )?;
+    changes.push(Change {
+        org: org.to_string(),
+        id: id.to_string(),
+        seq,
+    });
+    Ok(ResultOutcome::Recorded(after))
+}

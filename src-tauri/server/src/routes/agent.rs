@@ -1,0 +1,184 @@
+//! The policy engine's side: raise an approval, record what execution did.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use countersign_api::{Approval, ApprovalStatus, CreateApprovalRequest, RecordResultRequest};
+
+use crate::auth::Agent;
+use crate::db::approvals::{create, CreateOutcome};
+use crate::db::decisions::{record_result as record, ResultInput, ResultOutcome};
+use crate::db::now;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::routes::approvals::IdPath;
+use crate::state::AppState;
+use crate::validate;
+
+const MAX_AGENT_ID: usize = 128;
+const MAX_AGENT_NAME: usize = 200;
+const MAX_VERSION: usize = 64;
+const MAX_ACTION: usize = 200;
+const MAX_SUMMARY: usize = 1000;
+const MAX_REASON_CODE: usize = 64;
+const MAX_REASON_TEXT: usize = 4000;
+const MAX_TRACE_STEPS: usize = 100;
+const MAX_TRACE_TEXT: usize = 1000;
+
+fn check_create(req: &CreateApprovalRequest, default_expiry: chrono::Duration) -> ApiResult<()> {
+    if let Some(id) = &req.id {
+        validate::approval_id(id)?;
+    }
+    validate::text("agent.id", &req.agent.id, MAX_AGENT_ID)?;
+    validate::optional_text("agent.name", req.agent.name.as_deref(), MAX_AGENT_NAME)?;
+    validate::optional_text("agent.version", req.agent.version.as_deref(), MAX_VERSION)?;
+    validate::text("action", &req.action, MAX_ACTION)?;
+    validate::text("summary", &req.summary, MAX_SUMMARY)?;
+    validate::text("reason_code", &req.reason_code, MAX_REASON_CODE)?;
+    validate::text("reason_text", &req.reason_text, MAX_REASON_TEXT)?;
+    if req.policy_trace.len() > MAX_TRACE_STEPS {
+        return Err(ApiError::validation(format!(
+            "policy_trace has more than {MAX_TRACE_STEPS} steps"
+        )));
+    }
+    for step in &req.policy_trace {
+        validate::text("policy_trace.step", &step.step, MAX_TRACE_TEXT)?;
+        validate::optional_text(
+            "policy_trace.detail",
+            step.detail.as_deref(),
+            MAX_TRACE_TEXT,
+        )?;
+    }
+    if let Some(secs) = req.expires_in_secs {
+        let max = default_expiry.num_seconds();
+        if secs == 0 || i64::try_from(secs).map_or(true, |s| s > max) {
+            return Err(ApiError::validation(format!(
+                "expires_in_secs must be from 1 to {max} (the server's expiry)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the stored approval from a validated request.
+pub fn new_approval(
+    req: CreateApprovalRequest,
+    org: &str,
+    requested_by: &str,
+    default_expiry: chrono::Duration,
+) -> Approval {
+    let created_at = now();
+    let expiry = req
+        .expires_in_secs
+        .and_then(|s| i64::try_from(s).ok())
+        .map_or(default_expiry, chrono::Duration::seconds);
+    Approval {
+        id: req.id.unwrap_or_else(|| {
+            format!("appr-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+        }),
+        org_id: org.to_string(),
+        agent: req.agent,
+        action: req.action,
+        summary: req.summary,
+        status: ApprovalStatus::Pending,
+        reason_code: req.reason_code,
+        reason_text: req.reason_text,
+        params: req.params,
+        policy_trace: req.policy_trace,
+        risk: req.risk,
+        created_at,
+        expires_at: created_at + expiry,
+        requested_by: requested_by.to_string(),
+        decision: None,
+        execution: None,
+        change_seq: 0,
+    }
+}
+
+/// `POST /approvals`: 201 with the new approval; 409 if the chosen id exists.
+pub async fn create_handler(
+    state: &AppState,
+    org: &str,
+    requested_by: &str,
+    req: CreateApprovalRequest,
+) -> ApiResult<Approval> {
+    check_create(&req, state.config.default_expiry)?;
+    let approval = new_approval(req, org, requested_by, state.config.default_expiry);
+    let (outcome, changes) = state
+        .db
+        .write(move |conn| -> ApiResult<_> {
+            let tx = conn.transaction()?;
+            let mut changes = Vec::new();
+            let outcome = create(&tx, approval, &mut changes)?;
+            tx.commit()?;
+            Ok((outcome, changes))
+        })
+        .await?;
+    state.publish(changes);
+    match outcome {
+        CreateOutcome::Created(a) => Ok(a),
+        CreateOutcome::AlreadyExists(a) => Err(ApiError::conflict(
+            "already_exists",
+            format!("an approval with id {} already exists", a.id),
+            a,
+        )),
+    }
+}
+
+pub async fn create_approval(
+    State(state): State<AppState>,
+    Agent(caller): Agent,
+    ApiJson(req): ApiJson<CreateApprovalRequest>,
+) -> ApiResult<(StatusCode, Json<Approval>)> {
+    let a = create_handler(&state, caller.org(), caller.subject(), req).await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// `POST /approvals/{id}/result`: once, and only for an approved approval.
+pub async fn record_result(
+    State(state): State<AppState>,
+    Agent(caller): Agent,
+    ApiPath(path): ApiPath<IdPath>,
+    ApiJson(req): ApiJson<RecordResultRequest>,
+) -> ApiResult<Json<Approval>> {
+    validate::approval_id(&path.id)?;
+    let (org, actor, id) = (
+        caller.org().to_string(),
+        caller.subject().to_string(),
+        path.id,
+    );
+    let (outcome, changes) = state
+        .db
+        .write(move |conn| -> ApiResult<_> {
+            let tx = conn.transaction()?;
+            let mut changes = Vec::new();
+            let input = ResultInput {
+                actor: &actor,
+                outcome: req.outcome,
+                output: &req.output,
+                now: now(),
+            };
+            let outcome = record(&tx, &org, &id, &input, &mut changes)?;
+            tx.commit()?;
+            Ok((outcome, changes))
+        })
+        .await?;
+    state.publish(changes);
+    match outcome {
+        ResultOutcome::Recorded(a) => Ok(Json(a)),
+        ResultOutcome::NotFound => Err(ApiError::not_found("no such approval")),
+        ResultOutcome::NotApproved(a) => Err(ApiError::conflict(
+            "not_approved",
+            format!(
+                "{} is {}; only an approved action may be executed",
+                a.id, a.status
+            ),
+            a,
+        )),
+        ResultOutcome::AlreadyRecorded(a) => Err(ApiError::conflict(
+            "already_executed",
+            format!("the result of {} was already recorded", a.id),
+            a,
+        )),
+    }
+}

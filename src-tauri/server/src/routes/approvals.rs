@@ -1,0 +1,258 @@
+//! Read endpoints: list, detail (with the agent's long-poll), stats, changes, audit.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::Json;
+use countersign_api::{
+    Approval, ApprovalList, ApprovalStatus, AuditTrail, ChangesPage, Stats, MAX_PAGE_LIMIT,
+};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::OrgCaller;
+use crate::db::approvals::{ListCursor, ListFilter};
+use crate::db::{self, rows};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::validate::{self, Bound};
+
+/// Default page size of the list.
+pub const DEFAULT_LIST_LIMIT: u32 = 50;
+/// Default page size of the change feed.
+pub const DEFAULT_CHANGES_LIMIT: u32 = 200;
+/// Longest agent long-poll, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+/// Longest `q=` search text, in characters.
+const MAX_QUERY_CHARS: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// One status or a comma-separated list (`pending,expired`); `all` or absent = any.
+    pub status: Option<String>,
+    pub agent: Option<String>,
+    pub action: Option<String>,
+    pub reason: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub q: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrgPath {
+    #[allow(dead_code)] // checked by OrgCaller; named here so the path deserialises
+    pub org: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdPath {
+    #[allow(dead_code)]
+    pub org: String,
+    pub id: String,
+}
+
+fn parse_statuses(v: Option<&str>) -> Result<Vec<ApprovalStatus>, ApiError> {
+    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty() && *v != "all") else {
+        return Ok(Vec::new());
+    };
+    v.split(',')
+        .map(|s| {
+            ApprovalStatus::parse(s.trim()).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("status {s:?} is not one of pending, approved, denied, expired, all"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn non_blank(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<ApprovalList>> {
+    let from = validate::time_param("from", q.from.as_deref(), Bound::Start)?;
+    let to = validate::time_param("to", q.to.as_deref(), Bound::End)?;
+    validate::range(from, to)?;
+    let text = non_blank(q.q);
+    if text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("q must be at most {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(ListCursor::decode(c).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "cursor is not one this server issued")
+        })?),
+    };
+    let filter = ListFilter {
+        statuses: parse_statuses(q.status.as_deref())?,
+        agent: non_blank(q.agent),
+        action: non_blank(q.action),
+        reason: non_blank(q.reason),
+        from,
+        to,
+        q: text,
+        limit: validate::limit(q.limit.as_deref(), DEFAULT_LIST_LIMIT, MAX_PAGE_LIMIT)?,
+        cursor,
+    };
+    state.expire_overdue().await?;
+    let org = caller.org().to_string();
+    let (items, next) = state
+        .db
+        .read(move |conn| db::approvals::list(conn, &org, &filter).map_err(ApiError::from))
+        .await?;
+    Ok(Json(ApprovalList {
+        items,
+        next_cursor: next.map(|c| c.encode()),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetQuery {
+    /// Seconds to wait for a decision (agent long-poll), capped at 60.
+    pub wait: Option<String>,
+}
+
+async fn load(state: &AppState, org: &str, id: &str) -> ApiResult<Approval> {
+    state.expire_overdue().await?;
+    let (org, id) = (org.to_string(), id.to_string());
+    state
+        .db
+        .read(move |conn| rows::get_approval(conn, &org, &id).map_err(ApiError::from))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such approval"))
+}
+
+/// The approval; with `wait=N`, holds the answer until it is decided or expired or N
+/// seconds pass (the agent's side of ESCALATE).
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiPath(path): ApiPath<IdPath>,
+    ApiQuery(q): ApiQuery<GetQuery>,
+) -> ApiResult<Json<Approval>> {
+    validate::approval_id(&path.id)?;
+    let wait = match q.wait.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(w) => w.parse::<u64>().map_err(|_| {
+            ApiError::bad_request("invalid_query", "wait must be a whole number of seconds")
+        })?,
+    }
+    .min(MAX_WAIT_SECS);
+    // Subscribe before the first read so a change in between is not missed.
+    let mut rx = state.changes.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let a = load(&state, caller.org(), &path.id).await?;
+        if a.status.is_final() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(a));
+        }
+        // Wake at the deadline, at expiry, on a change to this approval, or at shutdown.
+        let to_expiry = (a.expires_at - db::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let wake = deadline.min(tokio::time::Instant::now() + to_expiry);
+        loop {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(c) if c.org == a.org_id && c.id == a.id => break,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return Ok(Json(a)),
+                },
+                _ = tokio::time::sleep_until(wake) => break,
+                _ = shutdown.changed() => return Ok(Json(a)),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+pub async fn stats(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> ApiResult<Json<Stats>> {
+    let from = validate::time_param("from", q.from.as_deref(), Bound::Start)?;
+    let to = validate::time_param("to", q.to.as_deref(), Bound::End)?;
+    validate::range(from, to)?;
+    state.expire_overdue().await?;
+    let org = caller.org().to_string();
+    let stats = state
+        .db
+        .read(move |conn| db::stats::stats(conn, &org, from, to).map_err(ApiError::from))
+        .await?;
+    Ok(Json(stats))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    pub after: Option<String>,
+    pub limit: Option<String>,
+}
+
+pub async fn changes(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> ApiResult<Json<ChangesPage>> {
+    let after = match q.after.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(a) => match a.parse::<i64>() {
+            Ok(n) if n >= 0 => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "after must be a change_seq (a whole number, 0 or more)",
+                ))
+            }
+        },
+    };
+    let limit = validate::limit(q.limit.as_deref(), DEFAULT_CHANGES_LIMIT, MAX_PAGE_LIMIT)?;
+    state.expire_overdue().await?;
+    let org = caller.org().to_string();
+    let page = state
+        .db
+        .read(move |conn| db::approvals::changes(conn, &org, after, limit).map_err(ApiError::from))
+        .await?;
+    Ok(Json(page))
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiPath(path): ApiPath<IdPath>,
+) -> ApiResult<Json<AuditTrail>> {
+    validate::approval_id(&path.id)?;
+    load(&state, caller.org(), &path.id).await?;
+    let (org, id) = (caller.org().to_string(), path.id);
+    let trail = state
+        .db
+        .read(move |conn| crate::audit::trail(conn, &org, &id).map_err(ApiError::from))
+        .await?;
+    Ok(Json(trail))
+}

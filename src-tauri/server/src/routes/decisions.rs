@@ -1,0 +1,343 @@
+//! Approve and deny, single and bulk, with `Idempotency-Key` replay.
+//!
+//! All of a request's work (replay lookup, compare-and-set, audit entry, stored
+//! answer) happens in one transaction on the writer connection, so a retry either
+//! sees the stored answer or finds nothing was written.
+
+use std::collections::HashSet;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use countersign_api::{
+    Approval, ApproveRequest, BulkApproveRequest, BulkDenyRequest, BulkItemResult, BulkResponse,
+    DecisionKind, DecisionResponse, DenyRequest, ErrorDetail, MAX_BULK_IDS,
+};
+use rusqlite::Connection;
+
+use crate::auth::{Approver, OrgCaller};
+use crate::db::decisions::{decide, DecideOutcome, DecisionInput};
+use crate::db::idempotency::{self, Scope, StoredAnswer};
+use crate::db::{now, Change};
+use crate::error::{ApiError, ApiResult, ServerError};
+use crate::extract::{ApiJson, ApiPath, IdempotencyKey};
+use crate::routes::approvals::IdPath;
+use crate::state::AppState;
+use crate::validate;
+
+/// A decision to apply, already validated.
+#[derive(Clone)]
+struct Request {
+    kind: DecisionKind,
+    notes: Option<String>,
+    reason: Option<String>,
+}
+
+impl Request {
+    /// Canonical form for the idempotency hash: same fields, same text.
+    fn canonical(&self, id: &str) -> String {
+        serde_json::json!([self.kind.as_str(), id, self.notes, self.reason]).to_string()
+    }
+}
+
+/// Outcome of one decision attempt as an HTTP status and error (or the approval).
+enum Answer {
+    Ok(Box<Approval>),
+    Err(ApiError),
+}
+
+fn decide_item(
+    conn: &Connection,
+    org: &str,
+    subject: &str,
+    id: &str,
+    req: &Request,
+    changes: &mut Vec<Change>,
+) -> Result<Answer, ServerError> {
+    let input = DecisionInput {
+        kind: req.kind,
+        by: subject,
+        notes: req.notes.as_deref(),
+        reason: req.reason.as_deref(),
+        now: now(),
+    };
+    Ok(match decide(conn, org, id, &input, changes)? {
+        DecideOutcome::Decided(a) => Answer::Ok(Box::new(a)),
+        DecideOutcome::NotFound => Answer::Err(ApiError::not_found("no such approval")),
+        DecideOutcome::SelfApproval => Answer::Err(ApiError::forbidden(
+            "self_approval",
+            "you cannot decide a request raised under your own identity",
+        )),
+        DecideOutcome::AlreadyDecided(a) => Answer::Err(ApiError::conflict(
+            "already_decided",
+            format!("{id} was already {} by {}", a.status, decided_by(&a)),
+            a,
+        )),
+        DecideOutcome::Expired(a) => Answer::Err(ApiError::conflict(
+            "expired",
+            format!(
+                "{id} expired at {} and can no longer be decided",
+                a.expires_at
+            ),
+            a,
+        )),
+    })
+}
+
+fn decided_by(a: &Approval) -> &str {
+    a.decision
+        .as_ref()
+        .map_or("someone else", |d| d.by.as_str())
+}
+
+fn mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_mismatch",
+        "this Idempotency-Key was already used with a different request",
+    )
+}
+
+/// Stores only answers that reflect the approval's state (a decision or a 409), so a
+/// retry after a transient failure is evaluated afresh.
+fn worth_storing(status: u16) -> bool {
+    status == 200 || status == 409
+}
+
+fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn single(
+    state: AppState,
+    caller: OrgCaller,
+    id: String,
+    key: Option<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    validate::approval_id(&id)?;
+    let (org, subject) = (caller.org().to_string(), caller.subject().to_string());
+    let (status, body, changes) = state
+        .db
+        .write(move |conn| -> Result<_, ApiError> {
+            let tx = conn.transaction().map_err(ServerError::from)?;
+            let endpoint = format!("{}:{id}", req.kind.as_str());
+            let hash = idempotency::request_hash(&endpoint, &req.canonical(&id));
+            let scope = key.as_deref().map(|key| Scope {
+                org: &org,
+                subject: &subject,
+                key,
+            });
+            if let Some(scope) = &scope {
+                if let Some(stored) = idempotency::lookup(&tx, scope)? {
+                    if stored.request_hash != hash {
+                        return Err(mismatch());
+                    }
+                    return Ok((stored.status, stored.body, Vec::new()));
+                }
+            }
+            let mut changes = Vec::new();
+            let (status, body) = match decide_item(&tx, &org, &subject, &id, &req, &mut changes)? {
+                Answer::Ok(approval) => {
+                    let approval = *approval;
+                    let change_seq = approval.change_seq;
+                    let body = serde_json::to_string(&DecisionResponse {
+                        approval,
+                        change_seq,
+                    })
+                    .map_err(ServerError::from)?;
+                    (200, body)
+                }
+                Answer::Err(e) => (
+                    e.status.as_u16(),
+                    serde_json::to_string(&e.body()).map_err(ServerError::from)?,
+                ),
+            };
+            if let Some(scope) = &scope {
+                if worth_storing(status) {
+                    let answer = StoredAnswer {
+                        request_hash: hash,
+                        status,
+                        body: body.clone(),
+                    };
+                    idempotency::store(&tx, scope, &endpoint, &answer, now())?;
+                }
+            }
+            tx.commit().map_err(ServerError::from)?;
+            Ok((status, body, changes))
+        })
+        .await?;
+    state.publish(changes);
+    Ok(json_response(status, body))
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    Approver(caller): Approver,
+    ApiPath(path): ApiPath<IdPath>,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<ApproveRequest>,
+) -> ApiResult<Response> {
+    let req = Request {
+        kind: DecisionKind::Approve,
+        notes: validate::notes(body.notes)?,
+        reason: None,
+    };
+    single(state, caller, path.id, key, req).await
+}
+
+pub async fn deny(
+    State(state): State<AppState>,
+    Approver(caller): Approver,
+    ApiPath(path): ApiPath<IdPath>,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<DenyRequest>,
+) -> ApiResult<Response> {
+    let req = Request {
+        kind: DecisionKind::Deny,
+        notes: validate::notes(body.notes)?,
+        reason: Some(validate::deny_reason(body.reason)?),
+    };
+    single(state, caller, path.id, key, req).await
+}
+
+fn check_ids(ids: &[String]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Err(ApiError::validation("approval_ids must not be empty"));
+    }
+    if ids.len() > MAX_BULK_IDS {
+        return Err(ApiError::validation(format!(
+            "approval_ids holds {} ids; at most {MAX_BULK_IDS} per request",
+            ids.len()
+        )));
+    }
+    let mut seen = HashSet::with_capacity(ids.len());
+    if let Some(dup) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+        return Err(ApiError::validation(format!(
+            "approval_ids lists {dup:?} more than once"
+        )));
+    }
+    Ok(())
+}
+
+fn item_result(id: &str, answer: Answer) -> BulkItemResult {
+    match answer {
+        Answer::Ok(a) => BulkItemResult {
+            id: id.to_string(),
+            ok: true,
+            status: 200,
+            approval: Some(*a),
+            error: None,
+        },
+        Answer::Err(e) => BulkItemResult {
+            id: id.to_string(),
+            ok: false,
+            status: e.status.as_u16(),
+            error: Some(ErrorDetail {
+                code: e.code.to_string(),
+                message: e.message,
+            }),
+            approval: e.approval.map(|a| *a),
+        },
+    }
+}
+
+/// Each id is decided on its own (one bad id does not sink the rest) and each is
+/// idempotent on its own, under the key `<Idempotency-Key>/<id>`.
+async fn bulk(
+    state: AppState,
+    caller: OrgCaller,
+    ids: Vec<String>,
+    key: Option<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    check_ids(&ids)?;
+    let (org, subject) = (caller.org().to_string(), caller.subject().to_string());
+    let (response, changes) = state
+        .db
+        .write(move |conn| -> Result<_, ApiError> {
+            let tx = conn.transaction().map_err(ServerError::from)?;
+            let mut changes = Vec::new();
+            let mut results = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Err(e) = validate::approval_id(id) {
+                    results.push(item_result(id, Answer::Err(e)));
+                    continue;
+                }
+                let endpoint = format!("bulk-{}:{id}", req.kind.as_str());
+                let hash = idempotency::request_hash(&endpoint, &req.canonical(id));
+                let item_key = key.as_ref().map(|k| format!("{k}/{id}"));
+                let scope = item_key.as_deref().map(|key| Scope {
+                    org: &org,
+                    subject: &subject,
+                    key,
+                });
+                if let Some(scope) = &scope {
+                    if let Some(stored) = idempotency::lookup(&tx, scope)? {
+                        let item = if stored.request_hash == hash {
+                            serde_json::from_str(&stored.body).map_err(ServerError::from)?
+                        } else {
+                            item_result(id, Answer::Err(mismatch()))
+                        };
+                        results.push(item);
+                        continue;
+                    }
+                }
+                let item = item_result(
+                    id,
+                    decide_item(&tx, &org, &subject, id, &req, &mut changes)?,
+                );
+                if let Some(scope) = &scope {
+                    if worth_storing(item.status) {
+                        let answer = StoredAnswer {
+                            request_hash: hash,
+                            status: item.status,
+                            body: serde_json::to_string(&item).map_err(ServerError::from)?,
+                        };
+                        idempotency::store(&tx, scope, &endpoint, &answer, now())?;
+                    }
+                }
+                results.push(item);
+            }
+            tx.commit().map_err(ServerError::from)?;
+            let succeeded = results.iter().filter(|r| r.ok).count();
+            let response = BulkResponse {
+                failed: results.len() - succeeded,
+                succeeded,
+                results,
+            };
+            Ok((response, changes))
+        })
+        .await?;
+    state.publish(changes);
+    Ok(axum::Json(response).into_response())
+}
+
+pub async fn bulk_approve(
+    State(state): State<AppState>,
+    Approver(caller): Approver,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<BulkApproveRequest>,
+) -> ApiResult<Response> {
+    let req = Request {
+        kind: DecisionKind::Approve,
+        notes: validate::notes(body.notes)?,
+        reason: None,
+    };
+    bulk(state, caller, body.approval_ids, key, req).await
+}
+
+pub async fn bulk_deny(
+    State(state): State<AppState>,
+    Approver(caller): Approver,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<BulkDenyRequest>,
+) -> ApiResult<Response> {
+    let req = Request {
+        kind: DecisionKind::Deny,
+        notes: validate::notes(body.notes)?,
+        reason: Some(validate::deny_reason(body.reason)?),
+    };
+    bulk(state, caller, body.approval_ids, key, req).await
+}

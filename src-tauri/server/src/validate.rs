@@ -1,0 +1,117 @@
+//! Input checks shared by the handlers; each failure is a 400 naming the field.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use countersign_api::{is_valid_approval_id, MAX_NOTES_CHARS, MAX_REASON_CHARS};
+
+use crate::error::ApiError;
+
+pub fn approval_id(id: &str) -> Result<(), ApiError> {
+    if is_valid_approval_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{id:?} is not an approval id (appr- then 1 to 64 of a-z 0-9 _ -)"),
+        ))
+    }
+}
+
+/// Optional notes: blank means none; at most `MAX_NOTES_CHARS` characters.
+pub fn notes(notes: Option<String>) -> Result<Option<String>, ApiError> {
+    match notes {
+        Some(n) if n.trim().is_empty() => Ok(None),
+        Some(n) if n.chars().count() > MAX_NOTES_CHARS => Err(ApiError::validation(format!(
+            "notes must be at most {MAX_NOTES_CHARS} characters"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A deny reason: required, not blank, at most `MAX_REASON_CHARS` characters.
+pub fn deny_reason(reason: String) -> Result<String, ApiError> {
+    if reason.trim().is_empty() {
+        return Err(ApiError::validation("a reason is required to deny"));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::validation(format!(
+            "reason must be at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(reason)
+}
+
+/// A required text field: not blank, at most `max` characters.
+pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::validation(format!("{field} must not be blank")));
+    }
+    optional_text(field, Some(value), max)
+}
+
+pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(ApiError::validation(format!(
+            "{field} must be at most {max} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Which end of a range a date-only value stands for.
+#[derive(Clone, Copy)]
+pub enum Bound {
+    Start,
+    /// A date-only `to` covers that whole day (the range is `[from, to)`).
+    End,
+}
+
+/// RFC 3339 (`2024-12-01T00:00:00Z`) or a date (`2024-12-01`, UTC midnight).
+pub fn time_param(
+    name: &str,
+    value: Option<&str>,
+    bound: Bound,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let day = match bound {
+            Bound::Start => Some(d),
+            Bound::End => d.succ_opt(),
+        };
+        if let Some(day) = day {
+            return Ok(Some(day.and_time(NaiveTime::MIN).and_utc()));
+        }
+    }
+    Err(ApiError::bad_request(
+        "invalid_query",
+        format!("{name}={v:?} is not a date (YYYY-MM-DD) or RFC 3339 time"),
+    ))
+}
+
+pub fn range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(), ApiError> {
+    match (from, to) {
+        (Some(f), Some(t)) if f > t => Err(ApiError::bad_request(
+            "invalid_query",
+            "from must not be after to",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `limit=`: 1..=max, `default` when absent.
+pub fn limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("limit must be a whole number from 1 to {max}"),
+            )),
+        },
+    }
+}
