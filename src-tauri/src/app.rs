@@ -1,14 +1,212 @@
-//! The desktop shell (owned by the desktop-app work).
+//! The desktop shell: window, tray, notifications, demo mode and the Tauri commands
+//! over `countersign-core`. The UI (ui/) talks to it only through `ui/js/api.js`.
+
+mod badge;
+mod bridge;
+mod commands;
+mod demo;
+mod error;
+mod notifier;
+mod shell;
+mod tray;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
-pub fn main(_args: Vec<OsString>) -> ExitCode {
-    match tauri::Builder::default().run(tauri::generate_context!()) {
+use anyhow::Context;
+use countersign_core::Engine;
+use tauri::{AppHandle, Manager, WindowEvent};
+use tauri_plugin_window_state::{AppHandleExt, StateFlags};
+
+use shell::Shell;
+
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    init_tracing();
+    let want_demo = args.iter().skip(1).any(|a| a == "--demo");
+    match run(want_demo) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("countersign: {e}");
+            tracing::error!("{e:#}");
+            eprintln!("countersign: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(want_demo: bool) -> anyhow::Result<()> {
+    let base_home = countersign_core::paths::home_dir();
+    let engine = Engine::open(&base_home)
+        .with_context(|| format!("opening the data directory {}", base_home.display()))?;
+    tauri::Builder::default()
+        // First: a second launch hands over to the running one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            show_main_window(app);
+        }))
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(StateFlags::SIZE | StateFlags::POSITION | StateFlags::MAXIMIZED)
+                .build(),
+        )
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .manage(Shell::new(engine, base_home))
+        .invoke_handler(tauri::generate_handler![
+            commands::app_state,
+            commands::list_approvals,
+            commands::facets,
+            commands::approval_detail,
+            commands::decide,
+            commands::decide_bulk,
+            commands::stats,
+            commands::outbox,
+            commands::sync_now,
+            commands::get_settings,
+            commands::save_settings,
+            commands::start_demo,
+            commands::set_notifications_paused,
+        ])
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let tray = tray::Tray::build(&handle)?;
+            app.manage(tray);
+            let shell = app.state::<Shell>();
+            // Rejections from earlier runs were announced then; the banner counts new ones.
+            if let Ok(old) = shell.engine().outbox(&[
+                countersign_core::store::outbox::OutboxState::Rejected,
+                countersign_core::store::outbox::OutboxState::Expired,
+            ]) {
+                let max = old.iter().map(|e| e.seq).max().unwrap_or(0);
+                shell.rejected_seen.store(max, Ordering::Relaxed);
+            }
+            if want_demo {
+                let h = handle.clone();
+                tauri::async_runtime::block_on(async move {
+                    let shell = h.state::<Shell>();
+                    enter_demo(&h, &shell).await
+                })?;
+            } else {
+                start_engine_tasks(&handle, &shell);
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                // Closing hides to the tray; Quit in the tray menu ends the app.
+                let app = window.app_handle();
+                if let Err(e) = app.save_window_state(StateFlags::all()) {
+                    tracing::warn!("saving the window state: {e}");
+                }
+                api.prevent_close();
+                if let Err(e) = window.hide() {
+                    tracing::warn!("hiding the window: {e}");
+                }
+            }
+        })
+        .build(tauri::generate_context!())
+        .context("starting the window")?
+        .run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                let shell = app.state::<Shell>();
+                let demo = shell.demo.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(demo) = demo {
+                    tauri::async_runtime::block_on(demo.shutdown());
+                }
+            }
+        });
+    Ok(())
+}
+
+/// Starts the engine's sync loop and the event bridge, stopping those of a previous engine.
+fn start_engine_tasks(app: &AppHandle, shell: &Shell) {
+    let engine = shell.engine();
+    let mut tasks = shell.tasks.lock().unwrap_or_else(|e| e.into_inner());
+    for t in tasks.drain(..) {
+        t.abort();
+    }
+    let e2 = engine.clone();
+    tasks.push(tauri::async_runtime::spawn(async move {
+        e2.run(std::future::pending::<()>()).await;
+    }));
+    tasks.push(tauri::async_runtime::spawn(bridge::run(
+        app.clone(),
+        engine,
+    )));
+}
+
+/// Switches to the embedded demo server (own data directory) and tells the window.
+pub async fn enter_demo(app: &AppHandle, shell: &Shell) -> anyhow::Result<()> {
+    if shell.is_demo() {
+        return Ok(());
+    }
+    let (demo, engine) = demo::start(&shell.base_home).await?;
+    tracing::info!(url = %demo.base_url(), "demo mode");
+    *shell.demo.lock().unwrap_or_else(|e| e.into_inner()) = Some(demo);
+    shell.replace_engine(engine);
+    start_engine_tasks(app, shell);
+    bridge::emit_state(app);
+    Ok(())
+}
+
+/// Back from the demo to the real data directory (a login in Settings does this).
+pub async fn leave_demo(app: &AppHandle, shell: &Shell) -> Result<(), error::UiError> {
+    let demo = shell.demo.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(demo) = demo {
+        demo.shutdown().await;
+        shell.replace_engine(Engine::open(&shell.base_home)?);
+        start_engine_tasks(app, shell);
+    }
+    Ok(())
+}
+
+pub fn show_main_window(app: &AppHandle) {
+    if let Some(w) = commands::main_window(app) {
+        let _ = w.unminimize();
+        if let Err(e) = w.show() {
+            tracing::warn!("showing the window: {e}");
+        }
+        let _ = w.set_focus();
+    }
+}
+
+pub fn set_paused(app: &AppHandle, paused: bool) {
+    let shell = app.state::<Shell>();
+    shell.paused.store(paused, Ordering::Relaxed);
+    if let Some(tray) = app.try_state::<tray::Tray>() {
+        if let Err(e) = tray.set_paused(paused) {
+            tracing::warn!("tray: {e}");
+        }
+    }
+    bridge::emit_state(app);
+}
+
+fn on_tray_menu(app: &AppHandle, id: &str) {
+    match id {
+        tray::MENU_OPEN => show_main_window(app),
+        tray::MENU_SYNC => {
+            let engine = app.state::<Shell>().engine();
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = engine.sync_now().await {
+                    tracing::warn!("sync from the tray: {e}");
+                }
+            });
+        }
+        tray::MENU_PAUSE => {
+            let now = !app.state::<Shell>().paused();
+            set_paused(app, now);
+        }
+        tray::MENU_QUIT => app.exit(0),
+        _ => {}
     }
 }

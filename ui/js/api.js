@@ -21,13 +21,13 @@
 //   approval_detail({id})             -> { approval: Approval (countersign-api wire type),
 //                                          audit: AuditEntry[], local: Local|null }
 //   decide({id, kind, reason, notes}) -> Row              (queued in the outbox, optimistic)
-//   decide_bulk({ids, kind, reason, notes}) -> { queued: int }
+//   decide_bulk({ids, kind, reason, notes}) -> { queued: int, skipped: [id, why][] }
 //   stats({from, to})                 -> Stats (countersign-api wire type, from the local store)
 //   outbox()                          -> OutboxEntry[]
-//     OutboxEntry = { id: string, approval_id: string, kind: "approve"|"deny",
+//     (opening the outbox marks its rejections as read: the banner stops counting them)
+//     OutboxEntry = { id: int, approval_id: string, kind: "approve"|"deny",
 //                     reason: string|null, notes: string|null, state: "queued"|"rejected",
 //                     attempts: int, message: string|null, created_at: RFC3339 }
-//   outbox_discard({id})              -> null  (drops a rejected entry after it was read)
 //   sync_now()                        -> null
 //   get_settings()                    -> Settings
 //     Settings = { server_url: string|null, org: string|null, has_token: bool,
@@ -71,7 +71,6 @@ export const api = {
   decideBulk: (ids, kind, reason, notes) => call("decide_bulk", { ids, kind, reason, notes }),
   stats: (from, to) => call("stats", { from, to }),
   outbox: () => call("outbox"),
-  outboxDiscard: (id) => call("outbox_discard", { id }),
   syncNow: () => call("sync_now"),
   getSettings: () => call("get_settings"),
   saveSettings: (settings) => call("save_settings", { settings }),

@@ -80,7 +80,8 @@ export async function renderDetail(root, id) {
     h("dt", null, "Requested by"), h("dd", null, a.requested_by));
 
   const reason = section("Reason", h("div", { class: "reason-box", id: "detail-reason" },
-    h("strong", null, `${a.reason_code}: `), a.reason_text));
+    // Servers often repeat the code at the start of the text; show it once.
+    a.reason_text.startsWith(a.reason_code) ? null : h("strong", null, `${a.reason_code}: `), a.reason_text));
   const params = section("Request parameters",
     h("pre", { class: "json", id: "detail-params", tabindex: "0", "aria-label": "Request parameters as JSON" },
       JSON.stringify(a.params ?? null, null, 2)));

@@ -33,8 +33,5 @@ export async function renderOutbox(root) {
           h("button", { type: "button", class: "linkish", onclick: () => hooks.openDetail(o.approval_id) }, o.approval_id),
           h("span", { class: "muted" }, ` · ${absolute(o.created_at)} · ${o.attempts} attempt${o.attempts === 1 ? "" : "s"}`)),
         o.reason ? h("div", { class: "small" }, h("span", { class: "muted" }, "Reason: "), o.reason) : null,
-        o.message ? h("div", { class: "small ob-message" }, o.message) : null),
-      o.state === "rejected" ? h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: async () => {
-        try { await api.outboxDiscard(o.id); await hooks.rerender(); } catch (e) { toast(e.message, "error"); }
-      } }, "Dismiss") : null))));
+        o.message ? h("div", { class: "small ob-message" }, o.message) : null)))));
 }

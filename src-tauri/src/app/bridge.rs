@@ -1,0 +1,147 @@
+//! Carries the engine's events to the window (Tauri events), the tray (count) and the
+//! notifier (the core's notification plan).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use countersign_core::conn_state::EngineEvent;
+use countersign_core::Engine;
+use serde_json::json;
+use tauri::{AppHandle, Emitter, Manager};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::commands;
+use super::notifier::{self, Toast};
+use super::shell::Shell;
+use super::tray::Tray;
+
+pub const EV_APPROVALS: &str = "cs:approvals-changed";
+pub const EV_CONNECTION: &str = "cs:connection";
+pub const EV_OUTBOX: &str = "cs:outbox-changed";
+pub const EV_OPEN: &str = "cs:open-approval";
+pub const EV_STATE: &str = "cs:state";
+
+/// Expiring-soon notifications depend on the clock, not only on changes.
+const TICK: Duration = Duration::from_secs(30);
+
+fn log_err<E: std::fmt::Display>(what: &str, r: Result<(), E>) {
+    if let Err(e) = r {
+        tracing::warn!("{what}: {e}");
+    }
+}
+
+pub fn emit_outbox(app: &AppHandle, shell: &Shell, engine: &Engine) {
+    match commands::outbox_counts(shell, engine) {
+        Ok(c) => log_err("emit outbox", app.emit(EV_OUTBOX, c)),
+        Err(e) => tracing::warn!("outbox counts: {}", e.message),
+    }
+}
+
+pub fn emit_state(app: &AppHandle) {
+    let shell = app.state::<Shell>();
+    match commands::app_state_of(&shell) {
+        Ok(s) => log_err("emit state", app.emit(EV_STATE, s)),
+        Err(e) => tracing::warn!("app state: {}", e.message),
+    }
+}
+
+/// Recounts pending approvals, updates the tray and tells the window.
+pub fn refresh_count(app: &AppHandle, engine: &Engine) {
+    match commands::pending_count(engine) {
+        Ok(n) => {
+            if let Some(tray) = app.try_state::<Tray>() {
+                log_err("tray", tray.set_count(n));
+            }
+            log_err(
+                "emit approvals",
+                app.emit(EV_APPROVALS, json!({ "pending_count": n })),
+            );
+        }
+        Err(e) => tracing::warn!("pending count: {}", e.message),
+    }
+}
+
+/// Shows what the core plans to announce (unless paused) and marks it announced.
+pub fn announce(app: &AppHandle, engine: &Engine) {
+    let shell = app.state::<Shell>();
+    let plan = match engine.plan_notifications() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("notification plan: {e}");
+            return;
+        }
+    };
+    if plan.is_empty() {
+        return;
+    }
+    if !shell.paused() {
+        for n in &plan {
+            let app2 = app.clone();
+            notifier::show(
+                Toast {
+                    summary: n.title.clone(),
+                    body: n.body.clone(),
+                    approval_id: n.approval_id.clone(),
+                },
+                Arc::new(move |id| open_approval(&app2, id)),
+            );
+        }
+    } else {
+        tracing::info!(count = plan.len(), "notifications paused; not shown");
+    }
+    if let Err(e) = engine.mark_announced(&plan) {
+        tracing::warn!("mark announced: {e}");
+    }
+}
+
+/// Brings the window forward, on the approval when there is one.
+pub fn open_approval(app: &AppHandle, id: Option<String>) {
+    super::show_main_window(app);
+    if let Some(id) = id {
+        log_err("emit open", app.emit(EV_OPEN, json!({ "id": id })));
+    }
+}
+
+/// Runs until the engine's event channel closes (the engine was replaced and dropped).
+pub async fn run(app: AppHandle, engine: Engine) {
+    let mut rx = engine.subscribe();
+    let shell = app.state::<Shell>();
+    refresh_count(&app, &engine);
+    announce(&app, &engine);
+    let mut tick = tokio::time::interval(TICK);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(EngineEvent::ApprovalsChanged { .. }) | Ok(EngineEvent::Synced { .. }) => {
+                    refresh_count(&app, &engine);
+                    announce(&app, &engine);
+                    if let Ok(c) = commands::connection(&engine) {
+                        log_err("emit connection", app.emit(EV_CONNECTION, c));
+                    }
+                }
+                Ok(EngineEvent::ConnectionChanged { .. }) => {
+                    if let Ok(c) = commands::connection(&engine) {
+                        log_err("emit connection", app.emit(EV_CONNECTION, c));
+                    }
+                }
+                Ok(EngineEvent::OutboxChanged) => {
+                    emit_outbox(&app, &shell, &engine);
+                    refresh_count(&app, &engine);
+                    announce(&app, &engine);
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Missed some: everything may have changed.
+                    refresh_count(&app, &engine);
+                    emit_outbox(&app, &shell, &engine);
+                    announce(&app, &engine);
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = tick.tick() => {
+                refresh_count(&app, &engine);
+                announce(&app, &engine);
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The shell's state: the engine in use (a real login or the demo), the embedded demo
+//! server, and the small bits of UI state that live outside the core.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use countersign_core::Engine;
+use tauri::async_runtime::JoinHandle;
+
+use super::demo::Demo;
+
+pub struct Shell {
+    engine: RwLock<Engine>,
+    /// The data directory given by `COUNTERSIGN_HOME` or the platform default.
+    pub base_home: PathBuf,
+    pub demo: Mutex<Option<Demo>>,
+    /// Background tasks of the current engine (event bridge, sync loop), stopped on a switch.
+    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// "Pause notifications" from the tray: planned notifications are marked, not shown.
+    pub paused: AtomicBool,
+    /// Rejected outbox entries at or below this seq were seen already (banner count).
+    pub rejected_seen: AtomicI64,
+}
+
+impl Shell {
+    pub fn new(engine: Engine, base_home: PathBuf) -> Shell {
+        Shell {
+            engine: RwLock::new(engine),
+            base_home,
+            demo: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            paused: AtomicBool::new(false),
+            rejected_seen: AtomicI64::new(0),
+        }
+    }
+
+    /// A clone of the current engine handle (cheap: an `Arc`).
+    pub fn engine(&self) -> Engine {
+        self.engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn replace_engine(&self, engine: Engine) {
+        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine;
+    }
+
+    pub fn is_demo(&self) -> bool {
+        self.demo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+}
