@@ -356,6 +356,11 @@ impl Engine {
         self.store().outbox_list(states)
     }
 
+    /// One outbox row by its sequence number.
+    pub fn outbox_entry(&self, seq: i64) -> Result<Option<OutboxEntry>> {
+        self.store().outbox_entry(seq)
+    }
+
     /// Fetches the approval and its audit trail from the server into the cache.
     pub async fn refresh_detail(&self, id: &str) -> Result<ApprovalDetail> {
         let client = self.client()?;

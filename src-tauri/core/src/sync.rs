@@ -38,6 +38,27 @@ impl Engine {
         r
     }
 
+    /// Deliver queued decisions now (ignoring backoff), without pulling first.
+    pub async fn push_now(&self) -> Result<SyncSummary> {
+        let r = async {
+            let _guard = self.inner.sync_lock.lock().await;
+            let client = self.client()?;
+            let pushed = push::drain(self, &client, true).await?;
+            let store = self.store();
+            Ok(SyncSummary {
+                delivered: pushed.delivered,
+                rejected: pushed.rejected,
+                expired_unsent: pushed.expired,
+                remaining: store.outbox_active_count()?,
+                cursor: store.cursor()?,
+                ..SyncSummary::default()
+            })
+        }
+        .await;
+        self.note_outcome(&r);
+        r
+    }
+
     async fn sync_once(&self, force_push: bool) -> Result<SyncSummary> {
         let _guard = self.inner.sync_lock.lock().await;
         let client = self.client()?;

@@ -81,7 +81,7 @@ impl TokenStore {
         } else {
             format!("{KEYRING_ENV} is set to off")
         };
-        tracing::warn!("no keychain ({reason}); storing the token in a private file");
+        tracing::info!("no keychain ({reason}); storing the token in a private file");
         self.file_save(account, token)?;
         Ok(TokenLocation::File {
             path: self.file.clone(),

@@ -282,15 +282,17 @@ impl Store {
             q.limit.min(10_000)
         };
 
-        let named: Vec<(&str, &dyn rusqlite::ToSql)> = args
-            .iter()
-            .map(|(k, v)| (k.as_str(), v as &dyn rusqlite::ToSql))
-            .collect();
-        let total: i64 = self.conn.query_row(
-            &format!("SELECT count(*) FROM approvals a WHERE {where_clause}"),
-            named.as_slice(),
-            |r| r.get(0),
-        )?;
+        // SQLite refuses named parameters that a statement does not use.
+        let bind = |sql: &str| -> Vec<(&str, &dyn rusqlite::ToSql)> {
+            args.iter()
+                .filter(|(k, _)| sql.contains(k.as_str()))
+                .map(|(k, v)| (k.as_str(), v as &dyn rusqlite::ToSql))
+                .collect()
+        };
+        let count_sql = format!("SELECT count(*) FROM approvals a WHERE {where_clause}");
+        let total: i64 = self
+            .conn
+            .query_row(&count_sql, bind(&count_sql).as_slice(), |r| r.get(0))?;
         let sql = format!(
             "SELECT a.id, {EFFECTIVE_STATUS}, a.status, a.agent, json_extract(a.json, '$.agent.name'),
                     a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
@@ -304,7 +306,7 @@ impl Store {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt
-            .query_map(named.as_slice(), queue_item)?
+            .query_map(bind(&sql).as_slice(), queue_item)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(QueuePage {
             items,

@@ -1,0 +1,155 @@
+//! Command-line syntax (clap derive).
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "Review and decide the approval requests your software agents escalate",
+    long_about = "Without arguments, opens the desktop app. With a command, works in the terminal \
+                  on the same local store: decisions made offline are queued and delivered by the \
+                  next `countersign sync` (or by the app).\n\nExit codes: 0 ok, 1 error, 2 usage, \
+                  3 sign-in needed, 4 rejected by the server."
+)]
+pub struct Cli {
+    /// Log what the engine does (to stderr).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sign in: checks the token against the server, keeps it in the OS keychain.
+    Login {
+        /// Server base URL, e.g. https://countersign.example.com
+        #[arg(long)]
+        server: String,
+        /// Organisation id, e.g. org-demo
+        #[arg(long)]
+        org: String,
+        /// Read the token from standard input instead of prompting.
+        #[arg(long)]
+        token_stdin: bool,
+    },
+    /// Forget the stored token (cached approvals and queued decisions stay).
+    Logout,
+    /// Pull changes from the server and deliver queued decisions.
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List cached approvals (pending first by default).
+    Queue(QueueArgs),
+    /// Show one approval in detail (refreshed from the server when reachable).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve an approval request.
+    Approve {
+        id: String,
+        #[arg(long)]
+        notes: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny an approval request; a reason is required.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        notes: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve several approval requests.
+    BulkApprove {
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<String>,
+        #[arg(long)]
+        notes: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny several approval requests with one reason.
+    BulkDeny {
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<String>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        notes: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Totals by status, average response time, by agent and by reason code (from the local cache).
+    Stats {
+        /// Created on or after (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Created before (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decisions queued, being sent, rejected or expired unsent.
+    Outbox {
+        /// Include applied decisions too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    Newest,
+    Oldest,
+    Expiring,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    #[arg(long, value_enum, default_value = "pending")]
+    pub status: StatusArg,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Reason code, e.g. REQUIRES_APPROVAL.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Text search over summary, agent, action and parameters.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Created on or after (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Created before (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value = "newest")]
+    pub sort: SortArg,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    #[arg(long)]
+    pub json: bool,
+}

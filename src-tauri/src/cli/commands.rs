@@ -1,0 +1,435 @@
+//! What each command does, on top of `countersign_core::Engine`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use countersign_core::api::{self, ApprovalStatus};
+use countersign_core::{
+    CoreError, Engine, OutboxEntry, OutboxState, QueueQuery, Queued, SortOrder,
+};
+use serde::Serialize;
+
+use super::args::{Cli, Command, QueueArgs, SortArg, StatusArg};
+use super::output;
+use super::{CliError, EXIT_AUTH, EXIT_OTHER, EXIT_REJECTED, EXIT_USAGE};
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let home = countersign_core::paths::home_dir();
+    let engine = Engine::open(&home)?;
+    match cli.command {
+        Command::Login {
+            server,
+            org,
+            token_stdin,
+        } => login(&engine, &server, &org, token_stdin).await,
+        Command::Logout => {
+            engine.logout()?;
+            println!("Signed out. The token was removed; cached approvals and queued decisions stay on this device.");
+            Ok(())
+        }
+        Command::Sync { json } => sync(&engine, json).await,
+        Command::Queue(args) => queue(&engine, args),
+        Command::Show { id, json } => show(&engine, &id, json).await,
+        Command::Approve { id, notes, json } => {
+            let ids = vec![id];
+            decide(&engine, &ids, None, notes.as_deref(), false, json).await
+        }
+        Command::Deny {
+            id,
+            reason,
+            notes,
+            json,
+        } => {
+            let ids = vec![id];
+            decide(&engine, &ids, Some(&reason), notes.as_deref(), false, json).await
+        }
+        Command::BulkApprove { ids, notes, json } => {
+            decide(&engine, &ids, None, notes.as_deref(), true, json).await
+        }
+        Command::BulkDeny {
+            ids,
+            reason,
+            notes,
+            json,
+        } => decide(&engine, &ids, Some(&reason), notes.as_deref(), true, json).await,
+        Command::Stats { from, to, json } => stats(&engine, from.as_deref(), to.as_deref(), json),
+        Command::Outbox { all, json } => outbox(&engine, all, json),
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| CliError::new(EXIT_OTHER, format!("cannot encode JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+pub fn parse_date(s: &str) -> Result<DateTime<Utc>, CliError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            CliError::new(
+                EXIT_USAGE,
+                format!("{s:?} is not a date (use YYYY-MM-DD or RFC 3339)"),
+            )
+        })
+}
+
+fn read_token(from_stdin: bool) -> Result<String, CliError> {
+    let stdin = std::io::stdin();
+    let interactive = !from_stdin && stdin.is_terminal();
+    if interactive {
+        eprint!("Token: ");
+        let _ = std::io::stderr().flush();
+        // Hide the token while it is typed, where a terminal lets us.
+        let _ = std::process::Command::new("stty").arg("-echo").status();
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if interactive {
+        let _ = std::process::Command::new("stty").arg("echo").status();
+        eprintln!();
+    }
+    read?;
+    let token = line.trim().to_string();
+    if token.is_empty() {
+        return Err(CliError::new(EXIT_USAGE, "no token given"));
+    }
+    Ok(token)
+}
+
+async fn login(
+    engine: &Engine,
+    server: &str,
+    org: &str,
+    token_stdin: bool,
+) -> Result<(), CliError> {
+    let token = read_token(token_stdin)?;
+    let outcome = engine.login(server, org, &token).await?;
+    println!(
+        "Signed in to {org} as {} ({:?}).",
+        outcome.who.subject, outcome.who.role
+    );
+    match &outcome.token_location {
+        countersign_core::TokenLocation::Keychain => {
+            println!("The token is kept in the OS keychain.")
+        }
+        loc @ countersign_core::TokenLocation::File { .. } => {
+            eprintln!("warning: no OS keychain is reachable; the token is kept in {loc}");
+        }
+    }
+    match engine.sync_now().await {
+        Ok(s) => println!("Synced: {} approvals received.", s.pulled),
+        Err(e) => eprintln!("warning: first sync failed: {e}"),
+    }
+    Ok(())
+}
+
+async fn sync(engine: &Engine, json: bool) -> Result<(), CliError> {
+    match engine.sync_now().await {
+        Ok(s) => {
+            if json {
+                print_json(&s)?;
+            } else {
+                println!(
+                    "Synced: {} approvals received ({} changed); decisions delivered {}, rejected {}, expired unsent {}; {} still queued.",
+                    s.pulled, s.changed, s.delivered, s.rejected, s.expired_unsent, s.remaining
+                );
+                report_rejections(engine)?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let queued = engine.status().map(|s| s.outbox_pending).unwrap_or(0);
+            let mut err = CliError::from(e);
+            if queued > 0 {
+                err.message.push_str(&format!(
+                    "; {queued} decision(s) still queued on this device"
+                ));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Prints rejected/expired decisions not yet reported.
+fn report_rejections(engine: &Engine) -> Result<(), CliError> {
+    for e in engine.outbox(&[OutboxState::Rejected, OutboxState::Expired])? {
+        if e.finished_at
+            .is_some_and(|t| (engine.now() - t).num_minutes() < 5)
+        {
+            println!(
+                "  {} {}: {}",
+                output::glyph_outbox(e.state),
+                e.approval_id,
+                e.explain()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn queue(engine: &Engine, a: QueueArgs) -> Result<(), CliError> {
+    let q = QueueQuery {
+        status: match a.status {
+            StatusArg::Pending => Some(ApprovalStatus::Pending),
+            StatusArg::Approved => Some(ApprovalStatus::Approved),
+            StatusArg::Denied => Some(ApprovalStatus::Denied),
+            StatusArg::Expired => Some(ApprovalStatus::Expired),
+            StatusArg::All => None,
+        },
+        agent: a.agent,
+        action: a.action,
+        reason: a.reason,
+        from: a.from.as_deref().map(parse_date).transpose()?,
+        to: a.to.as_deref().map(parse_date).transpose()?,
+        search: a.search,
+        sort: match a.sort {
+            SortArg::Newest => SortOrder::NewestFirst,
+            SortArg::Oldest => SortOrder::OldestFirst,
+            SortArg::Expiring => SortOrder::ExpiringFirst,
+        },
+        limit: a.limit.max(1),
+        offset: a.offset,
+    };
+    let page = engine.list(&q)?;
+    if a.json {
+        return print_json(&page);
+    }
+    let status = engine.status()?;
+    print!("{}", output::queue_table(&page, engine.now()));
+    println!(
+        "{}",
+        output::footer(&status, page.items.len(), page.total, engine.now())
+    );
+    Ok(())
+}
+
+async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
+    if !api::is_valid_approval_id(id) {
+        return Err(CliError::new(
+            EXIT_USAGE,
+            format!("{id:?} is not an approval id (appr-...)"),
+        ));
+    }
+    let mut note = None;
+    let detail = if engine.client().is_ok() {
+        match engine.refresh_detail(id).await {
+            Ok(d) => d,
+            Err(CoreError::Rejected { status: 404, .. }) => {
+                return Err(CliError::new(
+                    EXIT_REJECTED,
+                    format!("{id} does not exist on the server"),
+                ))
+            }
+            Err(e) => {
+                note = Some(format!("offline ({e}); showing the cached copy"));
+                engine.detail(id)?
+            }
+        }
+    } else {
+        engine.detail(id)?
+    };
+    if json {
+        return print_json(&detail);
+    }
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
+    print!("{}", output::detail(&detail, engine.now()));
+    Ok(())
+}
+
+/// One decision's outcome for `--json`.
+#[derive(Serialize)]
+struct DecisionReport {
+    id: String,
+    kind: api::DecisionKind,
+    state: OutboxState,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct DecideReport {
+    results: Vec<DecisionReport>,
+    skipped: Vec<Skipped>,
+}
+
+#[derive(Serialize)]
+struct Skipped {
+    id: String,
+    reason: String,
+}
+
+async fn decide(
+    engine: &Engine,
+    ids: &[String],
+    deny_reason: Option<&str>,
+    notes: Option<&str>,
+    bulk: bool,
+    json: bool,
+) -> Result<(), CliError> {
+    // Something never seen locally: try to fetch it first (best effort; offline is fine).
+    let unknown = ids
+        .iter()
+        .any(|id| matches!(engine.detail(id), Err(CoreError::NotFound(_))));
+    if unknown && engine.client().is_ok() {
+        let _ = engine.sync_now().await;
+    }
+    let queued: Queued = match (deny_reason, bulk) {
+        (None, false) => engine.decide_approve(&ids[0], notes)?,
+        (Some(r), false) => engine.decide_deny(&ids[0], r, notes)?,
+        (None, true) => engine.bulk_approve(ids, notes)?,
+        (Some(r), true) => engine.bulk_deny(ids, r, notes)?,
+    };
+    // Deliver right away when we can; offline simply leaves them queued.
+    let pushed = if queued.entries.is_empty() {
+        Ok(Default::default())
+    } else if engine.client().is_ok() {
+        engine.push_now().await
+    } else {
+        Err(CoreError::NotConfigured)
+    };
+
+    let mut results = Vec::new();
+    for e in &queued.entries {
+        let now_e: OutboxEntry = engine.outbox_entry(e.seq)?.unwrap_or_else(|| e.clone());
+        let message = match now_e.state {
+            OutboxState::Applied => format!("{} {}", past(now_e.kind), now_e.approval_id),
+            OutboxState::Queued | OutboxState::Sending => format!(
+                "{} {} — queued, will be sent when online",
+                past(now_e.kind),
+                now_e.approval_id
+            ),
+            OutboxState::Rejected | OutboxState::Expired => {
+                format!("{}: {}", now_e.approval_id, now_e.explain())
+            }
+        };
+        results.push(DecisionReport {
+            id: now_e.approval_id.clone(),
+            kind: now_e.kind,
+            state: now_e.state,
+            message,
+        });
+    }
+    let skipped: Vec<Skipped> = queued
+        .skipped
+        .iter()
+        .map(|(id, reason)| Skipped {
+            id: id.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
+    if json {
+        print_json(&DecideReport {
+            results: results
+                .iter()
+                .map(|r| DecisionReport {
+                    id: r.id.clone(),
+                    kind: r.kind,
+                    state: r.state,
+                    message: r.message.clone(),
+                })
+                .collect(),
+            skipped: skipped
+                .iter()
+                .map(|s| Skipped {
+                    id: s.id.clone(),
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+        })?;
+    } else {
+        for r in &results {
+            println!("{} {}", output::glyph_outbox(r.state), r.message);
+        }
+        for s in &skipped {
+            println!("- {} not decided: {}", s.id, s.reason);
+        }
+    }
+
+    let rejected = results
+        .iter()
+        .any(|r| matches!(r.state, OutboxState::Rejected | OutboxState::Expired));
+    if let Err(CoreError::Unauthorized(m)) = &pushed {
+        return Err(CliError::new(
+            EXIT_AUTH,
+            format!("the server refused the token ({m}); the decision stays queued: sign in again with `countersign login`"),
+        ));
+    }
+    if rejected || results.is_empty() {
+        return Err(CliError::new(
+            EXIT_REJECTED,
+            if results.is_empty() {
+                "nothing was decided"
+            } else {
+                "some decisions were not applied"
+            },
+        ));
+    }
+    if !skipped.is_empty() {
+        return Err(CliError::new(EXIT_REJECTED, "some approvals were skipped"));
+    }
+    Ok(())
+}
+
+fn past(kind: api::DecisionKind) -> &'static str {
+    match kind {
+        api::DecisionKind::Approve => "approved",
+        api::DecisionKind::Deny => "denied",
+    }
+}
+
+fn stats(
+    engine: &Engine,
+    from: Option<&str>,
+    to: Option<&str>,
+    json: bool,
+) -> Result<(), CliError> {
+    let from = from.map(parse_date).transpose()?;
+    let to = to.map(parse_date).transpose()?;
+    let s = engine.local_stats(from, to)?;
+    if json {
+        return print_json(&s);
+    }
+    print!("{}", output::stats(&s));
+    let st = engine.status()?;
+    if let Some(t) = st.last_synced {
+        println!(
+            "(from this device's cache, last synced {})",
+            output::ago(t, engine.now())
+        );
+    } else {
+        println!("(from this device's cache, never synced: run `countersign sync`)");
+    }
+    Ok(())
+}
+
+fn outbox(engine: &Engine, all: bool, json: bool) -> Result<(), CliError> {
+    let states: &[OutboxState] = if all {
+        &[]
+    } else {
+        &[
+            OutboxState::Queued,
+            OutboxState::Sending,
+            OutboxState::Rejected,
+            OutboxState::Expired,
+        ]
+    };
+    let entries = engine.outbox(states)?;
+    if json {
+        return print_json(&entries);
+    }
+    if entries.is_empty() {
+        println!("The outbox is empty: every decision made on this device has been delivered.");
+        return Ok(());
+    }
+    print!("{}", output::outbox_table(&entries, engine.now()));
+    Ok(())
+}

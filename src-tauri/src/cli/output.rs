@@ -1,0 +1,367 @@
+//! Human-readable output: the queue table of the product document, detail, stats.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use countersign_core::api::{ApprovalStatus, Stats, StatsBucket, TraceResult};
+use countersign_core::{
+    ApprovalDetail, ConnState, OutboxEntry, OutboxState, QueuePage, SyncStatus,
+};
+
+pub fn glyph(status: ApprovalStatus) -> &'static str {
+    match status {
+        ApprovalStatus::Pending => "⏳",
+        ApprovalStatus::Approved => "✓",
+        ApprovalStatus::Denied => "✗",
+        ApprovalStatus::Expired => "⌛",
+    }
+}
+
+pub fn glyph_outbox(state: OutboxState) -> &'static str {
+    match state {
+        OutboxState::Queued | OutboxState::Sending => "↑",
+        OutboxState::Applied => "✓",
+        OutboxState::Rejected => "✗",
+        OutboxState::Expired => "⌛",
+    }
+}
+
+/// "2h ago", "3d ago", "just now".
+pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let s = (now - t).num_seconds();
+    if s < 0 {
+        return format!("in {}", span(-s));
+    }
+    if s < 60 {
+        return "just now".into();
+    }
+    format!("{} ago", span(s))
+}
+
+/// "22h", "5m", "3d".
+pub fn span(s: i64) -> String {
+    if s >= 86_400 {
+        format!("{}d", s / 86_400)
+    } else if s >= 3600 {
+        format!("{}h", s / 3600)
+    } else if s >= 60 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn pad(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+/// Strips control characters so a hostile summary cannot drive the terminal.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+pub fn queue_table(page: &QueuePage, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if page.items.is_empty() {
+        out.push_str("No approvals match.\n");
+        return out;
+    }
+    let rows: Vec<[String; 5]> = page
+        .items
+        .iter()
+        .map(|i| {
+            [
+                clean(&i.id),
+                clean(&i.agent),
+                clean(&i.action),
+                clean(&i.reason_code),
+                ago(i.created_at, now),
+            ]
+        })
+        .collect();
+    let mut w = [0usize; 5];
+    for r in &rows {
+        for (k, c) in r.iter().enumerate() {
+            w[k] = w[k].max(width(c));
+        }
+    }
+    for (item, r) in page.items.iter().zip(&rows) {
+        let _ = writeln!(
+            out,
+            "{} {}  {}  {}  {}  {}",
+            glyph(item.status),
+            pad(&r[0], w[0]),
+            pad(&r[1], w[1]),
+            pad(&r[2], w[2]),
+            pad(&r[3], w[3]),
+            r[4]
+        );
+        let mut second = clean(&item.summary);
+        if let Some(p) = &item.pending_decision {
+            let _ = write!(
+                second,
+                "  [{} — queued, will be sent when online]",
+                p.kind.as_str()
+            );
+        } else if item.locally_expired {
+            second.push_str("  [expired]");
+        } else if item.status == ApprovalStatus::Pending {
+            let left = (item.expires_at - now).num_seconds();
+            let _ = write!(second, "  (expires in {})", span(left));
+        }
+        let _ = writeln!(out, "   {second}");
+    }
+    out
+}
+
+pub fn footer(status: &SyncStatus, shown: usize, total: u64, now: DateTime<Utc>) -> String {
+    let synced = match status.last_synced {
+        Some(t) => format!("last synced {}", ago(t, now)),
+        None => "never synced".into(),
+    };
+    let queued = if status.outbox_pending > 0 {
+        format!(", {} decision(s) queued", status.outbox_pending)
+    } else {
+        String::new()
+    };
+    let conn = match &status.conn {
+        ConnState::NotConfigured => " (not signed in)",
+        _ => "",
+    };
+    format!("{shown} of {total} shown; {synced}{queued}{conn}")
+}
+
+pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>) -> String {
+    let a = &d.approval;
+    let mut o = String::new();
+    let _ = writeln!(o, "APPROVAL DETAIL {}", clean(&a.id));
+    let _ = writeln!(o);
+    let agent_extra = match (&a.agent.name, &a.agent.version) {
+        (Some(n), Some(v)) => format!(" ({} {})", clean(n), clean(v)),
+        (Some(n), None) => format!(" ({})", clean(n)),
+        _ => String::new(),
+    };
+    let _ = writeln!(o, "Agent:   {}{agent_extra}", clean(&a.agent.id));
+    let _ = writeln!(o, "Action:  {}", clean(&a.action));
+    let status_note = if d.locally_expired {
+        " (expired on this device's clock)"
+    } else {
+        ""
+    };
+    let _ = writeln!(o, "Status:  {} {}{status_note}", glyph(d.status), d.status);
+    let _ = writeln!(
+        o,
+        "Created: {} ({})",
+        a.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        ago(a.created_at, now)
+    );
+    let left = (a.expires_at - now).num_seconds();
+    let remaining = if left > 0 {
+        format!("{} remaining", span(left))
+    } else {
+        format!("{} ago", span(-left))
+    };
+    let _ = writeln!(
+        o,
+        "Expires: {} ({remaining})",
+        a.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let _ = writeln!(o, "Summary: {}", clean(&a.summary));
+    let _ = writeln!(
+        o,
+        "\nREASON\n  {}: {}",
+        clean(&a.reason_code),
+        clean(&a.reason_text)
+    );
+    let params = serde_json::to_string_pretty(&a.params).unwrap_or_default();
+    let _ = writeln!(o, "\nREQUEST PARAMETERS");
+    for line in params.lines() {
+        let _ = writeln!(o, "  {}", clean(line));
+    }
+    if !a.policy_trace.is_empty() {
+        let _ = writeln!(o, "\nPOLICY TRACE");
+        for s in &a.policy_trace {
+            let (g, word) = match s.result {
+                TraceResult::Pass => ("✓", "pass"),
+                TraceResult::Escalate => ("⚠", "escalate"),
+                TraceResult::Fail => ("✗", "fail"),
+            };
+            let detail = s
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({})", clean(d)))
+                .unwrap_or_default();
+            let _ = writeln!(o, "  {g} {}: {word}{detail}", clean(&s.step));
+        }
+    }
+    if let (Some(used), Some(limit)) = (a.risk.budget_used, a.risk.budget_limit) {
+        let unit = a.risk.budget_unit.as_deref().unwrap_or("actions");
+        let pct = used.saturating_mul(100).checked_div(limit).unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "\nRISK SNAPSHOT\n  Budget: {used}/{limit} {} ({pct}%)",
+            clean(unit)
+        );
+    }
+    if let Some(dec) = &a.decision {
+        let _ = writeln!(
+            o,
+            "\nDECISION\n  {} by {} at {}",
+            dec.kind.resulting_status(),
+            clean(&dec.by),
+            dec.at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        if let Some(r) = &dec.reason {
+            let _ = writeln!(o, "  Reason: {}", clean(r));
+        }
+        if let Some(n) = &dec.notes {
+            let _ = writeln!(o, "  Notes: {}", clean(n));
+        }
+    }
+    if let Some(local) = &d.local_decision {
+        if local.state != OutboxState::Applied {
+            let _ = writeln!(
+                o,
+                "\nTHIS DEVICE\n  {} {}",
+                glyph_outbox(local.state),
+                clean(&local.explain())
+            );
+        }
+    }
+    if let Some(trail) = &d.audit {
+        let _ = writeln!(o, "\nAUDIT TRAIL");
+        for e in &trail.entries {
+            let extra = e
+                .reason
+                .as_deref()
+                .or(e.notes.as_deref())
+                .map(|t| format!(" — {}", clean(t)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  #{} {} {:?} by {}{extra}",
+                e.seq,
+                e.at.format("%Y-%m-%d %H:%M:%S"),
+                e.event,
+                clean(&e.actor)
+            );
+        }
+    }
+    o
+}
+
+fn avg(v: Option<f64>) -> String {
+    match v {
+        Some(s) => span(s.round() as i64),
+        None => "—".into(),
+    }
+}
+
+fn buckets(o: &mut String, title: &str, rows: &[StatsBucket]) {
+    let _ = writeln!(o, "\n{title}");
+    if rows.is_empty() {
+        let _ = writeln!(o, "  (none)");
+        return;
+    }
+    let w = rows.iter().map(|b| width(&b.key)).max().unwrap_or(0);
+    for b in rows {
+        let t = &b.totals;
+        let _ = writeln!(
+            o,
+            "  {}  total {:>5}  pending {:>4}  approved {:>4}  denied {:>4}  expired {:>4}  avg {}",
+            pad(&clean(&b.key), w),
+            t.total(),
+            t.pending,
+            t.approved,
+            t.denied,
+            t.expired,
+            avg(b.average_response_secs)
+        );
+    }
+}
+
+pub fn stats(s: &Stats) -> String {
+    let mut o = String::new();
+    let range = match (s.from, s.to) {
+        (None, None) => "all time".to_string(),
+        (f, t) => format!(
+            "{} → {}",
+            f.map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "…".into()),
+            t.map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "now".into())
+        ),
+    };
+    let t = &s.totals;
+    let _ = writeln!(o, "APPROVAL STATISTICS ({range})");
+    let _ = writeln!(
+        o,
+        "  total {}  ⏳ pending {}  ✓ approved {}  ✗ denied {}  ⌛ expired {}",
+        t.total(),
+        t.pending,
+        t.approved,
+        t.denied,
+        t.expired
+    );
+    let _ = writeln!(
+        o,
+        "  average response time: {}",
+        avg(s.average_response_secs)
+    );
+    buckets(&mut o, "BY AGENT", &s.by_agent);
+    buckets(&mut o, "BY REASON CODE", &s.by_reason);
+    o
+}
+
+pub fn outbox_table(entries: &[OutboxEntry], now: DateTime<Utc>) -> String {
+    let mut o = String::new();
+    for e in entries {
+        let what = match e.state {
+            OutboxState::Queued | OutboxState::Sending => {
+                let mut s = format!("{} queued {}", e.kind.as_str(), ago(e.decided_at, now));
+                if e.attempts > 0 {
+                    let _ = write!(s, ", {} attempt(s)", e.attempts);
+                    if let Some(err) = &e.last_error {
+                        let _ = write!(s, ", last error: {}", clean(err));
+                    }
+                }
+                s
+            }
+            _ => clean(&e.explain()),
+        };
+        let _ = writeln!(
+            o,
+            "{} {:<9} {}  {}",
+            glyph_outbox(e.state),
+            e.state.as_str(),
+            clean(&e.approval_id),
+            what
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        let now = Utc::now();
+        assert_eq!(ago(now - chrono::Duration::hours(2), now), "2h ago");
+        assert_eq!(ago(now - chrono::Duration::days(1), now), "1d ago");
+        assert_eq!(ago(now, now), "just now");
+        assert_eq!(span(22 * 3600 + 5), "22h");
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        assert_eq!(clean("a\x1b[2Jb\n"), "a [2Jb ");
+    }
+}
