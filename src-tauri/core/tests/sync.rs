@@ -1,0 +1,302 @@
+//! The sync engine against the real server on loopback.
+
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use countersign_core::api::{ApprovalStatus, AuditEvent, DecisionKind};
+use countersign_core::{ConnState, EngineEvent, OutboxState, QueueQuery};
+use harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_pages_through_everything_then_incremental_sync_gets_only_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    create_many(&base, 230, "bulk item").await;
+    let total = server_stats(&base).await.totals.total();
+    assert!(total >= 230);
+
+    let mut opts = options(Arc::new(AtomicI64::new(0)));
+    opts.page_limit = 50; // several pages
+    let engine = engine_at(&dir.path().join("client"), &base, opts).await;
+    let first = engine.sync_now().await.unwrap();
+    assert_eq!(first.pulled as u64, total);
+    let all = engine
+        .list(&QueueQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.total, total);
+    // Local stats agree with the server's.
+    let local = engine.local_stats(None, None).unwrap();
+    assert_eq!(local.totals, server_stats(&base).await.totals);
+
+    // Incremental: only what changed since the cursor.
+    let fresh = create_approval(&base, "the new one", None).await;
+    let victim = all
+        .items
+        .iter()
+        .find(|i| i.status == ApprovalStatus::Pending && i.summary.starts_with("bulk item"))
+        .unwrap()
+        .id
+        .clone();
+    assert_eq!(
+        decide_as(&base, BOB, &victim, DecisionKind::Deny).await,
+        200
+    );
+    let second = engine.sync_now().await.unwrap();
+    assert_eq!(second.pulled, 2, "{second:?}");
+    let d = engine.detail(&victim).unwrap();
+    assert_eq!(d.status, ApprovalStatus::Denied);
+    assert_eq!(d.approval.decision.as_ref().unwrap().by, "bob");
+    assert_eq!(
+        engine.detail(&fresh.id).unwrap().status,
+        ApprovalStatus::Pending
+    );
+    // Nothing new: nothing pulled.
+    assert_eq!(engine.sync_now().await.unwrap().pulled, 0);
+    // Search finds the new one by a word of its summary and by a param value.
+    let hits = engine
+        .list(&QueueQuery {
+            search: Some("new one".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(hits.items.len(), 1);
+    assert_eq!(hits.items[0].id, fresh.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_delivers_new_approvals_without_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    // Polling every 60 s: anything arriving sooner came over the event stream.
+    let engine = engine(&dir.path().join("client"), &base).await;
+    let mut events = engine.subscribe();
+    let bg = engine.start();
+    // Wait until the loop is online and following the stream.
+    let online = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if engine.conn_state() == ConnState::Online {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(online.is_ok(), "engine never came online");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = create_approval(&base, "live one", None).await;
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::ApprovalsChanged { ids }) if ids.contains(&created.id) => break,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event channel closed: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "no change event for {} over SSE", created.id);
+    assert_eq!(
+        engine.detail(&created.id).unwrap().status,
+        ApprovalStatus::Pending
+    );
+    // And a decision queued while the loop runs is delivered by it.
+    engine.decide_approve(&created.id, Some("live")).unwrap();
+    let delivered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let e = engine.outbox(&[]).unwrap();
+            if e.iter().any(|e| e.state == OutboxState::Applied) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(delivered.is_ok(), "background loop did not deliver");
+    bg.shutdown().await;
+    assert_eq!(
+        server_approval(&base, &created.id).await.status,
+        ApprovalStatus::Approved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_decision_is_delivered_exactly_once_when_the_server_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path()).await;
+    let base = server.url();
+    let a = create_approval(&base, "decide me offline", None).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+
+    server.stop().await;
+    let q = engine
+        .decide_deny(&a.id, "Not during the freeze", Some("offline"))
+        .unwrap();
+    assert_eq!(q.entries.len(), 1);
+    // The local view changes at once.
+    assert_eq!(engine.detail(&a.id).unwrap().status, ApprovalStatus::Denied);
+    let err = engine.push_now().await.unwrap_err();
+    assert_eq!(err.code(), "network");
+    assert!(matches!(engine.conn_state(), ConnState::Offline { .. }));
+    // Retries while down do not lose or duplicate anything.
+    let _ = engine.sync_now().await.unwrap_err();
+    let _ = engine.push_now().await.unwrap_err();
+    let e = engine.outbox(&[OutboxState::Queued]).unwrap();
+    assert_eq!(e.len(), 1);
+    assert!(e[0].attempts >= 2);
+    assert!(e[0].last_error.is_some());
+
+    server.restart().await;
+    let s = engine.sync_now().await.unwrap();
+    assert_eq!(s.delivered, 1);
+    assert_eq!(s.remaining, 0);
+    assert_eq!(engine.conn_state(), ConnState::Online);
+    assert_eq!(engine.sync_now().await.unwrap().delivered, 0);
+
+    let trail = audit(&base, &a.id).await;
+    let d = decisions(&trail);
+    assert_eq!(d.len(), 1, "{trail:?}");
+    assert_eq!(d[0].0, AuditEvent::Denied);
+    assert_eq!(d[0].1, "alice");
+    let applied = engine.outbox(&[OutboxState::Applied]).unwrap();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(engine.detail(&a.id).unwrap().status, ApprovalStatus::Denied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_on_something_another_approver_decided_is_rejected_and_the_queue_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let taken = create_approval(&base, "bob gets there first", None).await;
+    let free = create_approval(&base, "still free", None).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+
+    assert_eq!(
+        decide_as(&base, BOB, &taken.id, DecisionKind::Approve).await,
+        200
+    );
+    engine.decide_deny(&taken.id, "too risky", None).unwrap();
+    engine.decide_approve(&free.id, None).unwrap();
+    let s = engine.push_now().await.unwrap();
+    assert_eq!((s.delivered, s.rejected), (1, 1), "{s:?}");
+
+    let rejected = engine.outbox(&[OutboxState::Rejected]).unwrap();
+    assert_eq!(rejected.len(), 1);
+    let r = &rejected[0];
+    assert_eq!(r.approval_id, taken.id);
+    assert!(
+        r.last_error.as_deref().unwrap_or("").contains("409"),
+        "{r:?}"
+    );
+    let current = r.server_approval.as_ref().expect("current state kept");
+    assert_eq!(current.decision.as_ref().unwrap().by, "bob");
+    let msg = r.explain();
+    assert!(msg.starts_with("approved by bob at "), "{msg}");
+    assert!(msg.contains("your deny, queued at"), "{msg}");
+    assert!(msg.contains("was not applied"), "{msg}");
+    // The local view shows the truth again.
+    assert_eq!(
+        engine.detail(&taken.id).unwrap().status,
+        ApprovalStatus::Approved
+    );
+    // The one behind it went through.
+    assert_eq!(
+        server_approval(&base, &free.id).await.status,
+        ApprovalStatus::Approved
+    );
+    // Bob's approval is the only decision.
+    assert_eq!(decisions(&audit(&base, &taken.id).await).len(), 1);
+    // It is announced once.
+    let plan = engine.plan_notifications().unwrap();
+    let rej: Vec<_> = plan
+        .iter()
+        .filter(|p| p.kind == countersign_core::NotificationKind::DecisionRejected)
+        .collect();
+    assert_eq!(rej.len(), 1);
+    engine.mark_announced(&plan).unwrap();
+    assert!(engine.plan_notifications().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_decision_on_an_approval_that_expired_meanwhile_is_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let short = create_approval(&base, "expires quickly", Some(2)).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+    engine.decide_approve(&short.id, Some("too late")).unwrap();
+    // Offline for longer than the approval lives.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Shown as expired locally, even before talking to the server.
+    let d = engine.detail(&short.id).unwrap();
+    assert_eq!(d.status, ApprovalStatus::Expired);
+    let local = d.local_decision.unwrap();
+    assert_eq!(local.state, OutboxState::Expired);
+    assert_eq!(local.attempts, 0);
+    assert!(
+        local.explain().contains("expired before"),
+        "{}",
+        local.explain()
+    );
+
+    let s = engine.sync_now().await.unwrap();
+    assert_eq!(s.delivered, 0);
+    let trail = audit(&base, &short.id).await;
+    assert!(decisions(&trail).is_empty(), "sent anyway: {trail:?}");
+    assert!(!trail.entries.iter().any(|e| e.actor == "alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_stops_the_loop_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let engine = engine(&dir.path().join("client"), &base).await;
+    // Replace the stored token with one the server does not know.
+    let tokens = countersign_core::TokenStore::file_only(&dir.path().join("client"));
+    tokens
+        .save(
+            &countersign_core::TokenStore::account(&base, ORG),
+            "revoked-token",
+        )
+        .unwrap();
+    let engine =
+        countersign_core::Engine::open_with(engine.home(), options(Arc::new(AtomicI64::new(0))))
+            .unwrap();
+    let err = engine.sync_now().await.unwrap_err();
+    assert_eq!(err.code(), "unauthorized");
+    assert!(matches!(
+        engine.conn_state(),
+        ConnState::Unauthorized { .. }
+    ));
+    // The background loop parks instead of retrying.
+    let bg = engine.start();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(matches!(
+        engine.conn_state(),
+        ConnState::Unauthorized { .. }
+    ));
+    // Signing in again wakes it.
+    engine.login(&base, ORG, ALICE).await.unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(10), async {
+        while engine.conn_state() != ConnState::Online {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(back.is_ok());
+    bg.shutdown().await;
+}
