@@ -1,0 +1,84 @@
+//! Network faults between the engine and the real server, through a loopback proxy.
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/proxy.rs"]
+mod proxy;
+
+use std::sync::atomic::Ordering;
+
+use countersign_core::api::{ApprovalStatus, AuditEvent};
+use countersign_core::OutboxState;
+use harness::*;
+use proxy::{Mode, Proxy};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_dropped_response_is_retried_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let proxy = Proxy::start(server.addr).await;
+    let a = create_approval(&base, "lost answer", None).await;
+    let engine = engine(&dir.path().join("client"), &proxy.url()).await;
+    engine.sync_now().await.unwrap();
+    engine.decide_approve(&a.id, Some("once")).unwrap();
+
+    proxy.set(Mode::DropDecisionResponse);
+    let err = engine.push_now().await.unwrap_err();
+    assert_eq!(err.code(), "network");
+    assert_eq!(proxy.dropped.load(Ordering::SeqCst), 1);
+    // The server did apply it; the client does not know yet.
+    assert_eq!(
+        server_approval(&base, &a.id).await.status,
+        ApprovalStatus::Approved
+    );
+    let q = engine.outbox(&[OutboxState::Queued]).unwrap();
+    assert_eq!(q.len(), 1);
+    let key = q[0].idempotency_key.clone();
+
+    proxy.set(Mode::Pass);
+    let s = engine.push_now().await.unwrap();
+    assert_eq!((s.delivered, s.rejected), (1, 0), "{s:?}");
+    let done = engine.outbox(&[OutboxState::Applied]).unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].idempotency_key, key, "same key on the retry");
+    assert_eq!(done[0].attempts, 2);
+    let d = decisions(&audit(&base, &a.id).await);
+    assert_eq!(d.len(), 1, "applied twice: {d:?}");
+    assert_eq!(d[0].0, AuditEvent::Approved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_server_backs_off_and_later_delivers_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let proxy = Proxy::start(server.addr).await;
+    let first = create_approval(&base, "first", None).await;
+    let second = create_approval(&base, "second", None).await;
+    let engine = engine(&dir.path().join("client"), &proxy.url()).await;
+    engine.sync_now().await.unwrap();
+    engine.decide_approve(&first.id, None).unwrap();
+    engine.decide_deny(&second.id, "no", None).unwrap();
+
+    proxy.set(Mode::Fail503);
+    let err = engine.push_now().await.unwrap_err();
+    assert_eq!(err.code(), "network");
+    let q = engine.outbox(&[OutboxState::Queued]).unwrap();
+    assert_eq!(q.len(), 2);
+    // Only the head was tried; the one behind it waits its turn.
+    assert_eq!((q[0].attempts, q[1].attempts), (1, 0));
+    assert!(q[0].last_error.as_deref().unwrap().contains("503"));
+    assert!(q[0].next_attempt_at > q[0].decided_at);
+
+    proxy.set(Mode::Refuse);
+    assert_eq!(engine.push_now().await.unwrap_err().code(), "network");
+
+    proxy.set(Mode::Pass);
+    let s = engine.push_now().await.unwrap();
+    assert_eq!(s.delivered, 2);
+    let t1 = decisions(&audit(&base, &first.id).await);
+    let t2 = decisions(&audit(&base, &second.id).await);
+    assert_eq!((t1.len(), t2.len()), (1, 1));
+    assert!(t1[0].2 <= t2[0].2, "delivered out of order");
+}

@@ -1,0 +1,144 @@
+//! A loopback TCP proxy in front of the real server that can misbehave on demand:
+//! refuse connections (offline), answer 503 itself, or forward a decision and drop
+//! the response after the server committed it (commit-then-drop).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Pass,
+    /// Accept and close at once: the client sees a broken connection.
+    Refuse,
+    /// Answer 503 without contacting the server.
+    Fail503,
+    /// Forward decisions, wait until the server starts answering (it has committed),
+    /// then drop both connections without passing the answer on.
+    DropDecisionResponse,
+}
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    /// Decision responses dropped so far.
+    pub dropped: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = Arc::new(Mutex::new(Mode::Pass));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (m, d) = (mode.clone(), dropped.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let mode = *m.lock().unwrap();
+                let d = d.clone();
+                tokio::spawn(async move {
+                    let _ = handle(client, target, mode, d).await;
+                });
+            }
+        });
+        Proxy {
+            addr,
+            mode,
+            dropped,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+/// Reads one request (head + Content-Length body).
+async fn read_request(client: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return Ok(buf);
+            }
+        }
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn handle(
+    mut client: TcpStream,
+    target: SocketAddr,
+    mode: Mode,
+    dropped: Arc<AtomicUsize>,
+) -> std::io::Result<()> {
+    if mode == Mode::Refuse {
+        return Ok(()); // dropped: connection closed before any answer
+    }
+    let req = read_request(&mut client).await?;
+    if mode == Mode::Fail503 {
+        let body = r#"{"error":{"code":"unavailable","message":"maintenance"}}"#;
+        let resp = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(resp.as_bytes()).await?;
+        return client.shutdown().await;
+    }
+    let first_line_end = find(&req, b"\r\n").unwrap_or(0);
+    let first_line = String::from_utf8_lossy(&req[..first_line_end]).to_string();
+    let is_decision = first_line.starts_with("POST ")
+        && (first_line.contains("/approve ") || first_line.contains("/deny "));
+    // One request per connection: ask the server to close after answering.
+    let mut forwarded = req[..first_line_end + 2].to_vec();
+    forwarded.extend_from_slice(b"connection: close\r\n");
+    forwarded.extend_from_slice(&req[first_line_end + 2..]);
+    let mut upstream = TcpStream::connect(target).await?;
+    upstream.write_all(&forwarded).await?;
+    if mode == Mode::DropDecisionResponse && is_decision {
+        let mut b = [0u8; 1];
+        // The first byte of the answer: the server has committed.
+        let _ = upstream.read(&mut b).await?;
+        dropped.fetch_add(1, Ordering::SeqCst);
+        drop(upstream);
+        drop(client);
+        return Ok(());
+    }
+    let (mut ur, _uw) = upstream.split();
+    tokio::io::copy(&mut ur, &mut client).await?;
+    client.shutdown().await
+}
