@@ -13,6 +13,9 @@ use std::time::Duration;
 use countersign_core::{ConnState, Engine, OutboxState, QueueQuery};
 use fake::{http, Answer, Fake, ME};
 
+/// A canned answer for the `changes` endpoint.
+type Canned = Arc<dyn Fn() -> Answer + Send + Sync>;
+
 fn approval_json(id: &str, org: &str, seq: i64) -> String {
     format!(
         r#"{{"id":"{id}","org_id":"{org}","agent":{{"id":"bot"}},"action":"x:y","summary":"s",
@@ -46,7 +49,7 @@ async fn engine_for(fake: &Fake, home: &std::path::Path) -> Engine {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_answers_to_changes_are_errors() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let cases: Vec<(&str, Arc<dyn Fn() -> Answer + Send + Sync>)> = vec![
+    let cases: Vec<(&str, Canned)> = vec![
         (
             "not http at all",
             Arc::new(|| Answer::Bytes(b"\x00\xffgarbage\r\n\r\n".to_vec())),
