@@ -77,7 +77,9 @@ impl World {
         let proxy = Proxy::start(server.addr).await;
         let mut pool = vec![create_approval(&server.url(), "short-lived", Some(1)).await];
         for i in 1..POOL {
-            pool.push(create_approval(&server.url(), &format!("item {i}"), Some(60 * i as u64)).await);
+            pool.push(
+                create_approval(&server.url(), &format!("item {i}"), Some(60 * i as u64)).await,
+            );
         }
         let offset = Arc::new(AtomicI64::new(0));
         let home = dir.path().join("client");
@@ -160,7 +162,11 @@ impl World {
         }
         let base = self.server.url();
         let entries = self.engine.outbox(&[]).unwrap();
-        assert_eq!(entries.len(), self.queued, "a queued decision vanished or appeared");
+        assert_eq!(
+            entries.len(),
+            self.queued,
+            "a queued decision vanished or appeared"
+        );
         let mut applied: HashMap<String, usize> = HashMap::new();
         for e in &entries {
             match e.state {
@@ -188,7 +194,11 @@ impl World {
             }
             let by_alice = d.iter().filter(|(_, who, _)| who == "alice").count();
             let mine = applied.get(&a.id).copied().unwrap_or(0);
-            assert_eq!(by_alice, mine, "{}: server has {by_alice} of alice's, client thinks {mine}", a.id);
+            assert_eq!(
+                by_alice, mine,
+                "{}: server has {by_alice} of alice's, client thinks {mine}",
+                a.id
+            );
             if let Some(e) = entries
                 .iter()
                 .rev()

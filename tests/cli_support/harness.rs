@@ -1,0 +1,195 @@
+//! Shared by the `cli_*` tests: a real server in-process, the real `countersign`
+//! binary as a child process with its own home directory.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use countersign_api::{AgentRef, Approval, AuditTrail, CreateApprovalRequest};
+use countersign_server::{RunningServer, ServerConfig};
+
+pub const ORG: &str = "org-demo";
+pub const ALICE: &str = "demo-approver-token";
+pub const BOB: &str = "demo-approver2-token";
+pub const AGENT: &str = "demo-agent-token";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = dir.path().join("server.db");
+        let server = rt.block_on(start(db.clone(), "127.0.0.1:0".parse().unwrap()));
+        let addr = server.addr();
+        Env {
+            dir,
+            rt,
+            server: Some(server),
+            addr,
+            db,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn stop_server(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+
+    pub fn start_server(&mut self) {
+        let s = self.rt.block_on(start(self.db.clone(), self.addr));
+        self.server = Some(s);
+    }
+
+    /// The CLI with this test's home and no keychain.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_countersign"));
+        c.args(args)
+            .env("COUNTERSIGN_HOME", self.home())
+            .env("COUNTERSIGN_KEYRING", "off")
+            .env_remove("COUNTERSIGN_LOG")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn login(&self) -> Output {
+        let mut child = self
+            .cmd(&[
+                "login",
+                "--server",
+                &self.url(),
+                "--org",
+                ORG,
+                "--token-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{ALICE}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn http(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    }
+
+    pub fn api(&self, rest: &str) -> String {
+        format!("{}/api/v1/orgs/{ORG}/approvals{rest}", self.url())
+    }
+
+    pub fn create(&self, summary: &str) -> Approval {
+        let req = CreateApprovalRequest {
+            id: None,
+            agent: AgentRef {
+                id: "cli-bot".into(),
+                name: None,
+                version: None,
+            },
+            action: "k8s:deploy".into(),
+            summary: summary.into(),
+            reason_code: "REQUIRES_APPROVAL".into(),
+            reason_text: "needs a human".into(),
+            params: serde_json::json!({"n": summary}),
+            policy_trace: vec![],
+            risk: Default::default(),
+            expires_in_secs: None,
+        };
+        let r = self
+            .http()
+            .post(self.api(""))
+            .bearer_auth(AGENT)
+            .json(&req)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        r.json().unwrap()
+    }
+
+    pub fn audit(&self, id: &str) -> AuditTrail {
+        self.http()
+            .get(self.api(&format!("/{id}/audit")))
+            .bearer_auth(ALICE)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    pub fn get(&self, id: &str) -> Approval {
+        self.http()
+            .get(self.api(&format!("/{id}")))
+            .bearer_auth(ALICE)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+}
+
+async fn start(db: PathBuf, addr: SocketAddr) -> RunningServer {
+    let mut cfg = ServerConfig::new(addr, db);
+    cfg.demo = true;
+    for _ in 0..50 {
+        match countersign_server::spawn(cfg.clone()).await {
+            Ok(s) => return s,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("server did not start on {addr}");
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn home_exists(p: &Path) -> bool {
+    p.join("countersign.db").exists()
+}
