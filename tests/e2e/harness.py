@@ -1,19 +1,170 @@
-"""Processes an e2e test needs: tauri-driver, the app (through WebDriver sessions)."""
+"""Processes the e2e tests need: a real countersign-server on loopback, the fake desktop
+on the session bus, tauri-driver (which launches the real app for each session)."""
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from wd import Session
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ORG = "org-demo"
+APPROVER = "demo-approver-token"  # alice: the app signs in with it
+APPROVER2 = "demo-approver2-token"  # bob: the test checks the server with it
+AGENT = "demo-agent-token"
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listening on {port}")
+
+
+class Server:
+    """The reference server binary, restartable on the same port and database."""
+
+    def __init__(self, tmp):
+        self.bin = os.environ["CS_SERVER"]
+        self.port = free_port()
+        self.db = os.path.join(tmp, "server.db")
+        self.log = open(os.path.join(tmp, "server.log"), "a")
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.bin, "--addr", f"127.0.0.1:{self.port}", "--db", self.db, "--demo"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def http(self, method, path, token=APPROVER2, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}/api/v1/orgs/{ORG}{path}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def approval(self, aid):
+        status, body = self.http("GET", f"/approvals/{aid}")
+        assert status == 200, (status, body)
+        return body
+
+    def pending_count(self):
+        n, cursor = 0, None
+        while True:
+            q = "/approvals?status=pending&limit=1000" + (f"&cursor={cursor}" if cursor else "")
+            status, body = self.http("GET", q)
+            assert status == 200, (status, body)
+            n += len(body["items"])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return n
+
+    def create(self, aid, agent="e2e-bot", action="e2e:notify", summary="Raised by the e2e suite"):
+        status, body = self.http("POST", "/approvals", token=AGENT, body={
+            "id": aid,
+            "agent": {"id": agent, "name": "E2E Bot", "version": "v1.0.0"},
+            "action": action,
+            "summary": summary,
+            "reason_code": "REQUIRES_APPROVAL",
+            "reason_text": f"Action '{action}' requires human approval",
+            "params": {"n": 1},
+            "policy_trace": [{"step": "tool_authorization", "result": "escalate"}],
+            "risk": {"budget_used": 1, "budget_limit": 10, "budget_unit": "actions"},
+        })
+        assert status in (200, 201), (status, body)
+        return body
+
+
+class Desktop:
+    """The fake notification daemon + StatusNotifierWatcher (fake_desktop.py)."""
+
+    def __init__(self, tmp):
+        self.log_path = os.path.join(tmp, "desktop.jsonl")
+        open(self.log_path, "w").close()
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "fake_desktop.py"), self.log_path])
+        deadline = time.time() + 10
+        while time.time() < deadline and not self.records("ready"):
+            time.sleep(0.1)
+        assert self.records("ready"), "fake desktop did not start"
+
+    def records(self, kind):
+        out = []
+        with open(self.log_path) as f:
+            for line in f:
+                r = json.loads(line)
+                if r["type"] == kind:
+                    out.append(r)
+        return out
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def click(self, nid, action="default"):
+        import dbus
+        bus = dbus.SessionBus()
+        obj = bus.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
+        obj.Click(dbus.UInt32(nid), action, dbus_interface="org.countersign.Test")
+
+    def tray_labels(self):
+        """Labels of the tray menu, read from the registered StatusNotifierItem over D-Bus."""
+        import dbus
+        items = self.records("sni")
+        if not items:
+            return None
+        item = items[-1]
+        bus = dbus.SessionBus()
+        sni = bus.get_object(item["service"], item["path"])
+        menu_path = sni.Get("org.kde.StatusNotifierItem", "Menu", dbus_interface=dbus.PROPERTIES_IFACE)
+        menu = bus.get_object(item["service"], menu_path)
+        _rev, layout = menu.GetLayout(0, -1, ["label"], dbus_interface="com.canonical.dbusmenu")
+        labels = []
+
+        def walk(node):
+            _id, props, children = node
+            if "label" in props:
+                labels.append(str(props["label"]))
+            for c in children:
+                walk(c)
+        walk(layout)
+        return labels
+
+    def tray_property(self, name):
+        import dbus
+        item = self.records("sni")[-1]
+        sni = dbus.SessionBus().get_object(item["service"], item["path"])
+        return sni.Get("org.kde.StatusNotifierItem", name, dbus_interface=dbus.PROPERTIES_IFACE)
 
 
 class Harness:
@@ -25,15 +176,22 @@ class Harness:
         self.driver = None
         self.session_ = None
         self.driver_port = free_port()
+        self.server = Server(self.tmp)
+        self.desktop = None
 
     def __enter__(self):
-        env = dict(os.environ, COUNTERSIGN_HOME=self.home)
+        self.server.start()
+        self.desktop = Desktop(self.tmp)
+        # The token goes to a private file in COUNTERSIGN_HOME: no keychain on this bus.
+        env = dict(os.environ, COUNTERSIGN_HOME=self.home, COUNTERSIGN_KEYRING="off",
+                   COUNTERSIGN_LOG="info,countersign=debug")
         native = free_port()
-        self.driver_log = open(os.path.join(self.tmp, "tauri-driver.log"), "w")
+        self.app_log = os.path.join(self.tmp, "app.log")
+        self.driver_log = open(self.app_log, "w")
         self.driver = subprocess.Popen(
             ["tauri-driver", "--port", str(self.driver_port), "--native-port", str(native)],
             env=env, stdout=self.driver_log, stderr=subprocess.STDOUT)
-        time.sleep(0.5)
+        wait_port(self.driver_port)
         return self
 
     def __exit__(self, *exc):
@@ -41,6 +199,9 @@ class Harness:
         if self.driver:
             self.driver.terminate()
             self.driver.wait(10)
+        self.server.stop()
+        if self.desktop:
+            self.desktop.stop()
         if os.environ.get("CS_E2E_KEEP"):
             print("e2e files kept in", self.tmp)
         else:
@@ -49,9 +210,17 @@ class Harness:
     def session(self, args=None):
         self.end_session()
         self.session_ = Session(f"http://127.0.0.1:{self.driver_port}", self.app, args)
+        self.session_.wait(lambda: self.session_.js("return document.body.dataset.ready === 'true'"), 30, "UI ready")
         return self.session_
 
     def end_session(self):
         if self.session_:
             self.session_.quit()
             self.session_ = None
+            # The app keeps running in the tray when its window closes; make sure the
+            # next session starts a new process rather than focusing this one.
+            time.sleep(0.3)
+
+    def app_log_text(self):
+        with open(self.app_log, errors="replace") as f:
+            return f.read()

@@ -10,7 +10,8 @@ ROOT=$PWD
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 need=()
-for p in xvfb xauth webkit2gtk-driver dbus dbus-x11 python3 python3-dbus python3-gi; do
+# fonts-noto-color-emoji: the status glyphs (⏳ ⌛) in screenshots; a desktop has an emoji font.
+for p in xvfb xauth webkit2gtk-driver dbus dbus-x11 python3 python3-dbus python3-gi gir1.2-glib-2.0 fonts-noto-color-emoji; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,6 +1,7 @@
 """A small W3C WebDriver client over the standard library, for tauri-driver."""
 
 import base64
+import http.client
 import json
 import time
 import urllib.error
@@ -72,6 +73,18 @@ class Session:
         raise WebDriverError(f"could not start a session: {last}")
 
     def cmd(self, method, path, body=None, session=True):
+        # tauri-driver keeps pooled connections to WebKitWebDriver, which closes idle ones;
+        # a request that lands on a dead one comes back as a dropped connection before
+        # WebKitWebDriver saw it, so sending it again is safe.
+        for attempt in range(4):
+            try:
+                return self._cmd(method, path, body)
+            except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+                if attempt == 3:
+                    raise WebDriverError(f"{method} {path}: connection dropped: {e}") from None
+                time.sleep(0.2)
+
+    def _cmd(self, method, path, body):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})

@@ -78,6 +78,17 @@ export const api = {
   setNotificationsPaused: (paused) => call("set_notifications_paused", { paused }),
 };
 
+/** Sync now, with a short message when the server cannot be reached (the banner says the rest). */
+export async function syncNow(toastFn) {
+  try {
+    await api.syncNow();
+    return true;
+  } catch (e) {
+    toastFn(e.code === "network" ? "Can't reach the server — working offline; decisions stay queued." : e.message, "error");
+    return false;
+  }
+}
+
 export const EVENTS = {
   approvalsChanged: "cs:approvals-changed",
   connection: "cs:connection",

@@ -47,7 +47,7 @@ export function remaining(t, now = Date.now()) {
   if (s < 86400) {
     const hrs = Math.floor(s / 3600);
     const m = Math.floor((s % 3600) / 60);
-    return `${hrs}h ${String(m).padStart(2, "0")}m remaining`;
+    return `${hrs}h ${String(m).padStart(2, "0")}m ${String(s % 60).padStart(2, "0")}s remaining`;
   }
   return `${plural(Math.floor(s / 86400), "day")} ${Math.floor((s % 86400) / 3600)}h remaining`;
 }

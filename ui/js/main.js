@@ -1,5 +1,5 @@
 // Boot, navigation, the connection banner, shell events and keyboard shortcuts.
-import { api, on, EVENTS } from "./api.js";
+import { api, on, EVENTS, syncNow as syncWith } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
 import { ago, absolute } from "./format.js";
@@ -79,6 +79,10 @@ async function afterDecision(id) {
   }
 }
 
+function syncNow() {
+  return syncWith(toast);
+}
+
 function paintBanner() {
   const b = document.getElementById("banner");
   const app = state.app;
@@ -103,8 +107,7 @@ function paintBanner() {
     b.classList.add("banner-offline");
     pieces.push(h("strong", null, "Offline."), ` Decisions are queued and sent when the server is back. Showing cached data, ${last}`,
       conn.last_synced_at ? ` (${absolute(conn.last_synced_at)})` : "", ".",
-      conn.message ? h("span", { class: "muted small" }, ` ${conn.message}`) : null,
-      h("button", { type: "button", class: "btn btn-small", onclick: () => api.syncNow().catch((e) => toast(e.message, "error")) }, "Retry"));
+      h("button", { type: "button", class: "btn btn-small", id: "retry", onclick: () => syncNow() }, "Retry"));
   } else if (st === "unauthorized") {
     b.classList.add("banner-error");
     pieces.push(h("strong", null, "The server refused the token."), " Enter a new one in Settings.",
@@ -122,6 +125,7 @@ function paintBanner() {
     if (!pieces.length) b.classList.add("banner-syncing");
     pieces.push(` ${app.outbox.queued} decision${app.outbox.queued === 1 ? "" : "s"} waiting to be sent.`);
   }
+  b.title = conn && conn.message ? conn.message : "";
   b.append(...pieces);
   b.hidden = pieces.length === 0;
 

@@ -1,5 +1,5 @@
 // The outbox: decisions waiting to reach the server, and those it rejected (with why).
-import { api } from "./api.js";
+import { api, syncNow } from "./api.js";
 import { h, toast } from "./dom.js";
 import { absolute } from "./format.js";
 
@@ -12,7 +12,8 @@ export function initOutbox(h_) {
 export async function renderOutbox(root) {
   root.append(h("header", { class: "view-head" }, h("h1", { class: "view-title" }, "Outbox"),
     h("div", { class: "head-actions" }, h("button", { type: "button", class: "btn btn-ghost", onclick: async () => {
-      try { await api.syncNow(); await hooks.rerender(); } catch (e) { toast(e.message, "error"); }
+      await syncNow(toast);
+      await hooks.rerender();
     } }, "↻ Send now"))));
   let items = [];
   try {

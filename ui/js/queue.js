@@ -1,5 +1,5 @@
 // The Approvals screen: tabs, filters, the queue rows and bulk actions.
-import { api } from "./api.js";
+import { api, syncNow } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state, PAGE } from "./store.js";
 import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd } from "./format.js";
@@ -75,9 +75,7 @@ export function renderTabs(root) {
     h("h1", { class: "view-title" }, "Approvals"), bar,
     h("div", { class: "head-actions" },
       h("button", { type: "button", class: "btn btn-ghost", id: "sync-now", title: "Sync now",
-        onclick: async () => {
-          try { await api.syncNow(); toast("Synced"); } catch (e) { toast(e.message, "error"); }
-        } }, "↻ Sync"))));
+        onclick: async () => { if (await syncNow(toast)) toast("Synced"); } }, "↻ Sync"))));
 }
 
 export function renderQueue(root) {
