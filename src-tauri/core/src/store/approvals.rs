@@ -293,13 +293,20 @@ impl Store {
         let total: i64 = self
             .conn
             .query_row(&count_sql, bind(&count_sql).as_slice(), |r| r.get(0))?;
+        // When ordering by creation, keep the planner on the (column, created_at)
+        // indexes instead of range-scanning expires_at and sorting every match.
+        let list_where = if q.sort == SortOrder::ExpiringFirst {
+            where_clause.clone()
+        } else {
+            where_clause.replace("a.expires_at", "+a.expires_at")
+        };
         let sql = format!(
             "SELECT a.id, {EFFECTIVE_STATUS}, a.status, a.agent, json_extract(a.json, '$.agent.name'),
                     a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
                     o.kind, o.state, o.decided_at
              FROM approvals a
              LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')
-             WHERE {where_clause}
+             WHERE {list_where}
              ORDER BY {order}
              LIMIT {limit} OFFSET {offset}",
             offset = q.offset
