@@ -3,6 +3,8 @@
 # WebKitWebDriver, against a real `countersign-server` on loopback, inside a private D-Bus
 # session (dbus-run-session) where a recording notification daemon and a StatusNotifierWatcher run.
 # CI runs this from a fresh clone as root: every tool it needs is installed here.
+#   tests/e2e/run.sh [TEST_NAME...]   the suite (or some of its tests)
+#   tests/e2e/run.sh --bench          cold start + idle memory benchmark (release build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -22,9 +24,23 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v tauri-driver >/dev/null || cargo install --locked tauri-driver
 
-[ -n "${CS_E2E_NO_BUILD:-}" ] || cargo build -p countersign -p countersign-server
-export CS_APP="$ROOT/target/debug/countersign"
-export CS_SERVER="$ROOT/target/debug/countersign-server"
+# `run.sh --bench` runs the start-up/memory benchmark on release binaries instead of the tests.
+SCRIPT=tests/e2e/suite.py
+PROFILE=debug
+if [ "${1:-}" = "--bench" ]; then
+  shift
+  SCRIPT=tests/e2e/bench.py
+  PROFILE=release
+fi
+if [ -z "${CS_E2E_NO_BUILD:-}" ]; then
+  if [ "$PROFILE" = release ]; then
+    cargo build --release -p countersign -p countersign-server
+  else
+    cargo build -p countersign -p countersign-server
+  fi
+fi
+export CS_APP="$ROOT/target/$PROFILE/countersign"
+export CS_SERVER="$ROOT/target/$PROFILE/countersign-server"
 
 # A free X display.
 d=90
@@ -38,4 +54,4 @@ for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$d" ] && break; sleep 0.1; done
 # Debian's python3 carries python3-dbus; a pyenv/venv python on PATH would not.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-dbus-run-session -- "$PY" tests/e2e/suite.py "$@"
+dbus-run-session -- "$PY" "$SCRIPT" "$@"

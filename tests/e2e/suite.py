@@ -83,10 +83,10 @@ def first_launch_offers_demo_and_settings_sign_in(h):
     s.find("#set-url").send_keys(h.server.url)
     s.find("#set-org").send_keys(ORG)
     s.find("#set-token").send_keys(APPROVER)
-    s.find("#set-save").click()
+    s.wait_css("#set-save").click()
     wait_rows(s, lambda ids: "appr-xyz789" in ids, "the queue after signing in")
     # The token is write-only: Settings never shows it back.
-    s.find("#nav-settings").click()
+    s.wait_css("#nav-settings").click()
     tok = s.wait_css("#set-token")
     assert tok.prop("value") == "", "token shown back"
     assert "stored" in tok.attr("placeholder")
@@ -128,7 +128,7 @@ def filters_and_search_narrow_the_queue(h):
     ids2 = wait_rows(s, lambda x: x and len(x) <= len(ids), "agent+action filter")
     actions = s.js("return [...document.querySelectorAll('#queue .row .row-action')].map(e => e.textContent)")
     assert set(actions) == {"crm:delete"} and "appr-abc123" in ids2, (actions, ids2)
-    s.find("#f-clear").click()
+    s.wait_css("#f-clear").click()
     wait_rows(s, lambda x: len(x) == len(all_ids), "cleared filters")
     # `/` focuses search; typing narrows by text.
     s.keys("/")
@@ -138,7 +138,7 @@ def filters_and_search_narrow_the_queue(h):
     set_search(s, "")
     wait_rows(s, lambda x: len(x) == len(all_ids), "search cleared")
     # The All tab with a status filter.
-    s.find("#tab-all").click()
+    s.wait_css("#tab-all").click()
     s.wait_css("#f-status")
     select_value(s, "#f-status", "denied")
     s.wait(lambda: (lambda cls: cls and all("status-denied" in c for c in cls))(
@@ -203,10 +203,10 @@ def approve_and_deny_reach_the_server(h):
     s = h.session()
     open_detail(s, "appr-xyz789")
     s.find("#notes").send_keys("Reviewed deployment plan")
-    s.find("#approve").click()
+    s.wait_css("#approve").click()
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
     assert "appr-xyz789" in s.find("#confirm-body").text
-    s.find("#confirm-ok").click()
+    s.wait_css("#confirm-ok").click()
     # The view moves on to the next pending approval.
     s.wait(lambda: s.find("#detail-id").text not in ("", "appr-xyz789"), 15, "next pending item")
     a = wait_server(h, "appr-xyz789", "approved")
@@ -215,9 +215,9 @@ def approve_and_deny_reach_the_server(h):
     s.keys("\ue00c")
     open_detail(s, "appr-abc123")
     s.find("#deny-reason").send_keys("Not approved during code freeze")
-    s.find("#deny").click()
+    s.wait_css("#deny").click()
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
-    s.find("#confirm-ok").click()
+    s.wait_css("#confirm-ok").click()
     a = wait_server(h, "appr-abc123", "denied")
     assert a["decision"]["reason"] == "Not approved during code freeze", a["decision"]
 
@@ -237,11 +237,33 @@ def bulk_approve_names_the_selection_and_applies_it(h):
     for aid in wanted:
         assert aid in body, body
     s.find("#confirm-notes").send_keys("Batch approved after security review")
-    s.find("#confirm-ok").click()
+    s.wait_css("#confirm-ok").click()
     for aid in wanted:
         a = wait_server(h, aid, "approved")
         assert a["decision"]["notes"] == "Batch approved after security review"
     wait_rows(s, lambda ids: not set(wanted) & set(ids), "bulk-approved rows leave Pending")
+
+
+@test
+def stats_chart_the_local_store_and_match_the_server(h):
+    s = h.session()
+    s.wait_css("#tab-stats").click()
+    s.wait_css("#stat-pending")
+    status, server = h.server.http("GET", "/approvals/stats")
+    assert status == 200, server
+    s.wait(lambda: all(text_of(s, f"#stat-{k} .stat-value") == str(server["totals"][k])
+                       for k in ("pending", "approved", "denied", "expired")), 15,
+           f"stat cards to match the server's totals {server['totals']}")
+    # One bar per agent (up to 12) and per reason code, drawn as SVG.
+    agents = s.js("return document.querySelectorAll('#chart-agent .bar-label').length")
+    assert agents == min(12, len(server["by_agent"])), (agents, len(server["by_agent"]))
+    reasons = s.js("return [...document.querySelectorAll('#chart-reason .bar-label')].map(t => t.textContent)")
+    assert {b["key"] for b in server["by_reason"]} >= set(reasons) and reasons, reasons
+    assert s.js("return document.querySelectorAll('svg.donut circle.seg').length") >= 2
+    shot(s, "stats")
+    # A date range in the future has nothing.
+    s.js("const el = document.getElementById('s-from'); el.value = '2099-01-01'; el.dispatchEvent(new Event('change'));")
+    s.wait(lambda: text_of(s, "#stat-pending .stat-value") == "0", 10, "empty range")
 
 
 @test
@@ -257,20 +279,20 @@ def offline_decision_is_queued_then_delivered(h):
 
 
 def offline_part(h, s):
-    s.find("#sync-now").click()
+    s.wait_css("#sync-now").click()
     s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "offline", 30, "offline state")
     banner = s.find("#banner")
     assert "Offline" in banner.text, banner.text
     open_detail(s, "appr-004")
-    s.find("#approve").click()
+    s.wait_css("#approve").click()
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
-    s.find("#confirm-ok").click()
+    s.wait_css("#confirm-ok").click()
     s.wait(lambda: s.find("#detail-id").text != "appr-004", 15, "moved on from appr-004")
     # Marked as queued in the queue (All tab) and in the outbox.
-    s.find("#back").click()
-    s.find("#tab-all").click()
+    s.wait_css("#back").click()
+    s.wait_css("#tab-all").click()
     s.wait(lambda: "Queued approve" in s.find('#queue .row[data-id="appr-004"]').text, 10, "queued marker")
-    s.find("#nav-outbox").click()
+    s.wait_css("#nav-outbox").click()
     s.wait(lambda: "appr-004" in s.find("#outbox-list").text, 10, "outbox entry")
     shot(s, "offline")
     # Back online: the decision is delivered.
@@ -278,7 +300,7 @@ def offline_part(h, s):
     a = wait_server(h, "appr-004", "approved", timeout=90)
     assert a["decision"]["by"] == "alice"
     s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "online", 30, "online again")
-    s.find("#nav-outbox").click()
+    s.wait_css("#nav-outbox").click()
     s.wait_css("#outbox-empty", 20)
 
 
@@ -320,7 +342,7 @@ def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     assert "e2e:notify" in n["summary"] and n["body"] == "Rotate the e2e credentials", n
     assert "default" in n["actions"], n
     # A click on it opens that approval.
-    s.find("#nav-settings").click()
+    s.wait_css("#nav-settings").click()
     s.wait_css("#settings-form")
     h.desktop.click(n["id"], "default")
     s.wait(lambda: s.js("const e = document.getElementById('detail-id'); return e && e.textContent") == aid,
