@@ -258,6 +258,23 @@ impl Engine {
                 who.org_id
             )));
         }
+        {
+            // Decisions queued under another account must not be sent with this
+            // token (they would be attributed to someone else) nor dropped.
+            let store = self.store();
+            let s = store.load_settings()?;
+            let same_place = s.server_url.as_deref() == Some(server_url.as_str())
+                && s.org.as_deref() == Some(org);
+            let same_person = same_place && s.subject.as_deref() == Some(who.subject.as_str());
+            let queued = store.outbox_active_count()?;
+            if queued > 0 && !same_person {
+                return Err(CoreError::Invalid(format!(
+                    "{queued} decision(s) by {} are still queued for {}; sign in as them and sync before switching accounts",
+                    s.subject.as_deref().unwrap_or("the previous user"),
+                    s.org.as_deref().unwrap_or("the previous org"),
+                )));
+            }
+        }
         let location = self
             .inner
             .tokens

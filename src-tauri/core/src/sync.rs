@@ -118,9 +118,12 @@ impl Engine {
             let step = async {
                 match self.sync_once(false).await {
                     Ok(_) => {
-                        failures = 0;
                         self.set_conn(ConnState::Online);
-                        self.follow().await
+                        let r = self.follow().await;
+                        if matches!(r, Ok(true)) {
+                            failures = 0;
+                        }
+                        r
                     }
                     Err(e) => Err(e),
                 }
@@ -130,7 +133,17 @@ impl Engine {
                 r = step => r,
             };
             let wait = match outcome {
-                Ok(()) => Duration::ZERO,
+                Ok(true) => Duration::ZERO,
+                Ok(false) => {
+                    // The stream ended almost at once: reconnecting right away could
+                    // hammer a misbehaving server, so back off as for a failure.
+                    failures = failures.saturating_add(1);
+                    backoff::delay(
+                        failures,
+                        self.inner.opts.backoff_base,
+                        self.inner.opts.backoff_max.min(self.inner.opts.poll_interval),
+                    )
+                }
                 Err(e) => {
                     let r: Result<()> = Err(e);
                     self.note_outcome(&r);
@@ -172,8 +185,11 @@ impl Engine {
 
     /// Connected: follow the event stream, pulling on each change and pushing when
     /// decisions are queued or their backoff ends. Returns Ok when the stream ended
-    /// normally (the caller resyncs and reconnects), Err on failure.
-    async fn follow(&self) -> Result<()> {
+    /// normally (the caller resyncs and reconnects): `true` if it lasted a healthy
+    /// while, `false` if it closed at once. Err on failure.
+    async fn follow(&self) -> Result<bool> {
+        let started = std::time::Instant::now();
+        let healthy = move || started.elapsed() >= Duration::from_secs(5);
         let client = self.client()?;
         let opts = &self.inner.opts;
         let mut stream = match client.events().await {
@@ -212,7 +228,7 @@ impl Engine {
                                 self.locked_pull(&client).await?;
                             }
                         }
-                        Ok(Ok(None)) => return Ok(()),
+                        Ok(Ok(None)) => return Ok(healthy()),
                         Ok(Err(e)) => return Err(CoreError::Network(format!("event stream: {e}"))),
                         Err(_) => return Err(CoreError::Network("event stream went silent".into())),
                     }
@@ -221,7 +237,7 @@ impl Engine {
                     self.locked_pull(&client).await?;
                     if stream.is_none() {
                         // Try the stream again next round.
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
                 _ = expiry_tick.tick() => {

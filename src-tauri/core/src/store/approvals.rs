@@ -431,3 +431,286 @@ fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
         pending_decision,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::api::{AgentRef, Decision};
+    use crate::store::outbox::NewDecision;
+    use chrono::Duration;
+
+    pub(crate) fn approval(id: &str, agent: &str, seq: i64, now: DateTime<Utc>) -> Approval {
+        Approval {
+            id: id.into(),
+            org_id: "org-demo".into(),
+            agent: AgentRef {
+                id: agent.into(),
+                name: Some("Display Name".into()),
+                version: None,
+            },
+            action: "kubernetes:deploy".into(),
+            summary: format!("Deploy {id} to production namespace"),
+            status: ApprovalStatus::Pending,
+            reason_code: "REQUIRES_APPROVAL".into(),
+            reason_text: "needs a human".into(),
+            params: serde_json::json!({"namespace": "production", "image": "app:v2.0.0"}),
+            policy_trace: vec![],
+            risk: Default::default(),
+            created_at: now - Duration::hours(seq),
+            expires_at: now + Duration::hours(24),
+            requested_by: "agent".into(),
+            decision: None,
+            execution: None,
+            change_seq: seq,
+        }
+    }
+
+    #[test]
+    fn fts_query_quotes_user_text() {
+        assert_eq!(fts_query("  "), None);
+        assert_eq!(
+            fts_query("deploy prod"),
+            Some("\"deploy\"* \"prod\"*".into())
+        );
+        // FTS operators and quotes are literal, not syntax.
+        assert_eq!(
+            fts_query("a\"b OR NEAR("),
+            Some("\"a\"\"b\"* \"OR\"* \"NEAR(\"*".into())
+        );
+    }
+
+    #[test]
+    fn filters_search_sort_and_paging() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let mut items: Vec<Approval> = (1..=6)
+            .map(|i| {
+                approval(
+                    &format!("appr-{i}"),
+                    if i % 2 == 0 { "even-bot" } else { "odd-bot" },
+                    i,
+                    now,
+                )
+            })
+            .collect();
+        items[0].params = serde_json::json!({"bucket": "quarterly-invoices"});
+        items[1].status = ApprovalStatus::Approved;
+        s.upsert_approvals(&items).unwrap();
+        let ids = |p: QueuePage| p.items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+
+        let all = s.list(&QueueQuery::default(), now).unwrap();
+        assert_eq!(all.total, 6);
+        assert_eq!(all.items[0].id, "appr-1", "newest first");
+        assert_eq!(all.items[0].agent_name.as_deref(), Some("Display Name"));
+
+        let q = QueueQuery {
+            agent: Some("even-bot".into()),
+            status: Some(ApprovalStatus::Pending),
+            ..Default::default()
+        };
+        assert_eq!(ids(s.list(&q, now).unwrap()), vec!["appr-4", "appr-6"]);
+
+        let q = QueueQuery {
+            search: Some("quarterly".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(s.list(&q, now).unwrap()),
+            vec!["appr-1"],
+            "params are searched"
+        );
+        let q = QueueQuery {
+            search: Some("odd-b".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list(&q, now).unwrap().total,
+            3,
+            "agent is searched by prefix"
+        );
+        let q = QueueQuery {
+            search: Some("\") OR (\"".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list(&q, now).unwrap().total,
+            0,
+            "hostile search text is just text"
+        );
+
+        let q = QueueQuery {
+            from: Some(now - Duration::minutes(150)),
+            to: Some(now),
+            ..Default::default()
+        };
+        assert_eq!(ids(s.list(&q, now).unwrap()), vec!["appr-1", "appr-2"]);
+
+        let q = QueueQuery {
+            sort: SortOrder::OldestFirst,
+            limit: 2,
+            offset: 1,
+            ..Default::default()
+        };
+        let p = s.list(&q, now).unwrap();
+        assert_eq!(p.total, 6);
+        assert_eq!(ids(p), vec!["appr-5", "appr-4"]);
+
+        let f = s.facets().unwrap();
+        assert_eq!(f.agents, vec!["even-bot", "odd-bot"]);
+        assert_eq!(f.reasons, vec!["REQUIRES_APPROVAL"]);
+    }
+
+    #[test]
+    fn pending_past_expiry_shows_expired_locally() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        s.upsert_approvals(&[approval("appr-1", "bot", 1, now)])
+            .unwrap();
+        let later = now + Duration::hours(25);
+        let p = s.list(&QueueQuery::default(), later).unwrap();
+        assert_eq!(p.items[0].status, ApprovalStatus::Expired);
+        assert!(p.items[0].locally_expired);
+        let pending = QueueQuery {
+            status: Some(ApprovalStatus::Pending),
+            ..Default::default()
+        };
+        assert_eq!(s.list(&pending, later).unwrap().total, 0);
+        let expired = QueueQuery {
+            status: Some(ApprovalStatus::Expired),
+            ..Default::default()
+        };
+        assert_eq!(s.list(&expired, later).unwrap().total, 1);
+        let d = s.detail("appr-1", later).unwrap().unwrap();
+        assert_eq!(d.status, ApprovalStatus::Expired);
+        assert_eq!(s.local_stats(None, None, later).unwrap().totals.expired, 1);
+    }
+
+    #[test]
+    fn optimistic_status_survives_pulls_until_the_decision_lands() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        s.upsert_approvals(&[approval("appr-1", "bot", 1, now)])
+            .unwrap();
+        let (q, skipped) = s
+            .enqueue_decisions(
+                &[
+                    "appr-1".to_string(),
+                    "appr-1".to_string(),
+                    "appr-zzz".to_string(),
+                ],
+                &NewDecision {
+                    kind: DecisionKind::Approve,
+                    notes: Some("ok"),
+                    reason: None,
+                    batch_id: None,
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert_eq!(
+            s.list(&QueueQuery::default(), now).unwrap().items[0].status,
+            ApprovalStatus::Approved
+        );
+        // A pull that still says pending does not undo the local decision.
+        let mut again = approval("appr-1", "bot", 1, now);
+        again.change_seq = 5;
+        s.upsert_approvals(&[again.clone()]).unwrap();
+        let item = &s.list(&QueueQuery::default(), now).unwrap().items[0];
+        assert_eq!(item.status, ApprovalStatus::Approved);
+        assert!(item.pending_decision.is_some());
+        // Deciding again is refused.
+        let (q2, sk2) = s
+            .enqueue_decisions(
+                &["appr-1".to_string()],
+                &NewDecision {
+                    kind: DecisionKind::Deny,
+                    notes: None,
+                    reason: Some("r"),
+                    batch_id: None,
+                },
+                now,
+            )
+            .unwrap();
+        assert!(q2.is_empty());
+        assert!(sk2[0].1.contains("already queued"), "{sk2:?}");
+        // An older state never overwrites a newer one.
+        let mut old = approval("appr-1", "bot", 1, now);
+        old.change_seq = 2;
+        old.summary = "stale".into();
+        assert!(s.upsert_approvals(&[old]).unwrap().is_empty());
+        // Applied: the server's view takes over.
+        let mut applied = again;
+        applied.change_seq = 6;
+        applied.status = ApprovalStatus::Approved;
+        applied.decision = Some(Decision {
+            kind: DecisionKind::Approve,
+            by: "alice".into(),
+            at: now,
+            notes: None,
+            reason: None,
+        });
+        s.outbox_mark_applied(q[0].seq, &applied, now).unwrap();
+        let item = &s.list(&QueueQuery::default(), now).unwrap().items[0];
+        assert_eq!(item.status, ApprovalStatus::Approved);
+        assert!(item.pending_decision.is_none());
+        let stats = s.local_stats(None, None, now).unwrap();
+        assert_eq!(stats.totals.approved, 1);
+        assert!(stats.average_response_secs.unwrap() > 3000.0);
+    }
+
+    #[test]
+    fn rejection_restores_the_server_status() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        s.upsert_approvals(&[approval("appr-1", "bot", 1, now)])
+            .unwrap();
+        let (q, _) = s
+            .enqueue_decisions(
+                &["appr-1".to_string()],
+                &NewDecision {
+                    kind: DecisionKind::Deny,
+                    notes: None,
+                    reason: Some("r"),
+                    batch_id: None,
+                },
+                now,
+            )
+            .unwrap();
+        let mut bobs = approval("appr-1", "bot", 1, now);
+        bobs.change_seq = 9;
+        bobs.status = ApprovalStatus::Approved;
+        bobs.decision = Some(Decision {
+            kind: DecisionKind::Approve,
+            by: "bob".into(),
+            at: now,
+            notes: None,
+            reason: None,
+        });
+        s.outbox_mark_failed(
+            q[0].seq,
+            OutboxState::Rejected,
+            "already decided (409)",
+            Some(&bobs),
+            now,
+        )
+        .unwrap();
+        let d = s.detail("appr-1", now).unwrap().unwrap();
+        assert_eq!(d.status, ApprovalStatus::Approved);
+        let local = d.local_decision.unwrap();
+        assert_eq!(local.state, OutboxState::Rejected);
+        assert!(
+            local.explain().starts_with("approved by bob"),
+            "{}",
+            local.explain()
+        );
+        // Finishing twice is a no-op (a second process may race us).
+        s.outbox_mark_failed(q[0].seq, OutboxState::Expired, "x", None, now)
+            .unwrap();
+        assert_eq!(
+            s.outbox_entry(q[0].seq).unwrap().unwrap().state,
+            OutboxState::Rejected
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Engine behaviour around the sync: notification planning across restarts,
+//! settings, account switches that would misattribute queued decisions.
+
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+
+use countersign_core::{Engine, NotificationKind, OutboxState};
+use harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_planned_once_and_not_repeated_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let home = dir.path().join("client");
+    let engine = engine(&home, &base).await;
+    engine.sync_now().await.unwrap();
+
+    // The demo's backlog arrives at once: one summary (plus anything expiring soon).
+    let plan = engine.plan_notifications().unwrap();
+    let summaries: Vec<_> = plan
+        .iter()
+        .filter(|p| p.kind == NotificationKind::NewApprovalsSummary)
+        .collect();
+    assert_eq!(summaries.len(), 1, "{plan:?}");
+    assert!(!plan.iter().any(|p| p.kind == NotificationKind::NewApproval));
+    engine.mark_announced(&plan).unwrap();
+    assert!(engine.plan_notifications().unwrap().is_empty());
+
+    // Restart: nothing is repeated.
+    drop(engine);
+    let engine = Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
+    assert!(engine.plan_notifications().unwrap().is_empty());
+
+    // Two new ones: one notification each; one expiring within the hour: also "expiring soon".
+    let a = create_approval(&base, "first new", None).await;
+    let b = create_approval(&base, "second new", Some(1800)).await;
+    engine.sync_now().await.unwrap();
+    let plan = engine.plan_notifications().unwrap();
+    let new_ids: Vec<_> = plan
+        .iter()
+        .filter(|p| p.kind == NotificationKind::NewApproval)
+        .map(|p| p.approval_id.clone().unwrap())
+        .collect();
+    assert_eq!(new_ids, vec![a.id.clone(), b.id.clone()]);
+    let expiring: Vec<_> = plan
+        .iter()
+        .filter(|p| p.kind == NotificationKind::ExpiringSoon)
+        .collect();
+    assert_eq!(expiring.len(), 1);
+    assert_eq!(expiring[0].approval_id.as_deref(), Some(b.id.as_str()));
+    engine.mark_announced(&plan).unwrap();
+    assert!(engine.plan_notifications().unwrap().is_empty());
+
+    // Turning notifications off plans nothing; the threshold is a setting.
+    create_approval(&base, "third new", None).await;
+    engine.sync_now().await.unwrap();
+    engine.set_notifications_enabled(false).unwrap();
+    assert!(engine.plan_notifications().unwrap().is_empty());
+    engine.set_notifications_enabled(true).unwrap();
+    assert_eq!(engine.plan_notifications().unwrap().len(), 1);
+    assert!(engine.set_expiring_soon_secs(5).is_err());
+    engine.set_expiring_soon_secs(7200).unwrap();
+    assert_eq!(engine.settings().unwrap().expiring_soon_secs, 7200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_account_with_queued_decisions_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let a = create_approval(&base, "alice's to decide", None).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+    engine.decide_approve(&a.id, None).unwrap();
+
+    let err = engine.login(&base, ORG, BOB).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert!(err.to_string().contains("still queued"), "{err}");
+    assert_eq!(engine.outbox(&[OutboxState::Queued]).unwrap().len(), 1);
+    // The same person may sign in again; the decision goes out under her name.
+    engine.login(&base, ORG, ALICE).await.unwrap();
+    assert_eq!(engine.sync_now().await.unwrap().delivered, 1);
+    let d = decisions(&audit(&base, &a.id).await);
+    assert_eq!(d[0].1, "alice");
+    // With nothing queued, switching is allowed.
+    engine.login(&base, ORG, BOB).await.unwrap();
+    assert_eq!(engine.settings().unwrap().subject.as_deref(), Some("bob"));
+}
