@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use countersign_api::{Approval, ApprovalStatus, CreateApprovalRequest, RecordResultRequest};
+use countersign_api::{
+    Approval, ApprovalStatus, CreateApprovalRequest, ErrorResponse, RecordResultRequest,
+};
 
 use crate::auth::Agent;
 use crate::db::approvals::{create, CreateOutcome};
@@ -125,6 +127,11 @@ pub async fn create_handler(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals", tag = "agent",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo")),
+    request_body = CreateApprovalRequest,
+    responses((status = 201, description = "Created, pending", body = Approval), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn create_approval(
     State(state): State<AppState>,
     Agent(caller): Agent,
@@ -135,6 +142,11 @@ pub async fn create_approval(
 }
 
 /// `POST /approvals/{id}/result`: once, and only for an approved approval.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/result", tag = "agent",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -")),
+    request_body = RecordResultRequest,
+    responses((status = 200, body = Approval), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn record_result(
     State(state): State<AppState>,
     Agent(caller): Agent,

@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
+use countersign_api::ErrorResponse;
 use countersign_api::{
     Approval, ApprovalList, ApprovalStatus, AuditTrail, ChangesPage, Stats, MAX_PAGE_LIMIT,
 };
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
 
 use crate::auth::OrgCaller;
 use crate::db::approvals::{ListCursor, ListFilter};
@@ -27,30 +29,33 @@ pub const MAX_WAIT_SECS: u64 = 60;
 /// Longest `q=` search text, in characters.
 const MAX_QUERY_CHARS: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// One status or a comma-separated list (`pending,expired`); `all` or absent = any.
     pub status: Option<String>,
+    /// Agent id, exact.
     pub agent: Option<String>,
+    /// Action, exact (e.g. `kubernetes:deploy`).
     pub action: Option<String>,
+    /// Reason code, exact (e.g. `AMOUNT_THRESHOLD`).
     pub reason: Option<String>,
+    /// Created at or after: RFC 3339 or YYYY-MM-DD.
     pub from: Option<String>,
+    /// Created before: RFC 3339, or YYYY-MM-DD for the end of that day.
     pub to: Option<String>,
+    /// Text search over id, summary, agent, action, reason and params.
     pub q: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct OrgPath {
-    #[allow(dead_code)] // checked by OrgCaller; named here so the path deserialises
-    pub org: String,
-}
-
-#[derive(Debug, Deserialize)]
 pub struct IdPath {
-    #[allow(dead_code)]
+    #[allow(dead_code)] // checked by OrgCaller; named so the path deserialises
     pub org: String,
     pub id: String,
 }
@@ -75,6 +80,10 @@ fn non_blank(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals", tag = "approvals",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ListQuery),
+    responses((status = 200, description = "Newest first", body = ApprovalList), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: OrgCaller,
@@ -122,7 +131,8 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GetQuery {
     /// Seconds to wait for a decision (agent long-poll), capped at 60.
@@ -141,6 +151,10 @@ async fn load(state: &AppState, org: &str, id: &str) -> ApiResult<Approval> {
 
 /// The approval; with `wait=N`, holds the answer until it is decided or expired or N
 /// seconds pass (the agent's side of ESCALATE).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/{id}", tag = "approvals",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), GetQuery),
+    responses((status = 200, body = Approval), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: OrgCaller,
@@ -184,13 +198,20 @@ pub async fn get_one(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
+    /// Created at or after: RFC 3339 or YYYY-MM-DD.
     pub from: Option<String>,
+    /// Created before: RFC 3339, or YYYY-MM-DD for the end of that day.
     pub to: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/stats", tag = "approvals",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), StatsQuery),
+    responses((status = 200, body = Stats), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn stats(
     State(state): State<AppState>,
     caller: OrgCaller,
@@ -208,13 +229,20 @@ pub async fn stats(
     Ok(Json(stats))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesQuery {
+    /// The `next` of the previous page, or 0 to start.
     pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 200).
     pub limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/changes", tag = "sync",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ChangesQuery),
+    responses((status = 200, description = "Changed after `after`, oldest change first", body = ChangesPage), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn changes(
     State(state): State<AppState>,
     caller: OrgCaller,
@@ -242,6 +270,10 @@ pub async fn changes(
     Ok(Json(page))
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/{id}/audit", tag = "audit",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -")),
+    responses((status = 200, body = AuditTrail), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: OrgCaller,

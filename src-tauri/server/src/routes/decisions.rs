@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_api::{
     Approval, ApproveRequest, BulkApproveRequest, BulkDenyRequest, BulkItemResult, BulkResponse,
-    DecisionKind, DecisionResponse, DenyRequest, ErrorDetail, MAX_BULK_IDS,
+    DecisionKind, DecisionResponse, DenyRequest, ErrorDetail, ErrorResponse, MAX_BULK_IDS,
 };
 use rusqlite::Connection;
 
@@ -172,6 +172,11 @@ async fn single(
     Ok(json_response(status, body))
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/approve", tag = "decisions",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
+    request_body(content = ApproveRequest, description = "Optional notes; an empty body is allowed"),
+    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
     Approver(caller): Approver,
@@ -187,6 +192,11 @@ pub async fn approve(
     single(state, caller, path.id, key, req).await
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/deny", tag = "decisions",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
+    request_body = DenyRequest,
+    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn deny(
     State(state): State<AppState>,
     Approver(caller): Approver,
@@ -314,6 +324,11 @@ async fn bulk(
     Ok(axum::Json(response).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/bulk-approve", tag = "decisions",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
+    request_body = BulkApproveRequest,
+    responses((status = 200, description = "Per-id results", body = BulkResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn bulk_approve(
     State(state): State<AppState>,
     Approver(caller): Approver,
@@ -328,6 +343,11 @@ pub async fn bulk_approve(
     bulk(state, caller, body.approval_ids, key, req).await
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/bulk-deny", tag = "decisions",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
+    request_body = BulkDenyRequest,
+    responses((status = 200, description = "Per-id results", body = BulkResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn bulk_deny(
     State(state): State<AppState>,
     Approver(caller): Approver,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
-use countersign_api::ChangeNotice;
+use countersign_api::{ChangeNotice, ErrorResponse};
 use futures_util::stream::{self, Stream};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
@@ -39,6 +39,12 @@ async fn latest(db: &Arc<Db>, org: &str) -> ApiResult<i64> {
         .await
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/events", tag = "sync",
+    params(("org" = String, Path, description = "Org id, e.g. org-demo")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: change` (on connect and on every change) and `event: heartbeat`, each with data {\"change_seq\": N}", content_type = "text/event-stream", body = ChangeNotice),
+        (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse)),
+    security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     caller: OrgCaller,

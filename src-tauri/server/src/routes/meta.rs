@@ -2,12 +2,14 @@
 
 use axum::extract::State;
 use axum::Json;
-use countersign_api::WhoAmI;
+use countersign_api::{ErrorResponse, WhoAmI};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "Ready", body = Object)))]
 /// Answers once the server is ready (database open, listener bound).
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     state
@@ -20,6 +22,9 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "meta",
+    responses((status = 200, body = WhoAmI), (status = 401, description = "Missing or unknown token", body = ErrorResponse)),
+    security(("bearer" = [])))]
 /// Who the bearer token belongs to.
 pub async fn me(Caller(owner): Caller) -> Json<WhoAmI> {
     Json(WhoAmI {
@@ -29,6 +34,8 @@ pub async fn me(Caller(owner): Caller) -> Json<WhoAmI> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document", body = Object)))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }

@@ -1,0 +1,116 @@
+//! The `countersign-server` binary itself: flags, demo banner, /healthz, and a clean
+//! exit on SIGTERM and SIGINT.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_countersign-server");
+
+/// Starts the binary on an ephemeral port and returns it with its base URL and banner.
+fn start(db: &std::path::Path, extra: &[&str]) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["--demo", "--addr", "127.0.0.1:0", "--expiry", "90m", "--db"])
+        .arg(db)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(5)
+        .map(|l| l.expect("banner line"))
+        .collect();
+    let base = lines[0]
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("banner names the URL")
+        .to_string();
+    (child, base, lines)
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not exit on the signal"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+}
+
+#[test]
+fn demo_banner_health_and_clean_exit_on_sigterm_and_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bin.db");
+    let (mut child, base, banner) = start(&db, &[]);
+    let banner = banner.join("\n");
+    for needle in [
+        "org-demo",
+        "demo-approver-token",
+        "demo-approver2-token",
+        "demo-agent-token",
+    ] {
+        assert!(banner.contains(needle), "banner lacks {needle}: {banner}");
+    }
+    let health = reqwest::blocking::get(format!("{base}/healthz")).expect("healthz");
+    assert!(health.status().is_success());
+    // --expiry 90m applies to the seed.
+    let a: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{base}/api/v1/orgs/org-demo/approvals/appr-abc123"))
+        .bearer_auth("demo-approver-token")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(a["created_at"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(a["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - created, chrono::Duration::minutes(90));
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child).success());
+
+    // Same file again, stopped with SIGINT this time.
+    let (mut child, base, _) = start(&db, &[]);
+    assert!(reqwest::blocking::get(format!("{base}/healthz"))
+        .unwrap()
+        .status()
+        .is_success());
+    signal(&child, "-INT");
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn bad_flags_are_refused() {
+    for args in [
+        vec!["--expiry", "soon"],
+        vec!["--addr", "not-an-address"],
+        vec!["verify-audit"],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["verify-audit", "--db"])
+        .arg(dir.path().join("missing.db"))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "verify-audit on a missing file fails"
+    );
+}
