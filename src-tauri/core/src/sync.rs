@@ -141,7 +141,10 @@ impl Engine {
                     backoff::delay(
                         failures,
                         self.inner.opts.backoff_base,
-                        self.inner.opts.backoff_max.min(self.inner.opts.poll_interval),
+                        self.inner
+                            .opts
+                            .backoff_max
+                            .min(self.inner.opts.poll_interval),
                     )
                 }
                 Err(e) => {
