@@ -14,7 +14,7 @@ use crate::api::{self, DecisionKind, Role, Stats, WhoAmI};
 use crate::client::ApiClient;
 use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
 use crate::error::{CoreError, Result};
-use crate::notify_plan::{self, Announced, PendingInfo, PlannedNotification};
+use crate::notify_plan::{self, Announced, PlannedNotification};
 use crate::settings::{self, Settings};
 use crate::store::approvals::{ApprovalDetail, Facets, QueuePage, QueueQuery};
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
@@ -510,20 +510,7 @@ impl Engine {
         if !s.notifications_enabled {
             return Ok(Vec::new());
         }
-        let pending: Vec<PendingInfo> = store
-            .pending_ids(now)?
-            .into_iter()
-            .filter_map(|(id, expires_at)| {
-                let a = store.approval(&id).ok().flatten()?;
-                Some(PendingInfo {
-                    id,
-                    agent: a.agent.id,
-                    action: a.action,
-                    summary: a.summary,
-                    expires_at,
-                })
-            })
-            .collect();
+        let pending = store.pending_infos(now)?;
         let failed = store.outbox_list(&[OutboxState::Rejected, OutboxState::Expired])?;
         let announced = Announced {
             new: store.announced_keys(notify_plan::KEY_NEW)?,

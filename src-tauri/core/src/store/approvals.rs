@@ -8,6 +8,7 @@ use super::outbox::{OutboxEntry, OutboxState};
 use super::{from_ms, to_ms, Store};
 use crate::api::{Approval, ApprovalStatus, AuditTrail, DecisionKind};
 use crate::error::{CoreError, Result};
+use crate::notify_plan::PendingInfo;
 
 /// SQL for the status the user sees: a pending approval past its expiry is expired,
 /// even before the server says so (offline).
@@ -386,14 +387,24 @@ impl Store {
         Ok(())
     }
 
-    /// Ids of approvals pending (and not expired) at `now`, oldest first.
-    pub fn pending_ids(&self, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+    /// Approvals pending (and not expired) at `now`, oldest first, as the
+    /// notification planner sees them.
+    pub fn pending_infos(&self, now: DateTime<Utc>) -> Result<Vec<PendingInfo>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, expires_at FROM approvals WHERE status = 'pending' AND expires_at > ?1
+            "SELECT id, agent, action, summary, expires_at FROM approvals
+             WHERE status = 'pending' AND expires_at > ?1
              ORDER BY created_at, id",
         )?;
         let v = stmt
-            .query_map([to_ms(now)], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?
+            .query_map([to_ms(now)], |r| {
+                Ok(PendingInfo {
+                    id: r.get(0)?,
+                    agent: r.get(1)?,
+                    action: r.get(2)?,
+                    summary: r.get(3)?,
+                    expires_at: from_ms(r.get(4)?),
+                })
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
