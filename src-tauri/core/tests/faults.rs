@@ -82,3 +82,43 @@ async fn unavailable_server_backs_off_and_later_delivers_in_order() {
     assert_eq!((t1.len(), t2.len()), (1, 1));
     assert!(t1[0].2 <= t2[0].2, "delivered out of order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_left_sending_by_a_crash_is_resent_with_its_key_and_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let proxy = Proxy::start(server.addr).await;
+    let a = create_approval(&base, "crash while sending", None).await;
+    let home = dir.path().join("client");
+    let engine = engine(&home, &proxy.url()).await;
+    engine.sync_now().await.unwrap();
+    engine.decide_deny(&a.id, "crash test", None).unwrap();
+    // The request reaches the server and is committed; the answer is lost...
+    proxy.set(Mode::DropDecisionResponse);
+    let _ = engine.push_now().await.unwrap_err();
+    drop(engine);
+    // ...and the process died with the row still marked `sending`.
+    {
+        let store =
+            countersign_core::store::Store::open(&countersign_core::paths::db_path(&home)).unwrap();
+        let head = store.outbox_head().unwrap().unwrap();
+        store.outbox_mark_sending(head.seq).unwrap();
+        assert_eq!(
+            store.outbox_entry(head.seq).unwrap().unwrap().state,
+            OutboxState::Sending
+        );
+    }
+    proxy.set(Mode::Pass);
+    let engine = countersign_core::Engine::open_with(
+        &home,
+        options(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0))),
+    )
+    .unwrap();
+    let s = engine.sync_now().await.unwrap();
+    assert_eq!(s.delivered, 1, "{s:?}");
+    let d = decisions(&audit(&base, &a.id).await);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].0, AuditEvent::Denied);
+    assert_eq!(engine.detail(&a.id).unwrap().status, ApprovalStatus::Denied);
+}
