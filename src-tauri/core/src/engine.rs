@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     /// One pull/push at a time per process.
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
     client: Mutex<Option<ApiClient>>,
+    /// Last time local expiry was checked, to report what expired since.
+    expiry_mark: Mutex<DateTime<Utc>>,
 }
 
 #[derive(Clone)]
@@ -137,6 +139,7 @@ impl Engine {
                 opts,
                 sync_lock: tokio::sync::Mutex::new(()),
                 client: Mutex::new(None),
+                expiry_mark: Mutex::new(DateTime::<Utc>::MIN_UTC),
             }),
         };
         let initial = if engine.client().is_ok() {
@@ -154,6 +157,18 @@ impl Engine {
 
     pub fn now(&self) -> DateTime<Utc> {
         (self.inner.opts.clock)()
+    }
+
+    /// Sets the expiry mark to `now`, returning the previous one (first call: `now`).
+    pub(crate) fn swap_expiry_mark(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut mark = lock(&self.inner.expiry_mark);
+        let prev = if *mark == DateTime::<Utc>::MIN_UTC {
+            now
+        } else {
+            *mark
+        };
+        *mark = now;
+        prev
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {

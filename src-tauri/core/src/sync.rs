@@ -15,6 +15,9 @@ use crate::conn_state::{ConnState, EngineEvent};
 use crate::engine::{Engine, SyncSummary};
 use crate::error::{CoreError, Result};
 
+/// How often local expiry is re-evaluated while the loop runs.
+const EXPIRY_TICK: Duration = Duration::from_secs(5);
+
 /// Handle of the background loop started by [`Engine::start`].
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
@@ -112,7 +115,8 @@ impl Engine {
     /// queued; backoff on transient failures; stop talking on 401/403 until the
     /// configuration changes (login).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
+        let shutdown = std::pin::pin!(shutdown);
+        let mut shutdown = shutdown;
         let mut failures: u32 = 0;
         loop {
             let step = async {
@@ -153,9 +157,8 @@ impl Engine {
                     match r {
                         Err(CoreError::Unauthorized(_)) | Err(CoreError::NotConfigured) => {
                             // Do not spin: wait for a login (which pokes `wake`).
-                            tokio::select! {
-                                _ = &mut shutdown => return,
-                                _ = self.inner.wake.notified() => {}
+                            if self.idle(None, shutdown.as_mut()).await {
+                                return;
                             }
                             failures = 0;
                             continue;
@@ -176,14 +179,52 @@ impl Engine {
                     }
                 }
             };
-            if !wait.is_zero() {
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = self.inner.wake.notified() => {}
+            if !wait.is_zero() && self.idle(Some(wait), shutdown.as_mut()).await {
+                return;
+            }
+        }
+    }
+
+    /// Waits for `wait` (or for ever), a wake-up, or shutdown (returns true), keeping
+    /// the local expiry display current meanwhile: offline is when it matters most.
+    async fn idle(
+        &self,
+        wait: Option<Duration>,
+        mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        let sleep = async {
+            match wait {
+                Some(w) => tokio::time::sleep(w).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep);
+        let mut tick = tokio::time::interval(EXPIRY_TICK);
+        loop {
+            tokio::select! {
+                _ = shutdown.as_mut() => return true,
+                _ = &mut sleep => return false,
+                _ = self.inner.wake.notified() => return false,
+                _ = tick.tick() => {
+                    if let Err(e) = self.tick_expiry() {
+                        tracing::warn!(error = %e, "local expiry check failed");
+                    }
                 }
             }
         }
+    }
+
+    /// Expires unsent decisions whose approval expired, and tells subscribers about
+    /// approvals that passed their expiry on this clock since the last check.
+    pub(crate) fn tick_expiry(&self) -> Result<()> {
+        self.expire_sweep()?;
+        let now = self.now();
+        let since = self.swap_expiry_mark(now);
+        let ids = self.store().expired_between(since, now)?;
+        if !ids.is_empty() {
+            self.emit(EngineEvent::ApprovalsChanged { ids });
+        }
+        Ok(())
     }
 
     /// Connected: follow the event stream, pulling on each change and pushing when
@@ -207,7 +248,7 @@ impl Engine {
         let mut poll = tokio::time::interval(opts.poll_interval);
         poll.tick().await;
         // Local expiry is re-evaluated even with no network traffic.
-        let mut expiry_tick = tokio::time::interval(Duration::from_secs(5));
+        let mut expiry_tick = tokio::time::interval(EXPIRY_TICK);
         loop {
             let next_push = self.next_push_delay()?;
             tokio::select! {
@@ -244,7 +285,7 @@ impl Engine {
                     }
                 }
                 _ = expiry_tick.tick() => {
-                    self.expire_sweep()?;
+                    self.tick_expiry()?;
                 }
                 _ = self.inner.wake.notified() => {
                     self.locked_push(&client, false).await?;

@@ -90,3 +90,40 @@ async fn switching_account_with_queued_decisions_is_refused() {
     engine.login(&base, ORG, BOB).await.unwrap();
     assert_eq!(engine.settings().unwrap().subject.as_deref(), Some("bob"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_the_loop_still_reports_approvals_passing_their_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path()).await;
+    let base = server.url();
+    let short = create_approval(&base, "about to expire", Some(3)).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+    server.stop().await;
+    let mut events = engine.subscribe();
+    let bg = engine.start();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        loop {
+            if let Ok(countersign_core::EngineEvent::ApprovalsChanged { ids }) = events.recv().await
+            {
+                if ids.contains(&short.id) {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        seen.is_ok(),
+        "no change event when {} expired offline",
+        short.id
+    );
+    assert!(matches!(
+        engine.conn_state(),
+        countersign_core::ConnState::Offline { .. }
+    ));
+    let d = engine.detail(&short.id).unwrap();
+    assert_eq!(d.status, countersign_core::api::ApprovalStatus::Expired);
+    assert!(d.locally_expired);
+    bg.shutdown().await;
+}

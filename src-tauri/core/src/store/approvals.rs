@@ -387,6 +387,18 @@ impl Store {
         Ok(())
     }
 
+    /// Pending approvals whose expiry falls in `(since, now]`.
+    pub fn expired_between(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM approvals
+             WHERE status = 'pending' AND expires_at > ?1 AND expires_at <= ?2",
+        )?;
+        let v = stmt
+            .query_map([to_ms(since), to_ms(now)], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(v)
+    }
+
     /// Approvals pending (and not expired) at `now`, oldest first, as the
     /// notification planner sees them.
     pub fn pending_infos(&self, now: DateTime<Utc>) -> Result<Vec<PendingInfo>> {
