@@ -122,3 +122,33 @@ async fn a_decision_left_sending_by_a_crash_is_resent_with_its_key_and_applied_o
     assert_eq!(d[0].0, AuditEvent::Denied);
     assert_eq!(engine.detail(&a.id).unwrap().status, ApprovalStatus::Denied);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_event_stream_the_loop_falls_back_to_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let proxy = Proxy::start(server.addr).await;
+    proxy.set(Mode::NoEventStream);
+    let mut opts = options(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0)));
+    opts.poll_interval = std::time::Duration::from_millis(300);
+    let engine = engine_at(&dir.path().join("client"), &proxy.url(), opts).await;
+    let mut events = engine.subscribe();
+    let bg = engine.start();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let created = create_approval(&base, "found by polling", None).await;
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Ok(countersign_core::EngineEvent::ApprovalsChanged { ids }) = events.recv().await
+            {
+                if ids.contains(&created.id) {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "polling never picked up {}", created.id);
+    assert_eq!(engine.conn_state(), countersign_core::ConnState::Online);
+    bg.shutdown().await;
+}

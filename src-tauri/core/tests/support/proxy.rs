@@ -20,6 +20,9 @@ pub enum Mode {
     /// Forward decisions, wait until the server starts answering (it has committed),
     /// then drop both connections without passing the answer on.
     DropDecisionResponse,
+    /// Everything passes except the event stream, which answers 404 (an older or
+    /// stripped-down server, or a proxy that buffers SSE).
+    NoEventStream,
 }
 
 pub struct Proxy {
@@ -121,6 +124,15 @@ async fn handle(
     }
     let first_line_end = find(&req, b"\r\n").unwrap_or(0);
     let first_line = String::from_utf8_lossy(&req[..first_line_end]).to_string();
+    if mode == Mode::NoEventStream && first_line.contains("/events") {
+        let body = r#"{"error":{"code":"not_found","message":"no such route"}}"#;
+        let resp = format!(
+            "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(resp.as_bytes()).await?;
+        return client.shutdown().await;
+    }
     let is_decision = first_line.starts_with("POST ")
         && (first_line.contains("/approve ") || first_line.contains("/deny "));
     // One request per connection: ask the server to close after answering.
