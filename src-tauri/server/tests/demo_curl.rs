@@ -421,7 +421,15 @@ async fn the_trickle_raises_new_pending_requests() {
     let demo = Demo::start_with(|c| c.demo_trickle = Some(Duration::from_millis(300))).await;
     let before: ApprovalList =
         serde_json::from_value(demo.get("?status=pending&limit=1000").await).unwrap();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now: ApprovalList =
+            serde_json::from_value(demo.get("?status=pending&limit=1000").await).unwrap();
+        if now.items.len() >= before.items.len() + 3 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+    }
     let after: ApprovalList =
         serde_json::from_value(demo.get("?status=pending&limit=1000").await).unwrap();
     let new: Vec<&Approval> = after

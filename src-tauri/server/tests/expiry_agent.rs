@@ -44,16 +44,26 @@ async fn the_sweeper_expires_without_any_read() {
     let a = t
         .create(new_request("appr-s1", json!({"expires_in_secs": 1})))
         .await;
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    // Read the row straight from SQLite: no HTTP read has run check-on-read.
+    // Read the row straight from SQLite: no HTTP read runs check-on-read.
     let conn = rusqlite::Connection::open(&t.db_path).unwrap();
-    let (status, seq): (String, i64) = conn
-        .query_row(
+    let read = || -> (String, i64) {
+        conn.query_row(
             "SELECT status, change_seq FROM approvals WHERE id = 'appr-s1'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap();
+        .unwrap()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(read().0, "pending", "not before its expiry");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (status, seq) = loop {
+        let row = read();
+        if row.0 != "pending" || tokio::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(status, "expired");
     assert!(seq > a.change_seq);
     t.stop().await;
