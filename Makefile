@@ -2,6 +2,7 @@
 #   make run    installs missing system packages, builds, starts the app in demo mode
 #   make test   the whole suite (unit, integration, end-to-end under Xvfb + D-Bus)
 #   make server the reference approvals server in demo mode on 127.0.0.1:8000
+#               (make server-trickle: plus a new pending request every 30 s)
 #   make bench  benchmarks (figures printed to stdout)
 #   make lint   rustfmt + clippy, warnings are errors
 
@@ -15,7 +16,7 @@ APT_BUILD := pkg-config build-essential libwebkit2gtk-4.1-dev libgtk-3-dev \
 APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && echo sudo))
 
-.PHONY: all build run server test test-unit test-e2e bench lint deps deps-build deps-test fmt clean
+.PHONY: all build run server server-trickle test test-unit test-e2e bench lint deps deps-build deps-test fmt clean
 
 all: build
 
@@ -46,6 +47,10 @@ run: build
 
 server:
 	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000
+
+# Same, plus a new pending request every 30 s (to see desktop notifications arrive).
+server-trickle:
+	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000 --demo-trickle 30s
 
 test: deps-test lint test-unit test-e2e
 

@@ -115,3 +115,43 @@ pub fn limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiErro
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_times_parse_with_day_bounds() {
+        let start = time_param("from", Some("2024-12-01"), Bound::Start).unwrap();
+        assert_eq!(start.unwrap().to_rfc3339(), "2024-12-01T00:00:00+00:00");
+        let end = time_param("to", Some("2024-12-31"), Bound::End).unwrap();
+        assert_eq!(end.unwrap().to_rfc3339(), "2025-01-01T00:00:00+00:00");
+        let exact = time_param("to", Some("2024-12-14T10:00:00+02:00"), Bound::End).unwrap();
+        assert_eq!(exact.unwrap().to_rfc3339(), "2024-12-14T08:00:00+00:00");
+        assert_eq!(time_param("from", Some("  "), Bound::Start).unwrap(), None);
+        assert!(time_param("from", Some("2024-02-30"), Bound::Start).is_err());
+        assert!(time_param("from", Some("last week"), Bound::Start).is_err());
+    }
+
+    #[test]
+    fn notes_and_reasons_are_bounded() {
+        assert_eq!(notes(Some("  ".into())).unwrap(), None);
+        assert!(
+            notes(Some("é".repeat(MAX_NOTES_CHARS))).is_ok(),
+            "characters, not bytes"
+        );
+        assert!(notes(Some("n".repeat(MAX_NOTES_CHARS + 1))).is_err());
+        assert!(deny_reason(String::new()).is_err());
+        assert!(deny_reason("r".repeat(MAX_REASON_CHARS + 1)).is_err());
+        assert_eq!(deny_reason("ok".into()).unwrap(), "ok");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert_eq!(limit(None, 50, 1000).unwrap(), 50);
+        assert_eq!(limit(Some("1000"), 50, 1000).unwrap(), 1000);
+        for bad in ["0", "1001", "-1", "ten", ""] {
+            assert!(limit(Some(bad), 50, 1000).is_err(), "{bad}");
+        }
+    }
+}

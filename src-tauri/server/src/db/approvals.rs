@@ -208,3 +208,26 @@ pub fn changes(
         has_more,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = ListCursor {
+            created_ms: 1_733_000_000_123,
+            id: "appr-a.b_c".replace('.', "-"),
+        };
+        assert_eq!(ListCursor::decode(&c.encode()), Some(c));
+        for bad in ["", "abc", "12", "x.appr-1", "12.not-an-id", "12.appr-A"] {
+            assert_eq!(ListCursor::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("100%"), "%100\\%%");
+        assert_eq!(like_pattern("a_b\\"), "%a\\_b\\\\%");
+    }
+}

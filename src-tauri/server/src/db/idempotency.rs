@@ -88,3 +88,66 @@ pub fn purge(
         [to_ms(now - keep)],
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[test]
+    fn keys_are_kept_for_the_retention_then_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("i.db")).unwrap();
+        let now = crate::db::now();
+        db.with_writer(|conn| {
+            let answer = |h: &str| StoredAnswer {
+                request_hash: h.to_string(),
+                status: 200,
+                body: "{}".to_string(),
+            };
+            let scope = |key| Scope {
+                org: "o",
+                subject: "s",
+                key,
+            };
+            store(
+                conn,
+                &scope("old"),
+                "e",
+                &answer("a"),
+                now - chrono::Duration::days(8),
+            )?;
+            store(
+                conn,
+                &scope("day"),
+                "e",
+                &answer("b"),
+                now - chrono::Duration::days(1),
+            )?;
+            // The default expiry is 24 h: a week's retention applies.
+            assert_eq!(purge(conn, now, chrono::Duration::hours(24))?, 1);
+            assert!(lookup(conn, &scope("old"))?.is_none());
+            assert_eq!(lookup(conn, &scope("day"))?.unwrap().request_hash, "b");
+            // A server with a 30-day expiry keeps keys for twice that.
+            store(
+                conn,
+                &scope("old2"),
+                "e",
+                &answer("c"),
+                now - chrono::Duration::days(20),
+            )?;
+            assert_eq!(purge(conn, now, chrono::Duration::days(30))?, 0);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn request_hash_separates_endpoint_and_body() {
+        assert_ne!(
+            request_hash("approve:a", "x"),
+            request_hash("approve:ax", "")
+        );
+        assert_eq!(request_hash("e", "b"), request_hash("e", "b"));
+    }
+}
