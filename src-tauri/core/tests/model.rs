@@ -220,7 +220,8 @@ impl World {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 24,
+        // PROPTEST_CASES=200 for a deeper run.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
