@@ -17,29 +17,6 @@ N = int(os.environ.get("CS_BENCH_APPROVALS", "10000"))
 RUNS = int(os.environ.get("CS_BENCH_RUNS", "5"))
 
 
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    out.append(int(d))
-            except OSError:
-                pass
-    return out
-
-
-def descendants(pid):
-    todo, seen = [pid], []
-    while todo:
-        p = todo.pop()
-        seen.append(p)
-        todo.extend(children(p))
-    return seen
-
-
 def comm(pid):
     with open(f"/proc/{pid}/comm") as f:
         return f.read().strip()
@@ -55,18 +32,6 @@ def mem_kib(pid):
             elif line.startswith("Pss:"):
                 pss = int(line.split()[1])
     return rss, pss
-
-
-def app_pids(h):
-    """The app process (launched by WebKitWebDriver under tauri-driver) and its children."""
-    app = os.path.realpath(h.app)
-    for pid in descendants(h.driver.pid):
-        try:
-            if os.path.realpath(f"/proc/{pid}/exe") == app:
-                return descendants(pid)
-        except OSError:
-            pass
-    return []
 
 
 def seed(h):
@@ -102,7 +67,7 @@ def main():
                                " Number(document.getElementById('pending-badge').textContent)]")
             if run == RUNS - 1:
                 time.sleep(15)  # idle: sync done, nothing on screen changing
-                pids = app_pids(h)
+                pids = h.app_pids()
                 total_rss = total_pss = 0
                 print("idle memory after 15 s:")
                 for pid in pids:

@@ -4,6 +4,7 @@ on the session bus, tauri-driver (which launches the real app for each session).
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -167,6 +168,29 @@ class Desktop:
         return sni.Get("org.kde.StatusNotifierItem", name, dbus_interface=dbus.PROPERTIES_IFACE)
 
 
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def descendants(pid):
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(children(p))
+    return seen
+
+
 class Harness:
     def __init__(self):
         self.app = os.environ["CS_APP"]
@@ -213,13 +237,33 @@ class Harness:
         self.session_.wait(lambda: self.session_.js("return document.body.dataset.ready === 'true'"), 30, "UI ready")
         return self.session_
 
+    def app_pids(self):
+        """The app process tauri-driver's WebKitWebDriver launched, and its WebKit children."""
+        app = os.path.realpath(self.app)
+        for pid in descendants(self.driver.pid):
+            try:
+                if os.path.realpath(f"/proc/{pid}/exe") == app:
+                    return descendants(pid)
+            except OSError:
+                pass
+        return []
+
     def end_session(self):
         if self.session_:
             self.session_.quit()
             self.session_ = None
-            # The app keeps running in the tray when its window closes; make sure the
-            # next session starts a new process rather than focusing this one.
-            time.sleep(0.3)
+            # Closing the window only hides the app to the tray, and WebKitWebDriver
+            # takes its time to end it; a second instance would just hand over to it
+            # (single instance), so make sure this one is gone before the next session.
+            deadline = time.time() + 5
+            while time.time() < deadline and self.app_pids():
+                time.sleep(0.1)
+            pids = self.app_pids()
+            if pids:
+                os.kill(pids[0], signal.SIGTERM)
+                deadline = time.time() + 5
+                while time.time() < deadline and self.app_pids():
+                    time.sleep(0.1)
 
     def app_log_text(self):
         with open(self.app_log, errors="replace") as f:

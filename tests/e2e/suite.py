@@ -8,6 +8,7 @@ The test acts as a second approver (bob) and as the agent through HTTP.
 
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -49,7 +50,7 @@ def select_value(s, css, value):
 
 
 def open_detail(s, aid):
-    s.wait_css(f'#queue .row[data-id="{aid}"] .review').click()
+    s.click(f'#queue .row[data-id="{aid}"] .review')
     s.wait(lambda: s.find("#detail-id").text == aid, 15, f"detail of {aid}")
 
 
@@ -83,10 +84,10 @@ def first_launch_offers_demo_and_settings_sign_in(h):
     s.find("#set-url").send_keys(h.server.url)
     s.find("#set-org").send_keys(ORG)
     s.find("#set-token").send_keys(APPROVER)
-    s.wait_css("#set-save").click()
+    s.click("#set-save")
     wait_rows(s, lambda ids: "appr-xyz789" in ids, "the queue after signing in")
     # The token is write-only: Settings never shows it back.
-    s.wait_css("#nav-settings").click()
+    s.click("#nav-settings")
     tok = s.wait_css("#set-token")
     assert tok.prop("value") == "", "token shown back"
     assert "stored" in tok.attr("placeholder")
@@ -128,7 +129,7 @@ def filters_and_search_narrow_the_queue(h):
     ids2 = wait_rows(s, lambda x: x and len(x) <= len(ids), "agent+action filter")
     actions = s.js("return [...document.querySelectorAll('#queue .row .row-action')].map(e => e.textContent)")
     assert set(actions) == {"crm:delete"} and "appr-abc123" in ids2, (actions, ids2)
-    s.wait_css("#f-clear").click()
+    s.click("#f-clear")
     wait_rows(s, lambda x: len(x) == len(all_ids), "cleared filters")
     # `/` focuses search; typing narrows by text.
     s.keys("/")
@@ -138,7 +139,7 @@ def filters_and_search_narrow_the_queue(h):
     set_search(s, "")
     wait_rows(s, lambda x: len(x) == len(all_ids), "search cleared")
     # The All tab with a status filter.
-    s.wait_css("#tab-all").click()
+    s.click("#tab-all")
     s.wait_css("#f-status")
     select_value(s, "#f-status", "denied")
     s.wait(lambda: (lambda cls: cls and all("status-denied" in c for c in cls))(
@@ -203,10 +204,10 @@ def approve_and_deny_reach_the_server(h):
     s = h.session()
     open_detail(s, "appr-xyz789")
     s.find("#notes").send_keys("Reviewed deployment plan")
-    s.wait_css("#approve").click()
+    s.click("#approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
     assert "appr-xyz789" in s.find("#confirm-body").text
-    s.wait_css("#confirm-ok").click()
+    s.click("#confirm-ok")
     # The view moves on to the next pending approval.
     s.wait(lambda: s.find("#detail-id").text not in ("", "appr-xyz789"), 15, "next pending item")
     a = wait_server(h, "appr-xyz789", "approved")
@@ -215,9 +216,9 @@ def approve_and_deny_reach_the_server(h):
     s.keys("\ue00c")
     open_detail(s, "appr-abc123")
     s.find("#deny-reason").send_keys("Not approved during code freeze")
-    s.wait_css("#deny").click()
+    s.click("#deny")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
-    s.wait_css("#confirm-ok").click()
+    s.click("#confirm-ok")
     a = wait_server(h, "appr-abc123", "denied")
     assert a["decision"]["reason"] == "Not approved during code freeze", a["decision"]
 
@@ -228,8 +229,8 @@ def bulk_approve_names_the_selection_and_applies_it(h):
     wanted = ["appr-001", "appr-002", "appr-003"]
     wait_rows(s, lambda ids: set(wanted) <= set(ids), "rows to select")
     for aid in wanted:
-        s.find(f'#queue .row[data-id="{aid}"] .row-check').click()
-    s.wait_css("#bulk-approve").click()
+        s.click(f'#queue .row[data-id="{aid}"] .row-check')
+    s.click("#bulk-approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
     title = s.find("#confirm-title").text
     body = s.find("#confirm-body").text
@@ -237,7 +238,7 @@ def bulk_approve_names_the_selection_and_applies_it(h):
     for aid in wanted:
         assert aid in body, body
     s.find("#confirm-notes").send_keys("Batch approved after security review")
-    s.wait_css("#confirm-ok").click()
+    s.click("#confirm-ok")
     for aid in wanted:
         a = wait_server(h, aid, "approved")
         assert a["decision"]["notes"] == "Batch approved after security review"
@@ -247,7 +248,7 @@ def bulk_approve_names_the_selection_and_applies_it(h):
 @test
 def stats_chart_the_local_store_and_match_the_server(h):
     s = h.session()
-    s.wait_css("#tab-stats").click()
+    s.click("#tab-stats")
     s.wait_css("#stat-pending")
     status, server = h.server.http("GET", "/approvals/stats")
     assert status == 200, server
@@ -257,7 +258,7 @@ def stats_chart_the_local_store_and_match_the_server(h):
     # One bar per agent (up to 12) and per reason code, drawn as SVG.
     agents = s.js("return document.querySelectorAll('#chart-agent .bar-label').length")
     assert agents == min(12, len(server["by_agent"])), (agents, len(server["by_agent"]))
-    reasons = s.js("return [...document.querySelectorAll('#chart-reason .bar-label')].map(t => t.textContent)")
+    reasons = s.js("return [...document.querySelectorAll('#chart-reason .bar-label')].map(t => t.firstChild.nodeValue)")
     assert {b["key"] for b in server["by_reason"]} >= set(reasons) and reasons, reasons
     assert s.js("return document.querySelectorAll('svg.donut circle.seg').length") >= 2
     shot(s, "stats")
@@ -279,20 +280,20 @@ def offline_decision_is_queued_then_delivered(h):
 
 
 def offline_part(h, s):
-    s.wait_css("#sync-now").click()
+    s.click("#sync-now")
     s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "offline", 30, "offline state")
     banner = s.find("#banner")
     assert "Offline" in banner.text, banner.text
     open_detail(s, "appr-004")
-    s.wait_css("#approve").click()
+    s.click("#approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
-    s.wait_css("#confirm-ok").click()
+    s.click("#confirm-ok")
     s.wait(lambda: s.find("#detail-id").text != "appr-004", 15, "moved on from appr-004")
     # Marked as queued in the queue (All tab) and in the outbox.
-    s.wait_css("#back").click()
-    s.wait_css("#tab-all").click()
+    s.click("#back")
+    s.click("#tab-all")
     s.wait(lambda: "Queued approve" in s.find('#queue .row[data-id="appr-004"]').text, 10, "queued marker")
-    s.wait_css("#nav-outbox").click()
+    s.click("#nav-outbox")
     s.wait(lambda: "appr-004" in s.find("#outbox-list").text, 10, "outbox entry")
     shot(s, "offline")
     # Back online: the decision is delivered.
@@ -300,7 +301,7 @@ def offline_part(h, s):
     a = wait_server(h, "appr-004", "approved", timeout=90)
     assert a["decision"]["by"] == "alice"
     s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "online", 30, "online again")
-    s.wait_css("#nav-outbox").click()
+    s.click("#nav-outbox")
     s.wait_css("#outbox-empty", 20)
 
 
@@ -342,7 +343,7 @@ def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     assert "e2e:notify" in n["summary"] and n["body"] == "Rotate the e2e credentials", n
     assert "default" in n["actions"], n
     # A click on it opens that approval.
-    s.wait_css("#nav-settings").click()
+    s.click("#nav-settings")
     s.wait_css("#settings-form")
     h.desktop.click(n["id"], "default")
     s.wait(lambda: s.js("const e = document.getElementById('detail-id'); return e && e.textContent") == aid,
@@ -374,6 +375,19 @@ def tray_count_follows_the_queue(h):
     assert status == 200, (status, body)
     expect(pending)
     assert s.find("#pending-badge").text == str(pending)
+
+
+@test
+def a_second_launch_hands_over_to_the_first(h):
+    s = h.session()
+    first = h.app_pids()[0]
+    s.click("#nav-settings")
+    env = dict(os.environ, COUNTERSIGN_HOME=h.home, COUNTERSIGN_KEYRING="off")
+    r = subprocess.run([h.app], env=env, timeout=60, capture_output=True)
+    assert r.returncode == 0, r
+    # The first instance is still the one running, and its window still answers.
+    assert h.app_pids()[0] == first
+    assert s.wait_css("#settings-form")
 
 
 def main(argv):

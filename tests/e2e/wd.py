@@ -133,6 +133,18 @@ class Session:
     def wait_css(self, css, timeout=20):
         return self.wait(lambda: self.find(css), timeout, f"element {css}")
 
+    def click(self, css, timeout=20):
+        """Finds and clicks, again if the UI re-rendered the element in between."""
+        def attempt():
+            try:
+                self.find(css).click()
+                return True
+            except WebDriverError as e:
+                if any(k in str(e) for k in ("stale element", "no such element", "click intercepted")):
+                    return False
+                raise
+        return self.wait(attempt, timeout, f"clicking {css}")
+
     def keys(self, text):
         """Types into whatever has focus (document-level shortcuts)."""
         actions = [{"type": "keyDown", "value": ch} for ch in text]
