@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::error::ServerError;
 
+/// Longest default expiry accepted (keeps every time arithmetic far from overflow).
+pub const MAX_EXPIRY: chrono::Duration = chrono::Duration::days(365);
+
 /// Everything `spawn` needs. `addr` with port 0 binds an ephemeral port.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

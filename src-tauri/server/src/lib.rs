@@ -74,8 +74,11 @@ impl RunningServer {
 pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let db_path = config.db_path.clone();
     let expiry = config.default_expiry;
-    if expiry <= chrono::Duration::zero() {
-        return Err(ServerError::Config("expiry must be positive".to_string()));
+    if expiry <= chrono::Duration::zero() || expiry > config::MAX_EXPIRY {
+        return Err(ServerError::Config(format!(
+            "expiry must be positive and at most {} days",
+            config::MAX_EXPIRY.num_days()
+        )));
     }
     let demo = config.demo;
     let db = tokio::task::spawn_blocking(move || -> Result<_, ServerError> {

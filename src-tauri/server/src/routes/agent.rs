@@ -70,10 +70,12 @@ pub fn new_approval(
     default_expiry: chrono::Duration,
 ) -> Approval {
     let created_at = now();
+    // Never longer than the server's expiry, whatever the caller passed.
     let expiry = req
         .expires_in_secs
         .and_then(|s| i64::try_from(s).ok())
-        .map_or(default_expiry, chrono::Duration::seconds);
+        .and_then(chrono::Duration::try_seconds)
+        .map_or(default_expiry, |d| d.min(default_expiry));
     Approval {
         id: req.id.unwrap_or_else(|| {
             format!("appr-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
