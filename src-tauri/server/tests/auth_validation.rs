@@ -466,3 +466,98 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!(body["status"], "ok");
     t.stop().await;
 }
+
+/// Garbage in, never a 5xx out: seeded random bodies, paths and query strings
+/// against every endpoint, and every answer is a JSON error or success.
+#[tokio::test]
+async fn garbage_never_produces_a_server_error() {
+    use rand::{Rng, SeedableRng};
+    let t = TestServer::start().await;
+    t.create(new_request("appr-fz", json!({}))).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let endpoints = [
+        (Method::POST, "/appr-fz/approve", ALICE),
+        (Method::POST, "/appr-fz/deny", ALICE),
+        (Method::POST, "/bulk-approve", ALICE),
+        (Method::POST, "/bulk-deny", BOB),
+        (Method::POST, "", ENGINE),
+        (Method::POST, "/appr-fz/result", ENGINE),
+        (Method::GET, "", ALICE),
+        (Method::GET, "/changes", ALICE),
+        (Method::GET, "/stats", ALICE),
+        (Method::GET, "/appr-fz", ENGINE),
+    ];
+    let fragments = [
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ":",
+        ",",
+        "null",
+        "true",
+        "1e999",
+        "-0",
+        "\\u0000",
+        "\"approval_ids\"",
+        "\"reason\"",
+        "\"notes\"",
+        "\"appr-fz\"",
+        "\u{1F600}",
+        "\\",
+        " ",
+    ];
+    for round in 0..400 {
+        let (method, suffix, token) = endpoints[round % endpoints.len()].clone();
+        let body: String = (0..rng.gen_range(0..40))
+            .map(|_| fragments[rng.gen_range(0..fragments.len())])
+            .collect();
+        let query: String = (0..rng.gen_range(0..4))
+            .map(|i| {
+                let key = [
+                    "limit", "after", "from", "to", "status", "q", "cursor", "wait",
+                ][rng.gen_range(0..8)];
+                let val = [
+                    "-1",
+                    "0",
+                    "99999999999999999999",
+                    "%FF",
+                    "%00",
+                    "a%20b",
+                    "2024-02-30",
+                    "",
+                ][rng.gen_range(0..8)];
+                format!("{}{key}={val}", if i == 0 { "?" } else { "&" })
+            })
+            .collect();
+        let url = format!(
+            "{}{}",
+            t.url(ORG, suffix),
+            if method == Method::GET {
+                query.as_str()
+            } else {
+                ""
+            }
+        );
+        let mut req = t.http.request(method.clone(), &url).bearer_auth(token);
+        if method == Method::POST {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(body.clone());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(
+            status.as_u16() < 500,
+            "{method} {url} {body:?} -> {status} {text}"
+        );
+        let parsed: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {url} {body:?} answered non-JSON {text:?}"));
+        if !status.is_success() {
+            assert!(parsed["error"]["code"].is_string(), "{text}");
+        }
+    }
+    t.stop().await;
+}
