@@ -476,6 +476,54 @@ pub enum Role {
 // Errors
 // ---------------------------------------------------------------------------
 
+/// The `error.code` values the server sends, so both sides spell them alike.
+pub mod codes {
+    /// 401: missing, malformed or unknown bearer token.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 403: the token's role may not do this (an agent deciding, an approver creating).
+    pub const FORBIDDEN: &str = "forbidden";
+    /// 403: the approver raised this request under their own identity.
+    pub const SELF_APPROVAL: &str = "self_approval";
+    /// 404: no such approval, endpoint, or org (for this token).
+    pub const NOT_FOUND: &str = "not_found";
+    /// 409: already approved or denied; the body carries the approval.
+    pub const ALREADY_DECIDED: &str = "already_decided";
+    /// 409: expired before the decision; the body carries the approval.
+    pub const EXPIRED: &str = "expired";
+    /// 409: `POST /approvals` with an id that exists.
+    pub const ALREADY_EXISTS: &str = "already_exists";
+    /// 409: a result for an approval that is not approved.
+    pub const NOT_APPROVED: &str = "not_approved";
+    /// 409: a second result for the same approval.
+    pub const ALREADY_EXECUTED: &str = "already_executed";
+    /// 422: an `Idempotency-Key` reused with a different request.
+    pub const IDEMPOTENCY_MISMATCH: &str = "idempotency_mismatch";
+    /// 400: a well-formed body whose content is wrong (missing reason, too long...).
+    pub const VALIDATION_FAILED: &str = "validation_failed";
+    /// 400: the body is not JSON.
+    pub const INVALID_JSON: &str = "invalid_json";
+    /// 400: the body could not be read.
+    pub const INVALID_BODY: &str = "invalid_body";
+    /// 400: a bad query parameter.
+    pub const INVALID_QUERY: &str = "invalid_query";
+    /// 400: a bad path segment.
+    pub const INVALID_PATH: &str = "invalid_path";
+    /// 400: an approval id of the wrong form.
+    pub const INVALID_ID: &str = "invalid_id";
+    /// 400: a list cursor this server did not issue.
+    pub const INVALID_CURSOR: &str = "invalid_cursor";
+    /// 400: an `Idempotency-Key` of the wrong form.
+    pub const INVALID_IDEMPOTENCY_KEY: &str = "invalid_idempotency_key";
+    /// 413: the body is over the server's limit.
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// 415: a body that is not `application/json`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// 405: the endpoint exists but not with this method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// 500: a server fault (logged server-side; never caused by input).
+    pub const INTERNAL: &str = "internal";
+}
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {

@@ -1,5 +1,6 @@
 //! Bearer-token authentication and the org/role checks every request goes through.
 
+use countersign_api::codes;
 use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
@@ -82,7 +83,7 @@ impl OrgCaller {
             Ok(())
         } else {
             Err(ApiError::forbidden(
-                "forbidden",
+                codes::FORBIDDEN,
                 format!(
                     "{what} needs an {} token",
                     crate::db::tokens::role_str(role)

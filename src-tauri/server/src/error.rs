@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use countersign_api::codes;
 use countersign_api::{Approval, ErrorDetail, ErrorResponse};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,15 +51,15 @@ impl ApiError {
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::bad_request("validation_failed", message)
+        Self::bad_request(codes::VALIDATION_FAILED, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message)
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
@@ -79,7 +80,7 @@ impl ApiError {
         tracing::error!(error = %err, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            codes::INTERNAL,
             "internal server error",
         )
     }

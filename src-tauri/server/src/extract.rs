@@ -6,6 +6,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use countersign_api::codes;
 use serde::de::DeserializeOwned;
 
 use crate::db::idempotency::MAX_KEY_LEN;
@@ -28,7 +29,7 @@ where
             if !(essence == "application/json" || essence.ends_with("+json")) {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    codes::UNSUPPORTED_MEDIA_TYPE,
                     format!("expected Content-Type: application/json, got {essence:?}"),
                 ));
             }
@@ -51,14 +52,14 @@ fn bytes_rejection(r: BytesRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            codes::PAYLOAD_TOO_LARGE,
             format!(
                 "request body is larger than {} bytes",
                 crate::routes::BODY_LIMIT
             ),
         )
     } else {
-        ApiError::bad_request("invalid_body", format!("could not read the body: {r}"))
+        ApiError::bad_request(codes::INVALID_BODY, format!("could not read the body: {r}"))
     }
 }
 
@@ -67,7 +68,7 @@ fn json_error(e: serde_json::Error) -> ApiError {
     match e.classify() {
         Category::Data => ApiError::validation(e.to_string()),
         Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::bad_request("invalid_json", format!("malformed JSON: {e}"))
+            ApiError::bad_request(codes::INVALID_JSON, format!("malformed JSON: {e}"))
         }
     }
 }
@@ -86,7 +87,7 @@ where
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|r: QueryRejection| ApiError::bad_request("invalid_query", r.body_text()))
+            .map_err(|r: QueryRejection| ApiError::bad_request(codes::INVALID_QUERY, r.body_text()))
     }
 }
 
@@ -104,7 +105,7 @@ where
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| ApiPath(v))
-            .map_err(|r: PathRejection| ApiError::bad_request("invalid_path", r.body_text()))
+            .map_err(|r: PathRejection| ApiError::bad_request(codes::INVALID_PATH, r.body_text()))
     }
 }
 
@@ -120,7 +121,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         };
         let bad = || {
             ApiError::bad_request(
-                "invalid_idempotency_key",
+                codes::INVALID_IDEMPOTENCY_KEY,
                 format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
             )
         };

@@ -1,6 +1,7 @@
 //! Input checks shared by the handlers; each failure is a 400 naming the field.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use countersign_api::codes;
 use countersign_api::{is_valid_approval_id, MAX_NOTES_CHARS, MAX_REASON_CHARS};
 
 use crate::error::ApiError;
@@ -10,7 +11,7 @@ pub fn approval_id(id: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "invalid_id",
+            codes::INVALID_ID,
             format!("{id:?} is not an approval id (appr- then 1 to 64 of a-z 0-9 _ -)"),
         ))
     }
@@ -87,7 +88,7 @@ pub fn time_param(
         }
     }
     Err(ApiError::bad_request(
-        "invalid_query",
+        codes::INVALID_QUERY,
         format!("{name}={v:?} is not a date (YYYY-MM-DD) or RFC 3339 time"),
     ))
 }
@@ -95,7 +96,7 @@ pub fn time_param(
 pub fn range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(), ApiError> {
     match (from, to) {
         (Some(f), Some(t)) if f > t => Err(ApiError::bad_request(
-            "invalid_query",
+            codes::INVALID_QUERY,
             "from must not be after to",
         )),
         _ => Ok(()),
@@ -109,7 +110,7 @@ pub fn limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiErro
         Some(v) => match v.trim().parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::bad_request(
-                "invalid_query",
+                codes::INVALID_QUERY,
                 format!("limit must be a whole number from 1 to {max}"),
             )),
         },

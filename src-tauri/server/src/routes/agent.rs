@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use countersign_api::codes;
 use countersign_api::{
     Approval, ApprovalStatus, CreateApprovalRequest, ErrorResponse, RecordResultRequest,
 };
@@ -122,7 +123,7 @@ pub async fn create_handler(
     match outcome {
         CreateOutcome::Created(a) => Ok(a),
         CreateOutcome::AlreadyExists(a) => Err(ApiError::conflict(
-            "already_exists",
+            codes::ALREADY_EXISTS,
             format!("an approval with id {} already exists", a.id),
             a,
         )),
@@ -182,7 +183,7 @@ pub async fn record_result(
         ResultOutcome::Recorded(a) => Ok(Json(a)),
         ResultOutcome::NotFound => Err(ApiError::not_found("no such approval")),
         ResultOutcome::NotApproved(a) => Err(ApiError::conflict(
-            "not_approved",
+            codes::NOT_APPROVED,
             format!(
                 "{} is {}; only an approved action may be executed",
                 a.id, a.status
@@ -190,7 +191,7 @@ pub async fn record_result(
             a,
         )),
         ResultOutcome::AlreadyRecorded(a) => Err(ApiError::conflict(
-            "already_executed",
+            codes::ALREADY_EXECUTED,
             format!("the result of {} was already recorded", a.id),
             a,
         )),

@@ -1,5 +1,6 @@
 //! Read endpoints: list, detail (with the agent's long-poll), stats, changes, audit.
 
+use countersign_api::codes;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -68,7 +69,7 @@ fn parse_statuses(v: Option<&str>) -> Result<Vec<ApprovalStatus>, ApiError> {
         .map(|s| {
             ApprovalStatus::parse(s.trim()).ok_or_else(|| {
                 ApiError::bad_request(
-                    "invalid_query",
+                    codes::INVALID_QUERY,
                     format!("status {s:?} is not one of pending, approved, denied, expired, all"),
                 )
             })
@@ -98,14 +99,17 @@ pub async fn list(
         .is_some_and(|t| t.chars().count() > MAX_QUERY_CHARS)
     {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            codes::INVALID_QUERY,
             format!("q must be at most {MAX_QUERY_CHARS} characters"),
         ));
     }
     let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(ListCursor::decode(c).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "cursor is not one this server issued")
+            ApiError::bad_request(
+                codes::INVALID_CURSOR,
+                "cursor is not one this server issued",
+            )
         })?),
     };
     let filter = ListFilter {
@@ -165,7 +169,10 @@ pub async fn get_one(
     let wait = match q.wait.as_deref().map(str::trim) {
         None | Some("") => 0,
         Some(w) => w.parse::<u64>().map_err(|_| {
-            ApiError::bad_request("invalid_query", "wait must be a whole number of seconds")
+            ApiError::bad_request(
+                codes::INVALID_QUERY,
+                "wait must be a whole number of seconds",
+            )
         })?,
     }
     .min(MAX_WAIT_SECS);
@@ -254,7 +261,7 @@ pub async fn changes(
             Ok(n) if n >= 0 => n,
             _ => {
                 return Err(ApiError::bad_request(
-                    "invalid_query",
+                    codes::INVALID_QUERY,
                     "after must be a change_seq (a whole number, 0 or more)",
                 ))
             }

@@ -4,6 +4,7 @@
 //! answer) happens in one transaction on the writer connection, so a retry either
 //! sees the stored answer or finds nothing was written.
 
+use countersign_api::codes;
 use std::collections::HashSet;
 
 use axum::extract::State;
@@ -65,16 +66,16 @@ fn decide_item(
         DecideOutcome::Decided(a) => Answer::Ok(Box::new(a)),
         DecideOutcome::NotFound => Answer::Err(ApiError::not_found("no such approval")),
         DecideOutcome::SelfApproval => Answer::Err(ApiError::forbidden(
-            "self_approval",
+            codes::SELF_APPROVAL,
             "you cannot decide a request raised under your own identity",
         )),
         DecideOutcome::AlreadyDecided(a) => Answer::Err(ApiError::conflict(
-            "already_decided",
+            codes::ALREADY_DECIDED,
             format!("{id} was already {} by {}", a.status, decided_by(&a)),
             a,
         )),
         DecideOutcome::Expired(a) => Answer::Err(ApiError::conflict(
-            "expired",
+            codes::EXPIRED,
             format!(
                 "{id} expired at {} and can no longer be decided",
                 a.expires_at
@@ -93,7 +94,7 @@ fn decided_by(a: &Approval) -> &str {
 fn mismatch() -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_mismatch",
+        codes::IDEMPOTENCY_MISMATCH,
         "this Idempotency-Key was already used with a different request",
     )
 }
