@@ -38,7 +38,8 @@ pub use error::ServerError;
 /// Capacity of the change broadcast; a slower listener re-reads the latest seq.
 const CHANGE_CHANNEL: usize = 4096;
 
-/// A server running on the current tokio runtime.
+/// A server running on the current tokio runtime. Dropping it also stops the
+/// server, without waiting; `shutdown` waits until everything has stopped.
 pub struct RunningServer {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
