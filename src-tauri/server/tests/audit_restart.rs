@@ -227,3 +227,41 @@ async fn restart_on_the_same_port_keeps_state_and_idempotency() {
     assert!(resp["change_seq"].as_i64().unwrap() > seq_before);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_server() {
+    let mut t = TestServer::start().await;
+    let health = format!("{}/healthz", t.base);
+    assert!(t
+        .http
+        .get(&health)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    drop(t.server.take());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // A fresh client each time, so no pooled connection hides the shutdown.
+        let fresh = reqwest::Client::new();
+        if fresh.get(&health).send().await.is_err() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still serving after drop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    t.restart().await;
+    assert!(t
+        .http
+        .get(&health)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    t.stop().await;
+}
