@@ -130,80 +130,7 @@ impl Store {
 
     fn upsert(&mut self, items: &[Approval], cursor: Option<i64>) -> Result<Vec<String>> {
         let tx = self.conn.transaction()?;
-        let mut changed = Vec::new();
-        {
-            let mut up = tx.prepare_cached(
-                "INSERT INTO approvals(id, status, server_status, agent, action, reason_code, summary,
-                     created_at, expires_at, decided_at, change_seq, json)
-                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT(id) DO UPDATE SET
-                     server_status = excluded.server_status,
-                     status = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
-                                                AND o.state IN ('queued', 'sending'))
-                              THEN approvals.status ELSE excluded.status END,
-                     agent = excluded.agent, action = excluded.action,
-                     reason_code = excluded.reason_code, summary = excluded.summary,
-                     created_at = excluded.created_at, expires_at = excluded.expires_at,
-                     decided_at = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
-                                                AND o.state IN ('queued', 'sending'))
-                              THEN approvals.decided_at ELSE excluded.decided_at END,
-                     change_seq = excluded.change_seq, json = excluded.json
-                 WHERE excluded.change_seq >= approvals.change_seq
-                 RETURNING rowid",
-            )?;
-            let mut fts_del = tx.prepare_cached("DELETE FROM approvals_fts WHERE rowid = ?1")?;
-            let mut fts_ins = tx.prepare_cached(
-                "INSERT INTO approvals_fts(rowid, summary, agent, action, params) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for a in items {
-                let json = serde_json::to_string(a)
-                    .map_err(|e| CoreError::Protocol(format!("approval {}: {e}", a.id)))?;
-                let rowid: Option<i64> = up
-                    .query_row(
-                        params![
-                            a.id,
-                            a.status.as_str(),
-                            a.agent.id,
-                            a.action,
-                            a.reason_code,
-                            a.summary,
-                            to_ms(a.created_at),
-                            to_ms(a.expires_at),
-                            a.decision.as_ref().map(|d| to_ms(d.at)),
-                            a.change_seq,
-                            json,
-                        ],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(rowid) = rowid {
-                    fts_del.execute([rowid])?;
-                    let params_text = match &a.params {
-                        serde_json::Value::Null => String::new(),
-                        v => v.to_string(),
-                    };
-                    let agent_text = match &a.agent.name {
-                        Some(n) => format!("{} {n}", a.agent.id),
-                        None => a.agent.id.clone(),
-                    };
-                    fts_ins.execute(params![
-                        rowid,
-                        a.summary,
-                        agent_text,
-                        a.action,
-                        params_text
-                    ])?;
-                    changed.push(a.id.clone());
-                }
-            }
-        }
-        if let Some(c) = cursor {
-            tx.execute(
-                "INSERT INTO meta(key, value) VALUES ('change_cursor', ?1)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [c.to_string()],
-            )?;
-        }
+        let changed = upsert_in(&tx, items, cursor)?;
         tx.commit()?;
         Ok(changed)
     }
@@ -420,6 +347,83 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
+}
+
+/// Upserts within the caller's transaction (see [`Store::upsert_approvals`]).
+pub(crate) fn upsert_in(
+    tx: &rusqlite::Transaction<'_>,
+    items: &[Approval],
+    cursor: Option<i64>,
+) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    {
+        let mut up = tx.prepare_cached(
+                "INSERT INTO approvals(id, status, server_status, agent, action, reason_code, summary,
+                     created_at, expires_at, decided_at, change_seq, json)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(id) DO UPDATE SET
+                     server_status = excluded.server_status,
+                     status = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
+                                                AND o.state IN ('queued', 'sending'))
+                              THEN approvals.status ELSE excluded.status END,
+                     agent = excluded.agent, action = excluded.action,
+                     reason_code = excluded.reason_code, summary = excluded.summary,
+                     created_at = excluded.created_at, expires_at = excluded.expires_at,
+                     decided_at = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
+                                                AND o.state IN ('queued', 'sending'))
+                              THEN approvals.decided_at ELSE excluded.decided_at END,
+                     change_seq = excluded.change_seq, json = excluded.json
+                 WHERE excluded.change_seq >= approvals.change_seq
+                 RETURNING rowid",
+            )?;
+        let mut fts_del = tx.prepare_cached("DELETE FROM approvals_fts WHERE rowid = ?1")?;
+        let mut fts_ins = tx.prepare_cached(
+                "INSERT INTO approvals_fts(rowid, summary, agent, action, params) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+        for a in items {
+            let json = serde_json::to_string(a)
+                .map_err(|e| CoreError::Protocol(format!("approval {}: {e}", a.id)))?;
+            let rowid: Option<i64> = up
+                .query_row(
+                    params![
+                        a.id,
+                        a.status.as_str(),
+                        a.agent.id,
+                        a.action,
+                        a.reason_code,
+                        a.summary,
+                        to_ms(a.created_at),
+                        to_ms(a.expires_at),
+                        a.decision.as_ref().map(|d| to_ms(d.at)),
+                        a.change_seq,
+                        json,
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(rowid) = rowid {
+                fts_del.execute([rowid])?;
+                let params_text = match &a.params {
+                    serde_json::Value::Null => String::new(),
+                    v => v.to_string(),
+                };
+                let agent_text = match &a.agent.name {
+                    Some(n) => format!("{} {n}", a.agent.id),
+                    None => a.agent.id.clone(),
+                };
+                fts_ins.execute(params![rowid, a.summary, agent_text, a.action, params_text])?;
+                changed.push(a.id.clone());
+            }
+        }
+    }
+    if let Some(c) = cursor {
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('change_cursor', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [c.to_string()],
+        )?;
+    }
+    Ok(changed)
 }
 
 fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
@@ -680,7 +684,9 @@ pub(crate) mod tests {
         assert!(item.pending_decision.is_none());
         let stats = s.local_stats(None, None, now).unwrap();
         assert_eq!(stats.totals.approved, 1);
-        assert!(stats.average_response_secs.unwrap() > 3000.0);
+        // Created an hour before `now`, decided at `now`: to the millisecond.
+        let avg = stats.average_response_secs.unwrap();
+        assert!((avg - 3600.0).abs() < 0.01, "{avg}");
     }
 
     #[test]

@@ -375,7 +375,7 @@ impl Store {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| CoreError::Protocol(e.to_string()))?;
-        let approval_id: Option<String> = {
+        {
             let tx = self.conn.transaction()?;
             let id: Option<String> = tx
                 .query_row(
@@ -389,18 +389,19 @@ impl Store {
                 .optional()?;
             if let Some(id) = &id {
                 // No decision in flight any more: the local row shows the server's status.
+                // Same transaction: one fsync per finished decision, not two.
+                if let Some(a) = approval {
+                    super::approvals::upsert_in(&tx, std::slice::from_ref(a), None)?;
+                }
                 tx.execute(
                     "UPDATE approvals SET status = server_status,
-                         decided_at = CAST(strftime('%s', json_extract(json, '$.decision.at')) AS INTEGER) * 1000
+                         decided_at = CAST(ROUND((julianday(json_extract(json, '$.decision.at'))
+                                                  - 2440587.5) * 86400000.0) AS INTEGER)
                      WHERE id = ?1",
                     [id],
                 )?;
             }
             tx.commit()?;
-            id
-        };
-        if let (Some(_), Some(a)) = (approval_id, approval) {
-            self.upsert_approvals(std::slice::from_ref(a))?;
         }
         Ok(())
     }
