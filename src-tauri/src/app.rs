@@ -117,6 +117,11 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
         .build(tauri::generate_context!())
         .context("starting the window")?
         .run(|app, event| {
+            // macOS: a click on the Dock icon brings the hidden window back.
+            #[cfg(target_os = "macos")]
+            if let tauri::RunEvent::Reopen { .. } = event {
+                show_main_window(app);
+            }
             if let tauri::RunEvent::Exit = event {
                 let shell = app.state::<Shell>();
                 let demo = shell.demo.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -238,15 +238,27 @@ class Harness:
         return self.session_
 
     def app_pids(self):
-        """The app process tauri-driver's WebKitWebDriver launched, and its WebKit children."""
+        """The running app process of this suite (by binary and COUNTERSIGN_HOME, since a
+        closing app may already be re-parented away from WebKitWebDriver), then its
+        WebKit children."""
         app = os.path.realpath(self.app)
-        for pid in descendants(self.driver.pid):
+        marker = f"COUNTERSIGN_HOME={self.home}".encode()
+        found = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
             try:
-                if os.path.realpath(f"/proc/{pid}/exe") == app:
-                    return descendants(pid)
+                if os.path.realpath(f"/proc/{d}/exe") != app:
+                    continue
+                with open(f"/proc/{d}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.append(int(d))
             except OSError:
                 pass
-        return []
+        if not found:
+            return []
+        found.sort()
+        return descendants(found[0])
 
     def end_session(self):
         if self.session_:

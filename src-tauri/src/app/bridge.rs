@@ -102,7 +102,42 @@ pub fn open_approval(app: &AppHandle, id: Option<String>) {
     }
 }
 
-/// Runs until the engine's event channel closes (the engine was replaced and dropped).
+/// What a burst of engine events asks the bridge to do.
+#[derive(Default)]
+struct Todo {
+    count: bool,
+    connection: bool,
+    outbox: bool,
+}
+
+impl Todo {
+    fn add(&mut self, ev: Result<EngineEvent, RecvError>) -> bool {
+        match ev {
+            Ok(EngineEvent::ApprovalsChanged { .. }) | Ok(EngineEvent::Synced { .. }) => {
+                self.count = true;
+                self.connection = true;
+            }
+            Ok(EngineEvent::ConnectionChanged { .. }) => self.connection = true,
+            Ok(EngineEvent::OutboxChanged) => {
+                self.outbox = true;
+                self.count = true;
+            }
+            // Missed some: everything may have changed.
+            Err(RecvError::Lagged(_)) => {
+                self.count = true;
+                self.connection = true;
+                self.outbox = true;
+            }
+            Err(RecvError::Closed) => return false,
+        }
+        true
+    }
+}
+
+/// Events come in bursts (a sync touches many approvals); one recount per burst is enough.
+const COALESCE: Duration = Duration::from_millis(150);
+
+/// Runs until the engine's event channel closes or the task is aborted (engine switch).
 pub async fn run(app: AppHandle, engine: Engine) {
     let mut rx = engine.subscribe();
     let shell = app.state::<Shell>();
@@ -111,37 +146,36 @@ pub async fn run(app: AppHandle, engine: Engine) {
     let mut tick = tokio::time::interval(TICK);
     tick.tick().await;
     loop {
+        let mut todo = Todo::default();
         tokio::select! {
-            ev = rx.recv() => match ev {
-                Ok(EngineEvent::ApprovalsChanged { .. }) | Ok(EngineEvent::Synced { .. }) => {
-                    refresh_count(&app, &engine);
-                    announce(&app, &engine);
-                    if let Ok(c) = commands::connection(&engine) {
-                        log_err("emit connection", app.emit(EV_CONNECTION, c));
+            ev = rx.recv() => {
+                if !todo.add(ev) {
+                    break;
+                }
+                tokio::time::sleep(COALESCE).await;
+                loop {
+                    match rx.try_recv() {
+                        Ok(ev) => { todo.add(Ok(ev)); }
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                            todo.add(Err(RecvError::Lagged(n)));
+                        }
+                        Err(_) => break,
                     }
                 }
-                Ok(EngineEvent::ConnectionChanged { .. }) => {
-                    if let Ok(c) = commands::connection(&engine) {
-                        log_err("emit connection", app.emit(EV_CONNECTION, c));
-                    }
-                }
-                Ok(EngineEvent::OutboxChanged) => {
-                    emit_outbox(&app, &shell, &engine);
-                    refresh_count(&app, &engine);
-                    announce(&app, &engine);
-                }
-                Err(RecvError::Lagged(_)) => {
-                    // Missed some: everything may have changed.
-                    refresh_count(&app, &engine);
-                    emit_outbox(&app, &shell, &engine);
-                    announce(&app, &engine);
-                }
-                Err(RecvError::Closed) => break,
-            },
-            _ = tick.tick() => {
-                refresh_count(&app, &engine);
-                announce(&app, &engine);
             }
+            _ = tick.tick() => todo.count = true,
+        }
+        if todo.connection {
+            if let Ok(c) = commands::connection(&engine) {
+                log_err("emit connection", app.emit(EV_CONNECTION, c));
+            }
+        }
+        if todo.outbox {
+            emit_outbox(&app, &shell, &engine);
+        }
+        if todo.count {
+            refresh_count(&app, &engine);
+            announce(&app, &engine);
         }
     }
 }

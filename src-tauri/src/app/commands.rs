@@ -244,16 +244,20 @@ pub async fn decide(
     if let Some((_, why)) = queued.skipped.first() {
         return Err(UiError::new("not_decidable", format!("{id}: {why}")));
     }
-    let page = engine.list(&QueueQuery {
-        search: None,
-        limit: MAX_ROWS,
-        ..QueueQuery::default()
-    })?;
-    page.items
-        .into_iter()
-        .find(|r| r.id == id)
-        .map(Row::from)
-        .ok_or_else(|| UiError::new("not_found", format!("{id} is not in the local cache")))
+    let d = engine.detail(&id)?;
+    let a = d.approval;
+    Ok(Row {
+        local: d.local_decision.as_ref().and_then(local_of),
+        id: a.id,
+        agent_id: a.agent.id,
+        agent_name: a.agent.name,
+        action: a.action,
+        reason_code: a.reason_code,
+        summary: a.summary,
+        status: d.status,
+        created_at: a.created_at,
+        expires_at: a.expires_at,
+    })
 }
 
 #[derive(Debug, Serialize)]
