@@ -1,11 +1,11 @@
 //! Bearer-token authentication and the org/role checks every request goes through.
 
-use countersign_api::codes;
 use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use countersign_api::codes;
 use countersign_api::Role;
 
 use crate::db::tokens::{lookup_token, TokenOwner};

@@ -570,7 +570,7 @@ pub async fn trickle(state: AppState, every: std::time::Duration) {
             risk: a.risk,
             expires_in_secs: None,
         };
-        match crate::routes::agent::create_handler(&state, DEMO_ORG, AGENT, req).await {
+        match crate::routes::agent::raise_approval(&state, DEMO_ORG, AGENT, req).await {
             Ok(a) => {
                 tracing::info!(id = %a.id, agent = %a.agent.id, "demo trickle: new pending approval")
             }

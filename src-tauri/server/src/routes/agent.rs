@@ -100,8 +100,9 @@ pub fn new_approval(
     }
 }
 
-/// `POST /approvals`: 201 with the new approval; 409 if the chosen id exists.
-pub async fn create_handler(
+/// Validates and stores a new pending approval raised by `requested_by` (the body of
+/// `POST /approvals`, also used by the demo trickle); 409 if the chosen id exists.
+pub async fn raise_approval(
     state: &AppState,
     org: &str,
     requested_by: &str,
@@ -140,7 +141,7 @@ pub async fn create_approval(
     Agent(caller): Agent,
     ApiJson(req): ApiJson<CreateApprovalRequest>,
 ) -> ApiResult<(StatusCode, Json<Approval>)> {
-    let a = create_handler(&state, caller.org(), caller.subject(), req).await?;
+    let a = raise_approval(&state, caller.org(), caller.subject(), req).await?;
     Ok((StatusCode::CREATED, Json(a)))
 }
 

@@ -1,10 +1,10 @@
 //! Read endpoints: list, detail (with the agent's long-poll), stats, changes, audit.
 
-use countersign_api::codes;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
+use countersign_api::codes;
 use countersign_api::ErrorResponse;
 use countersign_api::{
     Approval, ApprovalList, ApprovalStatus, AuditTrail, ChangesPage, Stats, MAX_PAGE_LIMIT,

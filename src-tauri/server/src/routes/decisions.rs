@@ -4,12 +4,12 @@
 //! answer) happens in one transaction on the writer connection, so a retry either
 //! sees the stored answer or finds nothing was written.
 
-use countersign_api::codes;
 use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use countersign_api::codes;
 use countersign_api::{
     Approval, ApproveRequest, BulkApproveRequest, BulkDenyRequest, BulkItemResult, BulkResponse,
     DecisionKind, DecisionResponse, DenyRequest, ErrorDetail, ErrorResponse, MAX_BULK_IDS,
