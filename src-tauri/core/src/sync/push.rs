@@ -64,6 +64,22 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                     Some(a) => Some(*a),
                     None => client.approval(&head.approval_id).await.ok(),
                 };
+                // An earlier attempt of ours may have landed and the server since forgot
+                // the key (retention): a decision that is exactly ours is ours.
+                let subject = engine.settings()?.subject;
+                if let Some(a) = current
+                    .as_ref()
+                    .filter(|a| head.attempts > 0 && is_ours(a, &head, subject.as_deref()))
+                {
+                    engine.store().outbox_mark_applied(head.seq, a, now)?;
+                    summary.delivered += 1;
+                    tracing::info!(approval = %head.approval_id, "decision found applied by an earlier attempt");
+                    engine.emit(EngineEvent::ApprovalsChanged {
+                        ids: vec![head.approval_id.clone()],
+                    });
+                    engine.emit(EngineEvent::OutboxChanged);
+                    continue;
+                }
                 let why = format!("{message} ({status} {code})");
                 engine.store().outbox_mark_failed(
                     head.seq,
@@ -104,4 +120,91 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
         engine.emit(EngineEvent::OutboxChanged);
     }
     Ok(summary)
+}
+
+/// Whether the approval's decision is this outbox row's: same approver, same kind,
+/// same notes and reason, made no earlier than the row was queued.
+fn is_ours(
+    a: &crate::api::Approval,
+    row: &crate::store::outbox::OutboxEntry,
+    subject: Option<&str>,
+) -> bool {
+    match (&a.decision, subject) {
+        (Some(d), Some(me)) => {
+            d.by == me
+                && d.kind == row.kind
+                && d.notes.as_deref() == row.notes.as_deref()
+                && d.reason.as_deref() == row.reason.as_deref()
+                && d.at >= row.decided_at - chrono::Duration::minutes(5)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Decision, DecisionKind};
+    use crate::store::approvals::tests::approval;
+    use crate::store::outbox::OutboxEntry;
+
+    fn row(kind: DecisionKind, notes: Option<&str>) -> OutboxEntry {
+        let now = chrono::Utc::now();
+        OutboxEntry {
+            seq: 1,
+            approval_id: "appr-1".into(),
+            kind,
+            notes: notes.map(str::to_string),
+            reason: None,
+            batch_id: None,
+            decided_at: now,
+            idempotency_key: "k".into(),
+            attempts: 1,
+            next_attempt_at: now,
+            last_error: None,
+            state: OutboxState::Sending,
+            server_approval: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn only_an_identical_decision_by_me_counts_as_mine() {
+        let now = chrono::Utc::now();
+        let mut a = approval("appr-1", "bot", 1, now);
+        a.decision = Some(Decision {
+            kind: DecisionKind::Approve,
+            by: "alice".into(),
+            at: now,
+            notes: Some("ok".into()),
+            reason: None,
+        });
+        assert!(is_ours(
+            &a,
+            &row(DecisionKind::Approve, Some("ok")),
+            Some("alice")
+        ));
+        assert!(!is_ours(
+            &a,
+            &row(DecisionKind::Approve, Some("ok")),
+            Some("bob")
+        ));
+        assert!(!is_ours(
+            &a,
+            &row(DecisionKind::Deny, Some("ok")),
+            Some("alice")
+        ));
+        assert!(!is_ours(
+            &a,
+            &row(DecisionKind::Approve, None),
+            Some("alice")
+        ));
+        assert!(!is_ours(&a, &row(DecisionKind::Approve, Some("ok")), None));
+        a.decision = None;
+        assert!(!is_ours(
+            &a,
+            &row(DecisionKind::Approve, Some("ok")),
+            Some("alice")
+        ));
+    }
 }
