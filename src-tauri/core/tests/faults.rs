@@ -41,7 +41,13 @@ async fn commit_then_dropped_response_is_retried_idempotently() {
     assert_eq!((s.delivered, s.rejected), (1, 0), "{s:?}");
     let done = engine.outbox(&[OutboxState::Applied]).unwrap();
     assert_eq!(done.len(), 1);
-    assert_eq!(done[0].idempotency_key, key, "same key on the retry");
+    assert_eq!(done[0].idempotency_key, key);
+    let sent = proxy.keys.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![key.clone(), key],
+        "the retry must carry the same key"
+    );
     assert_eq!(done[0].attempts, 2);
     let d = decisions(&audit(&base, &a.id).await);
     assert_eq!(d.len(), 1, "applied twice: {d:?}");

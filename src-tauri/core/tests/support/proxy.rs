@@ -30,6 +30,8 @@ pub struct Proxy {
     mode: Arc<Mutex<Mode>>,
     /// Decision responses dropped so far.
     pub dropped: Arc<AtomicUsize>,
+    /// `Idempotency-Key` of every decision request that passed through, in order.
+    pub keys: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -45,16 +47,17 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let mode = Arc::new(Mutex::new(Mode::Pass));
         let dropped = Arc::new(AtomicUsize::new(0));
-        let (m, d) = (mode.clone(), dropped.clone());
+        let keys = Arc::new(Mutex::new(Vec::new()));
+        let (m, d, k) = (mode.clone(), dropped.clone(), keys.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
                 let mode = *m.lock().unwrap();
-                let d = d.clone();
+                let (d, k) = (d.clone(), k.clone());
                 tokio::spawn(async move {
-                    let _ = handle(client, target, mode, d).await;
+                    let _ = handle(client, target, mode, d, k).await;
                 });
             }
         });
@@ -62,6 +65,7 @@ impl Proxy {
             addr,
             mode,
             dropped,
+            keys,
             task,
         }
     }
@@ -108,6 +112,7 @@ async fn handle(
     target: SocketAddr,
     mode: Mode,
     dropped: Arc<AtomicUsize>,
+    keys: Arc<Mutex<Vec<String>>>,
 ) -> std::io::Result<()> {
     if mode == Mode::Refuse {
         return Ok(()); // dropped: connection closed before any answer
@@ -135,6 +140,15 @@ async fn handle(
     }
     let is_decision = first_line.starts_with("POST ")
         && (first_line.contains("/approve ") || first_line.contains("/deny "));
+    if is_decision {
+        let head = String::from_utf8_lossy(&req).to_ascii_lowercase();
+        if let Some(k) = head
+            .lines()
+            .find_map(|l| l.strip_prefix("idempotency-key:"))
+        {
+            keys.lock().unwrap().push(k.trim().to_string());
+        }
+    }
     // One request per connection: ask the server to close after answering.
     let mut forwarded = req[..first_line_end + 2].to_vec();
     forwarded.extend_from_slice(b"connection: close\r\n");
