@@ -168,6 +168,18 @@ class Desktop:
         return sni.Get("org.kde.StatusNotifierItem", name, dbus_interface=dbus.PROPERTIES_IFACE)
 
 
+# tauri-plugin-single-instance owns "<identifier>.SingleInstance" on the session bus.
+SINGLE_INSTANCE_NAME = "app.countersign.desktop.SingleInstance"
+
+
+def bus_name_owned(name):
+    import dbus
+    try:
+        return bool(dbus.SessionBus().name_has_owner(name))
+    except dbus.DBusException:
+        return False
+
+
 def children(pid):
     out = []
     for d in os.listdir("/proc"):
@@ -276,6 +288,11 @@ class Harness:
                 deadline = time.time() + 5
                 while time.time() < deadline and self.app_pids():
                     time.sleep(0.1)
+            # ...and that the bus has let go of its single-instance name: a launch that
+            # still sees it hands over to a process that is gone.
+            deadline = time.time() + 5
+            while time.time() < deadline and bus_name_owned(SINGLE_INSTANCE_NAME):
+                time.sleep(0.1)
 
     def app_log_text(self):
         with open(self.app_log, errors="replace") as f:
