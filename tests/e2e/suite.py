@@ -390,6 +390,20 @@ def a_second_launch_hands_over_to_the_first(h):
     assert s.wait_css("#settings-form")
 
 
+@test
+def demo_mode_runs_an_embedded_server_and_keeps_the_real_login(h):
+    s = h.session(["--demo"])
+    wait_rows(s, lambda ids: {"appr-xyz789", "appr-abc123", "appr-def456"} <= set(ids), "demo queue", timeout=30)
+    assert "demo" in text_of(s, "#who")
+    s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "online", 20, "demo online")
+    # The demo lives in its own directory; the real login is untouched.
+    assert os.path.isdir(os.path.join(h.home, "demo"))
+    h.end_session()
+    s = h.session()
+    s.click("#nav-settings")
+    s.wait(lambda: s.find("#set-url").prop("value") == h.server.url, 10, "the real server URL kept")
+
+
 def main(argv):
     only = set(argv[1:])
     passed = failed = 0
