@@ -179,3 +179,23 @@ pub async fn run(app: AppHandle, engine: Engine) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_folded_into_one_todo() {
+        let mut t = Todo::default();
+        assert!(t.add(Ok(EngineEvent::ConnectionChanged {
+            state: countersign_core::ConnState::Syncing
+        })));
+        assert!(t.connection && !t.count && !t.outbox);
+        assert!(t.add(Ok(EngineEvent::OutboxChanged)));
+        assert!(t.outbox && t.count);
+        let mut lagged = Todo::default();
+        assert!(lagged.add(Err(RecvError::Lagged(3))));
+        assert!(lagged.count && lagged.connection && lagged.outbox);
+        assert!(!Todo::default().add(Err(RecvError::Closed)));
+    }
+}

@@ -153,3 +153,25 @@ impl Tray {
         self.pause_item.set_checked(paused)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{base_rgba, count_text, TRAY_SIZE};
+
+    #[test]
+    fn the_menu_line_reads_naturally() {
+        assert_eq!(count_text(0), "No approvals waiting");
+        assert_eq!(count_text(1), "1 approval waiting");
+        assert_eq!(count_text(12), "12 approvals waiting");
+    }
+
+    #[test]
+    fn the_base_icon_is_scaled_to_the_tray_size() {
+        let px = base_rgba().expect("the bundled icon decodes");
+        assert_eq!(px.len(), (TRAY_SIZE * TRAY_SIZE * 4) as usize);
+        // The icon is a rounded square: its corner is transparent, its centre opaque.
+        assert_eq!(px[3], 0);
+        let c = ((TRAY_SIZE / 2 * TRAY_SIZE + TRAY_SIZE / 2) * 4) as usize;
+        assert_eq!(px[c + 3], 255);
+    }
+}
