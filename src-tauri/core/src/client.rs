@@ -25,7 +25,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Failure {
     /// Connection refused/reset, timeout, 5xx, 429: retry later with backoff.
     Transient(String),
-    /// 401/403: the token is not (or no longer) accepted.
+    /// 401, or a 403 about the token's role: the token is not (or no longer) accepted.
     Unauthorized(String),
     /// Any other 4xx: refused for good. A 409 carries the approval as it now stands.
     Rejected {
@@ -329,6 +329,14 @@ fn classify(
     approval: Option<Approval>,
 ) -> Failure {
     match status.as_u16() {
+        // A self-approval refusal is about this one request, not the credentials: the
+        // decision is rejected and the loop goes on with the rest of the outbox.
+        403 if code == countersign_api::codes::SELF_APPROVAL => Failure::Rejected {
+            status: 403,
+            code,
+            message,
+            approval: approval.map(Box::new),
+        },
         401 | 403 => Failure::Unauthorized(message),
         429 => Failure::Transient(format!("rate limited: {message}")),
         400..=499 => Failure::Rejected {
@@ -375,6 +383,10 @@ mod tests {
         assert!(matches!(
             classify(s(403), "c".into(), "m".into(), None),
             Failure::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(s(403), "self_approval".into(), "m".into(), None),
+            Failure::Rejected { status: 403, .. }
         ));
         assert!(matches!(
             classify(s(429), "c".into(), "m".into(), None),

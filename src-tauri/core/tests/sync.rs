@@ -300,3 +300,57 @@ async fn a_refused_token_stops_the_loop_instead_of_spinning() {
     assert!(back.is_ok());
     bg.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_approval_refusal_rejects_that_decision_and_does_not_ask_to_sign_in_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    // An agent token under alice's own identity: whatever it raises, alice may not decide.
+    let alice_agent =
+        countersign_server::add_token(&server.db, ORG, countersign_core::api::Role::Agent, "alice")
+            .unwrap();
+    let req = serde_json::json!({
+        "agent": {"id": "alice-script"},
+        "action": "db:migrate",
+        "summary": "raised by alice herself",
+        "reason_code": "REQUIRES_APPROVAL",
+        "reason_text": "needs a human",
+    });
+    let resp = http()
+        .post(api(&base, ""))
+        .bearer_auth(&alice_agent)
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let own: countersign_core::api::Approval = resp.json().await.unwrap();
+    let free = create_approval(&base, "still free", None).await;
+
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+    engine.decide_approve(&own.id, None).unwrap();
+    engine.decide_approve(&free.id, None).unwrap();
+    let s = engine.push_now().await.unwrap();
+    assert_eq!((s.delivered, s.rejected), (1, 1), "{s:?}");
+
+    assert!(
+        !matches!(
+            engine.status().unwrap().conn,
+            ConnState::Unauthorized { .. }
+        ),
+        "a per-request refusal must not look like a bad token"
+    );
+    let rejected = engine.outbox(&[OutboxState::Rejected]).unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].approval_id, own.id);
+    assert_eq!(
+        server_approval(&base, &own.id).await.status,
+        ApprovalStatus::Pending
+    );
+    assert_eq!(
+        server_approval(&base, &free.id).await.status,
+        ApprovalStatus::Approved
+    );
+}
