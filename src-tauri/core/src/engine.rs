@@ -328,6 +328,27 @@ impl Engine {
         Ok(())
     }
 
+    /// A hash of the server, org and token as stored now (bypassing the cached client),
+    /// so the sync loop can tell that another process signed in. `None` when incomplete.
+    pub(crate) fn stored_credentials_fingerprint(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let s = self.settings().ok()?;
+        let (server, org) = s.endpoint()?;
+        let token = self
+            .inner
+            .tokens
+            .load(&TokenStore::account(server, org))
+            .ok()??;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (server, org, token.as_str()).hash(&mut h);
+        Some(h.finish())
+    }
+
+    /// Drops the cached client so the next request reads settings and token afresh.
+    pub(crate) fn forget_client(&self) {
+        *lock(&self.inner.client) = None;
+    }
+
     /// An API client from the settings and the stored token.
     pub fn client(&self) -> Result<ApiClient> {
         if let Some(c) = lock(&self.inner.client).as_ref() {

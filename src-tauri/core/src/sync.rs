@@ -156,8 +156,7 @@ impl Engine {
                     self.note_outcome(&r);
                     match r {
                         Err(CoreError::Unauthorized(_)) | Err(CoreError::NotConfigured) => {
-                            // Do not spin: wait for a login (which pokes `wake`).
-                            if self.idle(None, shutdown.as_mut()).await {
+                            if self.park_until_credentials_change(shutdown.as_mut()).await {
                                 return;
                             }
                             failures = 0;
@@ -181,6 +180,37 @@ impl Engine {
             };
             if !wait.is_zero() && self.idle(Some(wait), shutdown.as_mut()).await {
                 return;
+            }
+        }
+    }
+
+    /// After an auth failure: never retries the refused credentials (no spinning), but
+    /// notices a login made here (which pokes `wake` and leaves the refused state) or in
+    /// another process sharing the data directory, such as `countersign login` in a
+    /// terminal while the app is open. Returns true on shutdown.
+    async fn park_until_credentials_change(
+        &self,
+        mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        let refused = self.stored_credentials_fingerprint();
+        loop {
+            if self
+                .idle(Some(self.inner.opts.poll_interval), shutdown.as_mut())
+                .await
+            {
+                return true;
+            }
+            let still_refused = matches!(
+                self.conn_state(),
+                ConnState::Unauthorized { .. } | ConnState::NotConfigured
+            );
+            if !still_refused {
+                return false;
+            }
+            if self.stored_credentials_fingerprint() != refused {
+                tracing::info!("credentials changed on disk; reconnecting");
+                self.forget_client();
+                return false;
             }
         }
     }

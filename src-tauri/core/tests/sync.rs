@@ -354,3 +354,45 @@ async fn a_self_approval_refusal_rejects_that_decision_and_does_not_ask_to_sign_
         ApprovalStatus::Approved
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_parked_on_a_refused_token_picks_up_a_login_made_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let home = dir.path().join("client");
+    drop(engine(&home, &base).await);
+    let account = countersign_core::TokenStore::account(&base, ORG);
+    let tokens = countersign_core::TokenStore::file_only(&home);
+    tokens.save(&account, "revoked-token").unwrap();
+
+    let mut opts = options(Arc::new(AtomicI64::new(0)));
+    opts.poll_interval = Duration::from_millis(200);
+    let app = countersign_core::Engine::open_with(&home, opts).unwrap();
+    let bg = app.start();
+    let parked = tokio::time::timeout(Duration::from_secs(10), async {
+        while !matches!(app.conn_state(), ConnState::Unauthorized { .. }) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(parked.is_ok(), "the refused token parks the loop");
+    // Several recheck periods pass with the same refused token: it stays parked.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(matches!(app.conn_state(), ConnState::Unauthorized { .. }));
+
+    // `countersign login` in a terminal: a separate engine on the same data directory.
+    let cli =
+        countersign_core::Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
+    cli.login(&base, ORG, ALICE).await.unwrap();
+    drop(cli);
+
+    let back = tokio::time::timeout(Duration::from_secs(10), async {
+        while app.conn_state() != ConnState::Online {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "still {:?}", app.conn_state());
+    bg.shutdown().await;
+}
