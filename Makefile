@@ -60,8 +60,11 @@ test-unit:
 test-e2e:
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh; else echo "no end-to-end suite yet"; fi
 
-bench: deps-build
+# Server (decisions/s, latency, changes feed) and core (sync, query, outbox drain) benches,
+# then the desktop app's cold start and idle memory under Xvfb (release build).
+bench: deps-test
 	$(CARGO) bench --workspace
+	tests/e2e/run.sh --bench
 
 lint:
 	$(CARGO) fmt --all -- --check
