@@ -136,12 +136,39 @@ fn queue_show_decide_stats_outbox_logout() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["state"], "rejected");
+    // Dismiss acknowledges it: hidden from `outbox`, kept by `outbox --all`.
+    let o = env.run(&["dismiss", &contested.id]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Dismissed rejected deny"),
+        "{}",
+        stdout(&o)
+    );
+    let o = env.run(&["outbox", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+    let o = env.run(&["outbox", "--all", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kept: Vec<_> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["approval_id"] == contested.id.as_str())
+        .collect();
+    assert_eq!(kept.len(), 1, "{v}");
+    assert!(kept[0]["dismissed_at"].is_string(), "{v}");
+    let o = env.run(&["dismiss", &contested.id]);
+    assert_eq!(code(&o), 2, "nothing left to dismiss: {}", stderr(&o));
+    assert!(stderr(&o).contains("already dismissed"), "{}", stderr(&o));
 
     // Offline: queued, said so, exit 0; delivered by the next sync.
     env.stop_server();
     let o = env.run(&["deny", &offline.id, "--reason", "End of day cleanup"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("queued, will be sent when online"));
+    let o = env.run(&["dismiss", &offline.id]);
+    assert_eq!(code(&o), 2, "a queued decision is not dismissable");
+    assert!(stderr(&o).contains("still queued"), "{}", stderr(&o));
     let o = env.run(&["outbox"]);
     assert!(stdout(&o).contains(&offline.id));
     assert!(stdout(&o).contains("queued"));

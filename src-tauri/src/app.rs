@@ -71,6 +71,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             commands::decide_bulk,
             commands::stats,
             commands::outbox,
+            commands::dismiss_outbox,
             commands::sync_now,
             commands::get_settings,
             commands::save_settings,
@@ -82,14 +83,6 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             let tray = tray::Tray::build(&handle)?;
             app.manage(tray);
             let shell = app.state::<Shell>();
-            // Rejections from earlier runs were announced then; the banner counts new ones.
-            if let Ok(old) = shell.engine().outbox(&[
-                countersign_core::store::outbox::OutboxState::Rejected,
-                countersign_core::store::outbox::OutboxState::Expired,
-            ]) {
-                let max = old.iter().map(|e| e.seq).max().unwrap_or(0);
-                shell.rejected_seen.store(max, Ordering::Relaxed);
-            }
             if want_demo {
                 let h = handle.clone();
                 tauri::async_runtime::block_on(async move {

@@ -23,11 +23,14 @@
 //   decide({id, kind, reason, notes}) -> Row              (queued in the outbox, optimistic)
 //   decide_bulk({ids, kind, reason, notes}) -> { queued: int, skipped: [id, why][] }
 //   stats({from, to})                 -> Stats (countersign-api wire type, from the local store)
-//   outbox()                          -> OutboxEntry[]
-//     (opening the outbox marks its rejections as read: the banner stops counting them)
+//   outbox()                          -> OutboxEntry[]   (dismissed entries are left out)
 //     OutboxEntry = { id: int, approval_id: string, kind: "approve"|"deny",
 //                     reason: string|null, notes: string|null, state: "queued"|"rejected",
 //                     attempts: int, message: string|null, created_at: RFC3339 }
+//   dismiss_outbox({id})              -> null   (id = OutboxEntry.id; only "rejected" entries)
+//     (acknowledges a rejected/expired decision, persisted: it leaves outbox() and the
+//      outbox.rejected count; the record is kept. Other states reject with invalid_input.
+//      "cs:outbox-changed" follows.)
 //   sync_now()                        -> null
 //   get_settings()                    -> Settings
 //     Settings = { server_url: string|null, org: string|null, has_token: bool,
@@ -71,6 +74,7 @@ export const api = {
   decideBulk: (ids, kind, reason, notes) => call("decide_bulk", { ids, kind, reason, notes }),
   stats: (from, to) => call("stats", { from, to }),
   outbox: () => call("outbox"),
+  dismissOutbox: (id) => call("dismiss_outbox", { id }),
   syncNow: () => call("sync_now"),
   getSettings: () => call("get_settings"),
   saveSettings: (settings) => call("save_settings", { settings }),

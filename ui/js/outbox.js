@@ -34,5 +34,24 @@ export async function renderOutbox(root) {
           h("button", { type: "button", class: "linkish", onclick: () => hooks.openDetail(o.approval_id) }, o.approval_id),
           h("span", { class: "muted" }, ` · ${absolute(o.created_at)} · ${o.attempts} attempt${o.attempts === 1 ? "" : "s"}`)),
         o.reason ? h("div", { class: "small" }, h("span", { class: "muted" }, "Reason: "), o.reason) : null,
-        o.message ? h("div", { class: "small ob-message" }, o.message) : null)))));
+        o.message ? h("div", { class: "small ob-message" }, o.message) : null),
+      o.state === "rejected" ? dismissButton(o) : null))));
+}
+
+// Acknowledging a rejection is stored by the core, so it survives a restart; the entry
+// is kept on the device for the record (`countersign outbox --all`).
+function dismissButton(o) {
+  const btn = h("button", { type: "button", class: "btn btn-small btn-ghost ob-dismiss",
+    "aria-label": `Dismiss the rejected ${o.kind} of ${o.approval_id}` }, "Dismiss");
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    try {
+      await api.dismissOutbox(o.id);
+      await hooks.rerender();
+    } catch (e) {
+      btn.disabled = false;
+      toast(e.message, "error");
+    }
+  });
+  return btn;
 }

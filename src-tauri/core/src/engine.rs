@@ -403,10 +403,30 @@ impl Engine {
         Ok(self.client()?.stats(from, to).await?)
     }
 
-    /// Outbox rows in the given states (all when empty), oldest first.
+    /// Outbox rows in the given states (all when empty), oldest first, without the
+    /// ones the approver dismissed.
     pub fn outbox(&self, states: &[OutboxState]) -> Result<Vec<OutboxEntry>> {
         self.expire_sweep()?;
-        self.store().outbox_list(states)
+        self.store().outbox_list(states, false)
+    }
+
+    /// Like [`Engine::outbox`], dismissed rows included (they are kept for the record).
+    pub fn outbox_including_dismissed(&self, states: &[OutboxState]) -> Result<Vec<OutboxEntry>> {
+        self.expire_sweep()?;
+        self.store().outbox_list(states, true)
+    }
+
+    /// Acknowledges a rejected or expired decision: it leaves the default outbox
+    /// listing and the attention counts, the row stays. Idempotent; any other state
+    /// (still queued, or applied) is `invalid_input`.
+    pub fn dismiss_outbox(&self, outbox_id: i64) -> Result<OutboxEntry> {
+        let before = self.store().outbox_entry(outbox_id)?;
+        let e = self.store().outbox_dismiss(outbox_id, self.now())?;
+        if before.is_some_and(|b| b.dismissed_at.is_none()) {
+            tracing::info!(approval = %e.approval_id, seq = e.seq, "failed decision dismissed");
+            self.emit(EngineEvent::OutboxChanged);
+        }
+        Ok(e)
     }
 
     /// One outbox row by its sequence number.
@@ -547,7 +567,7 @@ impl Engine {
             return Ok(Vec::new());
         }
         let pending = store.pending_infos(now)?;
-        let failed = store.outbox_list(&[OutboxState::Rejected, OutboxState::Expired])?;
+        let failed = store.outbox_list(&[OutboxState::Rejected, OutboxState::Expired], false)?;
         let announced = Announced {
             new: store.announced_keys(notify_plan::KEY_NEW)?,
             expiring: store.announced_keys(notify_plan::KEY_EXPIRING)?,

@@ -268,6 +268,7 @@ mod tests {
             state: OutboxState::Rejected,
             server_approval: None,
             finished_at: Some(t0()),
+            dismissed_at: None,
         };
         let mut a = Announced::default();
         let out = plan(&[], std::slice::from_ref(&f), &a, t0(), Duration::hours(1));

@@ -396,3 +396,83 @@ async fn a_loop_parked_on_a_refused_token_picks_up_a_login_made_by_another_proce
     assert!(back.is_ok(), "still {:?}", app.conn_state());
     bg.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_decision_can_be_dismissed_and_stays_dismissed_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let taken = create_approval(&base, "bob decides first", None).await;
+    let mine = create_approval(&base, "alice's to keep", None).await;
+    let home = dir.path().join("client");
+    let engine = engine(&home, &base).await;
+    engine.sync_now().await.unwrap();
+    assert_eq!(
+        decide_as(&base, BOB, &taken.id, DecisionKind::Approve).await,
+        200
+    );
+    engine.decide_deny(&taken.id, "too risky", None).unwrap();
+    engine.push_now().await.unwrap();
+    let rejected = engine.outbox(&[OutboxState::Rejected]).unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let seq = rejected[0].seq;
+
+    // A queued decision, then the same one applied, cannot be dismissed.
+    engine.decide_approve(&mine.id, None).unwrap();
+    let queued = engine.outbox(&[OutboxState::Queued]).unwrap();
+    assert_eq!(queued.len(), 1);
+    let err = engine.dismiss_outbox(queued[0].seq).unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err}");
+    engine.push_now().await.unwrap();
+    let err = engine.dismiss_outbox(queued[0].seq).unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err}");
+    assert!(err.to_string().contains("applied"), "{err}");
+    assert_eq!(
+        engine.dismiss_outbox(999_999).unwrap_err().code(),
+        "invalid_input"
+    );
+
+    assert!(engine
+        .plan_notifications()
+        .unwrap()
+        .iter()
+        .any(|n| n.approval_id.as_deref() == Some(taken.id.as_str())));
+    let mut events = engine.subscribe();
+    let d = engine.dismiss_outbox(seq).unwrap();
+    let first_at = d.dismissed_at.expect("dismissed_at set");
+    assert_eq!(events.try_recv().unwrap(), EngineEvent::OutboxChanged);
+    // Idempotent: the first acknowledgement time is kept, no second event.
+    let again = engine.dismiss_outbox(seq).unwrap();
+    assert_eq!(again.dismissed_at, Some(first_at));
+    assert!(
+        events.try_recv().is_err(),
+        "no event for a repeated dismiss"
+    );
+
+    let check = |engine: &countersign_core::Engine| {
+        let failed = [OutboxState::Rejected, OutboxState::Expired];
+        assert!(
+            engine.outbox(&failed).unwrap().is_empty(),
+            "hidden by default"
+        );
+        assert!(engine.outbox(&[]).unwrap().iter().all(|e| e.seq != seq));
+        let kept = engine.outbox_including_dismissed(&failed).unwrap();
+        assert_eq!(kept.len(), 1, "kept for the record");
+        assert_eq!(kept[0].seq, seq);
+        assert_eq!(kept[0].approval_id, taken.id);
+        assert_eq!(kept[0].dismissed_at, Some(first_at));
+        // A dismissed rejection is not announced (again) either.
+        let planned = engine.plan_notifications().unwrap();
+        assert!(
+            planned
+                .iter()
+                .all(|n| n.approval_id.as_deref() != Some(taken.id.as_str())),
+            "{planned:?}"
+        );
+    };
+    check(&engine);
+    drop(engine);
+    let reopened =
+        countersign_core::Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
+    check(&reopened);
+}

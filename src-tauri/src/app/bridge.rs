@@ -30,8 +30,8 @@ fn log_err<E: std::fmt::Display>(what: &str, r: Result<(), E>) {
     }
 }
 
-pub fn emit_outbox(app: &AppHandle, shell: &Shell, engine: &Engine) {
-    match commands::outbox_counts(shell, engine) {
+pub fn emit_outbox(app: &AppHandle, engine: &Engine) {
+    match commands::outbox_counts(engine) {
         Ok(c) => log_err("emit outbox", app.emit(EV_OUTBOX, c)),
         Err(e) => tracing::warn!("outbox counts: {}", e.message),
     }
@@ -140,7 +140,6 @@ const COALESCE: Duration = Duration::from_millis(150);
 /// Runs until the engine's event channel closes or the task is aborted (engine switch).
 pub async fn run(app: AppHandle, engine: Engine) {
     let mut rx = engine.subscribe();
-    let shell = app.state::<Shell>();
     refresh_count(&app, &engine);
     announce(&app, &engine);
     let mut tick = tokio::time::interval(TICK);
@@ -171,7 +170,7 @@ pub async fn run(app: AppHandle, engine: Engine) {
             }
         }
         if todo.outbox {
-            emit_outbox(&app, &shell, &engine);
+            emit_outbox(&app, &engine);
         }
         if todo.count {
             refresh_count(&app, &engine);

@@ -1,8 +1,6 @@
 //! Tauri commands: a thin layer over `countersign_core::Engine`. Shapes are documented
 //! in `ui/js/api.js`; every command returns `Result<T, UiError>`.
 
-use std::sync::atomic::Ordering;
-
 use chrono::{DateTime, Utc};
 use countersign_core::api::{ApprovalStatus, AuditEntry, DecisionKind, Stats};
 use countersign_core::conn_state::ConnState;
@@ -132,14 +130,13 @@ pub fn pending_count(engine: &Engine) -> UiResult<u64> {
     Ok(page.total)
 }
 
-pub fn outbox_counts(shell: &Shell, engine: &Engine) -> UiResult<OutboxCounts> {
+/// `rejected` counts failed decisions the approver has not dismissed yet (persisted
+/// in the core, so the banner survives a restart until they are acknowledged).
+pub fn outbox_counts(engine: &Engine) -> UiResult<OutboxCounts> {
     let queued = engine.status()?.outbox_pending;
-    let seen = shell.rejected_seen.load(Ordering::Relaxed);
     let rejected = engine
         .outbox(&[OutboxState::Rejected, OutboxState::Expired])?
-        .iter()
-        .filter(|e| e.seq > seen)
-        .count() as u64;
+        .len() as u64;
     Ok(OutboxCounts { queued, rejected })
 }
 
@@ -155,7 +152,7 @@ pub fn app_state_of(shell: &Shell) -> UiResult<AppState> {
         subject: s.subject,
         pending_count: pending_count(&engine)?,
         connection: connection(&engine)?,
-        outbox: outbox_counts(shell, &engine)?,
+        outbox: outbox_counts(&engine)?,
         notifications_paused: shell.paused(),
     })
 }
@@ -313,7 +310,7 @@ pub struct OutboxItem {
 }
 
 #[tauri::command]
-pub async fn outbox(app: AppHandle, shell: State<'_, Shell>) -> UiResult<Vec<OutboxItem>> {
+pub async fn outbox(shell: State<'_, Shell>) -> UiResult<Vec<OutboxItem>> {
     let engine = shell.engine();
     let entries = engine.outbox(&[
         OutboxState::Queued,
@@ -321,11 +318,6 @@ pub async fn outbox(app: AppHandle, shell: State<'_, Shell>) -> UiResult<Vec<Out
         OutboxState::Rejected,
         OutboxState::Expired,
     ])?;
-    // Opening the outbox is reading the rejections: the banner stops counting them.
-    if let Some(max) = entries.iter().map(|e| e.seq).max() {
-        shell.rejected_seen.fetch_max(max, Ordering::Relaxed);
-        super::bridge::emit_outbox(&app, &shell, &engine);
-    }
     let mut items: Vec<OutboxItem> = entries
         .iter()
         .map(|e| {
@@ -345,6 +337,14 @@ pub async fn outbox(app: AppHandle, shell: State<'_, Shell>) -> UiResult<Vec<Out
         .collect();
     items.reverse();
     Ok(items)
+}
+
+/// Acknowledges a rejected/expired decision (`id` = `OutboxItem.id`); the core keeps
+/// the row and emits `OutboxChanged`, which repaints the banner and badge.
+#[tauri::command]
+pub async fn dismiss_outbox(shell: State<'_, Shell>, id: i64) -> UiResult<()> {
+    shell.engine().dismiss_outbox(id)?;
+    Ok(())
 }
 
 #[tauri::command]

@@ -2,7 +2,7 @@
 //! server, and the small bits of UI state that live outside the core.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use countersign_core::Engine;
@@ -19,8 +19,6 @@ pub struct Shell {
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
     /// "Pause notifications" from the tray: planned notifications are marked, not shown.
     pub paused: AtomicBool,
-    /// Rejected outbox entries at or below this seq were seen already (banner count).
-    pub rejected_seen: AtomicI64,
 }
 
 impl Shell {
@@ -31,7 +29,6 @@ impl Shell {
             demo: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
             paused: AtomicBool::new(false),
-            rejected_seen: AtomicI64::new(0),
         }
     }
 

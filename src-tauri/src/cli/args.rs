@@ -98,11 +98,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Decisions queued, being sent, rejected or expired unsent.
+    /// Decisions queued, being sent, rejected or expired unsent (dismissed ones hidden).
     Outbox {
-        /// Include applied decisions too.
+        /// Include applied and dismissed decisions too.
         #[arg(long)]
         all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge the rejected or expired decision(s) on an approval: they leave
+    /// `outbox` (still listed by `outbox --all`); nothing is deleted or re-sent.
+    Dismiss {
+        /// The approval id (appr-...) shown by `outbox`.
+        id: String,
         #[arg(long)]
         json: bool,
     },

@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         } => decide(&engine, &ids, Some(&reason), notes.as_deref(), true, json).await,
         Command::Stats { from, to, json } => stats(&engine, from.as_deref(), to.as_deref(), json),
         Command::Outbox { all, json } => outbox(&engine, all, json),
+        Command::Dismiss { id, json } => dismiss(&engine, &id, json),
     }
 }
 
@@ -422,7 +423,11 @@ fn outbox(engine: &Engine, all: bool, json: bool) -> Result<(), CliError> {
             OutboxState::Expired,
         ]
     };
-    let entries = engine.outbox(states)?;
+    let entries = if all {
+        engine.outbox_including_dismissed(states)?
+    } else {
+        engine.outbox(states)?
+    };
     if json {
         return print_json(&entries);
     }
@@ -431,5 +436,54 @@ fn outbox(engine: &Engine, all: bool, json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     print!("{}", output::outbox_table(&entries, engine.now()));
+    Ok(())
+}
+
+/// Dismisses every not-yet-dismissed rejected/expired decision on approval `id`.
+/// Nothing to dismiss is a usage error (exit 2), like deciding something undecidable.
+fn dismiss(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
+    if !api::is_valid_approval_id(id) {
+        return Err(CliError::new(
+            EXIT_USAGE,
+            format!("{id:?} is not an approval id (appr-...)"),
+        ));
+    }
+    let failed: Vec<OutboxEntry> = engine
+        .outbox(&[OutboxState::Rejected, OutboxState::Expired])?
+        .into_iter()
+        .filter(|e| e.approval_id == id)
+        .collect();
+    if failed.is_empty() {
+        let other = engine
+            .outbox_including_dismissed(&[])?
+            .into_iter()
+            .rev()
+            .find(|e| e.approval_id == id);
+        let why = match other {
+            Some(e) if e.dismissed_at.is_some() => "its rejected decision is already dismissed",
+            Some(e) if e.state.is_active() => "its decision is still queued",
+            Some(_) => "its decision was applied",
+            None => "no decision of this device on it",
+        };
+        return Err(CliError::new(
+            EXIT_USAGE,
+            format!("nothing to dismiss for {}: {why}", output::clean(id)),
+        ));
+    }
+    let mut done = Vec::with_capacity(failed.len());
+    for e in &failed {
+        done.push(engine.dismiss_outbox(e.seq)?);
+    }
+    if json {
+        return print_json(&done);
+    }
+    for e in &done {
+        println!(
+            "Dismissed {} {}: {} (kept; `countersign outbox --all` lists it)",
+            e.state.as_str(),
+            e.kind.as_str(),
+            output::clean(&e.approval_id)
+        );
+    }
     Ok(())
 }

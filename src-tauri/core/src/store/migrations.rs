@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX approvals_status_expires ON approvals(status, expires_at);
     "#,
+    // v5: the approver acknowledged a rejected/expired decision ("Dismiss"): it leaves
+    // the outbox view and the attention counts but the row is kept for the record.
+    r#"
+    ALTER TABLE outbox ADD COLUMN dismissed_at INTEGER;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
@@ -192,6 +197,19 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(n, 1, "outbox kept when migrating from v{start}");
+            // Rows written before v5 come out not dismissed.
+            let dismissed: Option<i64> = store
+                .conn()
+                .query_row(
+                    "SELECT dismissed_at FROM outbox WHERE approval_id='appr-old'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(
+                dismissed, None,
+                "not dismissed after migrating from v{start}"
+            );
             // The FTS index covers rows written before it existed.
             let hits: i64 = store
                 .conn()

@@ -50,6 +50,11 @@ impl OutboxState {
     pub fn is_active(self) -> bool {
         matches!(self, OutboxState::Queued | OutboxState::Sending)
     }
+
+    /// Finished without being applied: the approver may acknowledge (dismiss) it.
+    pub fn is_failed(self) -> bool {
+        matches!(self, OutboxState::Rejected | OutboxState::Expired)
+    }
 }
 
 /// Reason recorded on a decision that expired locally before it could be sent.
@@ -74,6 +79,9 @@ pub struct OutboxEntry {
     /// The approval as the server reported it when it answered (applied or rejected).
     pub server_approval: Option<Approval>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When the approver acknowledged this failed decision; kept, never deleted.
+    #[serde(default)]
+    pub dismissed_at: Option<DateTime<Utc>>,
 }
 
 impl OutboxEntry {
@@ -135,7 +143,7 @@ pub struct NewDecision<'a> {
 
 const COLUMNS: &str =
     "seq, approval_id, kind, notes, reason, batch_id, decided_at, idempotency_key,
-     attempts, next_attempt_at, last_error, state, result_json, finished_at";
+     attempts, next_attempt_at, last_error, state, result_json, finished_at, dismissed_at";
 
 fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let kind: String = r.get(2)?;
@@ -160,6 +168,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         state: OutboxState::parse(&state).unwrap_or(OutboxState::Rejected),
         server_approval: result_json.and_then(|j| serde_json::from_str(&j).ok()),
         finished_at: r.get::<_, Option<i64>>(13)?.map(from_ms),
+        dismissed_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
     })
 }
 
@@ -290,13 +299,25 @@ impl Store {
             .optional()?)
     }
 
-    /// Rows in the given states (all when empty), oldest first.
-    pub fn outbox_list(&self, states: &[OutboxState]) -> Result<Vec<OutboxEntry>> {
-        let filter = if states.is_empty() {
+    /// Rows in the given states (all when empty), oldest first; dismissed rows only
+    /// when `include_dismissed`.
+    pub fn outbox_list(
+        &self,
+        states: &[OutboxState],
+        include_dismissed: bool,
+    ) -> Result<Vec<OutboxEntry>> {
+        let mut conds = Vec::new();
+        if !states.is_empty() {
+            let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            conds.push(format!("state IN ({})", list.join(",")));
+        }
+        if !include_dismissed {
+            conds.push("dismissed_at IS NULL".to_string());
+        }
+        let filter = if conds.is_empty() {
             String::new()
         } else {
-            let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            format!("WHERE state IN ({})", list.join(","))
+            format!("WHERE {}", conds.join(" AND "))
         };
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM outbox {filter} ORDER BY seq"
@@ -313,6 +334,34 @@ impl Store {
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)
+    }
+
+    /// Acknowledges a rejected/expired decision. Idempotent: a row already dismissed
+    /// keeps its first `dismissed_at`. Anything not failed is refused.
+    pub fn outbox_dismiss(&self, seq: i64, now: DateTime<Utc>) -> Result<OutboxEntry> {
+        let Some(e) = self.outbox_entry(seq)? else {
+            return Err(CoreError::Invalid(format!(
+                "there is no outbox entry {seq} on this device"
+            )));
+        };
+        if !e.state.is_failed() {
+            return Err(CoreError::Invalid(format!(
+                "outbox entry {seq} ({} of {}) is {}; only rejected or expired decisions can be dismissed",
+                e.kind.as_str(),
+                e.approval_id,
+                e.state.as_str()
+            )));
+        }
+        if e.dismissed_at.is_some() {
+            return Ok(e);
+        }
+        self.conn.execute(
+            "UPDATE outbox SET dismissed_at = ?2
+             WHERE seq = ?1 AND state IN ('rejected', 'expired') AND dismissed_at IS NULL",
+            params![seq, to_ms(now)],
+        )?;
+        self.outbox_entry(seq)?
+            .ok_or_else(|| CoreError::Invalid(format!("outbox entry {seq} vanished")))
     }
 
     /// Committed before the request leaves, so a crash mid-request is visible on restart.

@@ -165,6 +165,7 @@ mod tests {
             state: OutboxState::Sending,
             server_approval: None,
             finished_at: None,
+            dismissed_at: None,
         }
     }
 
