@@ -91,8 +91,10 @@ class Server:
             if not cursor:
                 return n
 
-    def create(self, aid, agent="e2e-bot", action="e2e:notify", summary="Raised by the e2e suite"):
+    def create(self, aid, agent="e2e-bot", action="e2e:notify", summary="Raised by the e2e suite",
+               expires_in_secs=None):
         status, body = self.http("POST", "/approvals", token=AGENT, body={
+            "expires_in_secs": expires_in_secs,
             "id": aid,
             "agent": {"id": agent, "name": "E2E Bot", "version": "v1.0.0"},
             "action": action,

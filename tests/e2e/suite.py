@@ -306,6 +306,47 @@ def offline_part(h, s):
 
 
 @test
+def a_rejected_decision_is_dismissed_and_stays_dismissed_after_a_restart(h):
+    aid = "appr-dismiss1"
+    s = h.session()
+    h.server.create(aid, summary="Expires while alice is offline", expires_in_secs=30)
+    created = time.time()
+    wait_rows(s, lambda ids: aid in ids, f"{aid} pending")
+    h.server.stop()
+    try:
+        # Decided offline, expired before it could be delivered: the server cannot apply it.
+        s.click("#sync-now")
+        s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "offline", 30, "offline state")
+        open_detail(s, aid)
+        s.click("#approve")
+        s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
+        s.click("#confirm-ok")
+        s.wait(lambda: s.find("#detail-id").text != aid, 15, f"moved on from {aid}")
+        time.sleep(max(0, created + 32 - time.time()))
+    finally:
+        if not h.server.proc:
+            h.server.start()
+    s.wait(lambda: "rejected" in (text_of(s, "#banner") or ""), 90, "the banner to count the failed decision")
+    s.click("#nav-outbox")
+    dismiss = f'#outbox-list .outbox-item[data-id="{aid}"] .ob-dismiss'
+    label = s.wait_css(dismiss, 15).attr("aria-label")
+    assert aid in label, label
+    assert text_of(s, dismiss) == "Dismiss", text_of(s, dismiss)
+    s.click(dismiss)
+    s.wait(lambda: not s.js("return !!document.querySelector(arguments[0])",
+                            f'#outbox-list .outbox-item[data-id="{aid}"]'), 15, "the entry to leave the outbox")
+    s.wait(lambda: "rejected" not in (text_of(s, "#banner") or ""), 15, "the banner to stop counting it")
+    assert not s.js("return document.getElementById('outbox-badge').classList.contains('badge-danger')")
+    # The acknowledgement is stored: a restarted app does not count it again.
+    h.end_session()
+    s = h.session()
+    assert "rejected" not in (text_of(s, "#banner") or ""), text_of(s, "#banner")
+    s.click("#nav-outbox")
+    s.wait_css("#outbox-empty, #outbox-list", 15)
+    assert not s.js("return !!document.querySelector(arguments[0])", f'#outbox-list .outbox-item[data-id="{aid}"]')
+
+
+@test
 def script_injection_is_shown_as_text_and_never_runs(h):
     s = h.session()
     s.js("window.__pwned = 0; window.alert = () => { window.__pwned += 1; };")

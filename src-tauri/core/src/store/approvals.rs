@@ -742,4 +742,53 @@ pub(crate) mod tests {
             OutboxState::Rejected
         );
     }
+
+    #[test]
+    fn an_expired_unsent_decision_can_be_dismissed_and_it_persists() {
+        let now = Utc::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let seq = {
+            let mut s = Store::open(&path).unwrap();
+            let mut a = approval("appr-1", "bot", 1, now);
+            a.expires_at = now + Duration::minutes(5);
+            s.upsert_approvals(&[a]).unwrap();
+            let (q, _) = s
+                .enqueue_decisions(
+                    &["appr-1".to_string()],
+                    &NewDecision {
+                        kind: DecisionKind::Approve,
+                        notes: None,
+                        reason: None,
+                        batch_id: None,
+                    },
+                    now,
+                )
+                .unwrap();
+            let seq = q[0].seq;
+            let err = s.outbox_dismiss(seq, now).unwrap_err();
+            assert_eq!(err.code(), "invalid_input");
+            assert!(err.to_string().contains("queued"), "{err}");
+            let later = now + Duration::minutes(10);
+            assert_eq!(s.outbox_expire_unsent(later).unwrap().len(), 1);
+            let e = s.outbox_dismiss(seq, later).unwrap();
+            assert_eq!(e.state, OutboxState::Expired);
+            assert_eq!(
+                e.dismissed_at.map(|t| t.timestamp_millis()),
+                Some(later.timestamp_millis())
+            );
+            // Idempotent: a second dismiss keeps the first time.
+            let again = s.outbox_dismiss(seq, later + Duration::minutes(1)).unwrap();
+            assert_eq!(again.dismissed_at, e.dismissed_at);
+            seq
+        };
+        let s = Store::open(&path).unwrap();
+        let failed = [OutboxState::Rejected, OutboxState::Expired];
+        assert!(s.outbox_list(&failed, false).unwrap().is_empty());
+        assert!(s.outbox_list(&[], false).unwrap().is_empty());
+        let kept = s.outbox_list(&failed, true).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].seq, seq);
+        assert!(kept[0].dismissed_at.is_some());
+    }
 }
