@@ -390,6 +390,16 @@ pub struct StatsBucket {
     pub average_response_secs: Option<f64>,
 }
 
+/// The order of `by_agent` and `by_reason` on the wire: busiest first, ties by key.
+pub fn sort_busiest_first(buckets: &mut [StatsBucket]) {
+    buckets.sort_by(|a, b| {
+        b.totals
+            .total()
+            .cmp(&a.totals.total())
+            .then_with(|| a.key.cmp(&b.key))
+    });
+}
+
 /// `GET /approvals/stats?from=&to=`. Counts approvals created in `[from, to)`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,17 +38,9 @@ pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{} ago", span(s))
 }
 
-/// "22h", "5m", "3d".
+/// "22h", "5m", "3d": the same coarse spans the notifications use.
 pub fn span(s: i64) -> String {
-    if s >= 86_400 {
-        format!("{}d", s / 86_400)
-    } else if s >= 3600 {
-        format!("{}h", s / 3600)
-    } else if s >= 60 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
+    countersign_core::notify_plan::human_duration(chrono::Duration::seconds(s))
 }
 
 fn width(s: &str) -> usize {

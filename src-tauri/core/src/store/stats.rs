@@ -85,13 +85,7 @@ impl Store {
         }
         let sorted = |m: BTreeMap<String, Acc>| {
             let mut v: Vec<StatsBucket> = m.into_iter().map(|(k, a)| a.bucket(k)).collect();
-            // Busiest first, then by key, like the server.
-            v.sort_by(|a, b| {
-                b.totals
-                    .total()
-                    .cmp(&a.totals.total())
-                    .then_with(|| a.key.cmp(&b.key))
-            });
+            countersign_api::sort_busiest_first(&mut v);
             v
         };
         let average_response_secs = all.average();

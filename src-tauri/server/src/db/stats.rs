@@ -85,15 +85,9 @@ pub fn stats(
             .or_default()
             .add(status, n, response_ms, decided);
     }
-    // Largest buckets first, ties by key, so the view reads top-down.
     let sorted = |m: BTreeMap<String, Acc>| {
         let mut v: Vec<StatsBucket> = m.into_iter().map(|(k, a)| a.bucket(k)).collect();
-        v.sort_by(|a, b| {
-            b.totals
-                .total()
-                .cmp(&a.totals.total())
-                .then(a.key.cmp(&b.key))
-        });
+        countersign_api::sort_busiest_first(&mut v);
         v
     };
     Ok(Stats {
