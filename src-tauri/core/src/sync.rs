@@ -142,14 +142,7 @@ impl Engine {
                     // The stream ended almost at once: reconnecting right away could
                     // hammer a misbehaving server, so back off as for a failure.
                     failures = failures.saturating_add(1);
-                    backoff::delay(
-                        failures,
-                        self.inner.opts.backoff_base,
-                        self.inner
-                            .opts
-                            .backoff_max
-                            .min(self.inner.opts.poll_interval),
-                    )
+                    self.reconnect_delay(failures)
                 }
                 Err(e) => {
                     let r: Result<()> = Err(e);
@@ -165,14 +158,7 @@ impl Engine {
                         Err(e) => {
                             tracing::debug!(error = %e, "sync failed");
                             failures = failures.saturating_add(1);
-                            backoff::delay(
-                                failures,
-                                self.inner.opts.backoff_base,
-                                self.inner
-                                    .opts
-                                    .backoff_max
-                                    .min(self.inner.opts.poll_interval),
-                            )
+                            self.reconnect_delay(failures)
                         }
                         Ok(()) => Duration::ZERO,
                     }
@@ -182,6 +168,13 @@ impl Engine {
                 return;
             }
         }
+    }
+
+    /// How long to wait before reconnecting after `failures` failures in a row: never
+    /// longer than the poll interval, so a dead stream costs no more than polling.
+    fn reconnect_delay(&self, failures: u32) -> Duration {
+        let o = &self.inner.opts;
+        backoff::delay(failures, o.backoff_base, o.backoff_max.min(o.poll_interval))
     }
 
     /// After an auth failure: never retries the refused credentials (no spinning), but
