@@ -188,14 +188,7 @@ fn queue_show_decide_stats_outbox_logout() {
     // Stats from the cache, same shape as the server's.
     let o = env.run(&["stats", "--json"]);
     let local: Stats = serde_json::from_slice(&o.stdout).unwrap();
-    let server: Stats = env
-        .http()
-        .get(env.api("/stats"))
-        .bearer_auth(ALICE)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let server = env.server_stats();
     assert_eq!(local.totals, server.totals);
     let o = env.run(&["stats", "--from", "2000-01-01"]);
     assert!(stdout(&o).contains("BY AGENT") && stdout(&o).contains("cli-bot"));

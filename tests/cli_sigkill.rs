@@ -6,21 +6,13 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use countersign_api::{AuditEvent, Stats};
+use countersign_api::AuditEvent;
 use harness::*;
 
 const N: usize = 400;
 
 fn approved_count(env: &Env) -> u64 {
-    let s: Stats = env
-        .http()
-        .get(env.api("/stats"))
-        .bearer_auth(ALICE)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    s.totals.approved
+    env.server_stats().totals.approved
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use countersign_api::{AgentRef, Approval, AuditTrail, CreateApprovalRequest};
+use countersign_api::{AgentRef, Approval, AuditTrail, CreateApprovalRequest, Stats};
 use countersign_server::{RunningServer, ServerConfig};
 
 pub const ORG: &str = "org-demo";
@@ -149,9 +149,10 @@ impl Env {
         r.json().unwrap()
     }
 
-    pub fn audit(&self, id: &str) -> AuditTrail {
+    /// A GET on the org's approvals API as alice, decoded.
+    pub fn fetch<T: serde::de::DeserializeOwned>(&self, rest: &str) -> T {
         self.http()
-            .get(self.api(&format!("/{id}/audit")))
+            .get(self.api(rest))
             .bearer_auth(ALICE)
             .send()
             .unwrap()
@@ -159,14 +160,16 @@ impl Env {
             .unwrap()
     }
 
+    pub fn audit(&self, id: &str) -> AuditTrail {
+        self.fetch(&format!("/{id}/audit"))
+    }
+
     pub fn get(&self, id: &str) -> Approval {
-        self.http()
-            .get(self.api(&format!("/{id}")))
-            .bearer_auth(ALICE)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
+        self.fetch(&format!("/{id}"))
+    }
+
+    pub fn server_stats(&self) -> Stats {
+        self.fetch("/stats")
     }
 }
 

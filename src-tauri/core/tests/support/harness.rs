@@ -140,9 +140,10 @@ pub async fn decide_as(base: &str, token: &str, id: &str, kind: DecisionKind) ->
         .as_u16()
 }
 
-pub async fn audit(base: &str, id: &str) -> AuditTrail {
+/// A GET on the org's approvals API as alice, decoded.
+pub async fn fetch<T: serde::de::DeserializeOwned>(base: &str, rest: &str) -> T {
     http()
-        .get(api(base, &format!("/{id}/audit")))
+        .get(api(base, rest))
         .bearer_auth(ALICE)
         .send()
         .await
@@ -150,30 +151,18 @@ pub async fn audit(base: &str, id: &str) -> AuditTrail {
         .json()
         .await
         .unwrap()
+}
+
+pub async fn audit(base: &str, id: &str) -> AuditTrail {
+    fetch(base, &format!("/{id}/audit")).await
 }
 
 pub async fn server_approval(base: &str, id: &str) -> Approval {
-    http()
-        .get(api(base, &format!("/{id}")))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    fetch(base, &format!("/{id}")).await
 }
 
 pub async fn server_stats(base: &str) -> Stats {
-    http()
-        .get(api(base, "/stats"))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    fetch(base, "/stats").await
 }
 
 /// Decision entries (approved/denied) in an approval's audit trail.
