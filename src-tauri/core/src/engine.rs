@@ -86,7 +86,12 @@ pub struct LoginOutcome {
 
 pub(crate) struct Inner {
     pub(crate) home: PathBuf,
+    /// The one writer connection. Held only inside blocking code: async callers go
+    /// through [`Engine::blocking`], so an fsync never stalls a runtime thread.
     store: Mutex<Store>,
+    /// Read-only connections, taken and returned by [`Engine::reader`]. Queries never
+    /// queue behind the writer (WAL), so a read answers while a sync commits.
+    readers: Mutex<Vec<Store>>,
     pub(crate) tokens: TokenStore,
     pub(crate) events: broadcast::Sender<EngineEvent>,
     conn: Mutex<ConnState>,
@@ -132,6 +137,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 home: home.to_path_buf(),
                 store: Mutex::new(store),
+                readers: Mutex::new(Vec::new()),
                 tokens,
                 events,
                 conn: Mutex::new(ConnState::NotConfigured),
@@ -171,8 +177,41 @@ impl Engine {
         prev
     }
 
+    /// The writer connection. Blocking: call it from sync code or inside
+    /// [`Engine::blocking`], never directly on an async runtime thread.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.inner.store)
+    }
+
+    /// A read-only connection from the pool (opened on first use). Reads never take
+    /// the writer's lock, so they do not wait for a sync's commit.
+    pub(crate) fn reader(&self) -> Result<Reader<'_>> {
+        let pooled = lock(&self.inner.readers).pop();
+        let store = match pooled {
+            Some(s) => s,
+            None => Store::open_reader(&crate::paths::db_path(&self.inner.home))?,
+        };
+        Ok(Reader {
+            engine: self,
+            store: Some(store),
+        })
+    }
+
+    /// Runs `f` on tokio's blocking pool. SQLite calls block (an fsync under
+    /// `synchronous=FULL` can take tens of milliseconds on a laptop disk, and the
+    /// writer lock may be held by a sync committing a page), so async code never
+    /// calls the engine's synchronous methods directly: it hands them to a thread
+    /// that may block, the way the server's `Db::read/write` does. Sync callers
+    /// (the CLI, tests) keep calling the methods directly.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Engine) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| CoreError::Internal(format!("blocking task failed: {e}")))?
     }
 
     // ------------------------------------------------------------------ events
@@ -217,7 +256,7 @@ impl Engine {
     }
 
     pub fn status(&self) -> Result<SyncStatus> {
-        let store = self.store();
+        let store = self.reader()?;
         Ok(SyncStatus {
             conn: self.conn_state(),
             last_synced: store.last_synced()?,
@@ -228,7 +267,7 @@ impl Engine {
     // ---------------------------------------------------------------- settings
 
     pub fn settings(&self) -> Result<Settings> {
-        self.store().load_settings()
+        self.reader()?.load_settings()
     }
 
     pub fn set_expiring_soon_secs(&self, secs: i64) -> Result<()> {
@@ -368,19 +407,20 @@ impl Engine {
 
     // ----------------------------------------------------------------- queries
 
-    /// The queue, filtered/sorted/paged, with local expiry and optimistic decisions applied.
+    /// The queue, filtered/sorted/paged, with local expiry and optimistic decisions
+    /// applied. The sweep first is a single read unless a queued decision just expired.
     pub fn list(&self, q: &QueueQuery) -> Result<QueuePage> {
         self.expire_sweep()?;
-        self.store().list(q, self.now())
+        self.reader()?.list(q, self.now())
     }
 
     pub fn facets(&self) -> Result<Facets> {
-        self.store().facets()
+        self.reader()?.facets()
     }
 
     pub fn detail(&self, id: &str) -> Result<ApprovalDetail> {
         self.expire_sweep()?;
-        self.store()
+        self.reader()?
             .detail(id, self.now())?
             .ok_or_else(|| CoreError::NotFound(id.to_string()))
     }
@@ -391,7 +431,7 @@ impl Engine {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Stats> {
-        self.store().local_stats(from, to, self.now())
+        self.reader()?.local_stats(from, to, self.now())
     }
 
     /// Stats from the server.
@@ -407,13 +447,13 @@ impl Engine {
     /// ones the approver dismissed.
     pub fn outbox(&self, states: &[OutboxState]) -> Result<Vec<OutboxEntry>> {
         self.expire_sweep()?;
-        self.store().outbox_list(states, false)
+        self.reader()?.outbox_list(states, false)
     }
 
     /// Like [`Engine::outbox`], dismissed rows included (they are kept for the record).
     pub fn outbox_including_dismissed(&self, states: &[OutboxState]) -> Result<Vec<OutboxEntry>> {
         self.expire_sweep()?;
-        self.store().outbox_list(states, true)
+        self.reader()?.outbox_list(states, true)
     }
 
     /// Acknowledges a rejected or expired decision: it leaves the default outbox
@@ -431,7 +471,7 @@ impl Engine {
 
     /// One outbox row by its sequence number.
     pub fn outbox_entry(&self, seq: i64) -> Result<Option<OutboxEntry>> {
-        self.store().outbox_entry(seq)
+        self.reader()?.outbox_entry(seq)
     }
 
     /// Fetches the approval and its audit trail from the server into the cache.
@@ -542,8 +582,14 @@ impl Engine {
     }
 
     /// Marks queued-but-never-sent decisions whose approval expired as expired.
+    /// Looks first with a reader, so the common case (nothing to expire) never
+    /// waits for the writer.
     pub fn expire_sweep(&self) -> Result<usize> {
-        let expired = self.store().outbox_expire_unsent(self.now())?;
+        let now = self.now();
+        if !self.reader()?.outbox_has_expired_unsent(now)? {
+            return Ok(0);
+        }
+        let expired = self.store().outbox_expire_unsent(now)?;
         if !expired.is_empty() {
             for e in &expired {
                 tracing::info!(approval = %e.approval_id, "queued decision expired before it could be sent");
@@ -561,7 +607,7 @@ impl Engine {
     /// What to announce now. Empty when notifications are off.
     pub fn plan_notifications(&self) -> Result<Vec<PlannedNotification>> {
         let now = self.now();
-        let store = self.store();
+        let store = self.reader()?;
         let s = store.load_settings()?;
         if !s.notifications_enabled {
             return Ok(Vec::new());
@@ -590,6 +636,32 @@ impl Engine {
             .collect();
         let now = self.now();
         self.store().mark_announced(&marks, now)
+    }
+}
+
+/// A pooled read-only connection; goes back to the pool when dropped.
+pub(crate) struct Reader<'a> {
+    engine: &'a Engine,
+    store: Option<Store>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        // Only `drop` takes it out.
+        self.store.as_ref().expect("reader present until dropped")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.store.take() {
+            let mut pool = lock(&self.engine.inner.readers);
+            // A handful is plenty for one window and a sync loop.
+            if pool.len() < 4 {
+                pool.push(s);
+            }
+        }
     }
 }
 

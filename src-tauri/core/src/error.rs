@@ -51,6 +51,10 @@ pub enum CoreError {
 
     #[error("bad settings value: {0}")]
     Settings(String),
+
+    /// A blocking task of the engine panicked or was cancelled (a bug, not the user's doing).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl CoreError {
@@ -68,6 +72,7 @@ impl CoreError {
             CoreError::Invalid(_) => "invalid_input",
             CoreError::Token(_) => "token_store",
             CoreError::Settings(_) => "settings",
+            CoreError::Internal(_) => "internal",
         }
     }
 
@@ -99,6 +104,7 @@ mod tests {
             CoreError::Invalid("x".into()),
             CoreError::Token("x".into()),
             CoreError::Settings("x".into()),
+            CoreError::Internal("x".into()),
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(|e| e.code()).collect();
         assert_eq!(codes.len(), all.len());

@@ -45,6 +45,22 @@ impl Store {
         Self::setup(conn)
     }
 
+    /// A read-only connection to an existing store (the engine's reader pool). In WAL
+    /// mode readers never wait for the writer, so a query answers at once even while a
+    /// sync commits a large page.
+    pub fn open_reader(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        Ok(Store { conn })
+    }
+
     pub fn open_in_memory() -> Result<Store> {
         Self::setup(Connection::open_in_memory()?)
     }

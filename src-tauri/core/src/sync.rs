@@ -15,6 +15,12 @@ use crate::conn_state::{ConnState, EngineEvent};
 use crate::engine::{Engine, SyncSummary};
 use crate::error::{CoreError, Result};
 
+/// Decisions still queued and the sync cursor, for a [`SyncSummary`].
+fn queue_position(e: &Engine) -> Result<(u64, i64)> {
+    let store = e.reader()?;
+    Ok((store.outbox_active_count()?, store.cursor()?))
+}
+
 /// How often local expiry is re-evaluated while the loop runs.
 const EXPIRY_TICK: Duration = Duration::from_secs(5);
 
@@ -47,13 +53,13 @@ impl Engine {
             let _guard = self.inner.sync_lock.lock().await;
             let client = self.client()?;
             let pushed = push::drain(self, &client, true).await?;
-            let store = self.store();
+            let (remaining, cursor) = self.blocking(queue_position).await?;
             Ok(SyncSummary {
                 delivered: pushed.delivered,
                 rejected: pushed.rejected,
                 expired_unsent: pushed.expired,
-                remaining: store.outbox_active_count()?,
-                cursor: store.cursor()?,
+                remaining,
+                cursor,
                 ..SyncSummary::default()
             })
         }
@@ -67,15 +73,15 @@ impl Engine {
         let client = self.client()?;
         let pulled = pull::pull(self, &client).await?;
         let pushed = push::drain(self, &client, force_push).await?;
-        let store = self.store();
+        let (remaining, cursor) = self.blocking(queue_position).await?;
         Ok(SyncSummary {
             pulled: pulled.received,
             changed: pulled.changed,
             delivered: pushed.delivered,
             rejected: pushed.rejected,
             expired_unsent: pushed.expired,
-            remaining: store.outbox_active_count()?,
-            cursor: store.cursor()?,
+            remaining,
+            cursor,
         })
     }
 
@@ -229,7 +235,7 @@ impl Engine {
                 _ = &mut sleep => return false,
                 _ = self.inner.wake.notified() => return false,
                 _ = tick.tick() => {
-                    if let Err(e) = self.tick_expiry() {
+                    if let Err(e) = self.blocking(|e| e.tick_expiry()).await {
                         tracing::warn!(error = %e, "local expiry check failed");
                     }
                 }
@@ -243,7 +249,7 @@ impl Engine {
         self.expire_sweep()?;
         let now = self.now();
         let since = self.swap_expiry_mark(now);
-        let ids = self.store().expired_between(since, now)?;
+        let ids = self.reader()?.expired_between(since, now)?;
         if !ids.is_empty() {
             self.emit(EngineEvent::ApprovalsChanged { ids });
         }
@@ -273,7 +279,7 @@ impl Engine {
         // Local expiry is re-evaluated even with no network traffic.
         let mut expiry_tick = tokio::time::interval(EXPIRY_TICK);
         loop {
-            let next_push = self.next_push_delay()?;
+            let next_push = self.blocking(|e| e.next_push_delay()).await?;
             tokio::select! {
                 chunk = async {
                     match stream.as_mut() {
@@ -284,7 +290,7 @@ impl Engine {
                     match chunk {
                         Ok(Ok(Some(bytes))) => {
                             let evs = parser.feed(&bytes).map_err(|e| CoreError::Protocol(e.to_string()))?;
-                            let cursor = self.store().cursor()?;
+                            let cursor = self.blocking(|e| e.reader()?.cursor()).await?;
                             let newer = evs.iter().filter(|e| e.event == "change").any(|e| {
                                 serde_json::from_str::<crate::api::ChangeNotice>(&e.data)
                                     .map(|n| n.change_seq > cursor)
@@ -308,7 +314,7 @@ impl Engine {
                     }
                 }
                 _ = expiry_tick.tick() => {
-                    self.tick_expiry()?;
+                    self.blocking(|e| e.tick_expiry()).await?;
                 }
                 _ = self.inner.wake.notified() => {
                     self.locked_push(&client, false).await?;
@@ -327,7 +333,7 @@ impl Engine {
 
     /// Time until the outbox head may be tried again, if anything is queued.
     fn next_push_delay(&self) -> Result<Option<Duration>> {
-        let head = self.store().outbox_head()?;
+        let head = self.reader()?.outbox_head()?;
         Ok(head.map(|h| {
             (h.next_attempt_at - self.now())
                 .to_std()

@@ -455,6 +455,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether [`Store::outbox_expire_unsent`] would find anything (a read).
+    pub fn outbox_has_expired_unsent(&self, now: DateTime<Utc>) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox o JOIN approvals a ON a.id = o.approval_id
+                 WHERE o.state = 'queued' AND o.attempts = 0 AND a.expires_at <= ?1)",
+            [to_ms(now)],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Decisions still queued (never attempted) whose approval expired locally: they
     /// are marked expired and never sent. Returns the affected outbox rows.
     ///

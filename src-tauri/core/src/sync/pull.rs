@@ -18,7 +18,7 @@ pub async fn pull(engine: &Engine, client: &ApiClient) -> Result<PullSummary> {
     let mut summary = PullSummary::default();
     let limit = engine.inner.opts.page_limit.clamp(1, api::MAX_PAGE_LIMIT);
     loop {
-        let cursor = engine.store().cursor()?;
+        let cursor = engine.blocking(|e| e.reader()?.cursor()).await?;
         let page = client.changes(cursor, limit).await?;
         summary.pages += 1;
         summary.received += page.items.len();
@@ -35,7 +35,9 @@ pub async fn pull(engine: &Engine, client: &ApiClient) -> Result<PullSummary> {
             );
         }
         let next = page.next.max(cursor);
-        let changed = engine.store().upsert_page(&good, next)?;
+        let changed = engine
+            .blocking(move |e| e.store().upsert_page(&good, next))
+            .await?;
         summary.changed += changed.len();
         if !changed.is_empty() {
             engine.emit(EngineEvent::ApprovalsChanged { ids: changed });
@@ -47,6 +49,6 @@ pub async fn pull(engine: &Engine, client: &ApiClient) -> Result<PullSummary> {
             return Err(CoreError::Protocol("changes never end".into()));
         }
     }
-    engine.synced()?;
+    engine.blocking(|e| e.synced()).await?;
     Ok(summary)
 }

@@ -22,8 +22,8 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
     let mut summary = PushSummary::default();
     let mut forced = force;
     loop {
-        summary.expired += engine.expire_sweep()?;
-        let Some(head) = engine.store().outbox_head()? else {
+        summary.expired += engine.blocking(|e| e.expire_sweep()).await?;
+        let Some(head) = engine.blocking(|e| e.reader()?.outbox_head()).await? else {
             break;
         };
         let now = engine.now();
@@ -32,7 +32,10 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
         }
         // Only the first attempt of a forced drain skips the backoff.
         forced = false;
-        engine.store().outbox_mark_sending(head.seq)?;
+        let seq = head.seq;
+        engine
+            .blocking(move |e| e.store().outbox_mark_sending(seq))
+            .await?;
         let attempts = head.attempts + 1;
         let answer = client
             .decide(
@@ -47,8 +50,8 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
         match answer {
             Ok(resp) => {
                 engine
-                    .store()
-                    .outbox_mark_applied(head.seq, &resp.approval, now)?;
+                    .blocking(move |e| e.store().outbox_mark_applied(seq, &resp.approval, now))
+                    .await?;
                 summary.delivered += 1;
                 tracing::info!(approval = %head.approval_id, kind = head.kind.as_str(), "decision applied");
             }
@@ -66,12 +69,14 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                 };
                 // An earlier attempt of ours may have landed and the server since forgot
                 // the key (retention): a decision that is exactly ours is ours.
-                let subject = engine.settings()?.subject;
+                let subject = engine.blocking(|e| e.settings()).await?.subject;
                 if let Some(a) = current
-                    .as_ref()
+                    .clone()
                     .filter(|a| head.attempts > 0 && is_ours(a, &head, subject.as_deref()))
                 {
-                    engine.store().outbox_mark_applied(head.seq, a, now)?;
+                    engine
+                        .blocking(move |e| e.store().outbox_mark_applied(seq, &a, now))
+                        .await?;
                     summary.delivered += 1;
                     tracing::info!(approval = %head.approval_id, "decision found applied by an earlier attempt");
                     engine.emit(EngineEvent::ApprovalsChanged {
@@ -81,19 +86,26 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                     continue;
                 }
                 let why = format!("{message} ({status} {code})");
-                engine.store().outbox_mark_failed(
-                    head.seq,
-                    OutboxState::Rejected,
-                    &why,
-                    current.as_ref(),
-                    now,
-                )?;
+                engine
+                    .blocking(move |e| {
+                        e.store().outbox_mark_failed(
+                            seq,
+                            OutboxState::Rejected,
+                            &why,
+                            current.as_ref(),
+                            now,
+                        )
+                    })
+                    .await?;
                 summary.rejected += 1;
                 tracing::info!(approval = %head.approval_id, status, code = %code, "decision rejected by the server");
             }
             Err(Failure::Unauthorized(m)) => {
                 // Not the decision's fault: keep it queued, stop until the user signs in.
-                engine.store().outbox_mark_retry(head.seq, now, &m)?;
+                let why = m.clone();
+                engine
+                    .blocking(move |e| e.store().outbox_mark_retry(seq, now, &why))
+                    .await?;
                 engine.emit(EngineEvent::OutboxChanged);
                 return Err(CoreError::Unauthorized(m));
             }
@@ -104,9 +116,10 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                     engine.inner.opts.backoff_max,
                 );
                 let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                let why = e.to_string();
                 engine
-                    .store()
-                    .outbox_mark_retry(head.seq, at, &e.to_string())?;
+                    .blocking(move |en| en.store().outbox_mark_retry(seq, at, &why))
+                    .await?;
                 engine.emit(EngineEvent::OutboxChanged);
                 return Err(match e {
                     Failure::Protocol(m) => CoreError::Protocol(m),
