@@ -68,7 +68,6 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             commands::facets,
             commands::approval_detail,
             commands::decide,
-            commands::decide_bulk,
             commands::stats,
             commands::outbox,
             commands::dismiss_outbox,

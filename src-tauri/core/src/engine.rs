@@ -474,20 +474,36 @@ impl Engine {
         self.reader()?.outbox_entry(seq)
     }
 
-    /// Fetches the approval and its audit trail from the server into the cache.
+    /// Fetches the approval and its audit trail from the server into the cache, and
+    /// tells subscribers (`ApprovalsChanged` with this id) when either changed. Readers
+    /// never wait for this: the shell runs it in the background after answering from
+    /// the cache, and the window patches the open detail when the event arrives.
     pub async fn refresh_detail(&self, id: &str) -> Result<ApprovalDetail> {
         let client = self.client()?;
-        let approval = client.approval(id).await?;
-        let audit = client.audit(id).await?;
-        {
-            let mut store = self.store();
-            store.upsert_approvals(std::slice::from_ref(&approval))?;
-            store.save_audit(&audit, self.now())?;
+        let (approval, audit) = tokio::try_join!(client.approval(id), client.audit(id))?;
+        if approval.id != id || audit.approval_id != id || approval.org_id != client.org() {
+            return Err(CoreError::Protocol(format!(
+                "asked for {id}, the server answered about another approval"
+            )));
         }
-        self.emit(EngineEvent::ApprovalsChanged {
-            ids: vec![id.to_string()],
-        });
-        self.detail(id)
+        let id = id.to_string();
+        self.blocking(move |e| {
+            let now = e.now();
+            let changed = {
+                let mut store = e.store();
+                let changed = !store
+                    .upsert_approvals(std::slice::from_ref(&approval))?
+                    .is_empty();
+                store.save_audit(&audit, now)? || changed
+            };
+            if changed {
+                e.emit(EngineEvent::ApprovalsChanged {
+                    ids: vec![id.clone()],
+                });
+            }
+            e.detail(&id)
+        })
+        .await
     }
 
     // ----------------------------------------------------------------- actions
@@ -622,6 +638,27 @@ impl Engine {
         Ok(notify_plan::plan(
             &pending,
             &failed,
+            &announced,
+            now,
+            chrono::Duration::seconds(s.expiring_soon_secs),
+        ))
+    }
+
+    /// When the next expiring-soon notification falls due with no data changing
+    /// (`None`: nothing pending, or notifications are off).
+    pub fn next_notification_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let now = self.now();
+        let store = self.reader()?;
+        let s = store.load_settings()?;
+        if !s.notifications_enabled {
+            return Ok(None);
+        }
+        let announced = Announced {
+            expiring: store.announced_keys(notify_plan::KEY_EXPIRING)?,
+            ..Announced::default()
+        };
+        Ok(notify_plan::next_due(
+            &store.pending_infos(now)?,
             &announced,
             now,
             chrono::Duration::seconds(s.expiring_soon_secs),

@@ -23,8 +23,9 @@ pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use settings::Settings;
 pub use store::approvals::{
-    ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery, SortOrder,
+    is_decidable, ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery,
+    SortOrder,
 };
-pub use store::outbox::{OutboxEntry, OutboxState};
+pub use store::outbox::{OutboxEntry, OutboxItem, OutboxState};
 pub use sync::Background;
 pub use token::{TokenLocation, TokenStore};

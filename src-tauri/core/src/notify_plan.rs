@@ -142,6 +142,22 @@ pub fn plan(
     out
 }
 
+/// When [`plan`] will next have an expiring-soon notification to give without any
+/// data changing: the earliest moment an unannounced pending approval enters the
+/// threshold. The shell sleeps until then instead of re-planning on a timer.
+pub fn next_due(
+    pending: &[PendingInfo],
+    announced: &Announced,
+    now: DateTime<Utc>,
+    threshold: Duration,
+) -> Option<DateTime<Utc>> {
+    pending
+        .iter()
+        .filter(|p| p.expires_at > now && !announced.expiring.contains(&p.id))
+        .map(|p| (p.expires_at - threshold).max(now))
+        .min()
+}
+
 /// "3h", "12m", "40s": coarse, for titles.
 pub fn human_duration(d: Duration) -> String {
     let s = d.num_seconds().max(0);
@@ -188,6 +204,26 @@ mod tests {
                 };
             }
         }
+    }
+
+    #[test]
+    fn next_due_is_when_the_first_unannounced_approval_enters_the_threshold() {
+        let p = vec![pending("appr-1", 600), pending("appr-2", 90)];
+        let mut a = Announced::default();
+        let h = Duration::hours(1);
+        assert_eq!(
+            next_due(&p, &a, t0(), h),
+            Some(t0() + Duration::minutes(30))
+        );
+        a.expiring.insert("appr-2".into());
+        assert_eq!(
+            next_due(&p, &a, t0(), h),
+            Some(t0() + Duration::minutes(540))
+        );
+        // Already inside the threshold and not announced yet: due now.
+        let soon = vec![pending("appr-3", 10)];
+        assert_eq!(next_due(&soon, &Announced::default(), t0(), h), Some(t0()));
+        assert_eq!(next_due(&[], &a, t0(), h), None);
     }
 
     #[test]

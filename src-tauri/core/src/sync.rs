@@ -21,8 +21,10 @@ fn queue_position(e: &Engine) -> Result<(u64, i64)> {
     Ok((store.outbox_active_count()?, store.cursor()?))
 }
 
-/// How often local expiry is re-evaluated while the loop runs.
-const EXPIRY_TICK: Duration = Duration::from_secs(5);
+/// Local expiry is re-evaluated when the next pending approval expires, and at least
+/// this often: the wait is measured on the monotonic clock, so after a laptop
+/// resumes from sleep (or the wall clock is corrected) it must not oversleep long.
+const EXPIRY_RECHECK_MAX: Duration = Duration::from_secs(60);
 
 /// Handle of the background loop started by [`Engine::start`].
 pub struct Background {
@@ -228,17 +230,38 @@ impl Engine {
             }
         };
         tokio::pin!(sleep);
-        let mut tick = tokio::time::interval(EXPIRY_TICK);
         loop {
+            let until_expiry = self.next_expiry_delay().await;
             tokio::select! {
                 _ = shutdown.as_mut() => return true,
                 _ = &mut sleep => return false,
                 _ = self.inner.wake.notified() => return false,
-                _ = tick.tick() => {
+                _ = tokio::time::sleep(until_expiry) => {
                     if let Err(e) = self.blocking(|e| e.tick_expiry()).await {
                         tracing::warn!(error = %e, "local expiry check failed");
                     }
                 }
+            }
+        }
+    }
+
+    /// Time until the next pending approval expires (capped by [`EXPIRY_RECHECK_MAX`]):
+    /// the loop wakes for expiry only when there is something to expire.
+    async fn next_expiry_delay(&self) -> Duration {
+        let next = self
+            .blocking(|e| {
+                let now = e.now();
+                Ok(e.reader()?.next_expiry_after(now)?.map(|at| at - now))
+            })
+            .await;
+        match next {
+            // A few milliseconds late, so the approval is past its expiry when we look.
+            Ok(Some(d)) => (d.to_std().unwrap_or(Duration::ZERO) + Duration::from_millis(5))
+                .min(EXPIRY_RECHECK_MAX),
+            Ok(None) => EXPIRY_RECHECK_MAX,
+            Err(e) => {
+                tracing::warn!(error = %e, "next expiry unknown");
+                EXPIRY_RECHECK_MAX
             }
         }
     }
@@ -276,10 +299,10 @@ impl Engine {
         let mut parser = events::SseParser::new();
         let mut poll = tokio::time::interval(opts.poll_interval);
         poll.tick().await;
-        // Local expiry is re-evaluated even with no network traffic.
-        let mut expiry_tick = tokio::time::interval(EXPIRY_TICK);
         loop {
             let next_push = self.blocking(|e| e.next_push_delay()).await?;
+            // Local expiry is re-evaluated even with no network traffic.
+            let until_expiry = self.next_expiry_delay().await;
             tokio::select! {
                 chunk = async {
                     match stream.as_mut() {
@@ -313,7 +336,7 @@ impl Engine {
                         return Ok(true);
                     }
                 }
-                _ = expiry_tick.tick() => {
+                _ = tokio::time::sleep(until_expiry) => {
                     self.blocking(|e| e.tick_expiry()).await?;
                 }
                 _ = self.inner.wake.notified() => {

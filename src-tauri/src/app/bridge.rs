@@ -1,39 +1,46 @@
 //! Carries the engine's events to the window (Tauri events), the tray (count) and the
 //! notifier (the core's notification plan).
+//!
+//! Changes flow as data: the window is told *which* approvals changed (it re-reads
+//! only those rows), the facets only when they changed, and the status only when it
+//! changed. Nothing runs on a timer except the one wake-up the notification planner
+//! asks for (the next approval to enter the expiring-soon threshold).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use countersign_core::conn_state::EngineEvent;
-use countersign_core::Engine;
+use countersign_core::{Engine, Facets};
+use serde::Serialize;
 use serde_json::json;
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::commands;
+use super::commands::{self, Status};
 use super::notifier::{self, Toast};
 use super::shell::Shell;
 use super::tray::Tray;
 
 pub const EV_APPROVALS: &str = "cs:approvals-changed";
-pub const EV_CONNECTION: &str = "cs:connection";
+pub const EV_STATUS: &str = "cs:status";
 pub const EV_OUTBOX: &str = "cs:outbox-changed";
 pub const EV_OPEN: &str = "cs:open-approval";
 pub const EV_STATE: &str = "cs:state";
 
-/// Expiring-soon notifications depend on the clock, not only on changes.
-const TICK: Duration = Duration::from_secs(30);
+/// Payload of [`EV_APPROVALS`].
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct ApprovalsChanged {
+    /// The approvals whose cached state changed; `None` when the bridge lost track
+    /// (lagged behind a huge burst) and the window should re-read what it shows.
+    pub ids: Option<Vec<String>>,
+    /// The filter values, only when they changed.
+    pub facets: Option<Facets>,
+}
 
 fn log_err<E: std::fmt::Display>(what: &str, r: Result<(), E>) {
     if let Err(e) = r {
         tracing::warn!("{what}: {e}");
-    }
-}
-
-pub fn emit_outbox(app: &AppHandle, engine: &Engine) {
-    match commands::outbox_counts(engine) {
-        Ok(c) => log_err("emit outbox", app.emit(EV_OUTBOX, c)),
-        Err(e) => tracing::warn!("outbox counts: {}", e.message),
     }
 }
 
@@ -45,23 +52,8 @@ pub fn emit_state(app: &AppHandle) {
     }
 }
 
-/// Recounts pending approvals, updates the tray and tells the window.
-pub fn refresh_count(app: &AppHandle, engine: &Engine) {
-    match commands::pending_count(engine) {
-        Ok(n) => {
-            if let Some(tray) = app.try_state::<Tray>() {
-                log_err("tray", tray.set_count(n));
-            }
-            log_err(
-                "emit approvals",
-                app.emit(EV_APPROVALS, json!({ "pending_count": n })),
-            );
-        }
-        Err(e) => tracing::warn!("pending count: {}", e.message),
-    }
-}
-
 /// Shows what the core plans to announce (unless paused) and marks it announced.
+/// Blocking (store reads and writes): runs inside `Engine::blocking`.
 pub fn announce(app: &AppHandle, engine: &Engine) {
     let shell = app.state::<Shell>();
     let plan = match engine.plan_notifications() {
@@ -103,29 +95,41 @@ pub fn open_approval(app: &AppHandle, id: Option<String>) {
 }
 
 /// What a burst of engine events asks the bridge to do.
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Todo {
-    count: bool,
-    connection: bool,
+    /// Changed approvals; `lost` when some events were missed.
+    ids: BTreeSet<String>,
+    approvals: bool,
+    lost: bool,
+    /// A pull may have brought new agents or actions.
+    pulled: bool,
+    status: bool,
     outbox: bool,
 }
 
 impl Todo {
     fn add(&mut self, ev: Result<EngineEvent, RecvError>) -> bool {
         match ev {
-            Ok(EngineEvent::ApprovalsChanged { .. }) | Ok(EngineEvent::Synced { .. }) => {
-                self.count = true;
-                self.connection = true;
+            Ok(EngineEvent::ApprovalsChanged { ids }) => {
+                self.approvals = true;
+                self.status = true;
+                self.ids.extend(ids);
             }
-            Ok(EngineEvent::ConnectionChanged { .. }) => self.connection = true,
+            Ok(EngineEvent::Synced { .. }) => {
+                self.status = true;
+                self.pulled = true;
+            }
+            Ok(EngineEvent::ConnectionChanged { .. }) => self.status = true,
             Ok(EngineEvent::OutboxChanged) => {
                 self.outbox = true;
-                self.count = true;
+                self.status = true;
             }
             // Missed some: everything may have changed.
             Err(RecvError::Lagged(_)) => {
-                self.count = true;
-                self.connection = true;
+                self.approvals = true;
+                self.lost = true;
+                self.pulled = true;
+                self.status = true;
                 self.outbox = true;
             }
             Err(RecvError::Closed) => return false,
@@ -137,13 +141,98 @@ impl Todo {
 /// Events come in bursts (a sync touches many approvals); one recount per burst is enough.
 const COALESCE: Duration = Duration::from_millis(150);
 
+/// What the bridge last told the window, so it repeats nothing that did not change.
+#[derive(Default)]
+struct Sent {
+    status: Option<Status>,
+    facets: Option<Facets>,
+}
+
+/// Does one burst's work on a blocking thread (store reads, the notifier's D-Bus call).
+fn apply(app: &AppHandle, engine: &Engine, todo: &Todo, sent: &mut Sent) {
+    if todo.status {
+        match commands::status_of(engine) {
+            Ok(st) if sent.status.as_ref() != Some(&st) => {
+                if let Some(tray) = app.try_state::<Tray>() {
+                    log_err("tray", tray.set_count(st.pending_count));
+                }
+                log_err("emit status", app.emit(EV_STATUS, &st));
+                sent.status = Some(st);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("status: {}", e.message),
+        }
+    }
+    if todo.approvals {
+        // Local decisions never bring new filter values; a pull that changed rows may.
+        let facets = if todo.lost || (todo.pulled && todo.approvals) {
+            match engine.facets() {
+                Ok(f) if sent.facets.as_ref() != Some(&f) => {
+                    sent.facets = Some(f.clone());
+                    Some(f)
+                }
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!("facets: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        {
+            let payload = ApprovalsChanged {
+                ids: (!todo.lost).then(|| todo.ids.iter().cloned().collect()),
+                facets,
+            };
+            log_err("emit approvals", app.emit(EV_APPROVALS, payload));
+        }
+    }
+    if todo.outbox {
+        log_err("emit outbox", app.emit(EV_OUTBOX, ()));
+    }
+    if todo.approvals || todo.outbox {
+        announce(app, engine);
+    }
+}
+
+/// How long until the notification planner next has something to say on its own.
+fn until_next_due(engine: &Engine) -> Option<Duration> {
+    match engine.next_notification_due() {
+        Ok(Some(at)) => Some(
+            (at - engine.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                // Past the boundary when we look, not a hair before it; and never a
+                // busy loop should marking an announcement keep failing.
+                .max(Duration::from_secs(1)),
+        ),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!("next notification: {e}");
+            None
+        }
+    }
+}
+
 /// Runs until the engine's event channel closes or the task is aborted (engine switch).
 pub async fn run(app: AppHandle, engine: Engine) {
     let mut rx = engine.subscribe();
-    refresh_count(&app, &engine);
-    announce(&app, &engine);
-    let mut tick = tokio::time::interval(TICK);
-    tick.tick().await;
+    let first = Todo {
+        status: true,
+        approvals: true,
+        lost: true,
+        ..Todo::default()
+    };
+    let (app2, mut sent2) = (app.clone(), Sent::default());
+    let (mut sent_back, mut due) = engine
+        .blocking(move |e| {
+            apply(&app2, e, &first, &mut sent2);
+            announce(&app2, e);
+            Ok((sent2, until_next_due(e)))
+        })
+        .await
+        .unwrap_or_else(|_| (Sent::default(), None));
     loop {
         let mut todo = Todo::default();
         tokio::select! {
@@ -162,19 +251,33 @@ pub async fn run(app: AppHandle, engine: Engine) {
                     }
                 }
             }
-            _ = tick.tick() => todo.count = true,
-        }
-        if todo.connection {
-            if let Ok(c) = commands::connection(&engine) {
-                log_err("emit connection", app.emit(EV_CONNECTION, c));
+            _ = async {
+                match due {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                // An approval entered the expiring-soon threshold: only the planner has
+                // work (the empty `todo` makes `apply` do nothing else).
             }
         }
-        if todo.outbox {
-            emit_outbox(&app, &engine);
-        }
-        if todo.count {
-            refresh_count(&app, &engine);
-            announce(&app, &engine);
+        let app2 = app.clone();
+        let mut s = std::mem::take(&mut sent_back);
+        match engine
+            .blocking(move |e| {
+                apply(&app2, e, &todo, &mut s);
+                if !(todo.approvals || todo.outbox) {
+                    announce(&app2, e);
+                }
+                Ok((s, until_next_due(e)))
+            })
+            .await
+        {
+            Ok((s, d)) => {
+                sent_back = s;
+                due = d;
+            }
+            Err(e) => tracing::warn!("bridge: {e}"),
         }
     }
 }
@@ -189,12 +292,19 @@ mod tests {
         assert!(t.add(Ok(EngineEvent::ConnectionChanged {
             state: countersign_core::ConnState::Syncing
         })));
-        assert!(t.connection && !t.count && !t.outbox);
+        assert!(t.status && !t.approvals && !t.outbox);
+        assert!(t.add(Ok(EngineEvent::ApprovalsChanged {
+            ids: vec!["appr-2".into(), "appr-1".into()]
+        })));
+        assert!(t.add(Ok(EngineEvent::ApprovalsChanged {
+            ids: vec!["appr-1".into()]
+        })));
         assert!(t.add(Ok(EngineEvent::OutboxChanged)));
-        assert!(t.outbox && t.count);
+        assert!(t.outbox && t.approvals && !t.lost);
+        assert_eq!(t.ids.iter().collect::<Vec<_>>(), ["appr-1", "appr-2"]);
         let mut lagged = Todo::default();
         assert!(lagged.add(Err(RecvError::Lagged(3))));
-        assert!(lagged.count && lagged.connection && lagged.outbox);
+        assert!(lagged.lost && lagged.status && lagged.outbox && lagged.pulled);
         assert!(!Todo::default().add(Err(RecvError::Closed)));
     }
 }

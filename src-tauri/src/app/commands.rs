@@ -1,12 +1,18 @@
-//! Tauri commands: a thin layer over `countersign_core::Engine`. Shapes are documented
-//! in `ui/js/api.js`; every command returns `Result<T, UiError>`.
+//! Tauri commands: a thin layer over `countersign_core::Engine`. The UI receives the
+//! core's types as serde writes them (see `ui/js/api.js`); every command returns
+//! `Result<T, UiError>`.
+//!
+//! Every command answers from the local store, off the async runtime
+//! (`Engine::blocking`): nothing here waits for the network except `sync_now`,
+//! `save_settings` (a login) and `start_demo`, which the user asked for explicitly.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use countersign_core::api::{ApprovalStatus, AuditEntry, DecisionKind, Stats};
-use countersign_core::conn_state::ConnState;
-use countersign_core::store::approvals::{QueueItem, QueueQuery};
-use countersign_core::store::outbox::{OutboxEntry, OutboxState};
-use countersign_core::Engine;
+use countersign_core::api::{ApprovalStatus, DecisionKind, Stats};
+use countersign_core::store::approvals::{QueuePage, QueueQuery};
+use countersign_core::store::outbox::{OutboxItem, OutboxState};
+use countersign_core::{ApprovalDetail, CoreError, Engine, Facets, Queued, SyncStatus};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, State};
 use tauri_plugin_autostart::ManagerExt;
@@ -14,20 +20,18 @@ use tauri_plugin_autostart::ManagerExt;
 use super::error::{UiError, UiResult};
 use super::shell::Shell;
 
-/// Rows the UI may ask for at once; the rest is reached by filtering.
-const MAX_ROWS: u32 = 2000;
+/// Rows the UI may ask for at once (a window of the list, not the whole list).
+const MAX_ROWS: u32 = 500;
 
-#[derive(Debug, Serialize, Clone)]
-pub struct Connection {
-    pub state: &'static str,
-    pub last_synced_at: Option<DateTime<Utc>>,
-    pub message: Option<String>,
-}
-
-#[derive(Debug, Serialize, Clone, Copy)]
-pub struct OutboxCounts {
-    pub queued: u64,
-    pub rejected: u64,
+/// Connection, last sync and the outbox, as the status bar and banner show them.
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct Status {
+    #[serde(flatten)]
+    pub sync: SyncStatus,
+    /// Failed decisions (rejected or expired unsent) not yet dismissed.
+    pub outbox_failed: u64,
+    /// Pending approvals, as the tray shows them.
+    pub pending_count: u64,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -37,88 +41,8 @@ pub struct AppState {
     pub server_url: Option<String>,
     pub org: Option<String>,
     pub subject: Option<String>,
-    pub pending_count: u64,
-    pub connection: Connection,
-    pub outbox: OutboxCounts,
+    pub status: Status,
     pub notifications_paused: bool,
-}
-
-/// A decision of this device shown on a row or in the detail.
-#[derive(Debug, Serialize)]
-pub struct Local {
-    pub state: &'static str,
-    pub kind: DecisionKind,
-    pub message: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Row {
-    pub id: String,
-    pub agent_id: String,
-    pub agent_name: Option<String>,
-    pub action: String,
-    pub reason_code: String,
-    pub summary: String,
-    pub status: ApprovalStatus,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub local: Option<Local>,
-}
-
-impl From<QueueItem> for Row {
-    fn from(q: QueueItem) -> Row {
-        Row {
-            local: q.pending_decision.map(|p| Local {
-                state: "queued",
-                kind: p.kind,
-                message: None,
-            }),
-            id: q.id,
-            agent_id: q.agent,
-            agent_name: q.agent_name,
-            action: q.action,
-            reason_code: q.reason_code,
-            summary: q.summary,
-            status: q.status,
-            created_at: q.created_at,
-            expires_at: q.expires_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct RowPage {
-    pub items: Vec<Row>,
-    pub total: u64,
-}
-
-fn local_of(e: &OutboxEntry) -> Option<Local> {
-    let state = match e.state {
-        OutboxState::Queued | OutboxState::Sending => "queued",
-        OutboxState::Rejected | OutboxState::Expired => "rejected",
-        OutboxState::Applied => return None,
-    };
-    Some(Local {
-        state,
-        kind: e.kind,
-        message: (state == "rejected").then(|| e.explain()),
-    })
-}
-
-pub fn connection(engine: &Engine) -> UiResult<Connection> {
-    let status = engine.status()?;
-    let (state, message) = match status.conn {
-        ConnState::NotConfigured => ("unconfigured", None),
-        ConnState::Syncing => ("syncing", None),
-        ConnState::Online => ("online", None),
-        ConnState::Offline { last_error, .. } => ("offline", Some(last_error)),
-        ConnState::Unauthorized { message } => ("unauthorized", Some(message)),
-    };
-    Ok(Connection {
-        state,
-        last_synced_at: status.last_synced,
-        message,
-    })
 }
 
 pub fn pending_count(engine: &Engine) -> UiResult<u64> {
@@ -130,16 +54,20 @@ pub fn pending_count(engine: &Engine) -> UiResult<u64> {
     Ok(page.total)
 }
 
-/// `rejected` counts failed decisions the approver has not dismissed yet (persisted
-/// in the core, so the banner survives a restart until they are acknowledged).
-pub fn outbox_counts(engine: &Engine) -> UiResult<OutboxCounts> {
-    let queued = engine.status()?.outbox_pending;
-    let rejected = engine
+/// Blocking: call from sync code or inside `Engine::blocking`.
+pub fn status_of(engine: &Engine) -> UiResult<Status> {
+    let sync = engine.status()?;
+    let outbox_failed = engine
         .outbox(&[OutboxState::Rejected, OutboxState::Expired])?
         .len() as u64;
-    Ok(OutboxCounts { queued, rejected })
+    Ok(Status {
+        sync,
+        outbox_failed,
+        pending_count: pending_count(engine)?,
+    })
 }
 
+/// Blocking: call from sync code or inside `Engine::blocking`.
 pub fn app_state_of(shell: &Shell) -> UiResult<AppState> {
     let engine = shell.engine();
     let s = engine.settings()?;
@@ -150,141 +78,131 @@ pub fn app_state_of(shell: &Shell) -> UiResult<AppState> {
         server_url: s.server_url,
         org: s.org,
         subject: s.subject,
-        pending_count: pending_count(&engine)?,
-        connection: connection(&engine)?,
-        outbox: outbox_counts(&engine)?,
+        status: status_of(&engine)?,
         notifications_paused: shell.paused(),
     })
 }
 
-#[tauri::command]
-pub async fn app_state(shell: State<'_, Shell>) -> UiResult<AppState> {
-    app_state_of(&shell)
+/// Runs a blocking engine call off the runtime and maps its error for the UI.
+async fn off_runtime<T, F>(engine: Engine, f: F) -> UiResult<T>
+where
+    F: FnOnce(&Engine) -> UiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    engine
+        .blocking(move |e| {
+            let _ = tx.send(f(e));
+            Ok(())
+        })
+        .await?;
+    rx.await
+        .map_err(|_| UiError::new("internal", "the query was cancelled"))?
 }
 
 #[tauri::command]
-pub async fn list_approvals(shell: State<'_, Shell>, query: QueueQuery) -> UiResult<RowPage> {
+pub async fn app_state(app: AppHandle) -> UiResult<AppState> {
+    let engine = app.state::<Shell>().engine();
+    off_runtime(engine, move |_| app_state_of(&app.state::<Shell>())).await
+}
+
+#[tauri::command]
+pub async fn list_approvals(shell: State<'_, Shell>, query: QueueQuery) -> UiResult<QueuePage> {
     let mut q = query;
     q.limit = q.limit.clamp(1, MAX_ROWS);
-    let page = shell.engine().list(&q)?;
-    Ok(RowPage {
-        items: page.items.into_iter().map(Row::from).collect(),
-        total: page.total,
-    })
-}
-
-#[derive(Debug, Serialize)]
-pub struct FacetLists {
-    pub agents: Vec<String>,
-    pub actions: Vec<String>,
+    off_runtime(shell.engine(), move |e| Ok(e.list(&q)?)).await
 }
 
 #[tauri::command]
-pub async fn facets(shell: State<'_, Shell>) -> UiResult<FacetLists> {
-    let f = shell.engine().facets()?;
-    Ok(FacetLists {
-        agents: f.agents,
-        actions: f.actions,
-    })
+pub async fn facets(shell: State<'_, Shell>) -> UiResult<Facets> {
+    off_runtime(shell.engine(), |e| Ok(e.facets()?)).await
 }
 
-#[derive(Debug, Serialize)]
-pub struct Detail {
-    pub approval: countersign_core::api::Approval,
-    pub audit: Vec<AuditEntry>,
-    pub local: Option<Local>,
-}
-
+/// The cached detail, at once. When signed in, a fresher copy of the approval and its
+/// audit trail is fetched in the background; if anything changed, the engine's
+/// `ApprovalsChanged` event carries this id and the window patches the open detail.
+/// An approval not in the cache yet (a link, a notification) answers `not_found` and
+/// arrives the same way if the server has it.
 #[tauri::command]
-pub async fn approval_detail(shell: State<'_, Shell>, id: String) -> UiResult<Detail> {
+pub async fn approval_detail(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    id: String,
+) -> UiResult<ApprovalDetail> {
     let engine = shell.engine();
-    // Fresh audit trail when online; the cached one otherwise.
-    let d = match engine.refresh_detail(&id).await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::debug!("detail of {id} from the cache: {e}");
-            engine.detail(&id)?
+    refresh_in_background(&app, &engine, &id);
+    let id2 = id.clone();
+    off_runtime(engine, move |e| Ok(e.detail(&id2)?)).await
+}
+
+/// At most one background refresh per approval at a time (j/k through the queue must
+/// not pile up requests over a slow link).
+fn refresh_in_background(app: &AppHandle, engine: &Engine, id: &str) {
+    if engine.client().is_err() {
+        return;
+    }
+    let shell = app.state::<Shell>();
+    if !shell.start_refresh(id) {
+        return;
+    }
+    let (app, engine, id) = (app.clone(), engine.clone(), id.to_string());
+    tauri::async_runtime::spawn(async move {
+        match engine.refresh_detail(&id).await {
+            Ok(_) => {}
+            Err(CoreError::Rejected { status: 404, .. }) => {
+                tracing::info!(approval = %id, "not on the server");
+            }
+            Err(e) => tracing::debug!(approval = %id, "background refresh: {e}"),
         }
-    };
-    let mut approval = d.approval;
-    // The status the user sees (local expiry, optimistic decision) wins over the cached one.
-    approval.status = d.status;
-    Ok(Detail {
-        approval,
-        audit: d.audit.map(|t| t.entries).unwrap_or_default(),
-        local: d.local_decision.as_ref().and_then(local_of),
-    })
+        app.state::<Shell>().finish_refresh(&id);
+    });
 }
 
 fn opt(s: Option<String>) -> Option<String> {
     s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
+/// Queues a decision on one approval, or on several (a bulk decision: one batch), in the
+/// outbox. Returns at once; what could not be queued is in `skipped` with the reason.
 #[tauri::command]
 pub async fn decide(
-    shell: State<'_, Shell>,
-    id: String,
-    kind: DecisionKind,
-    reason: Option<String>,
-    notes: Option<String>,
-) -> UiResult<Row> {
-    let engine = shell.engine();
-    let notes = opt(notes);
-    let queued = match kind {
-        DecisionKind::Approve => engine.decide_approve(&id, notes.as_deref())?,
-        DecisionKind::Deny => {
-            let reason = opt(reason)
-                .ok_or_else(|| UiError::new("invalid_input", "A reason is required to deny."))?;
-            engine.decide_deny(&id, &reason, notes.as_deref())?
-        }
-    };
-    if let Some((_, why)) = queued.skipped.first() {
-        return Err(UiError::new("not_decidable", format!("{id}: {why}")));
-    }
-    let d = engine.detail(&id)?;
-    let a = d.approval;
-    Ok(Row {
-        local: d.local_decision.as_ref().and_then(local_of),
-        id: a.id,
-        agent_id: a.agent.id,
-        agent_name: a.agent.name,
-        action: a.action,
-        reason_code: a.reason_code,
-        summary: a.summary,
-        status: d.status,
-        created_at: a.created_at,
-        expires_at: a.expires_at,
-    })
-}
-
-#[derive(Debug, Serialize)]
-pub struct BulkOutcome {
-    pub queued: usize,
-    pub skipped: Vec<(String, String)>,
-}
-
-#[tauri::command]
-pub async fn decide_bulk(
     shell: State<'_, Shell>,
     ids: Vec<String>,
     kind: DecisionKind,
     reason: Option<String>,
     notes: Option<String>,
-) -> UiResult<BulkOutcome> {
-    let engine = shell.engine();
+) -> UiResult<Queued> {
     let notes = opt(notes);
-    let queued = match kind {
-        DecisionKind::Approve => engine.bulk_approve(&ids, notes.as_deref())?,
-        DecisionKind::Deny => {
-            let reason = opt(reason)
-                .ok_or_else(|| UiError::new("invalid_input", "A reason is required to deny."))?;
-            engine.bulk_deny(&ids, &reason, notes.as_deref())?
-        }
-    };
-    Ok(BulkOutcome {
-        queued: queued.entries.len(),
-        skipped: queued.skipped,
+    let reason = opt(reason);
+    if kind == DecisionKind::Deny && reason.is_none() {
+        return Err(UiError::new(
+            "invalid_input",
+            "A reason is required to deny.",
+        ));
+    }
+    let unique: HashSet<&String> = ids.iter().collect();
+    if unique.len() != ids.len() {
+        return Err(UiError::new(
+            "invalid_input",
+            "An approval is listed twice.",
+        ));
+    }
+    off_runtime(shell.engine(), move |e| {
+        let n = notes.as_deref();
+        Ok(match (kind, reason.as_deref(), ids.as_slice()) {
+            (DecisionKind::Approve, _, [one]) => e.decide_approve(one, n)?,
+            (DecisionKind::Approve, _, many) => e.bulk_approve(many, n)?,
+            (DecisionKind::Deny, Some(r), [one]) => e.decide_deny(one, r, n)?,
+            (DecisionKind::Deny, Some(r), many) => e.bulk_deny(many, r, n)?,
+            (DecisionKind::Deny, None, _) => {
+                return Err(UiError::new(
+                    "invalid_input",
+                    "A reason is required to deny.",
+                ))
+            }
+        })
     })
+    .await
 }
 
 #[tauri::command]
@@ -293,58 +211,38 @@ pub async fn stats(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> UiResult<Stats> {
-    Ok(shell.engine().local_stats(from, to)?)
+    off_runtime(shell.engine(), move |e| Ok(e.local_stats(from, to)?)).await
 }
 
-#[derive(Debug, Serialize)]
-pub struct OutboxItem {
-    pub id: i64,
-    pub approval_id: String,
-    pub kind: DecisionKind,
-    pub reason: Option<String>,
-    pub notes: Option<String>,
-    pub state: &'static str,
-    pub attempts: u32,
-    pub message: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
+/// Decisions still to deliver and failed ones not yet dismissed, newest first.
 #[tauri::command]
 pub async fn outbox(shell: State<'_, Shell>) -> UiResult<Vec<OutboxItem>> {
-    let engine = shell.engine();
-    let entries = engine.outbox(&[
-        OutboxState::Queued,
-        OutboxState::Sending,
-        OutboxState::Rejected,
-        OutboxState::Expired,
-    ])?;
-    let mut items: Vec<OutboxItem> = entries
-        .iter()
-        .map(|e| {
-            let l = local_of(e);
-            OutboxItem {
-                id: e.seq,
-                approval_id: e.approval_id.clone(),
-                kind: e.kind,
-                reason: e.reason.clone(),
-                notes: e.notes.clone(),
-                state: l.as_ref().map(|l| l.state).unwrap_or("queued"),
-                attempts: e.attempts,
-                message: l.and_then(|l| l.message).or_else(|| e.last_error.clone()),
-                created_at: e.decided_at,
-            }
-        })
-        .collect();
-    items.reverse();
-    Ok(items)
+    off_runtime(shell.engine(), |e| {
+        let mut items: Vec<OutboxItem> = e
+            .outbox(&[
+                OutboxState::Queued,
+                OutboxState::Sending,
+                OutboxState::Rejected,
+                OutboxState::Expired,
+            ])?
+            .into_iter()
+            .map(OutboxItem::from)
+            .collect();
+        items.reverse();
+        Ok(items)
+    })
+    .await
 }
 
-/// Acknowledges a rejected/expired decision (`id` = `OutboxItem.id`); the core keeps
+/// Acknowledges a rejected/expired decision (`seq` of the outbox entry); the core keeps
 /// the row and emits `OutboxChanged`, which repaints the banner and badge.
 #[tauri::command]
-pub async fn dismiss_outbox(shell: State<'_, Shell>, id: i64) -> UiResult<()> {
-    shell.engine().dismiss_outbox(id)?;
-    Ok(())
+pub async fn dismiss_outbox(shell: State<'_, Shell>, seq: i64) -> UiResult<()> {
+    off_runtime(shell.engine(), move |e| {
+        e.dismiss_outbox(seq)?;
+        Ok(())
+    })
+    .await
 }
 
 #[tauri::command]
@@ -377,7 +275,7 @@ fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
 
 #[tauri::command]
 pub async fn get_settings(app: AppHandle, shell: State<'_, Shell>) -> UiResult<SettingsView> {
-    settings_view(&app, &shell.engine())
+    off_runtime(shell.engine(), move |e| settings_view(&app, e)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,8 +332,12 @@ pub async fn save_settings(
         }
         _ => {}
     }
-    engine.set_expiring_soon_secs(minutes * 60)?;
-    engine.set_notifications_enabled(input.notifications_enabled)?;
+    let notifications = input.notifications_enabled;
+    off_runtime(engine, move |e| {
+        e.set_expiring_soon_secs(minutes * 60)?;
+        Ok(e.set_notifications_enabled(notifications)?)
+    })
+    .await?;
     let autolaunch = app.autolaunch();
     let on = autolaunch.is_enabled().unwrap_or(false);
     if input.start_at_login != on {
@@ -447,7 +349,8 @@ pub async fn save_settings(
         r.map_err(|e| UiError::new("autostart", format!("Start at login: {e}")))?;
     }
     super::bridge::emit_state(&app);
-    settings_view(&app, &shell.engine())
+    let app2 = app.clone();
+    off_runtime(shell.engine(), move |e| settings_view(&app2, e)).await
 }
 
 #[tauri::command]
@@ -455,7 +358,7 @@ pub async fn start_demo(app: AppHandle, shell: State<'_, Shell>) -> UiResult<App
     super::enter_demo(&app, &shell)
         .await
         .map_err(|e| UiError::new("demo", format!("{e:#}")))?;
-    app_state_of(&shell)
+    off_runtime(shell.engine(), move |_| app_state_of(&app.state::<Shell>())).await
 }
 
 #[tauri::command]

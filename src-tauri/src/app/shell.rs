@@ -1,6 +1,7 @@
 //! The shell's state: the engine in use (a real login or the demo), the embedded demo
 //! server, and the small bits of UI state that live outside the core.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -19,6 +20,8 @@ pub struct Shell {
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
     /// "Pause notifications" from the tray: planned notifications are marked, not shown.
     pub paused: AtomicBool,
+    /// Approvals whose background refresh is in flight.
+    refreshing: Mutex<HashSet<String>>,
 }
 
 impl Shell {
@@ -29,7 +32,23 @@ impl Shell {
             demo: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
             paused: AtomicBool::new(false),
+            refreshing: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Claims the background refresh of `id`; false when one is already running.
+    pub fn start_refresh(&self, id: &str) -> bool {
+        self.refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string())
+    }
+
+    pub fn finish_refresh(&self, id: &str) {
+        self.refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     /// A clone of the current engine handle (cheap: an `Arc`).

@@ -212,6 +212,9 @@ fn queue(engine: &Engine, a: QueueArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// How long `show` waits for a fresher copy than the cached one.
+const FRESHER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
     if !api::is_valid_approval_id(id) {
         return Err(CliError::new(
@@ -219,9 +222,40 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
             format!("{id:?} is not an approval id (appr-...)"),
         ));
     }
+    // Local-first: the cached copy is the answer; a fresher one is worth at most
+    // FRESHER_WAIT of the approver's time. Without a cached copy, only the server can answer.
+    let cached = match engine.detail(id) {
+        Ok(d) => Some(d),
+        Err(CoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
     let mut note = None;
-    let detail = if engine.client().is_ok() {
-        match engine.refresh_detail(id).await {
+    let detail = match (cached, engine.client().is_ok()) {
+        (Some(d), false) => d,
+        (Some(d), true) => {
+            match tokio::time::timeout(FRESHER_WAIT, engine.refresh_detail(id)).await {
+                Ok(Ok(fresh)) => fresh,
+                Ok(Err(CoreError::Rejected { status: 404, .. })) => {
+                    note = Some(
+                        "the server no longer has this approval; showing the cached copy"
+                            .to_string(),
+                    );
+                    d
+                }
+                Ok(Err(e)) => {
+                    note = Some(format!("offline ({e}); showing the cached copy"));
+                    d
+                }
+                Err(_) => {
+                    note = Some(format!(
+                        "the server did not answer within {} s; showing the cached copy",
+                        FRESHER_WAIT.as_secs()
+                    ));
+                    d
+                }
+            }
+        }
+        (None, true) => match engine.refresh_detail(id).await {
             Ok(d) => d,
             Err(CoreError::Rejected { status: 404, .. }) => {
                 return Err(CliError::new(
@@ -229,13 +263,9 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
                     format!("{id} does not exist on the server"),
                 ))
             }
-            Err(e) => {
-                note = Some(format!("offline ({e}); showing the cached copy"));
-                engine.detail(id)?
-            }
-        }
-    } else {
-        engine.detail(id)?
+            Err(e) => return Err(e.into()),
+        },
+        (None, false) => return Err(CoreError::NotFound(id.to_string()).into()),
     };
     if json {
         return print_json(&detail);

@@ -68,6 +68,15 @@ pub struct QueueItem {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub pending_decision: Option<PendingDecision>,
+    /// See [`is_decidable`]: the one rule the UI and CLI use to offer Approve/Deny.
+    pub decidable: bool,
+}
+
+/// Whether an approval can be decided here now: pending as the user sees it (not
+/// expired on this clock) and no decision of this device already on its way. The
+/// one definition of the rule; the queue, the detail and the UI read it from here.
+pub fn is_decidable(status: ApprovalStatus, decision_in_flight: bool) -> bool {
+    status == ApprovalStatus::Pending && !decision_in_flight
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +104,10 @@ pub struct ApprovalDetail {
     pub locally_expired: bool,
     /// The latest decision this device made on it (queued, sending, applied, rejected or expired).
     pub local_decision: Option<OutboxEntry>,
+    /// [`OutboxEntry::explain`] of `local_decision`, for the approver.
+    pub local_explanation: Option<String>,
+    /// See [`is_decidable`].
+    pub decidable: bool,
     pub audit: Option<AuditTrail>,
     pub audit_fetched_at: Option<DateTime<Utc>>,
 }
@@ -294,8 +307,11 @@ impl Store {
             Some((j, at)) => (serde_json::from_str(&j).ok(), Some(from_ms(at))),
             None => (None, None),
         };
+        let in_flight = local_decision.as_ref().is_some_and(|e| e.state.is_active());
         Ok(Some(ApprovalDetail {
             approval,
+            decidable: is_decidable(status, in_flight),
+            local_explanation: local_decision.as_ref().map(OutboxEntry::explain),
             status,
             locally_expired,
             local_decision,
@@ -304,14 +320,34 @@ impl Store {
         }))
     }
 
-    pub fn save_audit(&self, trail: &AuditTrail, now: DateTime<Utc>) -> Result<()> {
+    /// Caches an audit trail; returns whether it differs from the cached one.
+    pub fn save_audit(&self, trail: &AuditTrail, now: DateTime<Utc>) -> Result<bool> {
         let json = serde_json::to_string(trail).map_err(|e| CoreError::Protocol(e.to_string()))?;
+        let before: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT json FROM audit_cache WHERE approval_id = ?1",
+                [&trail.approval_id],
+                |r| r.get(0),
+            )
+            .optional()?;
         self.conn.execute(
             "INSERT INTO audit_cache(approval_id, json, fetched_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(approval_id) DO UPDATE SET json = excluded.json, fetched_at = excluded.fetched_at",
             params![trail.approval_id, json, to_ms(now)],
         )?;
-        Ok(())
+        Ok(before.as_deref() != Some(json.as_str()))
+    }
+
+    /// The earliest expiry of a pending approval after `now`: when the loop next has
+    /// something to re-evaluate locally.
+    pub fn next_expiry_after(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = self.conn.query_row(
+            "SELECT min(expires_at) FROM approvals WHERE status = 'pending' AND expires_at > ?1",
+            [to_ms(now)],
+            |r| r.get(0),
+        )?;
+        Ok(ms.map(from_ms))
     }
 
     /// Pending approvals whose expiry falls in `(since, now]`.
@@ -444,10 +480,12 @@ fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
         }),
         _ => None,
     };
+    let status = ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending);
     Ok(QueueItem {
+        decidable: is_decidable(status, pending_decision.is_some()),
         id: r.get(0)?,
-        status: ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending),
-        locally_expired: raw == "pending" && status == "expired",
+        status,
+        locally_expired: raw == "pending" && status == ApprovalStatus::Expired,
         agent: r.get(3)?,
         agent_name: r.get(4)?,
         action: r.get(5)?,

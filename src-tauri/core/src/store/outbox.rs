@@ -84,6 +84,24 @@ pub struct OutboxEntry {
     pub dismissed_at: Option<DateTime<Utc>>,
 }
 
+/// An outbox row as the approver sees it: the entry and the sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    #[serde(flatten)]
+    pub entry: OutboxEntry,
+    /// [`OutboxEntry::explain`].
+    pub explanation: String,
+}
+
+impl From<OutboxEntry> for OutboxItem {
+    fn from(entry: OutboxEntry) -> Self {
+        OutboxItem {
+            explanation: entry.explain(),
+            entry,
+        }
+    }
+}
+
 impl OutboxEntry {
     /// One sentence for the approver about a decision that was not applied, e.g.
     /// "approved by bob@demo at 14:02; your deny, queued at 13:55, was not applied".
