@@ -65,6 +65,9 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
         .invoke_handler(tauri::generate_handler![
             commands::app_state,
             commands::list_approvals,
+            commands::count_approvals,
+            commands::approvals_by_id,
+            commands::position_of,
             commands::facets,
             commands::approval_detail,
             commands::decide,

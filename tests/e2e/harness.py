@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import re
 import urllib.error
 import urllib.request
 
@@ -107,6 +109,99 @@ class Server:
         })
         assert status in (200, 201), (status, body)
         return body
+
+
+class Proxy:
+    """A loopback TCP proxy in front of the server, so a test can make the link stall
+    (accept, never answer), refuse (close at once) or count the HTTP requests that go
+    through it. The app always talks to the server through it."""
+
+    REQUEST_LINE = re.compile(rb"(?:^|\r\n)(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.[01]\r\n")
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.port = free_port()
+        self.mode = "pass"  # pass | stall | refuse
+        self.lock = threading.Lock()
+        self.requests = []  # (method, path)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_mode(self, mode):
+        with self.lock:
+            self.mode = mode
+
+    def reset_count(self):
+        with self.lock:
+            self.requests = []
+
+    def count(self, pred=lambda method, path: True):
+        with self.lock:
+            return sum(1 for m, p in self.requests if pred(m, p))
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                mode = self.mode
+            if mode == "refuse":
+                client.close()
+            elif mode == "stall":
+                # Hold the connection open and never answer (a link that stalls).
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+            else:
+                threading.Thread(target=self._pipe_pair, args=(client,), daemon=True).start()
+
+    def _swallow(self, client):
+        try:
+            while client.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def _pipe_pair(self, client):
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            upstream.settimeout(None)
+        except OSError:
+            client.close()
+            return
+        threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+        self._pipe(client, upstream, True)
+
+    def _pipe(self, src, dst, count):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if count:
+                    found = [(m.decode(), p.decode()) for m, p in self.REQUEST_LINE.findall(data)]
+                    if found:
+                        with self.lock:
+                            self.requests.extend(found)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
 
 
 class Desktop:
@@ -219,6 +314,7 @@ class Harness:
 
     def __enter__(self):
         self.server.start()
+        self.proxy = Proxy(self.server.port)
         self.desktop = Desktop(self.tmp)
         # The token goes to a private file in COUNTERSIGN_HOME: no keychain on this bus.
         env = dict(os.environ, COUNTERSIGN_HOME=self.home, COUNTERSIGN_KEYRING="off",
@@ -245,8 +341,28 @@ class Harness:
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def session(self, args=None):
+    def cli(self, *args, stdin=None, check=True):
+        """The real CLI on the suite's data directory (the app's, too)."""
+        env = dict(os.environ, COUNTERSIGN_HOME=self.home, COUNTERSIGN_KEYRING="off")
+        r = subprocess.run([self.app, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+        if check:
+            assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+        return r
+
+    def sign_in(self):
+        """Signs the app in through the proxy (idempotent: the same server and org keep the
+        cache), so every test stands alone whatever ran before it."""
+        self.cli("login", "--server", self.proxy.url, "--org", ORG, "--token-stdin", stdin=APPROVER)
+
+    def uid(self, tag):
+        """A fresh approval id for one test's own data."""
+        self.counter = getattr(self, "counter", 0) + 1
+        return f"appr-e2e-{tag}-{os.getpid()}-{self.counter}"
+
+    def session(self, args=None, signed_in=True):
         self.end_session()
+        if signed_in and not (args and "--demo" in args):
+            self.sign_in()
         self.session_ = Session(f"http://127.0.0.1:{self.driver_port}", self.app, args)
         self.session_.wait(lambda: self.session_.js("return document.body.dataset.ready === 'true'"), 30, "UI ready")
         return self.session_

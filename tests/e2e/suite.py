@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import APPROVER, ORG, Harness  # noqa: E402
@@ -27,7 +28,9 @@ def test(fn):
 
 
 def row_ids(s):
-    return s.js("return [...document.querySelectorAll('#queue .row')].map(r => r.dataset.id)")
+    """Ids of the rows on screen (the queue is windowed: only those exist in the DOM), in order."""
+    return s.js("return [...document.querySelectorAll('#queue .row[data-id]')]"
+                ".sort((a, b) => a.dataset.index - b.dataset.index).map(r => r.dataset.id)")
 
 
 def wait_rows(s, pred, what, timeout=15):
@@ -50,8 +53,19 @@ def select_value(s, css, value):
 
 
 def open_detail(s, aid):
+    wait_rows(s, lambda ids: aid in ids, f"row {aid}")
     s.click(f'#queue .row[data-id="{aid}"] .review')
-    s.wait(lambda: s.find("#detail-id").text == aid, 15, f"detail of {aid}")
+    s.wait(lambda: text_of(s, "#detail-id") == aid, 15, f"detail of {aid}")
+
+
+def create_many(h, ids, **kw):
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda aid: h.server.create(aid, **kw), ids))
+
+
+def confirm(s):
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
+    s.click("#confirm-ok")
 
 
 def wait_server(h, aid, status, timeout=40):
@@ -78,72 +92,83 @@ def shot(s, name):
 
 @test
 def first_launch_offers_demo_and_settings_sign_in(h):
-    s = h.session()
+    h.cli("logout")
+    aid = h.uid("welcome")
+    h.server.create(aid, summary="Waiting for the first sign-in")
+    s = h.session(signed_in=False)
     s.wait_css("#welcome")
     assert s.find("#start-demo").text == "Try the demo"
-    s.find("#set-url").send_keys(h.server.url)
+    s.find("#set-url").clear()
+    s.find("#set-url").send_keys(h.proxy.url)
+    s.find("#set-org").clear()
     s.find("#set-org").send_keys(ORG)
     s.find("#set-token").send_keys(APPROVER)
     s.click("#set-save")
-    wait_rows(s, lambda ids: "appr-xyz789" in ids, "the queue after signing in")
+    wait_rows(s, lambda ids: aid in ids, "the queue after signing in")
     # The token is write-only: Settings never shows it back.
     s.click("#nav-settings")
     tok = s.wait_css("#set-token")
     assert tok.prop("value") == "", "token shown back"
     assert "stored" in tok.attr("placeholder")
-    assert s.find("#set-url").prop("value") == h.server.url
+    assert s.find("#set-url").prop("value") == h.proxy.url
     # ...and it is not in the database either.
     db = open(os.path.join(h.home, "countersign.db"), "rb").read()
     assert APPROVER.encode() not in db
 
 
 @test
-def queue_shows_the_seeded_approvals(h):
+def queue_shows_its_rows(h):
+    aid = h.uid("queue")
+    h.server.create(aid, agent="queue-bot", action="kubernetes:deploy", summary="Deploy app:v2.0.0 to production namespace")
     s = h.session()
-    ids = wait_rows(s, lambda ids: {"appr-xyz789", "appr-abc123", "appr-def456"} <= set(ids), "seeded rows")
-    assert "appr-xss001" in ids
-    text = s.js("return document.querySelector('#queue .row[data-id=\"appr-xyz789\"]').innerText")
-    for part in ["appr-xyz789", "deployment-bot", "kubernetes:deploy", "REQUIRES_APPROVAL",
-                 "Deploy app:v2.0.0 to production namespace", "Review →", "ago"]:
+    wait_rows(s, lambda ids: aid in ids, "the new row")
+    text = s.js("return document.querySelector(arguments[0]).innerText", f'#queue .row[data-id="{aid}"]')
+    for part in [aid, "queue-bot", "kubernetes:deploy", "REQUIRES_APPROVAL",
+                 "Deploy app:v2.0.0 to production namespace", "Review →"]:
         assert part in text, (part, text)
     assert "⏳" in text
-    # Every pending row has a checkbox and a Review button.
-    assert len(s.find_all("#queue .row .row-check")) == len(ids)
-    assert s.find("#pending-badge").text == str(h.server.pending_count())
+    # Every rendered pending row has a checkbox and a Review button.
+    assert len(s.find_all("#queue .row .row-check")) == len(row_ids(s))
+    s.wait(lambda: text_of(s, "#pending-badge") == str(h.server.pending_count()), 20, "badge = server's pending count")
+    # The Pending tab and the sidebar say the same number.
+    assert text_of(s, "#tab-pending-count") == text_of(s, "#pending-badge")
     shot(s, "queue")
 
 
 @test
 def filters_and_search_narrow_the_queue(h):
+    tag = f"{os.getpid()}"
+    a1, a2, a3 = h.uid("flt"), h.uid("flt"), h.uid("flt")
+    h.server.create(a1, agent=f"filter-a-{tag}", action="crm:delete", summary=f"purge stale leads {tag}")
+    h.server.create(a2, agent=f"filter-a-{tag}", action="crm:export", summary=f"export partner list {tag}")
+    h.server.create(a3, agent=f"filter-b-{tag}", action="crm:delete", summary=f"purge old tickets {tag}")
     s = h.session()
-    all_ids = wait_rows(s, lambda ids: len(ids) >= 3, "rows")
-    agents = s.js("return [...document.querySelectorAll('#f-agent option')].map(o => o.value)")
-    assert "customer-bot" in agents and "deployment-bot" in agents, agents
-    select_value(s, "#f-agent", "customer-bot")
-    ids = wait_rows(s, lambda ids: ids and "appr-xyz789" not in ids, "agent filter")
-    assert "appr-abc123" in ids
-    agents_shown = s.js("return [...document.querySelectorAll('#queue .row .row-agent')].map(e => e.textContent)")
-    assert set(agents_shown) == {"customer-bot"}, agents_shown
-    # Combined with the action filter it narrows further.
+    wait_rows(s, lambda ids: {a1, a2, a3} <= set(ids), "the three rows")
+    s.wait(lambda: f"filter-a-{tag}" in s.js("return [...document.querySelectorAll('#f-agent option')].map(o => o.value)"),
+           15, "the new agent among the filter values")
+    select_value(s, "#f-agent", f"filter-a-{tag}")
+    wait_rows(s, lambda ids: set(ids) == {a1, a2}, "agent filter")
     select_value(s, "#f-action", "crm:delete")
-    ids2 = wait_rows(s, lambda x: x and len(x) <= len(ids), "agent+action filter")
-    actions = s.js("return [...document.querySelectorAll('#queue .row .row-action')].map(e => e.textContent)")
-    assert set(actions) == {"crm:delete"} and "appr-abc123" in ids2, (actions, ids2)
+    wait_rows(s, lambda ids: ids == [a1], "agent+action filter")
     s.click("#f-clear")
-    wait_rows(s, lambda x: len(x) == len(all_ids), "cleared filters")
+    wait_rows(s, lambda ids: {a1, a2, a3} <= set(ids), "cleared filters")
     # `/` focuses search; typing narrows by text.
     s.keys("/")
     s.wait(lambda: s.js("return document.activeElement.id") == "f-search", 5, "search focus")
-    s.keys("partner-api")
-    ids = wait_rows(s, lambda x: x == ["appr-def456"], "search result")
-    set_search(s, "")
-    wait_rows(s, lambda x: len(x) == len(all_ids), "search cleared")
+    s.keys(f"purge {tag}")
+    wait_rows(s, lambda ids: set(ids) == {a1, a3}, "search result")
+    # Esc in the box clears the text and the filter with it.
+    s.keys("\ue00c")
+    wait_rows(s, lambda ids: {a1, a2, a3} <= set(ids), "search cleared by Esc")
+    assert s.find("#f-search").prop("value") == ""
     # The All tab with a status filter.
     s.click("#tab-all")
     s.wait_css("#f-status")
+    status, body = h.server.http("POST", f"/approvals/{a3}/deny", body={"reason": "not now"})
+    assert status == 200, (status, body)
     select_value(s, "#f-status", "denied")
-    s.wait(lambda: (lambda cls: cls and all("status-denied" in c for c in cls))(
-        s.js("return [...document.querySelectorAll('#queue .row')].map(r => r.className)")), 15, "denied rows only")
+    s.wait(lambda: a3 in row_ids(s) and all("status-denied" in c for c in s.js(
+        "return [...document.querySelectorAll('#queue .row[data-id]')].map(r => r.className)")), 15, "denied rows only")
     # Date range: a day in the future has nothing.
     s.js("const el = document.querySelector('#f-from'); el.value = '2099-01-01'; el.dispatchEvent(new Event('change'));")
     s.wait(lambda: row_ids(s) == [], 10, "empty date range")
@@ -151,22 +176,24 @@ def filters_and_search_narrow_the_queue(h):
 
 @test
 def detail_shows_every_section(h):
+    aid = h.uid("detail")
+    h.server.create(aid, agent="detail-bot", action="kubernetes:deploy", expires_in_secs=75)
     s = h.session()
-    open_detail(s, "appr-xyz789")
-    server = h.server.approval("appr-xyz789")
+    open_detail(s, aid)
+    server = h.server.approval(aid)
     agent = s.find("#detail-agent").text
-    assert "deployment-bot" in agent and server["agent"]["name"] in agent and server["agent"]["version"] in agent, agent
+    assert "detail-bot" in agent and server["agent"]["name"] in agent and server["agent"]["version"] in agent, agent
     assert s.find("#detail-action").text == server["action"]
     meta = s.find("#detail-meta").text
-    assert "Pending" in meta and "ago" in meta and "remaining" in meta, meta
-    before = s.find("#expires-remaining").text
-    s.wait(lambda: s.find("#expires-remaining").text != before, 5, "live expiry countdown")
+    assert "Pending" in meta and "remaining" in meta, meta
+    # The countdown repaints when its text changes: minutes, then seconds in the last minute.
+    s.wait(lambda: "s remaining" in (text_of(s, "#expires-remaining") or ""), 30, "the countdown's last minute")
+    before = text_of(s, "#expires-remaining")
+    s.wait(lambda: text_of(s, "#expires-remaining") != before, 5, "the countdown ticking")
     assert server["reason_text"] in s.find("#detail-reason").text
     assert json.loads(s.find("#detail-params").text) == server["params"]
-    trace = s.find_all("#detail-trace li")
-    assert len(trace) == len(server["policy_trace"])
-    trace_text = s.find("#detail-trace").text
-    assert "✓" in trace_text and "⚠" in trace_text and "tool_authorization" in trace_text, trace_text
+    assert len(s.find_all("#detail-trace li")) == len(server["policy_trace"])
+    assert "tool_authorization" in s.find("#detail-trace").text
     budget = s.find("#detail-budget").text
     r = server["risk"]
     assert f"{r['budget_used']}/{r['budget_limit']}" in budget and "%" in budget, budget
@@ -175,15 +202,36 @@ def detail_shows_every_section(h):
     assert "created" in s.find("#detail-history").text.lower()
     assert s.find("#notes") and s.find("#approve").enabled()
     shot(s, "detail")
+    # It expires while open: the page changes in place, the form is replaced.
+    s.wait(lambda: "Expired" in (text_of(s, "#detail-status") or ""), 70, "the open detail to show it expired")
+    assert not s.js("return !!document.getElementById('approve')")
+    assert "Expired at" in text_of(s, "#decided-line")
     # Esc goes back to the queue.
     s.keys("\ue00c")
     s.wait_css("#queue")
 
 
 @test
-def deny_without_a_reason_is_refused(h):
+def an_open_detail_changes_in_place_when_another_approver_decides(h):
+    aid = h.uid("stale")
+    h.server.create(aid, summary="Decided by bob while alice looks at it")
     s = h.session()
-    open_detail(s, "appr-abc123")
+    open_detail(s, aid)
+    s.find("#notes").send_keys("half-written note")
+    status, body = h.server.http("POST", f"/approvals/{aid}/deny", body={"reason": "release is frozen"})
+    assert status == 200, (status, body)
+    s.wait(lambda: "Denied" in (text_of(s, "#detail-status") or ""), 20, "the open detail to show bob's deny")
+    line = text_of(s, "#decided-line")
+    assert "bob" in line and "denied" in line and "release is frozen" in line, line
+    assert not s.js("return !!document.getElementById('approve')"), "Approve still offered"
+
+
+@test
+def deny_without_a_reason_is_refused(h):
+    aid = h.uid("noreason")
+    h.server.create(aid)
+    s = h.session()
+    open_detail(s, aid)
     deny = s.find("#deny")
     assert not deny.enabled(), "deny enabled without a reason"
     assert "reason" in deny.text.lower(), deny.text
@@ -192,44 +240,48 @@ def deny_without_a_reason_is_refused(h):
     s.keys("D")
     time.sleep(0.5)
     assert not s.js("return document.getElementById('confirm').open")
-    # Nothing reached the server.
-    assert h.server.approval("appr-abc123")["status"] == "pending"
-    # A reason enables it.
+    assert h.server.approval(aid)["status"] == "pending"
     s.find("#deny-reason").send_keys("x")
     s.wait(lambda: s.find("#deny").enabled(), 5, "deny enabled")
 
 
 @test
 def approve_and_deny_reach_the_server(h):
+    a1, a2 = h.uid("approve"), h.uid("deny")
+    h.server.create(a2)
+    h.server.create(a1)
     s = h.session()
-    open_detail(s, "appr-xyz789")
+    open_detail(s, a1)
     s.find("#notes").send_keys("Reviewed deployment plan")
     s.click("#approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
-    assert "appr-xyz789" in s.find("#confirm-body").text
+    assert a1 in s.find("#confirm-body").text
+    assert "null" not in s.find("#confirm-body").text
     s.click("#confirm-ok")
     # The view moves on to the next pending approval.
-    s.wait(lambda: s.find("#detail-id").text not in ("", "appr-xyz789"), 15, "next pending item")
-    a = wait_server(h, "appr-xyz789", "approved")
+    s.wait(lambda: text_of(s, "#detail-id") not in ("", a1), 15, "next pending item")
+    a = wait_server(h, a1, "approved")
     assert a["decision"]["by"] == "alice" and a["decision"]["notes"] == "Reviewed deployment plan", a["decision"]
-
     s.keys("\ue00c")
-    open_detail(s, "appr-abc123")
+    open_detail(s, a2)
     s.find("#deny-reason").send_keys("Not approved during code freeze")
     s.click("#deny")
-    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
-    s.click("#confirm-ok")
-    a = wait_server(h, "appr-abc123", "denied")
+    confirm(s)
+    a = wait_server(h, a2, "denied")
     assert a["decision"]["reason"] == "Not approved during code freeze", a["decision"]
 
 
 @test
 def bulk_approve_names_the_selection_and_applies_it(h):
+    wanted = [h.uid("bulk") for _ in range(3)]
+    for aid in wanted:
+        h.server.create(aid, agent="bulk-bot", summary=f"bulk item {aid}")
     s = h.session()
-    wanted = ["appr-001", "appr-002", "appr-003"]
     wait_rows(s, lambda ids: set(wanted) <= set(ids), "rows to select")
     for aid in wanted:
         s.click(f'#queue .row[data-id="{aid}"] .row-check')
+    # Shortcuts keep working after a checkbox was clicked with the mouse.
+    s.keys("j")
     s.click("#bulk-approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
     title = s.find("#confirm-title").text
@@ -237,6 +289,7 @@ def bulk_approve_names_the_selection_and_applies_it(h):
     assert "3" in title, title
     for aid in wanted:
         assert aid in body, body
+    assert "bulk-bot" in body and "null" not in body, body
     s.find("#confirm-notes").send_keys("Batch approved after security review")
     s.click("#confirm-ok")
     for aid in wanted:
@@ -255,54 +308,139 @@ def stats_chart_the_local_store_and_match_the_server(h):
     s.wait(lambda: all(text_of(s, f"#stat-{k} .stat-value") == str(server["totals"][k])
                        for k in ("pending", "approved", "denied", "expired")), 15,
            f"stat cards to match the server's totals {server['totals']}")
-    # One bar per agent (up to 12) and per reason code, drawn as SVG.
     agents = s.js("return document.querySelectorAll('#chart-agent .bar-label').length")
     assert agents == min(12, len(server["by_agent"])), (agents, len(server["by_agent"]))
     reasons = s.js("return [...document.querySelectorAll('#chart-reason .bar-label')].map(t => t.firstChild.nodeValue)")
     assert {b["key"] for b in server["by_reason"]} >= set(reasons) and reasons, reasons
     assert s.js("return document.querySelectorAll('svg.donut circle.seg').length") >= 2
     shot(s, "stats")
-    # A date range in the future has nothing.
     s.js("const el = document.getElementById('s-from'); el.value = '2099-01-01'; el.dispatchEvent(new Event('change'));")
     s.wait(lambda: text_of(s, "#stat-pending .stat-value") == "0", 10, "empty range")
 
 
 @test
 def offline_decision_is_queued_then_delivered(h):
+    aid = h.uid("offline")
+    h.server.create(aid, summary="Decided on a train")
     s = h.session()
-    wait_rows(s, lambda ids: "appr-004" in ids, "appr-004 pending")
+    wait_rows(s, lambda ids: aid in ids, f"{aid} pending")
     h.server.stop()
     try:
-        offline_part(h, s)
+        offline_part(h, s, aid)
     finally:
         if not h.server.proc:
             h.server.start()
 
 
-def offline_part(h, s):
+def offline_part(h, s, aid):
     s.click("#sync-now")
     s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "offline", 30, "offline state")
     banner = s.find("#banner")
     assert "Offline" in banner.text, banner.text
-    open_detail(s, "appr-004")
+    open_detail(s, aid)
     s.click("#approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
     s.click("#confirm-ok")
-    s.wait(lambda: s.find("#detail-id").text != "appr-004", 15, "moved on from appr-004")
-    # Marked as queued in the queue (All tab) and in the outbox.
+    s.wait(lambda: text_of(s, "#detail-id") != aid, 15, f"moved on from {aid}")
     s.click("#back")
     s.click("#tab-all")
-    s.wait(lambda: "Queued approve" in s.find('#queue .row[data-id="appr-004"]').text, 10, "queued marker")
+    s.wait(lambda: "Queued approve" in (text_of(s, f'#queue .row[data-id="{aid}"]') or ""), 10, "queued marker")
     s.click("#nav-outbox")
-    s.wait(lambda: "appr-004" in s.find("#outbox-list").text, 10, "outbox entry")
+    s.wait(lambda: aid in s.find("#outbox-list").text, 10, "outbox entry")
     shot(s, "offline")
-    # Back online: the decision is delivered.
     h.server.start()
-    a = wait_server(h, "appr-004", "approved", timeout=90)
+    a = wait_server(h, aid, "approved", timeout=90)
     assert a["decision"]["by"] == "alice"
     s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "online", 30, "online again")
     s.click("#nav-outbox")
-    s.wait_css("#outbox-empty", 20)
+    s.wait(lambda: aid not in (text_of(s, "#view") or ""), 20, "the entry to leave the outbox")
+
+
+@test
+def a_cached_detail_opens_at_once_while_the_link_stalls(h):
+    aid = h.uid("stall")
+    h.server.create(aid, summary="Opened over a stalled link")
+    s = h.session()
+    wait_rows(s, lambda ids: aid in ids, f"{aid} cached")
+    h.proxy.set_mode("stall")
+    try:
+        s.click(f'#queue .row[data-id="{aid}"] .review')
+        started = time.time()
+        s.wait(lambda: text_of(s, "#detail-id") == aid, 5, "the cached detail")
+        took = time.time() - started
+        assert took < 1.0, f"opening a cached detail took {took:.2f}s over a stalled link"
+        assert "Raised by the e2e suite" not in (text_of(s, "#detail-reason") or "")
+        assert s.find("#approve").enabled()
+    finally:
+        h.proxy.set_mode("pass")
+
+
+@test
+def the_all_tab_reaches_the_oldest_of_3000_approvals_by_scrolling(h):
+    tag = f"history-{os.getpid()}"
+    ids = [f"appr-e2e-{tag}-{i:04d}" for i in range(3000)]
+    create_many(h, ids[:1], agent=tag, summary="the oldest of 3000")
+    time.sleep(0.01)  # strictly older than the rest
+    create_many(h, ids[1:], agent=tag, summary="history")
+    s = h.session()
+    s.click("#tab-all")
+    s.wait(lambda: tag in s.js("return [...document.querySelectorAll('#f-agent option')].map(o => o.value)"),
+           60, "the 3000 approvals synced")
+    select_value(s, "#f-agent", tag)
+    s.wait(lambda: text_of(s, "#list-count") == "3000 approvals", 60, "a count of 3000")
+    for _ in range(40):
+        s.js("const q = document.getElementById('queue-scroll'); q.scrollTop = q.scrollHeight;")
+        if ids[0] in row_ids(s):
+            break
+        time.sleep(0.25)
+    wait_rows(s, lambda shown: ids[0] in shown, "the oldest approval at the end of the list")
+    assert text_of(s, f'#queue .row[data-id="{ids[0]}"] .row-summary') == "the oldest of 3000"
+    rows_in_dom = s.js("return document.querySelectorAll('#queue li').length")
+    assert rows_in_dom < 100, f"{rows_in_dom} rows in the DOM"
+    # j/k and "n of N" work across the window's pages.
+    s.click(f'#queue .row[data-id="{ids[0]}"] .review')
+    s.wait(lambda: text_of(s, "#detail-position") == "3000 of 3000", 10, "n of N at the end")
+    s.keys("k")
+    s.wait(lambda: text_of(s, "#detail-position") == "2999 of 3000", 10, "k to the previous one")
+
+
+@test
+def sixty_decisions_made_offline_leave_in_a_handful_of_requests(h):
+    tag = f"batch-{os.getpid()}"
+    ids = [f"appr-e2e-{tag}-{i:02d}" for i in range(60)]
+    create_many(h, ids, agent=tag, summary="one of sixty")
+    s = h.session()
+    s.wait(lambda: tag in s.js("return [...document.querySelectorAll('#f-agent option')].map(o => o.value)"),
+           30, "the 60 approvals synced")
+    select_value(s, "#f-agent", tag)
+    s.wait(lambda: text_of(s, "#list-count") == "60 approvals", 30, "60 rows")
+    h.proxy.set_mode("refuse")
+    try:
+        s.click("#sync-now")
+        s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "offline", 30, "offline")
+        # Select all 60 with the keyboard: x ticks, j moves.
+        s.js("document.querySelector('#queue li.row').focus()")
+        s.keys("xj" * 60)
+        s.wait(lambda: text_of(s, ".bulk-count") == "60 selected", 20, "60 selected")
+        s.click("#bulk-approve")
+        s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
+        assert "queued" in (text_of(s, "#confirm-body") or "").lower()
+        s.click("#confirm-ok")
+        s.wait(lambda: text_of(s, "#outbox-badge") == "60", 10, "60 decisions queued in the outbox")
+        h.proxy.reset_count()
+    finally:
+        h.proxy.set_mode("pass")
+    s.click("#sync-now")
+    for aid in ids:
+        wait_server(h, aid, "approved", timeout=90)
+    decisions = h.proxy.count(lambda m, p: m == "POST" and ("/approve" in p or "/bulk-approve" in p))
+    assert decisions <= 3, f"{decisions} requests for 60 decisions"
+    # Exactly once: one approval entry each in the audit trail.
+    for aid in ids[:10] + ids[-10:]:
+        status, trail = h.server.http("GET", f"/approvals/{aid}/audit")
+        assert status == 200, trail
+        approved = [e for e in trail["entries"] if e["event"] == "approved"]
+        assert len(approved) == 1, (aid, trail)
 
 
 @test
@@ -326,7 +464,7 @@ def a_rejected_decision_is_dismissed_and_stays_dismissed_after_a_restart(h):
     finally:
         if not h.server.proc:
             h.server.start()
-    s.wait(lambda: "rejected" in (text_of(s, "#banner") or ""), 90, "the banner to count the failed decision")
+    s.wait(lambda: "not applied" in (text_of(s, "#banner") or ""), 90, "the banner to count the failed decision")
     s.click("#nav-outbox")
     dismiss = f'#outbox-list .outbox-item[data-id="{aid}"] .ob-dismiss'
     label = s.wait_css(dismiss, 15).attr("aria-label")
@@ -335,12 +473,12 @@ def a_rejected_decision_is_dismissed_and_stays_dismissed_after_a_restart(h):
     s.click(dismiss)
     s.wait(lambda: not s.js("return !!document.querySelector(arguments[0])",
                             f'#outbox-list .outbox-item[data-id="{aid}"]'), 15, "the entry to leave the outbox")
-    s.wait(lambda: "rejected" not in (text_of(s, "#banner") or ""), 15, "the banner to stop counting it")
+    s.wait(lambda: "not applied" not in (text_of(s, "#banner") or ""), 15, "the banner to stop counting it")
     assert not s.js("return document.getElementById('outbox-badge').classList.contains('badge-danger')")
     # The acknowledgement is stored: a restarted app does not count it again.
     h.end_session()
     s = h.session()
-    assert "rejected" not in (text_of(s, "#banner") or ""), text_of(s, "#banner")
+    assert "not applied" not in (text_of(s, "#banner") or ""), text_of(s, "#banner")
     s.click("#nav-outbox")
     s.wait_css("#outbox-empty, #outbox-list", 15)
     assert not s.js("return !!document.querySelector(arguments[0])", f'#outbox-list .outbox-item[data-id="{aid}"]')
@@ -348,15 +486,30 @@ def a_rejected_decision_is_dismissed_and_stays_dismissed_after_a_restart(h):
 
 @test
 def script_injection_is_shown_as_text_and_never_runs(h):
+    aid = h.uid("xss")
+    status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
+        "id": aid,
+        "agent": {"id": "xss-bot", "name": "<img src=x onerror=alert(1)>", "version": "<script>alert('v')</script>"},
+        "action": "web:publish",
+        "summary": "<script>alert('xss')</script> Publish <img src=x onerror=alert(1)> to homepage",
+        "reason_code": "REQUIRES_APPROVAL",
+        "reason_text": "REQUIRES_APPROVAL: <b>bold?</b> <script>alert(document.cookie)</script> \u202egpj.exe",
+        "params": {"html": "<script>alert(1)</script>", "img": "<img src=x onerror=alert(1)>"},
+        "policy_trace": [{"step": "tool_authorization", "result": "escalate", "detail": "<img src=x onerror=alert(2)>"}],
+        "risk": {"budget_used": 1, "budget_limit": 10},
+    })
+    assert status in (200, 201), (status, body)
     s = h.session()
     s.js("window.__pwned = 0; window.alert = () => { window.__pwned += 1; };")
-    wait_rows(s, lambda ids: "appr-xss001" in ids, "xss row")
+    wait_rows(s, lambda ids: aid in ids, "xss row")
     scripts_before = s.js("return document.scripts.length")
-    row = text_of(s, '#queue .row[data-id="appr-xss001"] .row-summary')
+    row = text_of(s, f'#queue .row[data-id="{aid}"] .row-summary')
     assert row == "<script>alert('xss')</script> Publish <img src=x onerror=alert(1)> to homepage", row
-    open_detail(s, "appr-xss001")
+    open_detail(s, aid)
     assert "<img src=x onerror=alert(1)>" in text_of(s, "#detail-agent")
     assert "<script>alert(document.cookie)</script>" in text_of(s, "#detail-reason")
+    # Agent text sits in isolating <bdi>: a right-to-left override cannot reorder the page.
+    assert s.js("return document.querySelector('#detail-reason bdi') !== null")
     assert "<script>alert(1)</script>" in text_of(s, "#detail-params")
     assert "<img src=x onerror=alert(2)>" in text_of(s, "#detail-trace")
     time.sleep(0.5)
@@ -374,9 +527,9 @@ def script_injection_is_shown_as_text_and_never_runs(h):
 @test
 def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     s = h.session()
-    wait_rows(s, lambda ids: len(ids) > 0, "queue")
+    s.wait_css("#queue")
     before = len(h.desktop.records("notify"))
-    aid = f"appr-e2e-notify-{int(time.time())}"
+    aid = h.uid("notify")
     h.server.create(aid, agent="e2e-bot", action="e2e:notify", summary="Rotate the e2e credentials")
     n = wait_for(lambda: next((r for r in h.desktop.records("notify")[before:]
                                if "e2e-bot" in r["summary"]), None), 30, "Notify call on the session bus")
@@ -394,7 +547,7 @@ def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
 @test
 def tray_count_follows_the_queue(h):
     s = h.session()
-    wait_rows(s, lambda ids: len(ids) > 0, "queue")
+    s.wait_css("#queue")
 
     def label():
         labels = h.desktop.tray_labels() or []
@@ -407,7 +560,7 @@ def tray_count_follows_the_queue(h):
     pending = h.server.pending_count()
     expect(pending)
     icon_before = h.desktop.tray_property("IconName")
-    aid = f"appr-e2e-tray-{int(time.time())}"
+    aid = h.uid("tray")
     h.server.create(aid, agent="tray-bot", action="e2e:tray")
     expect(pending + 1)
     # The icon image is redrawn with the new count.
@@ -415,7 +568,7 @@ def tray_count_follows_the_queue(h):
     status, body = h.server.http("POST", f"/approvals/{aid}/approve", body={"notes": "bob handled it"})
     assert status == 200, (status, body)
     expect(pending)
-    assert s.find("#pending-badge").text == str(pending)
+    s.wait(lambda: text_of(s, "#pending-badge") == str(pending), 15, "the badge to follow")
 
 
 @test

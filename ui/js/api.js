@@ -1,59 +1,31 @@
 // The one place the UI talks to the Rust shell. Every other module goes through here.
 //
-// COMMAND CONTRACT (Tauri `invoke` names, argument objects and JSON results).
-// Every command rejects with a UiError `{code: string, message: string}`.
+// The shell sends the core's types as serde writes them; their definitions live once, in
+// Rust (`countersign-core`, `countersign-api`, `src-tauri/src/app/commands.rs`), and the
+// generated declarations in `types.d.ts` check this code (`make lint`). Every command
+// rejects with a UiError `{code: string, message: string}`.
 //
-//   app_state()                       -> AppState
-//     AppState = { configured: bool, demo: bool, server_url: string|null, org: string|null,
-//                  subject: string|null, pending_count: int,
-//                  connection: Connection, outbox: {queued: int, rejected: int},
-//                  notifications_paused: bool }
-//     Connection = { state: "online"|"offline"|"syncing"|"unauthorized"|"unconfigured",
-//                    last_synced_at: RFC3339|null, message: string|null }
-//   list_approvals({query: Query})    -> { items: Row[], total: int }
-//     Query = { status: "pending"|"approved"|"denied"|"expired"|null, agent: string|null,
-//               action: string|null, from: RFC3339|null, to: RFC3339|null,
-//               search: string|null, limit: int|null }
-//     Row = { id, agent_id, agent_name|null, action, reason_code, summary, status,
-//             created_at, expires_at, local: Local|null }
-//     Local = { state: "queued"|"rejected", kind: "approve"|"deny", message: string|null }
-//   facets()                          -> { agents: string[], actions: string[] }
-//   approval_detail({id})             -> { approval: Approval (countersign-api wire type),
-//                                          audit: AuditEntry[], local: Local|null }
-//   decide({id, kind, reason, notes}) -> Row              (queued in the outbox, optimistic)
-//   decide_bulk({ids, kind, reason, notes}) -> { queued: int, skipped: [id, why][] }
-//   stats({from, to})                 -> Stats (countersign-api wire type, from the local store)
-//   outbox()                          -> OutboxEntry[]   (dismissed entries are left out)
-//     OutboxEntry = { id: int, approval_id: string, kind: "approve"|"deny",
-//                     reason: string|null, notes: string|null, state: "queued"|"rejected",
-//                     attempts: int, message: string|null, created_at: RFC3339 }
-//   dismiss_outbox({id})              -> null   (id = OutboxEntry.id; only "rejected" entries)
-//     (acknowledges a rejected/expired decision, persisted: it leaves outbox() and the
-//      outbox.rejected count; the record is kept. Other states reject with invalid_input.
-//      "cs:outbox-changed" follows.)
-//   sync_now()                        -> null
-//   get_settings()                    -> Settings
-//     Settings = { server_url: string|null, org: string|null, has_token: bool,
-//                  expiring_soon_minutes: int, notifications_enabled: bool, start_at_login: bool }
-//   save_settings({settings: Settings & {token: string|null}}) -> Settings
-//     (a null token keeps the stored one; the token is write-only and never returned)
-//   start_demo()                      -> AppState   (embedded demo server, own data dir)
-//   set_notifications_paused({paused}) -> null
+// Every command answers from the local store; only `sync_now`, `save_settings` and
+// `start_demo` talk to the server while the window waits. Fresher data arrives as events:
 //
-// EVENTS (Tauri `listen`):
-//   "cs:approvals-changed"  { pending_count: int }
-//   "cs:connection"         Connection
-//   "cs:outbox-changed"     { queued: int, rejected: int }
-//   "cs:open-approval"      { id: string }        (a notification or the tray asked for it)
-//   "cs:state"              AppState              (settings or mode changed)
+//   "cs:approvals-changed"  { ids: string[] | null, facets: Facets | null }
+//        ids: the approvals whose cached state changed (null: re-read what is shown);
+//        facets: the filter values, only when they changed.
+//   "cs:status"             Status      (connection, last sync, outbox counts, pending count)
+//   "cs:outbox-changed"     null        (the outbox view re-reads)
+//   "cs:open-approval"      { id }      (a notification or the tray asked for it)
+//   "cs:state"              AppState    (settings or mode changed)
 
-const tauri = window.__TAURI__;
+const tauri = /** @type {any} */ (window).__TAURI__;
 
+/** @param {unknown} e @returns {{code: string, message: string}} */
 function normaliseError(e) {
-  if (e && typeof e === "object" && typeof e.code === "string") return e;
-  return { code: "internal", message: String(e && e.message ? e.message : e) };
+  const o = /** @type {any} */ (e);
+  if (o && typeof o === "object" && typeof o.code === "string") return o;
+  return { code: "internal", message: String(o && o.message ? o.message : o) };
 }
 
+/** @param {string} cmd @param {Record<string, unknown>} [args] @returns {Promise<any>} */
 async function call(cmd, args) {
   if (!tauri || !tauri.core) {
     throw { code: "no_shell", message: "Countersign must run inside its desktop shell." };
@@ -66,43 +38,67 @@ async function call(cmd, args) {
 }
 
 export const api = {
+  /** @returns {Promise<import("./types").AppState>} */
   appState: () => call("app_state"),
+  /** @param {import("./types").QueueQuery} query @returns {Promise<import("./types").QueuePage>} */
   listApprovals: (query) => call("list_approvals", { query }),
+  /** @param {import("./types").QueueQuery} query @returns {Promise<number>} */
+  countApprovals: (query) => call("count_approvals", { query }),
+  /** The given ids that match the query's filters, in its order.
+   * @param {import("./types").QueueQuery} query @param {string[]} ids
+   * @returns {Promise<import("./types").QueueItem[]>} */
+  approvalsById: (query, ids) => call("approvals_by_id", { query, ids }),
+  /** 0-based index of `id` in the query's order, or null.
+   * @param {import("./types").QueueQuery} query @param {string} id @returns {Promise<number|null>} */
+  positionOf: (query, id) => call("position_of", { query, id }),
+  /** @returns {Promise<import("./types").Facets>} */
   facets: () => call("facets"),
-  approvalDetail: (id) => call("approval_detail", { id }),
-  decide: (id, kind, reason, notes) => call("decide", { id, kind, reason, notes }),
-  decideBulk: (ids, kind, reason, notes) => call("decide_bulk", { ids, kind, reason, notes }),
+  /** From the cache; a background refresh follows as an approvals-changed event.
+   * @param {string} id @param {boolean} [refresh] @returns {Promise<import("./types").ApprovalDetail>} */
+  approvalDetail: (id, refresh = true) => call("approval_detail", { id, refresh }),
+  /** @param {string[]} ids @param {"approve"|"deny"} kind @param {string|null} reason @param {string|null} notes
+   * @returns {Promise<import("./types").Queued>} */
+  decide: (ids, kind, reason, notes) => call("decide", { ids, kind, reason, notes }),
+  /** @param {string|null} from @param {string|null} to @returns {Promise<import("./types").Stats>} */
   stats: (from, to) => call("stats", { from, to }),
+  /** @returns {Promise<import("./types").OutboxItem[]>} */
   outbox: () => call("outbox"),
-  dismissOutbox: (id) => call("dismiss_outbox", { id }),
+  /** @param {number} seq */
+  dismissOutbox: (seq) => call("dismiss_outbox", { seq }),
   syncNow: () => call("sync_now"),
   getSettings: () => call("get_settings"),
+  /** @param {Record<string, unknown>} settings */
   saveSettings: (settings) => call("save_settings", { settings }),
+  /** @returns {Promise<import("./types").AppState>} */
   startDemo: () => call("start_demo"),
+  /** @param {boolean} paused */
   setNotificationsPaused: (paused) => call("set_notifications_paused", { paused }),
 };
 
-/** Sync now, with a short message when the server cannot be reached (the banner says the rest). */
+/** Sync now, with a short message when the server cannot be reached (the banner says the rest).
+ * @param {(msg: string, kind?: string) => void} toastFn */
 export async function syncNow(toastFn) {
   try {
     await api.syncNow();
     return true;
   } catch (e) {
-    toastFn(e.code === "network" ? "Can't reach the server — working offline; decisions stay queued." : e.message, "error");
+    const err = normaliseError(e);
+    toastFn(err.code === "network" ? "Can't reach the server — working offline; decisions stay queued." : err.message, "error");
     return false;
   }
 }
 
 export const EVENTS = {
   approvalsChanged: "cs:approvals-changed",
-  connection: "cs:connection",
+  status: "cs:status",
   outboxChanged: "cs:outbox-changed",
   openApproval: "cs:open-approval",
   state: "cs:state",
 };
 
-/** Subscribes to a shell event; the handler gets the payload. */
+/** Subscribes to a shell event; the handler gets the payload.
+ * @param {string} name @param {(payload: any) => void} handler */
 export async function on(name, handler) {
   if (!tauri || !tauri.event) return () => {};
-  return tauri.event.listen(name, (ev) => handler(ev.payload));
+  return tauri.event.listen(name, (/** @type {{payload: any}} */ ev) => handler(ev.payload));
 }

@@ -2,8 +2,12 @@
 import { api } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining } from "./format.js";
+import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange } from "./format.js";
 import { confirmDecision } from "./dialog.js";
+import { isDecidable } from "./rules.js";
+
+/** @typedef {import("./types").ApprovalDetail} ApprovalDetail */
+/** @typedef {import("./types").Approval} Approval */
 
 const CHECKLIST = [
   ["Agent Identity", "Is this the expected agent?"],
@@ -14,83 +18,106 @@ const CHECKLIST = [
 ];
 const TRACE_GLYPH = { pass: "✓", escalate: "⚠", fail: "✗" };
 
-let hooks = null; // { back, afterDecision, rerender }
-let ticker = null;
-let current = null; // { approval, audit, local }
-let form = null; // { notes, reason, approve, deny }
+/** @type {{back: () => void, afterDecision: (id: string) => Promise<void>, open: (id: string) => Promise<void>,
+ *   step: (delta: number) => Promise<void>, rerender: () => Promise<void>} | null} */
+let hooks = null;
+/** @type {ReturnType<typeof setTimeout>|undefined} */
+let ticker;
+/** @type {ApprovalDetail|null} */
+let current = null;
+/** @type {{notes: HTMLTextAreaElement, reason: HTMLInputElement, approve: HTMLElement, deny: HTMLButtonElement, hint: HTMLElement} | null} */
+let form = null;
+/** Parts of the page that change in place when the approval changes. */
+/** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement} | null} */
+let live = null;
 
+/** @param {NonNullable<typeof hooks>} h_ */
 export function initDetail(h_) {
   hooks = h_;
 }
 
 export function stopDetail() {
-  clearInterval(ticker);
-  ticker = null;
+  clearTimeout(ticker);
+  ticker = undefined;
   current = null;
   form = null;
+  live = null;
 }
 
+/** The approval the detail shows, if open. */
+export function openId() {
+  return current ? current.approval.id : null;
+}
+
+/** @param {string} title @param {...any} body */
 function section(title, ...body) {
   const id = `sec-${title.toLowerCase().replace(/[^a-z]+/g, "-")}`;
   return h("section", { class: "card", "aria-labelledby": id },
     h("h2", { class: "card-title", id }, title), ...body);
 }
 
+/** @param {HTMLElement} root @param {string} id */
 export async function renderDetail(root, id) {
   stopDetail();
+  /** @type {ApprovalDetail} */
   let data;
   try {
     data = await api.approvalDetail(id);
   } catch (e) {
-    root.append(h("div", { class: "empty" }, h("p", null, `Could not open ${id}: ${e.message}`),
-      h("button", { type: "button", class: "btn", onclick: hooks.back }, "← Back to approvals")));
+    const err = /** @type {any} */ (e);
+    const waiting = err.code === "not_found" && state.app && state.app.configured;
+    root.append(h("div", { class: "empty", id: "detail-missing", dataset: { id } },
+      h("p", null, waiting ? `Fetching ${id} from the server…` : `Could not open ${id}: ${err.message}`),
+      h("button", { type: "button", class: "btn", onclick: () => hooks?.back() }, "← Back to approvals")));
     return;
   }
   current = data;
   const a = data.approval;
-  const pendingHere = a.status === "pending" && !(data.local && data.local.state === "queued");
 
-  const idx = state.rows.findIndex((r) => r.id === id);
+  const pos = state.detailIndex;
+  const total = state.win.total;
   const nav = h("div", { class: "detail-nav" },
     h("button", { type: "button", class: "btn btn-ghost btn-small", id: "prev-item", "aria-label": "Previous approval (k)",
-      disabled: idx <= 0, onclick: () => step(-1) }, "↑"),
-    h("span", { class: "muted" }, idx >= 0 ? `${idx + 1} of ${state.rows.length}` : ""),
+      disabled: pos === null || pos <= 0, onclick: () => hooks?.step(-1) }, "↑"),
+    h("span", { class: "muted", id: "detail-position" }, pos !== null ? `${pos + 1} of ${total}` : ""),
     h("button", { type: "button", class: "btn btn-ghost btn-small", id: "next-item", "aria-label": "Next approval (j)",
-      disabled: idx < 0 || idx >= state.rows.length - 1, onclick: () => step(1) }, "↓"));
+      disabled: pos === null || pos >= total - 1, onclick: () => hooks?.step(1) }, "↓"));
 
+  const pill = h("span", { id: "detail-status" });
+  const local = h("span", { id: "detail-local-slot" });
   root.append(h("header", { class: "view-head detail-head" },
     h("button", { type: "button", class: "btn btn-ghost", id: "back", "aria-label": "Back to approvals (Esc)",
-      onclick: hooks.back }, "← Approvals"),
-    h("h1", { class: "view-title" }, h("span", { class: "muted title-kicker" }, "Approval detail "), h("code", { id: "detail-id" }, a.id)),
-    h("span", { class: `pill pill-${a.status}`, id: "detail-status" }, `${GLYPH[a.status] || ""} ${STATUS_LABEL[a.status] || a.status}`),
-    data.local ? h("span", { class: `chip chip-${data.local.state}`, id: "detail-local" },
-      data.local.state === "queued" ? `Queued ${data.local.kind} — waiting to reach the server`
-        : `Rejected ${data.local.kind}: ${data.local.message || "refused by the server"}`) : null,
-    nav));
+      onclick: () => hooks?.back() }, "← Approvals"),
+    h("h1", { class: "view-title", id: "detail-heading", tabindex: "-1" },
+      h("span", { class: "muted title-kicker" }, "Approval detail "), h("code", { id: "detail-id" }, a.id)),
+    pill, local, nav));
 
   const agentLabel = [a.agent.name, a.agent.version].filter(Boolean).join(" ");
-  const expiresRel = h("span", { class: "muted", id: "expires-remaining" }, `(${remaining(a.expires_at)})`);
-  const createdRel = h("span", { class: "muted", id: "created-relative" }, `(${agoLong(a.created_at)})`);
+  const expiresRel = h("span", { class: "muted", id: "expires-remaining" });
+  const createdRel = h("span", { class: "muted", id: "created-relative" });
+  const statusDd = h("dd", { id: "detail-status-text" });
   const meta = h("dl", { class: "meta", id: "detail-meta" },
-    h("dt", null, "Agent"), h("dd", { id: "detail-agent" }, a.agent.id, agentLabel ? h("span", { class: "muted" }, ` (${agentLabel})`) : null),
-    h("dt", null, "Action"), h("dd", null, h("code", { id: "detail-action" }, a.action)),
-    h("dt", null, "Status"), h("dd", null, `${GLYPH[a.status] || ""} ${STATUS_LABEL[a.status] || a.status}`),
+    h("dt", null, "Agent"), h("dd", { id: "detail-agent" }, h("bdi", null, a.agent.id), agentLabel ? h("span", { class: "muted" }, " (", h("bdi", null, agentLabel), ")") : null),
+    h("dt", null, "Action"), h("dd", null, h("code", { id: "detail-action" }, h("bdi", null, a.action))),
+    h("dt", null, "Status"), statusDd,
     h("dt", null, "Created"), h("dd", null, h("time", { datetime: a.created_at }, absolute(a.created_at)), " ", createdRel),
     h("dt", null, "Expires"), h("dd", null, h("time", { datetime: a.expires_at }, absolute(a.expires_at)), " ", expiresRel),
-    h("dt", null, "Requested by"), h("dd", null, a.requested_by));
+    h("dt", null, "Requested by"), h("dd", null, h("bdi", null, a.requested_by)));
 
   const reason = section("Reason", h("div", { class: "reason-box", id: "detail-reason" },
     // Servers often repeat the code at the start of the text; show it once.
-    a.reason_text.startsWith(a.reason_code) ? null : h("strong", null, `${a.reason_code}: `), a.reason_text));
+    a.reason_text.startsWith(a.reason_code) ? null : h("strong", null, h("bdi", null, a.reason_code), ": "), h("bdi", null, a.reason_text)));
   const params = section("Request parameters",
-    h("pre", { class: "json", id: "detail-params", tabindex: "0", "aria-label": "Request parameters as JSON" },
-      JSON.stringify(a.params ?? null, null, 2)));
+    a.params === null || a.params === undefined
+      ? h("p", { class: "muted", id: "detail-params" }, "No parameters.")
+      : h("pre", { class: "json", id: "detail-params", tabindex: "0", "aria-label": "Request parameters as JSON" },
+        JSON.stringify(a.params, null, 2)));
   const trace = section("Policy trace", a.policy_trace && a.policy_trace.length
     ? h("ul", { class: "trace", id: "detail-trace", role: "list" }, a.policy_trace.map((t) =>
       h("li", { class: `trace-${t.result}` },
-        h("span", { class: "trace-glyph", "aria-hidden": "true" }, TRACE_GLYPH[t.result] || "•"),
-        h("code", null, t.step), h("span", null, `: ${t.result}`),
-        t.detail ? h("span", { class: "muted" }, ` (${t.detail})`) : null)))
+        h("span", { class: "trace-glyph", "aria-hidden": "true" }, TRACE_GLYPH[/** @type {keyof typeof TRACE_GLYPH} */ (t.result)] || "•"),
+        h("code", null, h("bdi", null, t.step)), h("span", null, `: ${t.result}`),
+        t.detail ? h("span", { class: "muted" }, " (", h("bdi", null, t.detail), ")") : null)))
     : h("p", { class: "muted", id: "detail-trace" }, "No policy trace was recorded."));
   const risk = section("Risk snapshot", riskView(a.risk || {}));
   const checklist = section("Approval checklist",
@@ -98,16 +125,82 @@ export async function renderDetail(root, id) {
     h("ul", { class: "checklist", id: "detail-checklist", role: "list" }, CHECKLIST.map(([name, q], i) =>
       h("li", null, h("label", null, h("input", { type: "checkbox", id: `check-${i}` }),
         h("strong", null, name), h("span", { class: "muted" }, ` — ${q}`))))));
-  const history = section("History", auditView(data.audit, a));
+  const history = h("div", { id: "detail-history-slot" });
+  const decision = h("div", { id: "decision-slot" });
 
-  const left = h("div", { class: "detail-main" }, section("Overview", meta), reason, params, trace, risk, history);
-  const right = h("aside", { class: "detail-side", "aria-label": "Decision" }, checklist, decisionPanel(a, data, pendingHere));
+  const left = h("div", { class: "detail-main" }, section("Overview", meta), reason, params, trace, risk,
+    section("History", history));
+  const right = h("aside", { class: "detail-side", "aria-label": "Decision" }, checklist, decision);
   root.append(h("div", { class: "detail" }, left, right));
+  live = { pill, local, status: statusDd, history, decision };
+  paintLive(data, true);
 
-  ticker = setInterval(() => {
-    expiresRel.textContent = `(${remaining(a.expires_at)})`;
-    createdRel.textContent = `(${agoLong(a.created_at)})`;
-  }, 1000);
+  // Countdowns repaint when their text changes, not on a fixed beat.
+  const tick = () => {
+    const now = Date.now();
+    expiresRel.textContent = `(${remaining(a.expires_at, now)})`;
+    createdRel.textContent = `(${agoLong(a.created_at, now)})`;
+    ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
+  };
+  tick();
+}
+
+/**
+ * Paints the parts that change after the page was built: status, this device's decision,
+ * the history and the decision panel. A form the approver is using stays as it is (with
+ * what they typed) while the approval is still decidable; otherwise it is replaced by
+ * what happened ("bob denied at …", "Expired at …").
+ * @param {ApprovalDetail} data @param {boolean} first
+ */
+function paintLive(data, first) {
+  if (!live) return;
+  const a = data.approval;
+  const st = data.status;
+  const label = `${GLYPH[st] || ""} ${STATUS_LABEL[st] || st}`;
+  live.pill.className = `pill pill-${st}`;
+  live.pill.textContent = label;
+  live.status.textContent = label;
+  clear(live.local);
+  const ld = data.local_decision;
+  if (ld && ld.state !== "applied") {
+    const queued = ld.state === "queued" || ld.state === "sending";
+    live.local.append(h("span", { class: `chip chip-${queued ? "queued" : "rejected"}`, id: "detail-local" },
+      queued ? `Queued ${ld.kind} — waiting to reach the server` : `Not applied: ${data.local_explanation || "refused by the server"}`));
+  }
+  clear(live.history).append(auditView(data.audit ? data.audit.entries : [], a));
+  const wasForm = !!form;
+  const nowForm = isDecidable(data);
+  if (first || wasForm !== nowForm || !nowForm) {
+    clear(live.decision).append(decisionPanel(a, data, nowForm));
+    if (!first && wasForm && !nowForm) {
+      toast(`${a.id} changed: ${decidedLine(a, st)}`);
+    }
+  }
+}
+
+/** @param {Approval} a @param {string} st */
+function decidedLine(a, st) {
+  const d = a.decision;
+  if (d) return `${d.by} ${d.kind === "approve" ? "approved" : "denied"} it at ${absolute(d.at)}`;
+  if (st === "expired") return `expired at ${absolute(a.expires_at)}`;
+  return STATUS_LABEL[st] || st;
+}
+
+/**
+ * The open approval changed in the store (an event named it): re-read it from the cache and
+ * patch the page in place.
+ * @param {string} id
+ */
+export async function refreshOpenDetail(id) {
+  if (!current || current.approval.id !== id) return;
+  try {
+    const data = await api.approvalDetail(id, false);
+    if (!current || current.approval.id !== id) return;
+    current = data;
+    paintLive(data, false);
+  } catch (e) {
+    toast(/** @type {any} */ (e).message, "error");
+  }
 }
 
 function riskView(r) {
@@ -136,44 +229,47 @@ function riskView(r) {
   return parts;
 }
 
-function auditView(audit, a) {
-  const entries = audit && audit.length ? audit : [];
+/** @param {import("./types").AuditEntry[]} entries @param {Approval} a */
+function auditView(entries, a) {
   if (!entries.length) {
     return h("p", { class: "muted", id: "detail-history" },
-      `Created ${absolute(a.created_at)} by ${a.requested_by}.`);
+      `Created ${absolute(a.created_at)} by `, h("bdi", null, a.requested_by), ".");
   }
   return h("ol", { class: "timeline", id: "detail-history" }, entries.map((e) =>
     h("li", { class: `tl-${e.event}` },
-      h("div", { class: "tl-head" }, h("strong", null, e.event), h("span", null, ` by ${e.actor}`),
+      h("div", { class: "tl-head" }, h("strong", null, e.event), h("span", null, " by ", h("bdi", null, e.actor)),
         h("time", { class: "muted", datetime: e.at }, ` · ${absolute(e.at)}`)),
-      e.reason ? h("div", null, h("span", { class: "muted" }, "Reason: "), e.reason) : null,
-      e.notes ? h("div", null, h("span", { class: "muted" }, "Notes: "), e.notes) : null)));
+      e.reason ? h("div", null, h("span", { class: "muted" }, "Reason: "), h("bdi", null, e.reason)) : null,
+      e.notes ? h("div", null, h("span", { class: "muted" }, "Notes: "), h("bdi", null, e.notes)) : null)));
 }
 
-function decisionPanel(a, data, pendingHere) {
-  if (!pendingHere) {
+/** @param {Approval} a @param {ApprovalDetail} data @param {boolean} decidable */
+function decisionPanel(a, data, decidable) {
+  if (!decidable) {
+    form = null;
     const d = a.decision;
+    /** @type {HTMLElement[]} */
     const body = [];
-    if (data.local && data.local.state === "queued") {
-      body.push(h("p", { class: "queued-note" }, `Your ${data.local.kind} is queued and will be delivered when the server is reachable.`));
+    const ld = data.local_decision;
+    if (ld && (ld.state === "queued" || ld.state === "sending")) {
+      body.push(h("p", { class: "queued-note" }, `Your ${ld.kind} is queued and will be delivered when the server is reachable.`));
     }
-    if (d) {
-      body.push(h("p", null, h("strong", null, d.kind === "approve" ? "Approved" : "Denied"),
-        ` by ${d.by} · ${absolute(d.at)}`));
-      if (d.reason) body.push(h("p", null, h("span", { class: "muted" }, "Reason: "), d.reason));
-      if (d.notes) body.push(h("p", null, h("span", { class: "muted" }, "Notes: "), d.notes));
-    } else if (a.status === "expired") {
-      body.push(h("p", null, "This request expired before anyone decided. The action was not executed."));
+    if (d && data.status !== "pending") {
+      body.push(h("p", { id: "decided-line" }, h("strong", null, h("bdi", null, d.by), ` ${d.kind === "approve" ? "approved" : "denied"}`),
+        ` at ${absolute(d.at)}`, d.reason ? ": " : "", d.reason ? h("q", null, h("bdi", null, d.reason)) : null));
+      if (d.notes) body.push(h("p", null, h("span", { class: "muted" }, "Notes: "), h("bdi", null, d.notes)));
+    } else if (data.status === "expired") {
+      body.push(h("p", { id: "decided-line" }, `Expired at ${absolute(a.expires_at)}. Nobody decided; the action was not executed.`));
     }
     return section("Decision", h("div", { id: "decision-done" }, body));
   }
-  const notes = h("textarea", { id: "notes", class: "input", rows: "4", maxlength: "4000",
-    placeholder: "Optional notes for the audit trail", "aria-label": "Notes" });
-  const reason = h("input", { type: "text", id: "deny-reason", class: "input", maxlength: "1000",
-    placeholder: "Required to deny", "aria-label": "Deny reason", "aria-describedby": "deny-hint" });
+  const notes = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "notes", class: "input", rows: "4", maxlength: "4000",
+    placeholder: "Optional notes for the audit trail", "aria-label": "Notes" }));
+  const reason = /** @type {HTMLInputElement} */ (h("input", { type: "text", id: "deny-reason", class: "input", maxlength: "1000",
+    placeholder: "Required to deny", "aria-label": "Deny reason", "aria-describedby": "deny-hint" }));
   const hint = h("p", { class: "hint", id: "deny-hint" }, "A reason is required to deny.");
-  const deny = h("button", { type: "button", class: "btn btn-danger", id: "deny", "aria-keyshortcuts": "Shift+D",
-    onclick: () => decide("deny") }, "Deny");
+  const deny = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "btn btn-danger", id: "deny", "aria-keyshortcuts": "Shift+D",
+    onclick: () => decide("deny") }, "Deny"));
   const approve = h("button", { type: "button", class: "btn btn-primary", id: "approve", "aria-keyshortcuts": "Shift+A",
     onclick: () => decide("approve") }, "Approve");
   form = { notes, reason, approve, deny, hint };
@@ -195,19 +291,10 @@ function decisionPanel(a, data, pendingHere) {
       h("kbd", null, "j"), "/", h("kbd", null, "k"), " next/previous · ", h("kbd", null, "Esc"), " back"));
 }
 
-function step(delta) {
-  const idx = state.rows.findIndex((r) => current && r.id === current.approval.id);
-  const next = state.rows[idx + delta];
-  if (next) { state.cursor = idx + delta; hooks.open(next.id); }
-}
-
-export function detailStep(delta) {
-  step(delta);
-}
-
 /** Approve or deny the open approval, always through the confirmation dialog. */
+/** @param {"approve"|"deny"} kind */
 export async function decide(kind) {
-  if (!current || !form) return;
+  if (!current || !form || !isDecidable(current)) return;
   const a = current.approval;
   if (kind === "deny" && !form.reason.value.trim()) {
     form.reason.focus();
@@ -222,10 +309,14 @@ export async function decide(kind) {
   });
   if (!answer) return;
   try {
-    await api.decide(a.id, kind, kind === "deny" ? answer.reason : null, answer.notes);
+    const res = await api.decide([a.id], kind, kind === "deny" ? answer.reason : null, answer.notes);
+    if (res.skipped.length) {
+      toast(`${a.id} was not decided: ${res.skipped[0][1]}`, "error");
+      return;
+    }
     toast(`${kind === "deny" ? "Denied" : "Approved"} ${a.id}`);
-    await hooks.afterDecision(a.id);
+    await hooks?.afterDecision(a.id);
   } catch (e) {
-    toast(e.message, "error");
+    toast(/** @type {any} */ (e).message, "error");
   }
 }

@@ -5,7 +5,13 @@ import { h, clear } from "./dom.js";
  * Opens the confirmation. `fields` may ask for a reason (required) and notes.
  * Resolves to `{reason, notes}` on confirm, or null on cancel.
  */
-export function confirmDecision({ title, kind, ids, summary, needReason, reason, notes, askNotes }) {
+/**
+ * @param {{title: string, kind: "approve"|"deny", ids: string[], summary?: string,
+ *   items?: import("./types").QueueItem[], needReason?: boolean, reason?: string|null,
+ *   notes?: string|null, askNotes?: boolean, offline?: boolean}} opts
+ * @returns {Promise<{reason: string|null, notes: string|null} | null>}
+ */
+export function confirmDecision({ title, kind, ids, summary, items, needReason, reason, notes, askNotes, offline }) {
   const dlg = document.getElementById("confirm");
   const body = document.getElementById("confirm-body");
   const ok = document.getElementById("confirm-ok");
@@ -16,12 +22,22 @@ export function confirmDecision({ title, kind, ids, summary, needReason, reason,
   if (summary) body.append(h("p", { class: "dialog-summary" }, summary));
   if (ids && ids.length) {
     const shown = ids.slice(0, 12);
+    const byId = new Map((items || []).map((r) => [r.id, r]));
     body.append(
       h("p", { class: "muted" }, `${ids.length} approval${ids.length === 1 ? "" : "s"}:`),
       h("ul", { class: "id-list", "aria-label": "Approvals in this decision" },
-        shown.map((id) => h("li", null, h("code", null, id)))),
-      ids.length > shown.length ? h("p", { class: "muted" }, `…and ${ids.length - shown.length} more`) : null,
-    );
+        shown.map((id) => {
+          const r = byId.get(id);
+          return h("li", null, h("code", null, id),
+            r ? h("span", { class: "muted" }, " · ", h("bdi", null, r.agent), " · ", h("bdi", null, r.action), " — ",
+              h("bdi", null, r.summary)) : null);
+        })));
+    // `append` would print a null as the word "null": add the tail only when there is one.
+    if (ids.length > shown.length) body.append(h("p", { class: "muted" }, `…and ${ids.length - shown.length} more`));
+  }
+  if (offline) {
+    body.append(h("p", { class: "queued-note", id: "confirm-offline" },
+      "Offline: this decision will be queued and sent when the server is reachable."));
   }
   let reasonInput = null;
   let notesInput = null;

@@ -37,19 +37,45 @@ export function agoLong(t, now = Date.now()) {
   return `${plural(Math.floor(s / 86400), "day")} ago`;
 }
 
-/** "22 hours remaining", "4m 10s remaining", "expired 3 hours ago". */
+/**
+ * "2 days 3h remaining", "22h 05m remaining", "4m remaining", "40s remaining",
+ * "expired 3 hours ago". Seconds only in the last minute: a countdown is repainted
+ * only when its text changes (see `nextChange`), and a tray app must idle at ~0 %.
+ * @param {string|Date} t @param {number} [now]
+ */
 export function remaining(t, now = Date.now()) {
   const d = parse(t);
   if (!d) return "";
-  const s = Math.round((d.getTime() - now) / 1000);
+  const s = Math.floor((d.getTime() - now) / 1000);
   if (s <= 0) return `expired ${agoLong(d, now)}`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s remaining`;
-  if (s < 86400) {
-    const hrs = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    return `${hrs}h ${String(m).padStart(2, "0")}m ${String(s % 60).padStart(2, "0")}s remaining`;
-  }
+  if (s < 60) return `${s}s remaining`;
+  if (s < 3600) return `${Math.floor(s / 60)}m remaining`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m remaining`;
   return `${plural(Math.floor(s / 86400), "day")} ${Math.floor((s % 86400) / 3600)}h remaining`;
+}
+
+/**
+ * Milliseconds until `remaining(t)` or `agoLong(t)` next shows a different text, so
+ * a view wakes exactly when something visible changes (at most about once a second).
+ * @param {string|Date} t @param {"remaining"|"ago"} kind @param {number} [now]
+ */
+export function nextChange(t, kind, now = Date.now()) {
+  const d = parse(t);
+  if (!d) return 3600_000;
+  const left = d.getTime() - now;
+  let ms;
+  let unit;
+  if (kind === "remaining" && left > 0) {
+    const s = left / 1000;
+    unit = s <= 60 ? 1000 : s <= 86400 ? 60_000 : 3_600_000;
+    ms = left % unit;
+  } else {
+    const age = Math.abs(left);
+    const s = age / 1000;
+    unit = s < 3600 ? 60_000 : s < 86400 ? 3_600_000 : 86_400_000;
+    ms = unit - (age % unit);
+  }
+  return Math.max(250, (ms || unit) + 20);
 }
 
 /** "2024-12-14 10:00:00" in local time. */

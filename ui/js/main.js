@@ -3,8 +3,11 @@ import { api, on, EVENTS, syncNow as syncWith } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
 import { ago, absolute } from "./format.js";
-import { initQueue, loadQueue, renderQueue, renderTabs, moveCursor, toggleCursorSelection, bulkDecide, paint } from "./queue.js";
-import { initDetail, renderDetail, stopDetail, decide, detailStep } from "./detail.js";
+import { initQueue, loadQueue, renderQueue, renderTabs, moveCursor, toggleCursorSelection, bulkDecide, paint,
+  applyChanges, currentQuery, ensureLoaded, cursorRow, paintPendingCount, paintFacets } from "./queue.js";
+import { initDetail, renderDetail, stopDetail, decide, openId, refreshOpenDetail } from "./detail.js";
+import { rowAt, indexOf } from "./window.js";
+import { isDecidable } from "./rules.js";
 import { renderStats } from "./stats.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { initOutbox, renderOutbox } from "./outbox.js";
@@ -26,6 +29,7 @@ async function renderNow() {
   if (state.view !== "detail") stopDetail();
   const next = document.createElement("div");
   next.className = "view-inner";
+  const isQueue = state.view === "approvals" && state.tab !== "stats";
   if (state.view === "welcome") {
     await renderSettings(next, true);
   } else if (state.view === "settings") {
@@ -33,18 +37,21 @@ async function renderNow() {
   } else if (state.view === "outbox") {
     await renderOutbox(next);
   } else if (state.view === "detail") {
-    await renderDetail(next, state.detailId);
+    await renderDetail(next, state.detailId || "");
   } else if (state.tab === "stats") {
     renderTabs(next);
     await renderStats(next);
   } else {
-    try { await loadQueue(); } catch (e) { toast(e.message, "error"); }
-    renderQueue(next);
+    try { await loadQueue(); } catch (e) { toast(/** @type {any} */ (e).message, "error"); }
   }
   const focusId = document.activeElement && document.activeElement.id;
   clear(view).append(next);
+  // The queue scrolls inside its own list; every other view scrolls the page, from the top.
+  view.classList.toggle("view-fixed", isQueue);
+  view.scrollTop = 0;
+  if (isQueue) renderQueue(next);
   view.dataset.view = state.view === "approvals" ? `approvals-${state.tab}` : state.view;
-  if (focusId) document.getElementById(focusId)?.focus();
+  if (focusId && state.view !== "detail") document.getElementById(focusId)?.focus();
 }
 
 /** Re-renders the current view; calls are serialised so renders never interleave. */
@@ -53,29 +60,58 @@ export function rerender() {
   return rendering;
 }
 
+/** @param {string} v */
 function go(v) {
   state.view = v;
   return rerender();
 }
 
-function openDetail(id) {
-  state.detailId = id;
-  state.view = "detail";
-  return rerender().then(() => view.focus());
+/** Back to the queue, with focus on the row the approver was on. */
+async function back() {
+  await go("approvals");
+  /** @type {HTMLElement|null} */ (document.querySelector("#queue li.row.cursor"))?.focus({ preventScroll: true });
 }
 
+/** Opens an approval's detail; `index` is its place in the current queue when known.
+ * @param {string} id @param {number|null} [index] */
+async function openDetail(id, index) {
+  state.detailId = id;
+  let at = typeof index === "number" ? index : indexOf(state.win, id);
+  if (at < 0) {
+    const pos = await api.positionOf(currentQuery(), id).catch(() => null);
+    at = typeof pos === "number" ? pos : -1;
+  }
+  state.detailIndex = at >= 0 ? at : null;
+  if (at >= 0) { state.cursor = at; state.cursorId = id; }
+  state.view = "detail";
+  await rerender();
+  document.getElementById("detail-heading")?.focus();
+}
+
+/** j/k in the detail: the next/previous approval of the queue, across page boundaries. @param {number} delta */
+async function step(delta) {
+  if (state.detailIndex === null) return;
+  const next = state.detailIndex + delta;
+  if (next < 0 || next >= state.win.total) return;
+  if (!rowAt(state.win, next)) await ensureLoaded(next - 10, next + 10);
+  const r = rowAt(state.win, next);
+  if (r) await openDetail(r.id, next);
+}
+
+/** After a decision: on to the next approval still waiting, after the decided one. @param {string} id */
 async function afterDecision(id) {
-  // Refresh the list, then move on to the next pending item after the decided one.
-  const before = state.rows.findIndex((r) => r.id === id);
-  try { await loadQueue(); } catch (e) { toast(e.message, "error"); }
-  const pending = state.rows.filter((r) => r.status === "pending" && r.id !== id && !(r.local && r.local.state === "queued"));
-  const after = pending.find((r) => state.rows.indexOf(r) >= before) || pending[0];
-  if (after) {
-    state.cursor = state.rows.indexOf(after);
-    await openDetail(after.id);
+  const from = state.detailIndex === null ? 0 : state.detailIndex;
+  // Look ahead in the loaded window, then wrap to its start.
+  await ensureLoaded(from, from + 60);
+  const rows = state.win.rows;
+  const isNext = (/** @type {import("./types").QueueItem} */ r) => r.id !== id && isDecidable(r);
+  const ahead = rows.findIndex((r, i) => state.win.start + i > from && isNext(r));
+  const anyIdx = ahead >= 0 ? ahead : rows.findIndex(isNext);
+  if (anyIdx >= 0) {
+    await openDetail(rows[anyIdx].id, state.win.start + anyIdx);
   } else {
     toast("That was the last pending approval.");
-    await go("approvals");
+    await back();
   }
 }
 
@@ -84,95 +120,105 @@ function syncNow() {
 }
 
 function paintBanner() {
-  const b = document.getElementById("banner");
+  const b = /** @type {HTMLElement} */ (document.getElementById("banner"));
   const app = state.app;
-  clear(b);
-  b.className = "banner";
-  const conn = app ? app.connection : null;
-  const connText = document.getElementById("conn-text");
-  const connEl = document.getElementById("conn");
-  const last = conn && conn.last_synced_at ? `last synced ${ago(conn.last_synced_at)}` : "never synced";
-  const st = conn ? conn.state : "unconfigured";
-  connEl.dataset.state = st;
-  connText.textContent = {
+  const st = app ? app.status : null;
+  const conn = st ? st.conn : { state: "not_configured" };
+  const last = st && st.last_synced ? `last synced ${ago(st.last_synced)}` : "never synced";
+  const connText = /** @type {HTMLElement} */ (document.getElementById("conn-text"));
+  const connEl = /** @type {HTMLElement} */ (document.getElementById("conn"));
+  connEl.dataset.state = conn.state;
+  setText(connText, {
     online: `Online · ${last}`, syncing: "Syncing…", offline: `Offline · ${last}`,
-    unauthorized: "Token refused", unconfigured: "Not connected",
-  }[st] || st;
-  connText.title = conn && conn.last_synced_at ? `Last synced ${absolute(conn.last_synced_at)}` : "";
-  document.getElementById("who").textContent = app && app.subject
-    ? `${app.subject}${app.demo ? " · demo" : ""}` : app && app.demo ? "demo" : "";
+    unauthorized: "Token refused", not_configured: "Not connected",
+  }[conn.state] || conn.state);
+  connText.title = st && st.last_synced ? `Last synced ${absolute(st.last_synced)}` : "";
+  setText(/** @type {HTMLElement} */ (document.getElementById("who")), app && app.subject
+    ? `${app.subject}${app.demo ? " · demo" : ""}` : app && app.demo ? "demo" : "");
 
+  /** @type {(string|Node)[]} */
   const pieces = [];
-  if (st === "offline") {
-    b.classList.add("banner-offline");
+  let kind = "";
+  if (conn.state === "offline") {
+    kind = "banner-offline";
     pieces.push(h("strong", null, "Offline."), ` Decisions are queued and sent when the server is back. Showing cached data, ${last}`,
-      conn.last_synced_at ? ` (${absolute(conn.last_synced_at)})` : "", ".",
+      st && st.last_synced ? ` (${absolute(st.last_synced)})` : "", ".",
       h("button", { type: "button", class: "btn btn-small", id: "retry", onclick: () => syncNow() }, "Retry"));
-  } else if (st === "unauthorized") {
-    b.classList.add("banner-error");
+  } else if (conn.state === "unauthorized") {
+    kind = "banner-error";
     pieces.push(h("strong", null, "The server refused the token."), " Enter a new one in Settings.",
       h("button", { type: "button", class: "btn btn-small", onclick: () => go("settings") }, "Open Settings"));
-  } else if (st === "syncing") {
-    b.classList.add("banner-syncing");
+  } else if (conn.state === "syncing") {
+    kind = "banner-syncing";
     pieces.push(h("span", { class: "spinner", "aria-hidden": "true" }), "Syncing with the server…");
   }
-  if (app && app.outbox && app.outbox.rejected > 0) {
+  const failed = st ? st.outbox_failed : 0;
+  const queued = st ? st.outbox_pending : 0;
+  if (failed > 0) {
     if (pieces.length) pieces.push(h("span", { class: "sep" }, " "));
-    else b.classList.add("banner-error");
-    pieces.push(`${app.outbox.rejected} decision${app.outbox.rejected === 1 ? " was" : "s were"} rejected by the server.`,
+    else kind = "banner-error";
+    pieces.push(`${failed} decision${failed === 1 ? " was" : "s were"} not applied by the server.`,
       h("button", { type: "button", class: "btn btn-small", onclick: () => go("outbox") }, "View outbox"));
-  } else if (app && app.outbox && app.outbox.queued > 0 && st !== "offline") {
-    if (!pieces.length) b.classList.add("banner-syncing");
-    pieces.push(` ${app.outbox.queued} decision${app.outbox.queued === 1 ? "" : "s"} waiting to be sent.`);
+  } else if (queued > 0 && conn.state !== "offline") {
+    if (!pieces.length) kind = "banner-syncing";
+    pieces.push(` ${queued} decision${queued === 1 ? "" : "s"} waiting to be sent.`);
   }
-  b.title = conn && conn.message ? conn.message : "";
-  b.append(...pieces);
-  b.hidden = pieces.length === 0;
+  // Rebuilt only when its content changes: a live region announces every rebuild.
+  const message = conn.state === "offline" || conn.state === "unauthorized" ? /** @type {any} */ (conn).last_error || /** @type {any} */ (conn).message || "" : "";
+  const sig = JSON.stringify([kind, pieces.map((p) => (typeof p === "string" ? p : p.textContent)), message]);
+  if (b.dataset.sig !== sig) {
+    b.dataset.sig = sig;
+    clear(b);
+    b.className = `banner ${kind}`.trim();
+    b.title = message;
+    b.append(...pieces);
+    b.hidden = pieces.length === 0;
+  }
 
-  const pb = document.getElementById("pending-badge");
-  const n = app ? app.pending_count : 0;
+  const pb = /** @type {HTMLElement} */ (document.getElementById("pending-badge"));
+  const n = st ? st.pending_count : 0;
   pb.hidden = !n;
-  pb.textContent = String(n);
-  const ob = document.getElementById("outbox-badge");
-  const q = app && app.outbox ? app.outbox.queued + app.outbox.rejected : 0;
+  setText(pb, String(n));
+  pb.setAttribute("aria-label", `${n} pending approval${n === 1 ? "" : "s"}`);
+  const ob = /** @type {HTMLElement} */ (document.getElementById("outbox-badge"));
+  const q = queued + failed;
   ob.hidden = !q;
-  ob.textContent = String(q);
-  ob.classList.toggle("badge-danger", !!(app && app.outbox && app.outbox.rejected));
+  setText(ob, String(q));
+  ob.setAttribute("aria-label", `${q} decision${q === 1 ? "" : "s"} in the outbox`);
+  ob.classList.toggle("badge-danger", failed > 0);
+  paintPendingCount();
+}
+
+/** @param {HTMLElement} el @param {string} text */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 async function refreshState() {
   try {
     state.app = await api.appState();
   } catch (e) {
-    toast(e.message, "error");
+    toast(/** @type {any} */ (e).message, "error");
   }
   paintBanner();
 }
 
-// Background refreshes must not steal focus or wipe what the user is typing.
-let refreshTimer = null;
-function scheduleDataRefresh() {
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(async () => {
-    if (state.view === "approvals" && state.tab !== "stats") {
-      try { await loadQueue(); paint(); } catch (e) { toast(e.message, "error"); }
-    } else if (state.view === "outbox") {
-      await rerender();
-    }
-  }, 120);
-}
-
+/** Whether a key goes to text entry (a checkbox or button is not text entry). @param {KeyboardEvent} e */
 function typing(e) {
-  const t = e.target;
-  return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+  const t = /** @type {HTMLElement|null} */ (e.target);
+  if (!t) return false;
+  if (t.isContentEditable || t.tagName === "TEXTAREA" || t.tagName === "SELECT") return true;
+  if (t.tagName !== "INPUT") return false;
+  const type = /** @type {HTMLInputElement} */ (t).type;
+  return !["checkbox", "radio", "button", "submit", "reset", "range", "color"].includes(type);
 }
 
 document.addEventListener("keydown", (e) => {
   if (document.getElementById("confirm").open) return; // the dialog handles its own keys
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === "Escape") {
-    if (typing(e)) { e.target.blur(); return; }
-    if (state.view === "detail") { e.preventDefault(); go("approvals"); }
+    if (typing(e)) { /** @type {HTMLElement} */ (e.target).blur(); return; }
+    if (state.view === "detail") { e.preventDefault(); back(); }
     return;
   }
   if (typing(e)) return;
@@ -188,14 +234,17 @@ document.addEventListener("keydown", (e) => {
       } else document.getElementById("f-search")?.focus();
       break;
     case "j": case "ArrowDown":
-      if (inQueue) { e.preventDefault(); moveCursor(1); } else if (state.view === "detail" && e.key === "j") detailStep(1);
+      if (inQueue) { e.preventDefault(); moveCursor(1); } else if (state.view === "detail" && e.key === "j") step(1);
       break;
     case "k": case "ArrowUp":
-      if (inQueue) { e.preventDefault(); moveCursor(-1); } else if (state.view === "detail" && e.key === "k") detailStep(-1);
+      if (inQueue) { e.preventDefault(); moveCursor(-1); } else if (state.view === "detail" && e.key === "k") step(-1);
       break;
-    case "Enter":
-      if (inQueue && state.rows[state.cursor] && !e.target.closest("button")) { e.preventDefault(); openDetail(state.rows[state.cursor].id); }
+    case "Enter": {
+      const r = cursorRow();
+      const target = /** @type {HTMLElement} */ (e.target);
+      if (inQueue && r && !target.closest("button,input")) { e.preventDefault(); openDetail(r.id, state.cursor); }
       break;
+    }
     case "x": if (inQueue) { e.preventDefault(); toggleCursorSelection(); } break;
     case "A":
       e.preventDefault();
@@ -215,25 +264,46 @@ for (const b of document.querySelectorAll(".nav-item")) {
 
 async function boot() {
   initQueue({ openDetail, rerender });
-  initDetail({ back: () => go("approvals"), afterDecision, open: openDetail, rerender });
+  initDetail({ back, afterDecision, open: (id) => openDetail(id), step, rerender });
   initSettings({ afterSettings: async () => { await refreshState(); await go(state.app && state.app.configured ? "approvals" : "welcome"); } });
-  initOutbox({ openDetail, rerender });
+  initOutbox({ openDetail: (id) => openDetail(id), rerender });
 
-  await on(EVENTS.approvalsChanged, (p) => {
-    if (state.app) { state.app.pending_count = p.pending_count; paintBanner(); }
-    scheduleDataRefresh();
+  // Changes arrive as rows: only the named approvals are re-read and patched.
+  await on(EVENTS.approvalsChanged, (/** @type {{ids: string[]|null, facets: import("./types").Facets|null}} */ p) => {
+    if (p.facets) { state.facets = p.facets; paintFacets(); }
+    if (state.view === "approvals" && state.tab !== "stats") {
+      applyChanges(p.ids).catch((e) => toast(e.message, "error"));
+    } else if (state.view === "detail") {
+      const id = openId();
+      if (id && (p.ids === null || p.ids.includes(id))) refreshOpenDetail(id);
+      if (state.detailId && !id && (p.ids === null || p.ids.includes(state.detailId))) rerender();
+    }
   });
-  await on(EVENTS.connection, (c) => { if (state.app) { state.app.connection = c; paintBanner(); } });
-  await on(EVENTS.outboxChanged, (o) => { if (state.app) { state.app.outbox = o; paintBanner(); } scheduleDataRefresh(); });
-  await on(EVENTS.openApproval, (p) => { if (p && p.id) openDetail(p.id); });
-  await on(EVENTS.state, (s) => { state.app = s; paintBanner(); });
+  await on(EVENTS.status, (/** @type {import("./types").Status} */ st) => {
+    if (state.app) { state.app.status = st; paintBanner(); }
+  });
+  await on(EVENTS.outboxChanged, () => { if (state.view === "outbox") rerender(); });
+  await on(EVENTS.openApproval, (/** @type {{id: string}} */ p) => { if (p && p.id) openDetail(p.id); });
+  await on(EVENTS.state, (/** @type {import("./types").AppState} */ s) => { state.app = s; paintBanner(); });
 
+  try { state.facets = await api.facets(); } catch (e) { toast(/** @type {any} */ (e).message, "error"); }
   await refreshState();
   state.view = state.app && state.app.configured ? "approvals" : "welcome";
   await rerender();
   document.body.dataset.ready = "true";
-  // Relative ages in the queue and the "last synced" line age with the clock.
-  setInterval(() => { paintBanner(); if (state.view === "approvals" && state.tab !== "stats") paint(); }, 30000);
+  // "Last synced 3m ago" and the rows' ages change with the clock: repaint them from
+  // memory once a minute, only while the window is visible (nothing is re-read).
+  /** @type {ReturnType<typeof setTimeout>|undefined} */
+  let minute;
+  const everyMinute = () => {
+    clearTimeout(minute);
+    if (document.hidden) return;
+    paintBanner();
+    if (state.view === "approvals" && state.tab !== "stats") paint();
+    minute = setTimeout(everyMinute, 60_000 - (Date.now() % 60_000) + 50);
+  };
+  document.addEventListener("visibilitychange", everyMinute);
+  everyMinute();
 }
 
 boot();

@@ -3,7 +3,8 @@ import { api, syncNow } from "./api.js";
 import { h, toast } from "./dom.js";
 import { absolute } from "./format.js";
 
-let hooks = null; // { openDetail, rerender }
+/** @type {{openDetail: (id: string) => void, rerender: () => Promise<void>} | null} */
+let hooks = null;
 
 export function initOutbox(h_) {
   hooks = h_;
@@ -26,27 +27,32 @@ export async function renderOutbox(root) {
       h("div", null, "Every decision has reached the server.")));
     return;
   }
-  root.append(h("ul", { class: "outbox", id: "outbox-list", role: "list" }, items.map((o) =>
-    h("li", { class: `outbox-item ob-${o.state}`, dataset: { id: o.approval_id } },
-      h("span", { class: `chip chip-${o.state}` }, o.state === "queued" ? "Queued" : "Rejected"),
+  root.append(h("ul", { class: "outbox", id: "outbox-list", role: "list" }, items.map((o) => {
+    const waiting = o.state === "queued" || o.state === "sending";
+    return h("li", { class: `outbox-item ob-${waiting ? "queued" : "rejected"}`, dataset: { id: o.approval_id } },
+      h("span", { class: `chip chip-${waiting ? "queued" : "rejected"}` },
+        waiting ? "Queued" : o.state === "expired" ? "Expired" : "Not applied"),
       h("div", { class: "ob-main" },
         h("div", null, h("strong", null, o.kind === "deny" ? "Deny " : "Approve "),
-          h("button", { type: "button", class: "linkish", onclick: () => hooks.openDetail(o.approval_id) }, o.approval_id),
-          h("span", { class: "muted" }, ` · ${absolute(o.created_at)} · ${o.attempts} attempt${o.attempts === 1 ? "" : "s"}`)),
-        o.reason ? h("div", { class: "small" }, h("span", { class: "muted" }, "Reason: "), o.reason) : null,
-        o.message ? h("div", { class: "small ob-message" }, o.message) : null),
-      o.state === "rejected" ? dismissButton(o) : null))));
+          h("button", { type: "button", class: "linkish", onclick: () => hooks?.openDetail(o.approval_id) }, o.approval_id),
+          h("span", { class: "muted" }, ` · ${absolute(o.decided_at)} · ${o.attempts} attempt${o.attempts === 1 ? "" : "s"}`)),
+        o.reason ? h("div", { class: "small" }, h("span", { class: "muted" }, "Reason: "), h("bdi", null, o.reason)) : null,
+        waiting ? (o.last_error ? h("div", { class: "small muted" }, `Last attempt: ${o.last_error}`) : null)
+          : h("div", { class: "small ob-message" }, o.explanation)),
+      waiting ? null : dismissButton(o));
+  })));
 }
 
 // Acknowledging a rejection is stored by the core, so it survives a restart; the entry
 // is kept on the device for the record (`countersign outbox --all`).
+/** @param {import("./types").OutboxItem} o */
 function dismissButton(o) {
   const btn = h("button", { type: "button", class: "btn btn-small btn-ghost ob-dismiss",
     "aria-label": `Dismiss the rejected ${o.kind} of ${o.approval_id}` }, "Dismiss");
   btn.addEventListener("click", async () => {
     btn.disabled = true;
     try {
-      await api.dismissOutbox(o.id);
+      await api.dismissOutbox(o.seq);
       await hooks.rerender();
     } catch (e) {
       btn.disabled = false;

@@ -1,54 +1,131 @@
-// The Approvals screen: tabs, filters, the queue rows and bulk actions.
+// The Approvals screen: tabs, filters, the queue and bulk actions.
+//
+// The queue is a window over the whole filtered result: the scroll area is as tall as
+// all matching rows, only the rows on screen exist in the DOM, and rows are fetched by
+// keyset from the window's edges as it scrolls (a far jump fetches at an offset). Change
+// events patch only the rows they name; nothing is reloaded on a timer.
 import { api, syncNow } from "./api.js";
 import { h, clear, toast } from "./dom.js";
-import { state, PAGE } from "./store.js";
+import { state } from "./store.js";
 import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd } from "./format.js";
 import { confirmDecision } from "./dialog.js";
+import { isDecidable } from "./rules.js";
+import * as win from "./window.js";
 
-let hooks = null; // { openDetail, rerender }
-let listEl = null;
-let bulkEl = null;
-let countEl = null;
+/** @typedef {import("./types").QueueItem} QueueItem */
+/** @typedef {import("./types").QueueQuery} QueueQuery */
 
+/** Row height in px: fixed, so the scroll area's height is `total * ROW_H` (see app.css). */
+export const ROW_H = 62;
+/** Rows fetched at once, and at most kept in memory. */
+const PAGE = 120;
+const KEEP = 600;
+
+/** @type {{openDetail: (id: string) => Promise<void>, rerender: () => Promise<void>} | null} */
+let hooks = null;
+/** @type {HTMLElement|null} */ let scroller = null;
+/** @type {HTMLElement|null} */ let listEl = null;
+/** @type {HTMLElement|null} */ let spacer = null;
+/** @type {HTMLElement|null} */ let bulkEl = null;
+/** @type {HTMLElement|null} */ let countEl = null;
+/** @type {HTMLElement|null} */ let newPill = null;
+let frame = 0;
+/** Bumped on every reset, so answers to an older query are dropped. */
+let generation = 0;
+/** Fetches run one at a time. */
+let fetching = Promise.resolve();
+/** New rows that arrived above the viewport while the approver was scrolled down. */
+let newAbove = 0;
+
+/** @param {NonNullable<typeof hooks>} h_ */
 export function initQueue(h_) {
   hooks = h_;
 }
 
+/** The filters of the current tab as the store's query (no paging). @returns {QueueQuery} */
 export function currentQuery() {
   const f = state.filters;
   const status = state.tab === "pending" ? "pending" : f.status || null;
-  return {
+  return /** @type {QueueQuery} */ ({
     status,
     agent: f.agent || null,
     action: f.action || null,
     from: dayStart(f.from),
     to: dayEnd(f.to),
     search: f.search.trim() || null,
-    limit: PAGE,
-  };
+    sort: "newest_first",
+  });
 }
 
-/** Reloads rows and facets from the shell, keeping the cursor on the same id if it is still there. */
+function sort() {
+  return /** @type {win.Sort} */ (currentQuery().sort || "newest_first");
+}
+
+/** The row under the keyboard cursor, if loaded. */
+export function cursorRow() {
+  return win.rowAt(state.win, state.cursor);
+}
+
+/**
+ * Loads the first page and the count for the current filters, keeping the cursor on the
+ * same approval when it still matches.
+ */
 export async function loadQueue() {
-  const keep = state.rows[state.cursor] ? state.rows[state.cursor].id : null;
-  const [list, facets] = await Promise.all([api.listApprovals(currentQuery()), api.facets()]);
-  state.rows = list.items;
-  state.total = list.total;
-  state.facets = facets;
-  const idx = keep ? state.rows.findIndex((r) => r.id === keep) : -1;
-  state.cursor = idx >= 0 ? idx : Math.min(state.cursor, Math.max(0, state.rows.length - 1));
-  const ids = new Set(state.rows.map((r) => r.id));
-  for (const id of [...state.selected]) if (!ids.has(id)) state.selected.delete(id);
+  const gen = ++generation;
+  const keepId = cursorRow()?.id || state.cursorId;
+  const q = currentQuery();
+  const page = await api.listApprovals({ ...q, limit: PAGE, count: true });
+  if (gen !== generation) return;
+  state.win = { start: 0, rows: page.items, total: page.total ?? page.items.length };
+  newAbove = 0;
+  let idx = keepId ? win.indexOf(state.win, keepId) : -1;
+  if (idx < 0 && keepId) {
+    const pos = await api.positionOf(q, keepId).catch(() => null);
+    if (gen !== generation) return;
+    if (typeof pos === "number") idx = pos;
+  }
+  state.cursor = idx >= 0 ? idx : Math.min(state.cursor, Math.max(0, state.win.total - 1));
 }
 
+/**
+ * Makes sure rows [lo, hi) are loaded (as far as they exist), fetching by keyset from the
+ * window's edge, or at an offset for a far jump.
+ * @param {number} lo @param {number} hi
+ */
+export function ensureLoaded(lo, hi) {
+  const gen = generation;
+  fetching = fetching.then(async () => {
+    for (let guard = 0; guard < 8 && gen === generation; guard++) {
+      const plan = win.planFetch(state.win, lo, hi, PAGE);
+      if (!plan) break;
+      const q = currentQuery();
+      /** @type {QueueQuery} */
+      const query = plan.dir === "jump"
+        ? { ...q, offset: plan.offset, limit: plan.limit }
+        : { ...q, [plan.dir]: plan.key, limit: plan.limit };
+      const page = await api.listApprovals(query);
+      if (gen !== generation) return;
+      win.applyFetch(state.win, plan, page.items);
+      if (!page.items.length) break;
+    }
+    win.trim(state.win, state.cursor, KEEP);
+  }).catch((e) => toast(e.message, "error"));
+  return fetching;
+}
+
+/**
+ * @param {string} label @param {string} id @param {string} value @param {[string, string][]} options
+ * @param {(v: string) => void} onChange @param {boolean} [disabled]
+ */
 function select(label, id, value, options, onChange, disabled) {
-  const el = h("select", { id, class: "select", "aria-label": label, disabled },
-    options.map(([v, text]) => h("option", { value: v }, text)));
+  const el = /** @type {HTMLSelectElement} */ (h("select", { id, class: "select", "aria-label": label, disabled },
+    options.map(([v, text]) => h("option", { value: v }, text))));
   el.value = value;
   el.addEventListener("change", () => onChange(el.value));
   return el;
 }
 
+/** @param {HTMLElement} root */
 export function renderTabs(root) {
   const tabs = [["pending", "Pending"], ["all", "All"], ["stats", "Stats"]];
   const bar = h("div", { class: "tabs", role: "tablist", "aria-label": "Approvals views" },
@@ -57,11 +134,9 @@ export function renderTabs(root) {
         type: "button", role: "tab", class: "tab", id: `tab-${key}`,
         "aria-selected": state.tab === key ? "true" : "false",
         tabindex: state.tab === key ? "0" : "-1",
-        onclick: () => { if (state.tab !== key) { state.tab = key; state.cursor = 0; hooks.rerender(); } },
+        onclick: () => { if (state.tab !== key) { state.tab = key; state.cursor = 0; state.cursorId = null; hooks?.rerender(); } },
       }, label);
-      if (key === "pending" && state.app && state.app.pending_count > 0) {
-        b.append(h("span", { class: "tab-count" }, String(state.app.pending_count)));
-      }
+      if (key === "pending") b.append(h("span", { class: "tab-count", id: "tab-pending-count", hidden: true }));
       return b;
     }));
   bar.addEventListener("keydown", (e) => {
@@ -69,27 +144,50 @@ export function renderTabs(root) {
     const i = tabs.findIndex(([k]) => k === state.tab);
     const n = (i + (e.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length;
     state.tab = tabs[n][0];
-    hooks.rerender().then(() => document.getElementById(`tab-${state.tab}`)?.focus());
+    hooks?.rerender().then(() => document.getElementById(`tab-${state.tab}`)?.focus());
   });
   root.append(h("header", { class: "view-head" },
     h("h1", { class: "view-title" }, "Approvals"), bar,
     h("div", { class: "head-actions" },
       h("button", { type: "button", class: "btn btn-ghost", id: "sync-now", title: "Sync now",
         onclick: async () => { if (await syncNow(toast)) toast("Synced"); } }, "↻ Sync"))));
+  paintPendingCount();
 }
 
+/** New filter values arrived: refresh the dropdowns' options in place, keeping the choice. */
+export function paintFacets() {
+  for (const [id, values, all] of /** @type {[string, string[], string][]} */ ([
+    ["f-agent", state.facets.agents, "All agents"], ["f-action", state.facets.actions, "All actions"]])) {
+    const el = /** @type {HTMLSelectElement|null} */ (document.getElementById(id));
+    if (!el) continue;
+    const keep = el.value;
+    clear(el).append(h("option", { value: "" }, all), ...values.map((v) => h("option", { value: v }, v)));
+    el.value = values.includes(keep) ? keep : "";
+  }
+}
+
+/** The Pending tab's count: the same number as the sidebar badge (both from `Status`). */
+export function paintPendingCount() {
+  const el = document.getElementById("tab-pending-count");
+  if (!el) return;
+  const n = state.app ? state.app.status.pending_count : 0;
+  el.hidden = !n;
+  el.textContent = String(n);
+}
+
+/** @param {HTMLElement} root */
 export function renderQueue(root) {
   renderTabs(root);
   const f = state.filters;
-  const refilter = () => { state.cursor = 0; refresh(); };
+  const refilter = () => { state.cursor = 0; state.cursorId = null; state.selected.clear(); refresh(); };
   const filterBar = h("div", { class: "filters", role: "search", "aria-label": "Filter approvals" },
     h("span", { class: "filters-label" }, "Filter:"),
     select("Status", "f-status", state.tab === "pending" ? "pending" : f.status,
-      [["", "All statuses"], ...Object.entries(STATUS_LABEL).map(([k, v]) => [k, v])],
+      [["", "All statuses"], ...Object.entries(STATUS_LABEL).map(([k, v]) => /** @type {[string, string]} */ ([k, v]))],
       (v) => { f.status = v; refilter(); }, state.tab === "pending"),
-    select("Agent", "f-agent", f.agent, [["", "All agents"], ...state.facets.agents.map((a) => [a, a])],
+    select("Agent", "f-agent", f.agent, [["", "All agents"], ...state.facets.agents.map((a) => /** @type {[string, string]} */ ([a, a]))],
       (v) => { f.agent = v; refilter(); }),
-    select("Action", "f-action", f.action, [["", "All actions"], ...state.facets.actions.map((a) => [a, a])],
+    select("Action", "f-action", f.action, [["", "All actions"], ...state.facets.actions.map((a) => /** @type {[string, string]} */ ([a, a]))],
       (v) => { f.action = v; refilter(); }),
     h("div", { class: "daterange", role: "group", "aria-label": "Date range" },
       dateInput("f-from", "From date", f.from, (v) => { f.from = v; refilter(); }),
@@ -99,31 +197,49 @@ export function renderQueue(root) {
     h("button", { type: "button", class: "btn btn-ghost btn-small", id: "f-clear", onclick: () => {
       Object.assign(f, { status: "", agent: "", action: "", from: "", to: "", search: "" });
       state.cursor = 0;
-      hooks.rerender();
+      state.cursorId = null;
+      hooks?.rerender();
     } }, "Clear"));
   bulkEl = h("div", { class: "bulkbar", id: "bulkbar", hidden: true });
   countEl = h("div", { class: "list-count muted", id: "list-count", "aria-live": "polite" });
+  newPill = h("button", { type: "button", class: "btn btn-small new-pill", id: "new-above", hidden: true,
+    onclick: () => { newAbove = 0; if (scroller) scroller.scrollTop = 0; paint(); } });
+  spacer = h("div", { class: "queue-spacer", "aria-hidden": "true" });
   listEl = h("ul", { class: "queue", id: "queue", role: "list", "aria-label": "Approvals" });
-  root.append(filterBar, bulkEl, countEl, listEl);
+  scroller = h("div", { class: "queue-scroll", id: "queue-scroll" }, spacer, listEl);
+  scroller.addEventListener("scroll", () => schedulePaint(), { passive: true });
+  root.classList.add("view-queue");
+  root.append(filterBar, bulkEl, h("div", { class: "list-head" }, countEl, newPill), scroller);
   paint();
+  // Once laid out, put the cursor row on screen (returning from a detail, a far row).
+  requestAnimationFrame(() => { revealCursor("center"); paint(); });
 }
 
+/**
+ * @param {string} id @param {string} label @param {string} value @param {(v: string) => void} onChange
+ */
 function dateInput(id, label, value, onChange) {
-  const el = h("input", { type: "date", id, class: "input input-date", "aria-label": label, value });
+  const el = /** @type {HTMLInputElement} */ (h("input", { type: "date", id, class: "input input-date", "aria-label": label, value }));
   el.addEventListener("change", () => onChange(el.value));
   return el;
 }
 
+/** @param {{search: string}} f @param {() => void} refilter */
 function searchInput(f, refilter) {
-  const el = h("input", { type: "search", id: "f-search", class: "input input-search",
-    placeholder: "Search  /", "aria-label": "Search approvals", "aria-keyshortcuts": "/", value: f.search });
-  let t = null;
+  const el = /** @type {HTMLInputElement} */ (h("input", { type: "search", id: "f-search", class: "input input-search",
+    placeholder: "Search  /", "aria-label": "Search approvals", "aria-keyshortcuts": "/", value: f.search }));
+  /** @type {ReturnType<typeof setTimeout>|undefined} */ let t;
   el.addEventListener("input", () => {
     clearTimeout(t);
     t = setTimeout(() => { f.search = el.value; refilter(); }, 160);
   });
   el.addEventListener("keydown", (e) => {
     if (e.key === "Enter") { clearTimeout(t); f.search = el.value; refilter(); }
+    if (e.key === "Escape") {
+      // Clearing the box clears the filter too: an empty box never hides rows.
+      clearTimeout(t);
+      if (el.value || f.search) { el.value = ""; f.search = ""; refilter(); }
+    }
   });
   return el;
 }
@@ -132,48 +248,105 @@ async function refresh() {
   try {
     await loadQueue();
   } catch (e) {
-    toast(e.message, "error");
+    toast(/** @type {any} */ (e).message, "error");
   }
+  if (scroller) scroller.scrollTop = 0;
   paint();
 }
 
-/** Redraws the rows and the bulk bar from `state` (no reload). */
+function schedulePaint() {
+  if (frame) return;
+  frame = requestAnimationFrame(() => { frame = 0; paint(); });
+}
+
+/** Draws the rows in view from the window (fetching what is missing), the count and the bulk bar. */
 export function paint() {
-  if (!listEl) return;
-  clear(listEl);
+  if (!listEl || !scroller || !spacer || !countEl) return;
+  const w = state.win;
+  spacer.style.height = `${w.total * ROW_H}px`;
+  const { first, last } = win.visibleRange(scroller.scrollTop, scroller.clientHeight || 600, ROW_H, w.total);
+  if (newAbove && scroller.scrollTop < ROW_H) newAbove = 0;
+  const missing = [];
+  for (let i = first; i < last; i++) if (!win.rowAt(w, i)) { missing.push(i); }
+  if (missing.length) ensureLoaded(missing[0], missing[missing.length - 1] + 1).then(() => schedulePaint());
+
   const now = Date.now();
-  state.rows.forEach((r, i) => listEl.append(row(r, i, now)));
-  if (state.rows.length === 0) {
-    const filtered = Object.values(state.filters).some((v) => v);
-    listEl.append(h("li", { class: "empty" },
-      h("div", { class: "empty-glyph", "aria-hidden": "true" }, state.tab === "pending" && !filtered ? "✓" : "∅"),
-      h("div", null, state.tab === "pending" && !filtered ? "Nothing waiting for you." : "No approvals match these filters.")));
+  /** @type {Map<string, HTMLElement>} */
+  const existing = new Map();
+  for (const li of /** @type {NodeListOf<HTMLElement>} */ (listEl.querySelectorAll("li.row"))) existing.set(li.dataset.key || "", li);
+  const frag = [];
+  for (let i = first; i < last; i++) {
+    const r = win.rowAt(w, i);
+    const key = r ? `${r.id}|${i}|${rowStamp(r)}` : `_|${i}`;
+    let li = existing.get(key);
+    if (li) existing.delete(key);
+    else li = r ? row(r, i, now) : placeholder(i);
+    li.dataset.key = key;
+    markCursor(li, i);
+    frag.push(li);
   }
-  const shown = state.rows.length;
-  countEl.textContent = state.total > shown
-    ? `Showing ${shown} of ${state.total} — narrow the filters to see the rest`
-    : `${state.total} approval${state.total === 1 ? "" : "s"}`;
+  for (const li of existing.values()) li.remove();
+  listEl.querySelector(".empty")?.remove();
+  // Insert only what is new, in order: moving a node would blur the focused row.
+  frag.forEach((li, k) => {
+    const at = listEl?.children[k] || null;
+    if (at !== li) listEl?.insertBefore(li, at);
+  });
+  if (w.total === 0) {
+    const filtered = Object.values(state.filters).some((v) => v);
+    const connected = !!(state.app && state.app.configured);
+    const pendingTab = state.tab === "pending" && !filtered;
+    listEl.append(h("li", { class: "empty" },
+      h("div", { class: "empty-glyph", "aria-hidden": "true" }, pendingTab && connected ? "✓" : "∅"),
+      h("div", null, !connected ? "Not connected — sign in under Settings, or try the demo."
+        : pendingTab ? "Nothing waiting for you." : "No approvals match these filters.")));
+  }
+  countEl.textContent = `${w.total} approval${w.total === 1 ? "" : "s"}`;
+  if (newPill) {
+    newPill.hidden = !newAbove;
+    newPill.textContent = `${newAbove} new — show`;
+  }
   paintBulk();
 }
 
+/** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */
+function rowStamp(r) {
+  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${state.selected.has(r.id) ? 1 : 0}/${Math.floor(Date.now() / 60000)}`;
+}
+
+/** @param {HTMLElement} li @param {number} i */
+function markCursor(li, i) {
+  const on = i === state.cursor;
+  li.classList.toggle("cursor", on);
+  li.tabIndex = on ? 0 : -1;
+  if (on) li.setAttribute("aria-current", "true"); else li.removeAttribute("aria-current");
+}
+
+/** @param {number} i */
+function placeholder(i) {
+  const li = h("li", { class: "row row-placeholder", "aria-hidden": "true", dataset: { index: String(i) } },
+    h("div", { class: "row-main muted" }, "…"));
+  li.style.top = `${i * ROW_H}px`;
+  return li;
+}
+
+/** @param {QueueItem} r @param {number} i @param {number} now */
 function row(r, i, now) {
-  const decidable = r.status === "pending" && !(r.local && r.local.state === "queued");
+  const decidable = isDecidable(r);
   const checked = state.selected.has(r.id);
-  const cb = h("input", { type: "checkbox", class: "row-check", "aria-label": `Select ${r.id}`,
-    checked, disabled: !decidable });
+  const cb = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", class: "row-check", "aria-label": `Select ${r.id}`,
+    checked, disabled: !decidable }));
   cb.addEventListener("change", () => {
     if (cb.checked) state.selected.add(r.id); else state.selected.delete(r.id);
-    paintBulk();
-    li.classList.toggle("selected", cb.checked);
+    paint();
   });
-  const local = r.local
-    ? h("span", { class: `chip chip-${r.local.state}`, title: r.local.message || "" },
-      r.local.state === "queued" ? `Queued ${r.local.kind}` : `Rejected ${r.local.kind}`)
+  const pd = r.pending_decision;
+  const local = pd
+    ? h("span", { class: "chip chip-queued" }, `Queued ${pd.kind}`)
     : null;
   const li = h("li", {
-    class: `row status-${r.status}${i === state.cursor ? " cursor" : ""}${checked ? " selected" : ""}`,
+    class: `row status-${r.status}${checked ? " selected" : ""}`,
     dataset: { id: r.id, index: String(i) },
-    "aria-current": i === state.cursor ? "true" : null,
   },
   h("div", { class: "row-check-cell" }, cb),
   h("div", { class: "row-glyph", title: STATUS_LABEL[r.status] || r.status },
@@ -182,20 +355,21 @@ function row(r, i, now) {
   h("div", { class: "row-main" },
     h("div", { class: "row-line" },
       h("code", { class: "row-id" }, r.id),
-      h("span", { class: "row-agent" }, r.agent_id),
-      h("code", { class: "row-action" }, r.action),
-      h("span", { class: "chip chip-reason" }, r.reason_code),
+      h("span", { class: "row-agent" }, h("bdi", null, r.agent)),
+      h("code", { class: "row-action" }, h("bdi", null, r.action)),
+      h("span", { class: "chip chip-reason" }, h("bdi", null, r.reason_code)),
       local,
       h("time", { class: "row-age muted", datetime: r.created_at, title: new Date(r.created_at).toLocaleString() },
         ago(r.created_at, now))),
-    h("div", { class: "row-summary" }, r.summary)),
+    h("div", { class: "row-summary" }, h("bdi", null, r.summary))),
   h("div", { class: "row-action-cell" },
-    h("button", { type: "button", class: "btn btn-small review", "aria-label": `Review ${r.id}`,
-      onclick: (e) => { e.stopPropagation(); state.cursor = i; hooks.openDetail(r.id); } }, "Review →")));
+    h("button", { type: "button", class: "btn btn-small review", tabindex: "-1", "aria-label": `Review ${r.id}`,
+      onclick: (/** @type {Event} */ e) => { e.stopPropagation(); setCursor(i); hooks?.openDetail(r.id); } }, "Review →")));
+  li.style.top = `${i * ROW_H}px`;
   li.addEventListener("click", (e) => {
-    if (e.target.closest("input,button")) return;
-    state.cursor = i;
-    hooks.openDetail(r.id);
+    if (/** @type {HTMLElement} */ (e.target).closest("input,button")) return;
+    setCursor(i);
+    hooks?.openDetail(r.id);
   });
   return li;
 }
@@ -217,47 +391,112 @@ function paintBulk() {
     } }, "Clear selection"));
 }
 
-/** Moves the keyboard cursor by `delta` rows. */
-export function moveCursor(delta) {
-  if (!state.rows.length) return;
-  state.cursor = Math.max(0, Math.min(state.rows.length - 1, state.cursor + delta));
-  for (const li of listEl.querySelectorAll(".row")) {
-    const on = Number(li.dataset.index) === state.cursor;
-    li.classList.toggle("cursor", on);
-    if (on) { li.setAttribute("aria-current", "true"); li.scrollIntoView({ block: "nearest" }); }
-    else li.removeAttribute("aria-current");
+/** @param {number} i */
+function setCursor(i) {
+  state.cursor = i;
+  state.cursorId = win.rowAt(state.win, i)?.id || null;
+}
+
+/** Scrolls so the cursor row is on screen. @param {"nearest"|"center"} how */
+function revealCursor(how) {
+  if (!scroller) return;
+  const top = state.cursor * ROW_H;
+  const h_ = scroller.clientHeight;
+  if (how === "center" && (top < scroller.scrollTop || top + ROW_H > scroller.scrollTop + h_)) {
+    scroller.scrollTop = Math.max(0, top - h_ / 2 + ROW_H / 2);
+  } else if (top < scroller.scrollTop) {
+    scroller.scrollTop = top;
+  } else if (top + ROW_H > scroller.scrollTop + h_) {
+    scroller.scrollTop = top + ROW_H - h_;
   }
 }
 
+/** Moves the keyboard cursor by `delta` rows (real focus moves with it). @param {number} delta */
+export async function moveCursor(delta) {
+  const total = state.win.total;
+  if (!total) return;
+  const next = Math.max(0, Math.min(total - 1, state.cursor + delta));
+  if (!win.rowAt(state.win, next)) await ensureLoaded(next - 5, next + 5);
+  setCursor(next);
+  revealCursor("nearest");
+  paint();
+  /** @type {HTMLElement|null|undefined} */ (listEl?.querySelector("li.row.cursor"))?.focus({ preventScroll: true });
+}
+
 export function toggleCursorSelection() {
-  const r = state.rows[state.cursor];
-  if (!r || r.status !== "pending") return;
+  const r = cursorRow();
+  if (!r || !isDecidable(r)) return;
   if (state.selected.has(r.id)) state.selected.delete(r.id); else state.selected.add(r.id);
   paint();
 }
 
-/** Approve/deny the selection (or the row under the cursor), always through the confirmation. */
+/**
+ * Patches the rows a change event named (or re-reads the window when `ids` is null),
+ * keeping what the approver looks at steady: rows added above the viewport shift the
+ * scroll position by as much, and a "N new — show" button says so.
+ * @param {string[]|null} ids
+ */
+export async function applyChanges(ids) {
+  if (!scroller) return;
+  const gen = generation;
+  const q = currentQuery();
+  const anchorIndex = Math.floor(scroller.scrollTop / ROW_H);
+  const anchor = win.rowAt(state.win, anchorIndex);
+  if (ids === null) {
+    await loadQueue();
+  } else {
+    if (!ids.length) return;
+    const matching = await api.approvalsById(q, ids);
+    if (gen !== generation) return;
+    win.patch(state.win, ids, matching, sort());
+    for (const id of ids) if (!matching.some((m) => m.id === id)) state.selected.delete(id);
+    state.win.total = await api.countApprovals(q);
+    if (gen !== generation) return;
+  }
+  // Keep the cursor on its approval, and the first visible row where it was.
+  if (state.cursorId) {
+    const ci = win.indexOf(state.win, state.cursorId);
+    if (ci >= 0) state.cursor = ci;
+  }
+  state.cursor = Math.min(state.cursor, Math.max(0, state.win.total - 1));
+  if (anchor && scroller.scrollTop >= ROW_H) {
+    const now = win.indexOf(state.win, anchor.id);
+    if (now >= 0 && now !== anchorIndex) {
+      newAbove = Math.max(0, newAbove + (now - anchorIndex));
+      scroller.scrollTop += (now - anchorIndex) * ROW_H;
+    }
+  }
+  paint();
+}
+
+/** Approve/deny the selection (or the row under the cursor), always through the confirmation. @param {"approve"|"deny"} kind */
 export async function bulkDecide(kind) {
+  /** @type {QueueItem[]} */
+  let items = [];
   let ids = [...state.selected];
   if (!ids.length) {
-    const r = state.rows[state.cursor];
-    if (!r || r.status !== "pending") return;
+    const r = cursorRow();
+    if (!r || !isDecidable(r)) return;
     ids = [r.id];
   }
+  items = ids.map((id) => state.win.rows.find((r) => r.id === id)).filter((r) => !!r);
   const verb = kind === "deny" ? "Deny" : "Approve";
   const answer = await confirmDecision({
     title: ids.length > 1 ? `${verb} ${ids.length} approvals?` : `${verb} ${ids[0]}?`,
-    kind, ids, needReason: kind === "deny", askNotes: true,
+    kind, ids, items, needReason: kind === "deny", askNotes: true,
+    offline: !!(state.app && state.app.status.conn.state === "offline"),
   });
   if (!answer) return;
   try {
-    const res = ids.length > 1
-      ? await api.decideBulk(ids, kind, answer.reason, answer.notes)
-      : (await api.decide(ids[0], kind, answer.reason, answer.notes), { queued: 1 });
-    toast(`${kind === "deny" ? "Denied" : "Approved"} ${res.queued} approval${res.queued === 1 ? "" : "s"}`);
+    const res = await api.decide(ids, kind, answer.reason, answer.notes);
+    const n = res.entries.length;
+    toast(`${kind === "deny" ? "Denied" : "Approved"} ${n} approval${n === 1 ? "" : "s"}`);
+    if (res.skipped.length) {
+      toast(`Not decided: ${res.skipped.map(([id, why]) => `${id} (${why})`).join(", ")}`, "error");
+    }
     state.selected.clear();
-    await hooks.rerender();
+    paint();
   } catch (e) {
-    toast(e.message, "error");
+    toast(/** @type {any} */ (e).message, "error");
   }
 }

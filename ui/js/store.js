@@ -1,18 +1,25 @@
 // Shared UI state. Views read it and call `rerender()` after changing it.
+import { emptyWindow } from "./window.js";
 
 export const state = {
-  app: null, // AppState from the shell
+  /** @type {import("./types").AppState | null} */
+  app: null,
   view: "approvals", // approvals | detail | outbox | settings | welcome
   tab: "pending", // pending | all | stats
   filters: { status: "", agent: "", action: "", from: "", to: "", search: "" },
-  rows: [],
-  total: 0,
-  facets: { agents: [], actions: [] },
+  /** The loaded part of the filtered queue (see window.js). */
+  win: emptyWindow(),
+  /** @type {import("./types").Facets} */
+  facets: { agents: [], actions: [], reasons: [] },
+  /** Global index of the keyboard cursor in the filtered queue, and its approval. */
   cursor: 0,
+  /** @type {string|null} */
+  cursorId: null,
+  /** @type {Set<string>} */
   selected: new Set(),
+  /** @type {string|null} */
   detailId: null,
+  /** The open detail's index in the current queue, when known ("n of N", j/k). @type {number|null} */
+  detailIndex: null,
   statsRange: { from: "", to: "" },
 };
-
-/** Number of rows the queue asks for; the rest is reached by filtering. */
-export const PAGE = 500;

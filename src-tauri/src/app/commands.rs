@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use countersign_core::api::{ApprovalStatus, DecisionKind, Stats};
-use countersign_core::store::approvals::{QueuePage, QueueQuery};
+use countersign_core::store::approvals::{QueueItem, QueuePage, QueueQuery};
 use countersign_core::store::outbox::{OutboxItem, OutboxState};
 use countersign_core::{ApprovalDetail, CoreError, Engine, Facets, Queued, SyncStatus};
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,37 @@ pub async fn list_approvals(shell: State<'_, Shell>, query: QueueQuery) -> UiRes
     off_runtime(shell.engine(), move |e| Ok(e.list(&q)?)).await
 }
 
+/// How many approvals match the query's filters (paging ignored). Memoised by the
+/// store until the data changes, so a keystroke does not rescan every match.
+#[tauri::command]
+pub async fn count_approvals(shell: State<'_, Shell>, query: QueueQuery) -> UiResult<u64> {
+    off_runtime(shell.engine(), move |e| Ok(e.count(&query)?)).await
+}
+
+/// Of `ids` (the approvals a change event named), those that match the query's filters,
+/// in its order: the window patches exactly these rows and drops the others.
+#[tauri::command]
+pub async fn approvals_by_id(
+    shell: State<'_, Shell>,
+    query: QueueQuery,
+    ids: Vec<String>,
+) -> UiResult<Vec<QueueItem>> {
+    if ids.len() > 10_000 {
+        return Err(UiError::new("invalid_input", "Too many ids at once."));
+    }
+    off_runtime(shell.engine(), move |e| Ok(e.rows_matching(&query, &ids)?)).await
+}
+
+/// The 0-based place of `id` in the query's order ("n of N", opening a link), or null.
+#[tauri::command]
+pub async fn position_of(
+    shell: State<'_, Shell>,
+    query: QueueQuery,
+    id: String,
+) -> UiResult<Option<u64>> {
+    off_runtime(shell.engine(), move |e| Ok(e.position(&query, &id)?)).await
+}
+
 #[tauri::command]
 pub async fn facets(shell: State<'_, Shell>) -> UiResult<Facets> {
     off_runtime(shell.engine(), |e| Ok(e.facets()?)).await
@@ -128,9 +159,12 @@ pub async fn approval_detail(
     app: AppHandle,
     shell: State<'_, Shell>,
     id: String,
+    refresh: Option<bool>,
 ) -> UiResult<ApprovalDetail> {
     let engine = shell.engine();
-    refresh_in_background(&app, &engine, &id);
+    if refresh.unwrap_or(true) {
+        refresh_in_background(&app, &engine, &id);
+    }
     let id2 = id.clone();
     off_runtime(engine, move |e| Ok(e.detail(&id2)?)).await
 }
@@ -138,7 +172,8 @@ pub async fn approval_detail(
 /// At most one background refresh per approval at a time (j/k through the queue must
 /// not pile up requests over a slow link).
 fn refresh_in_background(app: &AppHandle, engine: &Engine, id: &str) {
-    if engine.client().is_err() {
+    // Never splice something that is not an approval id into a URL.
+    if !countersign_core::api::is_valid_approval_id(id) || engine.client().is_err() {
         return;
     }
     let shell = app.state::<Shell>();
