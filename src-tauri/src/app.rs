@@ -65,6 +65,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
         .invoke_handler(tauri::generate_handler![
             commands::app_state,
             commands::list_approvals,
+            commands::page_approvals,
             commands::count_approvals,
             commands::approvals_by_id,
             commands::position_of,

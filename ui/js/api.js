@@ -42,6 +42,9 @@ export const api = {
   appState: () => call("app_state"),
   /** @param {import("./types").QueueQuery} query @returns {Promise<import("./types").QueuePage>} */
   listApprovals: (query) => call("list_approvals", { query }),
+  /** A page by key or offset, no total. @param {import("./types").QueueQuery} query
+   * @returns {Promise<import("./types").QueueItem[]>} */
+  pageApprovals: (query) => call("page_approvals", { query }),
   /** @param {import("./types").QueueQuery} query @returns {Promise<number>} */
   countApprovals: (query) => call("count_approvals", { query }),
   /** The given ids that match the query's filters, in its order.

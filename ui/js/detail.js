@@ -27,6 +27,8 @@ let ticker;
 let current = null;
 /** @type {{notes: HTMLTextAreaElement, reason: HTMLInputElement, approve: HTMLElement, deny: HTMLButtonElement, hint: HTMLElement} | null} */
 let form = null;
+/** The open detail's countdown step, to resume it when the window shows again. @type {(() => void) | null} */
+let restartTicker = null;
 /** Parts of the page that change in place when the approval changes. */
 /** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement} | null} */
 let live = null;
@@ -39,9 +41,15 @@ export function initDetail(h_) {
 export function stopDetail() {
   clearTimeout(ticker);
   ticker = undefined;
+  restartTicker = null;
   current = null;
   form = null;
   live = null;
+}
+
+/** Restarts the countdowns after the window was hidden. */
+export function resumeDetail() {
+  if (current && live && ticker === undefined && restartTicker) restartTicker();
 }
 
 /** The approval the detail shows, if open. */
@@ -137,11 +145,14 @@ export async function renderDetail(root, id) {
 
   // Countdowns repaint when their text changes, not on a fixed beat.
   const tick = () => {
+    // Hidden in the tray: nothing to repaint; `visibilitychange` in main.js re-renders.
+    if (document.hidden) { ticker = undefined; return; }
     const now = Date.now();
     expiresRel.textContent = `(${remaining(a.expires_at, now)})`;
     createdRel.textContent = `(${agoLong(a.created_at, now)})`;
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
   };
+  restartTicker = tick;
   tick();
 }
 

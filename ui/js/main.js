@@ -5,7 +5,7 @@ import { state } from "./store.js";
 import { ago, absolute } from "./format.js";
 import { initQueue, loadQueue, renderQueue, renderTabs, moveCursor, toggleCursorSelection, bulkDecide, paint,
   applyChanges, currentQuery, ensureLoaded, cursorRow, paintPendingCount, paintFacets } from "./queue.js";
-import { initDetail, renderDetail, stopDetail, decide, openId, refreshOpenDetail } from "./detail.js";
+import { initDetail, renderDetail, stopDetail, decide, openId, refreshOpenDetail, resumeDetail } from "./detail.js";
 import { rowAt, indexOf } from "./window.js";
 import { isDecidable } from "./rules.js";
 import { renderStats } from "./stats.js";
@@ -286,8 +286,12 @@ async function boot() {
   await on(EVENTS.openApproval, (/** @type {{id: string}} */ p) => { if (p && p.id) openDetail(p.id); });
   await on(EVENTS.state, (/** @type {import("./types").AppState} */ s) => { state.app = s; paintBanner(); });
 
-  try { state.facets = await api.facets(); } catch (e) { toast(/** @type {any} */ (e).message, "error"); }
-  await refreshState();
+  // The first screen needs the status and the filter values: ask for both at once.
+  const [facets] = await Promise.all([
+    api.facets().catch((e) => { toast(e.message, "error"); return state.facets; }),
+    refreshState(),
+  ]);
+  state.facets = facets;
   state.view = state.app && state.app.configured ? "approvals" : "welcome";
   await rerender();
   document.body.dataset.ready = "true";
@@ -298,6 +302,7 @@ async function boot() {
   const everyMinute = () => {
     clearTimeout(minute);
     if (document.hidden) return;
+    resumeDetail();
     paintBanner();
     if (state.view === "approvals" && state.tab !== "stats") paint();
     minute = setTimeout(everyMinute, 60_000 - (Date.now() % 60_000) + 50);

@@ -74,9 +74,9 @@ export async function loadQueue() {
   const gen = ++generation;
   const keepId = cursorRow()?.id || state.cursorId;
   const q = currentQuery();
-  const page = await api.listApprovals({ ...q, limit: PAGE, count: true });
+  const page = await api.listApprovals({ ...q, limit: PAGE });
   if (gen !== generation) return;
-  state.win = { start: 0, rows: page.items, total: page.total ?? page.items.length };
+  state.win = { start: 0, rows: page.items, total: page.total };
   newAbove = 0;
   let idx = keepId ? win.indexOf(state.win, keepId) : -1;
   if (idx < 0 && keepId) {
@@ -103,10 +103,10 @@ export function ensureLoaded(lo, hi) {
       const query = plan.dir === "jump"
         ? { ...q, offset: plan.offset, limit: plan.limit }
         : { ...q, [plan.dir]: plan.key, limit: plan.limit };
-      const page = await api.listApprovals(query);
+      const items = await api.pageApprovals(query);
       if (gen !== generation) return;
-      win.applyFetch(state.win, plan, page.items);
-      if (!page.items.length) break;
+      win.applyFetch(state.win, plan, items);
+      if (!items.length) break;
     }
     win.trim(state.win, state.cursor, KEEP);
   }).catch((e) => toast(e.message, "error"));
