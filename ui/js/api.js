@@ -39,12 +39,16 @@
 //     (a null token keeps the stored one; the token is write-only and never returned)
 //   start_demo()                      -> AppState   (embedded demo server, own data dir)
 //   set_notifications_paused({paused}) -> null
+//   link_ui_ready()                   -> null
+//     (call once the listeners are in place: a countersign:// link that started the app, or
+//      arrived before then, is emitted now as "cs:open-approval" or "cs:link-error")
 //
 // EVENTS (Tauri `listen`):
 //   "cs:approvals-changed"  { pending_count: int }
 //   "cs:connection"         Connection
 //   "cs:outbox-changed"     { queued: int, rejected: int }
-//   "cs:open-approval"      { id: string }        (a notification or the tray asked for it)
+//   "cs:open-approval"      { id: string }        (a notification, the tray or a countersign:// link asked for it)
+//   "cs:link-error"         { message: string }   (a countersign:// link was refused; show the message)
 //   "cs:state"              AppState              (settings or mode changed)
 
 const tauri = window.__TAURI__;
@@ -80,6 +84,7 @@ export const api = {
   saveSettings: (settings) => call("save_settings", { settings }),
   startDemo: () => call("start_demo"),
   setNotificationsPaused: (paused) => call("set_notifications_paused", { paused }),
+  linkUiReady: () => call("link_ui_ready"),
 };
 
 /** Sync now, with a short message when the server cannot be reached (the banner says the rest). */
@@ -98,6 +103,7 @@ export const EVENTS = {
   connection: "cs:connection",
   outboxChanged: "cs:outbox-changed",
   openApproval: "cs:open-approval",
+  linkError: "cs:link-error",
   state: "cs:state",
 };
 

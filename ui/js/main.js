@@ -232,6 +232,8 @@ async function boot() {
   state.view = state.app && state.app.configured ? "approvals" : "welcome";
   await rerender();
   document.body.dataset.ready = "true";
+  // Now a link that started the app (or came in meanwhile) can be shown.
+  api.linkUiReady().catch(() => {});
   // Relative ages in the queue and the "last synced" line age with the clock.
   setInterval(() => { paintBanner(); if (state.view === "approvals" && state.tab !== "stats") paint(); }, 30000);
 }

@@ -489,6 +489,7 @@ pub(crate) mod tests {
             decision: None,
             execution: None,
             change_seq: seq,
+            links: None,
         }
     }
 
