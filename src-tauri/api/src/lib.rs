@@ -636,7 +636,11 @@ mod tests {
         // An org with characters of its own stays one query value and one path segment.
         let l = ApprovalLinks::new("http://127.0.0.1:8000", "acme&co/eu", "appr-1");
         assert_eq!(l.app, "countersign://approvals/appr-1?org=acme%26co%2Feu");
-        assert!(l.api.ends_with("/orgs/acme%26co%2Feu/approvals/appr-1"), "{}", l.api);
+        assert!(
+            l.api.ends_with("/orgs/acme%26co%2Feu/approvals/appr-1"),
+            "{}",
+            l.api
+        );
     }
 
     #[test]
@@ -652,7 +656,10 @@ mod tests {
         });
         let a: Approval = serde_json::from_value(old).expect("parses");
         assert_eq!(a.links, None);
-        assert!(serde_json::to_value(&a).expect("serializes").get("links").is_none());
+        assert!(serde_json::to_value(&a)
+            .expect("serializes")
+            .get("links")
+            .is_none());
     }
 
     #[test]

@@ -69,7 +69,10 @@ async fn links_follow_the_name_the_caller_used_and_refuse_forged_hosts() {
             let resp = req.send().await.expect("sent");
             assert_eq!(resp.status(), StatusCode::OK);
             let body: Value = resp.json().await.expect("json");
-            body["links"]["api"].as_str().unwrap_or_default().to_string()
+            body["links"]["api"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
         }
     };
     // Behind a TLS-terminating proxy, under the public name.
@@ -88,14 +91,23 @@ async fn links_follow_the_name_the_caller_used_and_refuse_forged_hosts() {
 #[tokio::test]
 async fn the_openapi_document_describes_links() {
     let t = TestServer::start().await;
-    let url = t.url(ORG, "").replace(&format!("/orgs/{ORG}/approvals"), "/openapi.json");
+    let url = t
+        .url(ORG, "")
+        .replace(&format!("/orgs/{ORG}/approvals"), "/openapi.json");
     let (s, doc) = t.call(Method::GET, &url, None, None, None).await;
     assert_eq!(s, StatusCode::OK);
     let schemas = &doc["components"]["schemas"];
     let links = &schemas["Approval"]["properties"]["links"];
-    assert!(!links.is_null(), "Approval.links missing: {}", schemas["Approval"]);
+    assert!(
+        !links.is_null(),
+        "Approval.links missing: {}",
+        schemas["Approval"]
+    );
     let required = schemas["Approval"]["required"].as_array().unwrap();
-    assert!(!required.iter().any(|r| r == "links"), "links must be optional");
+    assert!(
+        !required.iter().any(|r| r == "links"),
+        "links must be optional"
+    );
     let props = &schemas["ApprovalLinks"]["properties"];
     assert!(props["app"]["description"]
         .as_str()

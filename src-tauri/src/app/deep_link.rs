@@ -38,9 +38,7 @@ pub enum LinkError {
     TooLong(usize),
     #[error("This is not a link Countersign understands: {0}")]
     Malformed(String),
-    #[error(
-        "Countersign links look like countersign://approvals/<id>; this one asks for {0:?}."
-    )]
+    #[error("Countersign links look like countersign://approvals/<id>; this one asks for {0:?}.")]
     UnknownTarget(String),
     #[error("{0:?} is not an approval id (they look like appr-xyz789).")]
     BadId(String),
@@ -95,7 +93,7 @@ pub fn parse(link: &str, signed_in_org: Option<&str>) -> Result<ApprovalLink, Li
     let host = url.host_str().unwrap_or("");
     if !host.eq_ignore_ascii_case("approvals") {
         return Err(LinkError::UnknownTarget(quote(
-            &format!("{host}{}", url.path()).trim_start_matches('/'),
+            format!("{host}{}", url.path()).trim_start_matches('/'),
         )));
     }
     // One path segment (a trailing slash is forgiven); percent-escapes are not decoded,
@@ -303,7 +301,10 @@ mod tests {
         ] {
             let e = parse(link, ORG).unwrap_err();
             assert!(matches!(e, LinkError::UnknownTarget(_)), "{link}: {e:?}");
-            assert!(e.to_string().contains("countersign://approvals/<id>"), "{e}");
+            assert!(
+                e.to_string().contains("countersign://approvals/<id>"),
+                "{e}"
+            );
         }
     }
 
