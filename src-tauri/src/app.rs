@@ -4,6 +4,7 @@
 mod badge;
 mod bridge;
 mod commands;
+pub mod deep_link;
 mod demo;
 mod error;
 mod notifier;
@@ -48,10 +49,12 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
     let engine = Engine::open(&base_home)
         .with_context(|| format!("opening the data directory {}", base_home.display()))?;
     tauri::Builder::default()
-        // First: a second launch hands over to the running one and exits.
+        // First: a second launch hands over to the running one and exits (its link, if
+        // any, reaches deep_link through the plugin's `deep-link` feature).
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             show_main_window(app);
         }))
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(
             tauri_plugin_window_state::Builder::default()
                 .with_state_flags(StateFlags::SIZE | StateFlags::POSITION | StateFlags::MAXIMIZED)
@@ -62,6 +65,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             None,
         ))
         .manage(Shell::new(engine, base_home))
+        .manage(deep_link::LinkInbox::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_state,
             commands::list_approvals,
@@ -80,6 +84,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             commands::save_settings,
             commands::start_demo,
             commands::set_notifications_paused,
+            deep_link::link_ui_ready,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -95,6 +100,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             } else {
                 start_engine_tasks(&handle, &shell);
             }
+            deep_link::setup(&handle);
             Ok(())
         })
         .on_window_event(|window, event| {

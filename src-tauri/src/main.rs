@@ -9,7 +9,8 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if cli::wants_cli(&args) {
+    // `countersign countersign://approvals/...` (a clicked link) starts the app.
+    if cli::wants_cli(&args) && !app::deep_link::is_link_launch(&args) {
         cli::main(args)
     } else {
         app::main(args)

@@ -32,15 +32,20 @@ if [ "${1:-}" = "--bench" ]; then
   SCRIPT=tests/e2e/bench.py
   PROFILE=release
 fi
+# CS_E2E_APP: test that binary (e.g. an installed package's /usr/bin/countersign) instead
+# of building one; the server is still built from this tree.
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ -z "${CS_E2E_NO_BUILD:-}" ]; then
+  pkgs=(-p countersign-server)
+  [ -n "${CS_E2E_APP:-}" ] || pkgs+=(-p countersign)
   if [ "$PROFILE" = release ]; then
-    cargo build --release -p countersign -p countersign-server
+    cargo build --release "${pkgs[@]}"
   else
-    cargo build -p countersign -p countersign-server
+    cargo build "${pkgs[@]}"
   fi
 fi
-export CS_APP="$ROOT/target/$PROFILE/countersign"
-export CS_SERVER="$ROOT/target/$PROFILE/countersign-server"
+export CS_APP="${CS_E2E_APP:-$TARGET_DIR/$PROFILE/countersign}"
+export CS_SERVER="$TARGET_DIR/$PROFILE/countersign-server"
 
 # A free X display.
 d=90

@@ -584,6 +584,43 @@ def a_second_launch_hands_over_to_the_first(h):
     assert s.wait_css("#settings-form")
 
 
+def detail_id(s):
+    return s.js("const e = document.getElementById('detail-id'); return e && e.textContent")
+
+
+def open_link(h, link):
+    """Opens `link` as a click would: through xdg-open and the installed .desktop entry when
+    CS_E2E_XDG_OPEN is set (the package test), else the way that entry's Exec does."""
+    env = dict(os.environ, COUNTERSIGN_HOME=h.home, COUNTERSIGN_KEYRING="off")
+    cmd = ["xdg-open", link] if os.environ.get("CS_E2E_XDG_OPEN") else [h.app, link]
+    r = subprocess.run(cmd, env=env, timeout=60, capture_output=True)
+    assert r.returncode == 0, r
+
+
+@test
+def a_link_opens_the_approval_in_the_running_app(h):
+    s = h.session()
+    wait_rows(s, lambda ids: "appr-abc123" in ids, "queue")
+    first = h.app_pids()[0]
+    s.click("#nav-settings")
+    s.wait_css("#settings-form")
+    open_link(h, f"countersign://approvals/appr-abc123?org={ORG}")
+    s.wait(lambda: detail_id(s) == "appr-abc123", 20, "the approval opened by the link")
+    # The running instance took it: no second app.
+    assert h.app_pids()[0] == first
+    # A link for another org shows nothing else: the detail stays where it was.
+    open_link(h, "countersign://approvals/appr-xyz789?org=org-elsewhere")
+    wait_for(lambda: "refused a link" in h.app_log_text(), 20, "the refused link in the log")
+    assert detail_id(s) == "appr-abc123"
+
+
+@test
+def a_link_starts_the_app_on_that_approval(h):
+    # What the OS does when the app is not running: start it with the link.
+    s = h.session([f"countersign://approvals/appr-def456?org={ORG}"])
+    s.wait(lambda: detail_id(s) == "appr-def456", 20, "the approval the app was started for")
+
+
 @test
 def demo_mode_runs_an_embedded_server_and_keeps_the_real_login(h):
     s = h.session(["--demo"])

@@ -13,8 +13,12 @@
 //        facets: the filter values, only when they changed.
 //   "cs:status"             Status      (connection, last sync, outbox counts, pending count)
 //   "cs:outbox-changed"     null        (the outbox view re-reads)
-//   "cs:open-approval"      { id }      (a notification or the tray asked for it)
+//   "cs:open-approval"      { id }      (a notification, the tray or a countersign:// link)
+//   "cs:link-error"         { message } (a countersign:// link was refused; show the message)
 //   "cs:state"              AppState    (settings or mode changed)
+//
+// `link_ui_ready()` is called once the listeners are in place: a countersign:// link that
+// started the app, or arrived before then, is emitted now as one of the two events above.
 
 const tauri = /** @type {any} */ (window).__TAURI__;
 
@@ -76,6 +80,7 @@ export const api = {
   startDemo: () => call("start_demo"),
   /** @param {boolean} paused */
   setNotificationsPaused: (paused) => call("set_notifications_paused", { paused }),
+  linkUiReady: () => call("link_ui_ready"),
 };
 
 /** Sync now, with a short message when the server cannot be reached (the banner says the rest).
@@ -96,6 +101,7 @@ export const EVENTS = {
   status: "cs:status",
   outboxChanged: "cs:outbox-changed",
   openApproval: "cs:open-approval",
+  linkError: "cs:link-error",
   state: "cs:state",
 };
 

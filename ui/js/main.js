@@ -284,6 +284,7 @@ async function boot() {
   });
   await on(EVENTS.outboxChanged, () => { if (state.view === "outbox") rerender(); });
   await on(EVENTS.openApproval, (/** @type {{id: string}} */ p) => { if (p && p.id) openDetail(p.id); });
+  await on(EVENTS.linkError, (/** @type {{message: string}} */ p) => toast(p.message, "error"));
   await on(EVENTS.state, (/** @type {import("./types").AppState} */ s) => { state.app = s; paintBanner(); });
 
   // The first screen needs the status and the filter values: ask for both at once.
@@ -295,6 +296,8 @@ async function boot() {
   state.view = state.app && state.app.configured ? "approvals" : "welcome";
   await rerender();
   document.body.dataset.ready = "true";
+  // Now a link that started the app (or came in meanwhile) can be shown.
+  api.linkUiReady().catch(() => {});
   // "Last synced 3m ago" and the rows' ages change with the clock: repaint them from
   // memory once a minute, only while the window is visible (nothing is re-read).
   /** @type {ReturnType<typeof setTimeout>|undefined} */

@@ -207,6 +207,53 @@ pub struct Approval {
     pub execution: Option<ExecutionResult>,
     /// Monotonic per server; bumped on every change to this approval.
     pub change_seq: i64,
+    /// Where to open this approval: set by the server on the approvals it returns, absent
+    /// in what older servers sent (and in older local caches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<ApprovalLinks>,
+}
+
+/// URL scheme of links that open the desktop app: `countersign://approvals/<id>?org=<org>`.
+pub const APP_LINK_SCHEME: &str = "countersign";
+
+/// One-click links to an approval, for a chat or mail integration to put in its message.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalLinks {
+    /// Opens the approval's detail in the desktop app, starting it if needed:
+    /// `countersign://approvals/<id>?org=<org>`.
+    pub app: String,
+    /// The approval in this API: `<server>/api/v1/orgs/<org>/approvals/<id>`.
+    pub api: String,
+}
+
+impl ApprovalLinks {
+    /// The links of approval `id` of `org` on the server at `base` (scheme, host and
+    /// port, e.g. `https://countersign.example.com`; a trailing slash is ignored).
+    pub fn new(base: &str, org: &str, id: &str) -> ApprovalLinks {
+        let (org, id) = (percent_encode(org), percent_encode(id));
+        ApprovalLinks {
+            app: format!("{APP_LINK_SCHEME}://approvals/{id}?org={org}"),
+            api: format!(
+                "{}{API_PREFIX}/orgs/{org}/approvals/{id}",
+                base.trim_end_matches('/')
+            ),
+        }
+    }
+}
+
+/// Escapes everything but RFC 3986 unreserved characters, so an org or id of any form
+/// stays one path segment or query value. (Ids are already plain; orgs usually are.)
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Checks the form of an approval id: `appr-` then 1..=64 of `[a-z0-9_-]`.
@@ -576,6 +623,43 @@ mod tests {
             serde_json::from_str(r#"{"reason":"Not approved during code freeze","notes":"n"}"#)
                 .expect("valid");
         assert_eq!(ok.notes.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn links_name_the_approval_in_the_app_and_the_api() {
+        let l = ApprovalLinks::new("https://cs.example.com/", "org-demo", "appr-xyz789");
+        assert_eq!(l.app, "countersign://approvals/appr-xyz789?org=org-demo");
+        assert_eq!(
+            l.api,
+            "https://cs.example.com/api/v1/orgs/org-demo/approvals/appr-xyz789"
+        );
+        // An org with characters of its own stays one query value and one path segment.
+        let l = ApprovalLinks::new("http://127.0.0.1:8000", "acme&co/eu", "appr-1");
+        assert_eq!(l.app, "countersign://approvals/appr-1?org=acme%26co%2Feu");
+        assert!(
+            l.api.ends_with("/orgs/acme%26co%2Feu/approvals/appr-1"),
+            "{}",
+            l.api
+        );
+    }
+
+    #[test]
+    fn an_approval_without_links_still_parses_and_stays_without() {
+        // What an older server sent, or an older cache holds: no `links`.
+        let old = serde_json::json!({
+            "id": "appr-1", "org_id": "org-demo",
+            "agent": {"id": "bot", "name": "Bot", "version": "v1"},
+            "action": "a:b", "summary": "s", "status": "pending",
+            "reason_code": "R", "reason_text": "r",
+            "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
+            "requested_by": "bot", "change_seq": 1
+        });
+        let a: Approval = serde_json::from_value(old).expect("parses");
+        assert_eq!(a.links, None);
+        assert!(serde_json::to_value(&a)
+            .expect("serializes")
+            .get("links")
+            .is_none());
     }
 
     #[test]

@@ -232,6 +232,7 @@ fn bench_query() {
                     decision: None,
                     execution: None,
                     change_seq: i as i64 + 1,
+                    links: None,
                 }
             })
             .collect();

@@ -56,6 +56,7 @@ fn approval(org: &str, id: String, n: usize) -> Approval {
         decision: None,
         execution: None,
         change_seq: 0,
+        links: None,
     }
 }
 

@@ -288,6 +288,7 @@ fn pending(
         decision: None,
         execution: None,
         change_seq: 0,
+        links: None,
     }
 }
 

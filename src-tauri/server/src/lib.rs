@@ -18,6 +18,7 @@ pub mod demo;
 pub mod error;
 pub mod expiry;
 pub mod extract;
+pub mod links;
 pub mod openapi;
 pub mod routes;
 pub mod state;

@@ -527,6 +527,7 @@ pub(crate) mod tests {
             decision: None,
             execution: None,
             change_seq: seq,
+            links: None,
         }
     }
 

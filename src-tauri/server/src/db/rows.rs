@@ -82,6 +82,7 @@ pub fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
         decision,
         execution,
         change_seq: row.get(24)?,
+        links: None,
     })
 }
 

@@ -14,6 +14,7 @@ use crate::db::decisions::{record_result as record, ResultInput, ResultOutcome};
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::links::LinkBase;
 use crate::routes::approvals::IdPath;
 use crate::state::AppState;
 use crate::validate;
@@ -97,6 +98,7 @@ pub fn new_approval(
         decision: None,
         execution: None,
         change_seq: 0,
+        links: None,
     }
 }
 
@@ -139,10 +141,11 @@ pub async fn raise_approval(
 pub async fn create_approval(
     State(state): State<AppState>,
     Agent(caller): Agent,
+    base: LinkBase,
     ApiJson(req): ApiJson<CreateApprovalRequest>,
 ) -> ApiResult<(StatusCode, Json<Approval>)> {
     let a = raise_approval(&state, caller.org(), caller.subject(), req).await?;
-    Ok((StatusCode::CREATED, Json(a)))
+    Ok((StatusCode::CREATED, Json(base.apply(a))))
 }
 
 /// `POST /approvals/{id}/result`: once, and only for an approved approval.
@@ -154,6 +157,7 @@ pub async fn create_approval(
 pub async fn record_result(
     State(state): State<AppState>,
     Agent(caller): Agent,
+    base: LinkBase,
     ApiPath(path): ApiPath<IdPath>,
     ApiJson(req): ApiJson<RecordResultRequest>,
 ) -> ApiResult<Json<Approval>> {
@@ -181,7 +185,7 @@ pub async fn record_result(
         .await?;
     state.publish(changes);
     match outcome {
-        ResultOutcome::Recorded(a) => Ok(Json(a)),
+        ResultOutcome::Recorded(a) => Ok(Json(base.apply(a))),
         ResultOutcome::NotFound => Err(ApiError::not_found("no such approval")),
         ResultOutcome::NotApproved(a) => Err(ApiError::conflict(
             codes::NOT_APPROVED,

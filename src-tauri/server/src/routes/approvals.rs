@@ -18,6 +18,7 @@ use crate::db::approvals::{ListCursor, ListFilter};
 use crate::db::{self, rows};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::links::LinkBase;
 use crate::state::AppState;
 use crate::validate::{self, Bound};
 
@@ -88,6 +89,7 @@ fn non_blank(v: Option<String>) -> Option<String> {
 pub async fn list(
     State(state): State<AppState>,
     caller: OrgCaller,
+    base: LinkBase,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ApprovalList>> {
     let from = validate::time_param("from", q.from.as_deref(), Bound::Start)?;
@@ -125,10 +127,11 @@ pub async fn list(
     };
     state.expire_overdue().await?;
     let org = caller.org().to_string();
-    let (items, next) = state
+    let (mut items, next) = state
         .db
         .read(move |conn| db::approvals::list(conn, &org, &filter).map_err(ApiError::from))
         .await?;
+    base.apply_all(&mut items);
     Ok(Json(ApprovalList {
         items,
         next_cursor: next.map(|c| c.encode()),
@@ -162,6 +165,7 @@ async fn load(state: &AppState, org: &str, id: &str) -> ApiResult<Approval> {
 pub async fn get_one(
     State(state): State<AppState>,
     caller: OrgCaller,
+    base: LinkBase,
     ApiPath(path): ApiPath<IdPath>,
     ApiQuery(q): ApiQuery<GetQuery>,
 ) -> ApiResult<Json<Approval>> {
@@ -183,7 +187,7 @@ pub async fn get_one(
     loop {
         let a = load(&state, caller.org(), &path.id).await?;
         if a.status.is_final() || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(a));
+            return Ok(Json(base.apply(a)));
         }
         // Wake at the deadline, at expiry, on a change to this approval, or at shutdown.
         let to_expiry = (a.expires_at - db::now())
@@ -196,10 +200,10 @@ pub async fn get_one(
                     Ok(c) if c.org == a.org_id && c.id == a.id => break,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return Ok(Json(a)),
+                    Err(RecvError::Closed) => return Ok(Json(base.apply(a))),
                 },
                 _ = tokio::time::sleep_until(wake) => break,
-                _ = shutdown.changed() => return Ok(Json(a)),
+                _ = shutdown.changed() => return Ok(Json(base.apply(a))),
             }
         }
     }
@@ -253,6 +257,7 @@ pub struct ChangesQuery {
 pub async fn changes(
     State(state): State<AppState>,
     caller: OrgCaller,
+    base: LinkBase,
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> ApiResult<Json<ChangesPage>> {
     let after = match q.after.as_deref().map(str::trim) {
@@ -270,10 +275,11 @@ pub async fn changes(
     let limit = validate::limit(q.limit.as_deref(), DEFAULT_CHANGES_LIMIT, MAX_PAGE_LIMIT)?;
     state.expire_overdue().await?;
     let org = caller.org().to_string();
-    let page = state
+    let mut page = state
         .db
         .read(move |conn| db::approvals::changes(conn, &org, after, limit).map_err(ApiError::from))
         .await?;
+    base.apply_all(&mut page.items);
     Ok(Json(page))
 }
 
