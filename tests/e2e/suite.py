@@ -599,26 +599,34 @@ def open_link(h, link):
 
 @test
 def a_link_opens_the_approval_in_the_running_app(h):
+    aid, other = h.uid("link"), h.uid("link")
+    h.server.create(aid, summary="Opened from a chat message")
+    h.server.create(other)
     s = h.session()
-    wait_rows(s, lambda ids: "appr-abc123" in ids, "queue")
+    wait_rows(s, lambda ids: aid in ids, "queue")
     first = h.app_pids()[0]
     s.click("#nav-settings")
     s.wait_css("#settings-form")
-    open_link(h, f"countersign://approvals/appr-abc123?org={ORG}")
-    s.wait(lambda: detail_id(s) == "appr-abc123", 20, "the approval opened by the link")
+    open_link(h, f"countersign://approvals/{aid}?org={ORG}")
+    s.wait(lambda: detail_id(s) == aid, 20, "the approval opened by the link")
     # The running instance took it: no second app.
     assert h.app_pids()[0] == first
-    # A link for another org shows nothing else: the detail stays where it was.
-    open_link(h, "countersign://approvals/appr-xyz789?org=org-elsewhere")
+    # A link for another org shows a message and nothing else: the detail stays where it was.
+    open_link(h, f"countersign://approvals/{other}?org=org-elsewhere")
     wait_for(lambda: "refused a link" in h.app_log_text(), 20, "the refused link in the log")
-    assert detail_id(s) == "appr-abc123"
+    s.wait(lambda: "org" in (text_of(s, "#toasts") or ""), 10, "the refused link explained in the window")
+    assert detail_id(s) == aid
 
 
 @test
 def a_link_starts_the_app_on_that_approval(h):
+    aid = h.uid("link")
+    h.server.create(aid, summary="The app was not running")
+    h.sign_in()
+    h.cli("sync")
     # What the OS does when the app is not running: start it with the link.
-    s = h.session([f"countersign://approvals/appr-def456?org={ORG}"])
-    s.wait(lambda: detail_id(s) == "appr-def456", 20, "the approval the app was started for")
+    s = h.session([f"countersign://approvals/{aid}?org={ORG}"])
+    s.wait(lambda: detail_id(s) == aid, 20, "the approval the app was started for")
 
 
 @test
@@ -632,7 +640,7 @@ def demo_mode_runs_an_embedded_server_and_keeps_the_real_login(h):
     h.end_session()
     s = h.session()
     s.click("#nav-settings")
-    s.wait(lambda: s.find("#set-url").prop("value") == h.server.url, 10, "the real server URL kept")
+    s.wait(lambda: s.find("#set-url").prop("value") == h.proxy.url, 10, "the real server URL kept")
 
 
 def main(argv):

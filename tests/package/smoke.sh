@@ -70,7 +70,7 @@ check "runtime libraries all resolve" bash -c '! ldd /usr/bin/countersign | grep
 # installed .desktop entry.
 CS_E2E_APP=/usr/bin/countersign CS_E2E_XDG_OPEN=1 tests/e2e/run.sh \
   first_launch_offers_demo_and_settings_sign_in \
-  queue_shows_the_seeded_approvals \
+  queue_shows_its_rows \
   a_link_opens_the_approval_in_the_running_app \
   a_link_starts_the_app_on_that_approval || fail=1
 
