@@ -25,7 +25,7 @@ pub struct PushSummary {
 /// `CoreError::Network` after scheduling the retry; 401/403 with `Unauthorized`.
 pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<PushSummary> {
     let mut summary = PushSummary::default();
-    let mut forced = force;
+    let mut first = true;
     let max = engine.inner.opts.max_batch.clamp(1, MAX_BULK_IDS);
     loop {
         summary.expired += engine.blocking(|e| e.expire_sweep()).await?;
@@ -35,11 +35,13 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
         let Some(head) = group.first() else {
             break;
         };
-        if head.next_attempt_at > engine.now() && !forced {
+        // Only the head of a drain waits out its backoff (unless forced): once a request
+        // went through, the rows behind it are due, even those that shared the head's
+        // failed request (and so its backoff) before being regrouped.
+        if first && !force && head.next_attempt_at > engine.now() {
             break;
         }
-        // Only the first attempt of a forced drain skips the backoff.
-        forced = false;
+        first = false;
         let seqs: Vec<i64> = group.iter().map(|g| g.seq).collect();
         engine
             .blocking(move |e| e.store().outbox_mark_sending_all(&seqs))
