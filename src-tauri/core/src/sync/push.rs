@@ -201,7 +201,7 @@ mod tests {
     use super::*;
     use crate::api::{Decision, DecisionKind};
     use crate::store::approvals::tests::approval;
-    use crate::store::outbox::OutboxEntry;
+    use crate::store::outbox::{OutboxEntry, OutboxState};
 
     fn row(kind: DecisionKind, notes: Option<&str>) -> OutboxEntry {
         let now = chrono::Utc::now();
