@@ -460,6 +460,63 @@ mod tests {
     }
 
     #[test]
+    fn bulk_items_are_classified_like_single_decisions() {
+        let now = chrono::Utc::now();
+        let a = crate::store::approvals::tests::approval("appr-1", "bot", 1, now);
+        let other = crate::store::approvals::tests::approval("appr-2", "bot", 1, now);
+        let item = |ok, status, approval: Option<&Approval>, code: Option<&str>| BulkItemResult {
+            id: "appr-1".into(),
+            ok,
+            status,
+            approval: approval.cloned(),
+            error: code.map(|c| api::ErrorDetail {
+                code: c.into(),
+                message: format!("{c} message"),
+            }),
+        };
+        assert_eq!(item_outcome(item(true, 200, Some(&a), None)).unwrap(), a);
+        // Ok but not what the API promises: never applied on faith.
+        for bad in [
+            item(true, 200, None, None),
+            item(true, 200, Some(&other), None),
+            item(true, 409, Some(&a), None),
+            item(false, 200, Some(&a), Some("x")),
+            item(false, 1000, None, Some("x")),
+        ] {
+            assert!(matches!(item_outcome(bad), Err(Failure::Protocol(_))));
+        }
+        match item_outcome(item(false, 409, Some(&a), Some("already_decided"))) {
+            Err(Failure::Rejected {
+                status: 409,
+                code,
+                message,
+                approval: Some(current),
+            }) => {
+                assert_eq!((code.as_str(), *current), ("already_decided", a.clone()));
+                assert_eq!(message, "already_decided message");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another approval's state is not this item's current state.
+        assert!(matches!(
+            item_outcome(item(false, 409, Some(&other), Some("already_decided"))),
+            Err(Failure::Rejected { approval: None, .. })
+        ));
+        assert!(matches!(
+            item_outcome(item(false, 403, None, Some("self_approval"))),
+            Err(Failure::Rejected { status: 403, .. })
+        ));
+        assert!(matches!(
+            item_outcome(item(false, 422, None, Some("idempotency_mismatch"))),
+            Err(Failure::Rejected { status: 422, .. })
+        ));
+        assert!(matches!(
+            item_outcome(item(false, 503, None, None)),
+            Err(Failure::Transient(_))
+        ));
+    }
+
+    #[test]
     fn statuses_are_classified() {
         let s = |n| StatusCode::from_u16(n).unwrap();
         assert!(matches!(

@@ -603,3 +603,110 @@ impl Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::approvals::tests::approval;
+
+    fn queue(
+        s: &mut Store,
+        ids: &[&str],
+        kind: DecisionKind,
+        notes: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        let reason = (kind == DecisionKind::Deny).then_some("r");
+        let d = NewDecision {
+            kind,
+            notes,
+            reason,
+            batch_id: (ids.len() > 1).then_some("batch"),
+        };
+        let (q, skipped) = s.enqueue_decisions(&ids, &d, now).unwrap();
+        assert_eq!((q.len(), skipped.len()), (ids.len(), 0), "{skipped:?}");
+    }
+
+    fn ids(batch: &[OutboxEntry]) -> Vec<&str> {
+        batch.iter().map(|e| e.approval_id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_batch_is_the_run_alike_with_the_head_in_queue_order() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let all: Vec<Approval> = (1..=8)
+            .map(|i| approval(&format!("appr-{i}"), "bot", i, now))
+            .collect();
+        s.upsert_approvals(&all).unwrap();
+        let approve = DecisionKind::Approve;
+        queue(
+            &mut s,
+            &["appr-1", "appr-2", "appr-3"],
+            approve,
+            Some("a"),
+            now,
+        );
+        // A single decision made the same way joins the bulk selection before it...
+        queue(&mut s, &["appr-4"], approve, Some("a"), now);
+        // ...a different one ends the run, and what follows it waits its turn.
+        queue(&mut s, &["appr-5"], DecisionKind::Deny, None, now);
+        queue(&mut s, &["appr-6", "appr-7"], approve, Some("a"), now);
+        queue(&mut s, &["appr-8"], approve, Some("other notes"), now);
+
+        let b = s.outbox_batch(10).unwrap();
+        assert_eq!(ids(&b), ["appr-1", "appr-2", "appr-3", "appr-4"]);
+        assert_eq!(ids(&s.outbox_batch(2).unwrap()), ["appr-1", "appr-2"]);
+        assert_eq!(ids(&s.outbox_batch(0).unwrap()), ["appr-1"]);
+
+        // One request's outcomes are recorded together.
+        let seqs: Vec<i64> = b.iter().map(|e| e.seq).collect();
+        s.outbox_mark_sending_all(&seqs).unwrap();
+        let mut done = all[0].clone();
+        done.status = ApprovalStatus::Approved;
+        let later = now + chrono::Duration::seconds(30);
+        let results = vec![
+            (seqs[0], Delivery::Applied(done)),
+            (
+                seqs[1],
+                Delivery::Rejected {
+                    reason: "already denied (409 already_decided)".into(),
+                    approval: None,
+                },
+            ),
+            (
+                seqs[2],
+                Delivery::Retry {
+                    at: later,
+                    error: "cut off".into(),
+                },
+            ),
+            (
+                seqs[3],
+                Delivery::Retry {
+                    at: later,
+                    error: "cut off".into(),
+                },
+            ),
+        ];
+        s.outbox_record(&results, now).unwrap();
+        let states: Vec<OutboxState> = seqs
+            .iter()
+            .map(|q| s.outbox_entry(*q).unwrap().unwrap().state)
+            .collect();
+        use OutboxState::*;
+        assert_eq!(states, [Applied, Rejected, Queued, Queued]);
+        let retried = s.outbox_entry(seqs[2]).unwrap().unwrap();
+        assert_eq!(retried.attempts, 1);
+        assert_eq!(to_ms(retried.next_attempt_at), to_ms(later));
+        assert_eq!(
+            s.approval("appr-1").unwrap().unwrap().status,
+            ApprovalStatus::Approved
+        );
+        // The retried pair is the head again, with the same keys.
+        let again = s.outbox_batch(10).unwrap();
+        assert_eq!(ids(&again), ["appr-3", "appr-4"]);
+        assert_eq!(again[0].idempotency_key, b[2].idempotency_key);
+    }
+}
