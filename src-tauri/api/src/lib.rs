@@ -298,6 +298,9 @@ pub struct BulkApproveRequest {
     pub approval_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// See [`BulkDenyRequest::idempotency_keys`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_keys: Option<Vec<String>>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -308,6 +311,13 @@ pub struct BulkDenyRequest {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// One key per id, in the order of `approval_ids` (instead of the
+    /// `Idempotency-Key` header). Each item is then idempotent under its own key
+    /// exactly as a single approve/deny with that key: a retry replays the first
+    /// answer whether it comes back alone or in another bulk, so a client may regroup
+    /// queued decisions freely between attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_keys: Option<Vec<String>>,
 }
 
 /// The agent side of ESCALATE: `POST /approvals` with an agent token.

@@ -2,11 +2,16 @@
 //! - first sync of 10,000 approvals from a loopback server
 //! - incremental sync of 100 changes
 //! - filtered + full-text query over 100,000 cached approvals (p50/p95)
-//! - draining 1,000 queued decisions
+//! - draining 1,000 queued decisions: on loopback, and over a proxy adding 50 ms per
+//!   request one decision per request (before) beside batched (after)
 //!
 //! Plain timing with `std::time::Instant` (harness = false); numbers go to stdout.
 
+#[path = "../tests/support/proxy.rs"]
+mod proxy;
+
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -200,7 +205,55 @@ async fn bench_sync() {
         took.as_secs_f64() * 1000.0 / 1000.0,
         1000.0 / took.as_secs_f64()
     );
+    bench_drain_over_slow_link(server.addr(), dir.path()).await;
     server.shutdown().await;
+}
+
+/// The same drain over a link adding 50 ms to every request: one request per
+/// decision (the old behaviour, forced with `max_batch = 1`) beside batched, same run,
+/// each with its floor (requests x the added latency).
+async fn bench_drain_over_slow_link(server: std::net::SocketAddr, dir: &Path) {
+    const DELAY: Duration = Duration::from_millis(50);
+    let proxy = proxy::Proxy::start(server).await;
+    let runs = [
+        ("one request per decision (before)", 1, 2000..3000),
+        (
+            "batched (after)",
+            countersign_core::api::MAX_BULK_IDS,
+            3000..4000,
+        ),
+    ];
+    for (label, max_batch, range) in runs {
+        proxy.set_delay(Duration::ZERO);
+        let e = Engine::open_with(
+            &dir.join(format!("drain-{max_batch}")),
+            EngineOptions {
+                max_batch,
+                ..opts()
+            },
+        )
+        .unwrap();
+        e.login(&proxy.url(), ORG, ALICE).await.unwrap();
+        e.sync_now().await.unwrap();
+        let ids: Vec<String> = range.map(|i| format!("appr-b{i:07}")).collect();
+        for chunk in ids.chunks(500) {
+            let q = e.bulk_approve(chunk, Some("bench")).unwrap();
+            assert_eq!(q.entries.len(), chunk.len());
+        }
+        proxy.set_delay(DELAY);
+        let before = proxy.decision_requests.load(Ordering::SeqCst);
+        let t = Instant::now();
+        let s = e.push_now().await.unwrap();
+        let took = t.elapsed();
+        let requests = proxy.decision_requests.load(Ordering::SeqCst) - before;
+        assert_eq!((s.delivered, s.rejected), (1000, 0), "{s:?}");
+        println!(
+            "drain 1,000 over +50 ms/request, {label:<34} {:>10}  {requests:>4} requests  {:.3} round trips per decision  (floor {})",
+            ms(took),
+            requests as f64 / 1000.0,
+            ms(DELAY * requests as u32),
+        );
+    }
 }
 
 fn bench_query() {

@@ -8,8 +8,9 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    self, Approval, ApproveRequest, AuditTrail, ChangesPage, DecisionKind, DecisionResponse,
-    DenyRequest, ErrorResponse, Stats, WhoAmI,
+    self, Approval, ApproveRequest, AuditTrail, BulkApproveRequest, BulkDenyRequest,
+    BulkItemResult, BulkResponse, ChangesPage, DecisionKind, DecisionResponse, DenyRequest,
+    ErrorResponse, Stats, WhoAmI,
 };
 use crate::error::CoreError;
 
@@ -220,6 +221,57 @@ impl ApiClient {
         Ok(resp)
     }
 
+    /// Several decisions sharing kind, notes and reason in one request, each item under
+    /// its own idempotency key (the one made when it was queued): the server replays an
+    /// item exactly as it would a single decision with that key, so items may be
+    /// regrouped freely between attempts. The answer must name the same ids in the same
+    /// order; each item's outcome is classified as a single decision's would be.
+    pub async fn decide_bulk(
+        &self,
+        kind: DecisionKind,
+        items: &[(&str, &str)],
+        notes: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<Vec<Result<Approval, Failure>>, Failure> {
+        let ids: Vec<String> = items.iter().map(|(id, _)| id.to_string()).collect();
+        let keys: Vec<String> = items.iter().map(|(_, k)| k.to_string()).collect();
+        let notes = notes.map(str::to_string);
+        let path = match kind {
+            DecisionKind::Approve => "bulk-approve",
+            DecisionKind::Deny => "bulk-deny",
+        };
+        let req = self.request(Method::POST, self.url(true, &["approvals", path])?);
+        let req = match kind {
+            DecisionKind::Approve => req.json(&BulkApproveRequest {
+                approval_ids: ids,
+                notes,
+                idempotency_keys: Some(keys),
+            }),
+            DecisionKind::Deny => req.json(&BulkDenyRequest {
+                approval_ids: ids,
+                reason: reason.unwrap_or_default().to_string(),
+                notes,
+                idempotency_keys: Some(keys),
+            }),
+        };
+        let resp: BulkResponse = self.send_json(req).await?;
+        if resp.results.len() != items.len()
+            || resp
+                .results
+                .iter()
+                .zip(items)
+                .any(|(r, (id, _))| r.id != *id)
+        {
+            return Err(Failure::Protocol(format!(
+                "bulk {} of {} ids answered with {} results for other ids",
+                kind.as_str(),
+                items.len(),
+                resp.results.len()
+            )));
+        }
+        Ok(resp.results.into_iter().map(item_outcome).collect())
+    }
+
     /// Opens `GET /approvals/events` (SSE). The caller reads chunks from the response.
     pub async fn events(&self) -> Result<reqwest::Response, Failure> {
         let url = self.url(true, &["approvals", "events"])?;
@@ -322,6 +374,40 @@ async fn error_from(resp: reqwest::Response) -> Failure {
     classify(status, code, message, parsed.and_then(|p| p.approval))
 }
 
+/// One bulk item as the outcome a single decision on it would have had.
+fn item_outcome(r: BulkItemResult) -> Result<Approval, Failure> {
+    if r.ok {
+        return match r.approval {
+            Some(a) if r.status == 200 && a.id == r.id => Ok(a),
+            Some(a) => Err(Failure::Protocol(format!(
+                "bulk item {} answered ok with status {} and approval {}",
+                r.id, r.status, a.id
+            ))),
+            None => Err(Failure::Protocol(format!(
+                "bulk item {} answered ok without the approval",
+                r.id
+            ))),
+        };
+    }
+    let Some(status) = StatusCode::from_u16(r.status)
+        .ok()
+        .filter(|s| !s.is_success())
+    else {
+        return Err(Failure::Protocol(format!(
+            "bulk item {} failed with status {}",
+            r.id, r.status
+        )));
+    };
+    let (code, message) = match r.error {
+        Some(e) if !e.message.is_empty() => (e.code, e.message),
+        Some(e) => (e.code, status.to_string()),
+        None => (status.as_str().to_string(), status.to_string()),
+    };
+    // The current approval only counts when it is the item's own.
+    let approval = r.approval.filter(|a| a.id == r.id);
+    Err(classify(status, code, message, approval))
+}
+
 fn classify(
     status: StatusCode,
     code: String,
@@ -371,6 +457,63 @@ mod tests {
     fn debug_never_shows_the_token() {
         let c = ApiClient::new("http://127.0.0.1:9", "org-demo", "super-secret").unwrap();
         assert!(!format!("{c:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn bulk_items_are_classified_like_single_decisions() {
+        let now = chrono::Utc::now();
+        let a = crate::store::approvals::tests::approval("appr-1", "bot", 1, now);
+        let other = crate::store::approvals::tests::approval("appr-2", "bot", 1, now);
+        let item = |ok, status, approval: Option<&Approval>, code: Option<&str>| BulkItemResult {
+            id: "appr-1".into(),
+            ok,
+            status,
+            approval: approval.cloned(),
+            error: code.map(|c| api::ErrorDetail {
+                code: c.into(),
+                message: format!("{c} message"),
+            }),
+        };
+        assert_eq!(item_outcome(item(true, 200, Some(&a), None)).unwrap(), a);
+        // Ok but not what the API promises: never applied on faith.
+        for bad in [
+            item(true, 200, None, None),
+            item(true, 200, Some(&other), None),
+            item(true, 409, Some(&a), None),
+            item(false, 200, Some(&a), Some("x")),
+            item(false, 1000, None, Some("x")),
+        ] {
+            assert!(matches!(item_outcome(bad), Err(Failure::Protocol(_))));
+        }
+        match item_outcome(item(false, 409, Some(&a), Some("already_decided"))) {
+            Err(Failure::Rejected {
+                status: 409,
+                code,
+                message,
+                approval: Some(current),
+            }) => {
+                assert_eq!((code.as_str(), *current), ("already_decided", a.clone()));
+                assert_eq!(message, "already_decided message");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another approval's state is not this item's current state.
+        assert!(matches!(
+            item_outcome(item(false, 409, Some(&other), Some("already_decided"))),
+            Err(Failure::Rejected { approval: None, .. })
+        ));
+        assert!(matches!(
+            item_outcome(item(false, 403, None, Some("self_approval"))),
+            Err(Failure::Rejected { status: 403, .. })
+        ));
+        assert!(matches!(
+            item_outcome(item(false, 422, None, Some("idempotency_mismatch"))),
+            Err(Failure::Rejected { status: 422, .. })
+        ));
+        assert!(matches!(
+            item_outcome(item(false, 503, None, None)),
+            Err(Failure::Transient(_))
+        ));
     }
 
     #[test]

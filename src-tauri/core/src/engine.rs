@@ -39,6 +39,20 @@ pub struct EngineOptions {
     pub stream_idle_timeout: Duration,
     /// Use only the token file, never the OS keychain.
     pub file_token_store: bool,
+    /// Most queued decisions sent in one request (1 sends each on its own). Defaults
+    /// to the API's bulk limit, or [`PUSH_BATCH_ENV`] when set.
+    pub max_batch: usize,
+}
+
+/// Overrides [`EngineOptions::max_batch`] (1 to `MAX_BULK_IDS`), e.g. for a proxy in
+/// front of the server that refuses large bodies.
+pub const PUSH_BATCH_ENV: &str = "COUNTERSIGN_PUSH_BATCH";
+
+fn max_batch_from_env() -> usize {
+    std::env::var(PUSH_BATCH_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(api::MAX_BULK_IDS, |n| n.clamp(1, api::MAX_BULK_IDS))
 }
 
 impl Default for EngineOptions {
@@ -51,6 +65,7 @@ impl Default for EngineOptions {
             page_limit: api::MAX_PAGE_LIMIT,
             stream_idle_timeout: Duration::from_secs(90),
             file_token_store: false,
+            max_batch: max_batch_from_env(),
         }
     }
 }

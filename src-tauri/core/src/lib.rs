@@ -18,7 +18,7 @@ pub mod sync;
 pub mod token;
 
 pub use conn_state::{ConnState, EngineEvent, SyncStatus};
-pub use engine::{Clock, Engine, EngineOptions, LoginOutcome, Queued, SyncSummary};
+pub use engine::{Clock, Engine, EngineOptions, LoginOutcome, Queued, SyncSummary, PUSH_BATCH_ENV};
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use settings::Settings;

@@ -158,3 +158,91 @@ async fn without_an_event_stream_the_loop_falls_back_to_polling() {
     assert_eq!(engine.conn_state(), countersign_core::ConnState::Online);
     bg.shutdown().await;
 }
+
+/// Marks the next `n` queued rows `sending`, as a process killed mid-request leaves them.
+fn crash_while_sending(home: &std::path::Path, n: usize) -> Vec<String> {
+    let store =
+        countersign_core::store::Store::open(&countersign_core::paths::db_path(home)).unwrap();
+    let rows = store.outbox_batch(n).unwrap();
+    assert_eq!(rows.len(), n);
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    store.outbox_mark_sending_all(&seqs).unwrap();
+    rows.into_iter().map(|r| r.idempotency_key).collect()
+}
+
+fn reopen(home: &std::path::Path, max_batch: usize) -> countersign_core::Engine {
+    let mut opts = options(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0)));
+    opts.max_batch = max_batch;
+    countersign_core::Engine::open_with(home, opts).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_whose_answers_were_lost_is_regrouped_after_crashes_and_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let proxy = Proxy::start(server.addr).await;
+    let pool = create_many(&base, 60, "regrouped").await;
+    let ids: Vec<String> = pool.iter().map(|a| a.id.clone()).collect();
+    let home = dir.path().join("client");
+    let engine = engine(&home, &proxy.url()).await;
+    engine.sync_now().await.unwrap();
+    let queued = engine.bulk_approve(&ids, Some("all at once")).unwrap();
+    assert_eq!(queued.entries.len(), 60);
+    let keys: Vec<String> = queued
+        .entries
+        .iter()
+        .map(|e| e.idempotency_key.clone())
+        .collect();
+    drop(engine);
+
+    // 1. A build that sends one at a time: the head goes alone, is committed, the answer
+    //    is lost, the process dies with it `sending`.
+    proxy.set(Mode::DropDecisionResponse);
+    let engine = reopen(&home, 1);
+    assert_eq!(engine.push_now().await.unwrap_err().code(), "network");
+    drop(engine);
+    assert_eq!(crash_while_sending(&home, 1), keys[..1]);
+    // 2. Then 25 to a request: the head again plus 24 more, committed, answer lost, crash.
+    let engine = reopen(&home, 25);
+    assert_eq!(engine.push_now().await.unwrap_err().code(), "network");
+    drop(engine);
+    assert_eq!(crash_while_sending(&home, 25), keys[..25]);
+    assert_eq!(proxy.dropped.load(Ordering::SeqCst), 2);
+    let decided_meanwhile = server_stats(&base).await.totals.approved;
+    // 3. Back online with 40 to a request: 25 replays and 15 fresh in one, 20 in the next.
+    proxy.set(Mode::Pass);
+    let engine = reopen(&home, 40);
+    let s = engine.push_now().await.unwrap();
+    assert_eq!((s.delivered, s.rejected), (60, 0), "{s:?}");
+    assert_eq!(proxy.decision_requests.load(Ordering::SeqCst), 1 + 1 + 2);
+    assert_eq!(
+        server_stats(&base).await.totals.approved,
+        decided_meanwhile + 35,
+        "only the 35 never sent were decided by the last drain"
+    );
+
+    // Every item went out under its own key each time, however it was grouped...
+    let sent = proxy.keys.lock().unwrap().clone();
+    let mut expected = vec![keys[0].clone()];
+    expected.extend(keys[..25].iter().cloned());
+    expected.extend(keys.iter().cloned());
+    assert_eq!(sent, expected);
+    // ...so the server holds exactly one stored answer per decision, each a 200.
+    let mut stored = server_idempotency_keys(&server.db, "alice");
+    let mut want: Vec<(String, u16)> = keys.iter().map(|k| (k.clone(), 200)).collect();
+    stored.sort();
+    want.sort();
+    assert_eq!(stored, want);
+    let done = engine.outbox(&[OutboxState::Applied]).unwrap();
+    assert_eq!(done.len(), 60);
+    for e in &done {
+        let d = decisions(&audit(&base, &e.approval_id).await);
+        assert_eq!(d.len(), 1, "{}: {d:?}", e.approval_id);
+        assert_eq!((d[0].0, d[0].1.as_str()), (AuditEvent::Approved, "alice"));
+        assert_eq!(
+            engine.detail(&e.approval_id).unwrap().status,
+            ApprovalStatus::Approved
+        );
+    }
+}

@@ -1,8 +1,10 @@
-//! Model-based test: random sequences of decide / network faults (offline, 503,
-//! commit-then-drop) / another approver decides / the clock passes an expiry /
-//! crash-restart, against the real server behind a fault proxy. After each run:
-//! every queued decision ended applied exactly once or rejected/expired with a
-//! reason, no approval has two decisions, nothing was applied after its expiry.
+//! Model-based test: random sequences of decide / bulk decide / network faults
+//! (offline, 503, commit-then-drop of single and bulk requests) / another approver
+//! decides / the clock passes an expiry / crash-restart with a different batch size
+//! (so queued decisions are regrouped between attempts), against the real server behind
+//! a fault proxy. After each run: every queued decision ended applied exactly once or
+//! rejected/expired with a reason, no approval has two decisions, nothing was applied
+//! after its expiry, and each applied decision was applied under its own key.
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -25,13 +27,27 @@ const POOL: usize = 6;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Decide { idx: usize, approve: bool },
-    BulkDecide { idxs: Vec<usize>, approve: bool },
+    Decide {
+        idx: usize,
+        approve: bool,
+    },
+    BulkDecide {
+        idxs: Vec<usize>,
+        approve: bool,
+    },
     Net(Mode),
-    OtherApprover { idx: usize, approve: bool },
-    ClockPastExpiry { idx: usize },
+    OtherApprover {
+        idx: usize,
+        approve: bool,
+    },
+    ClockPastExpiry {
+        idx: usize,
+    },
     WaitRealSecond,
-    CrashRestart,
+    /// The process dies and comes back sending at most this many decisions a request.
+    CrashRestart {
+        max_batch: usize,
+    },
     Push,
     Sync,
 }
@@ -40,7 +56,7 @@ fn op() -> impl Strategy<Value = Op> {
     let idx = 0..POOL;
     prop_oneof![
         4 => (idx.clone(), any::<bool>()).prop_map(|(idx, approve)| Op::Decide { idx, approve }),
-        1 => (proptest::collection::vec(0..POOL, 1..4), any::<bool>())
+        2 => (proptest::collection::vec(0..POOL, 1..=POOL), any::<bool>())
             .prop_map(|(idxs, approve)| Op::BulkDecide { idxs, approve }),
         3 => prop_oneof![
             Just(Mode::Pass),
@@ -52,7 +68,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (idx.clone(), any::<bool>()).prop_map(|(idx, approve)| Op::OtherApprover { idx, approve }),
         1 => idx.prop_map(|idx| Op::ClockPastExpiry { idx }),
         1 => Just(Op::WaitRealSecond),
-        2 => Just(Op::CrashRestart),
+        2 => prop_oneof![Just(1usize), Just(2), Just(3), Just(500)]
+            .prop_map(|max_batch| Op::CrashRestart { max_batch }),
         3 => Just(Op::Push),
         2 => Just(Op::Sync),
     ]
@@ -134,9 +151,11 @@ impl World {
                 self.offset.fetch_max(past, Ordering::SeqCst);
             }
             Op::WaitRealSecond => tokio::time::sleep(Duration::from_millis(1100)).await,
-            Op::CrashRestart => {
+            Op::CrashRestart { max_batch } => {
                 // Everything the engine knows is committed; a crash loses only memory.
-                self.engine = Engine::open_with(&self.home, options(self.offset.clone())).unwrap();
+                let mut opts = options(self.offset.clone());
+                opts.max_batch = *max_batch;
+                self.engine = Engine::open_with(&self.home, opts).unwrap();
             }
             Op::Push => {
                 let _ = e.push_now().await;
@@ -184,6 +203,24 @@ impl World {
                 assert_eq!(e.attempts, 0, "an expired-unsent decision was sent: {e:?}");
             }
         }
+        // Applied exactly under their own keys: the server's stored successes for alice
+        // are the applied decisions' keys, one each, however they were grouped.
+        let mut stored: Vec<String> = server_idempotency_keys(&self.server.db, "alice")
+            .into_iter()
+            .filter(|(_, status)| *status == 200)
+            .map(|(k, _)| k)
+            .collect();
+        let mut applied_keys: Vec<String> = entries
+            .iter()
+            .filter(|e| e.state == OutboxState::Applied)
+            .map(|e| e.idempotency_key.clone())
+            .collect();
+        stored.sort();
+        applied_keys.sort();
+        assert_eq!(
+            stored, applied_keys,
+            "applied decisions vs the server's keys"
+        );
         for a in &self.pool {
             let trail = audit(&base, &a.id).await;
             let d = decisions(&trail);

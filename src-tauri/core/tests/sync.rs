@@ -2,6 +2,8 @@
 
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/proxy.rs"]
+mod proxy;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
@@ -475,4 +477,60 @@ async fn a_rejected_decision_can_be_dismissed_and_stays_dismissed_after_a_restar
     let reopened =
         countersign_core::Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
     check(&reopened);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_decisions_made_offline_in_one_bulk_approve_leave_in_a_handful_of_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let proxy = proxy::Proxy::start(server.addr).await;
+    let pool = create_many(&base, 60, "offline bulk").await;
+    let ids: Vec<String> = pool.iter().map(|a| a.id.clone()).collect();
+    let engine = engine(&dir.path().join("client"), &proxy.url()).await;
+    engine.sync_now().await.unwrap();
+    let before = server_stats(&base).await.totals.approved;
+
+    proxy.set(proxy::Mode::Refuse);
+    let queued = engine.bulk_approve(&ids, Some("train ride")).unwrap();
+    assert_eq!(queued.entries.len(), 60);
+    assert_eq!(engine.push_now().await.unwrap_err().code(), "network");
+
+    proxy.set(proxy::Mode::Pass);
+    let mut events = engine.subscribe();
+    let s = engine.push_now().await.unwrap();
+    assert_eq!((s.delivered, s.rejected, s.remaining), (60, 0, 0), "{s:?}");
+    let requests = proxy
+        .decision_requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(requests <= 3, "60 decisions took {requests} requests");
+    // One change event for the request, naming all of its approvals.
+    let mut changed = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let EngineEvent::ApprovalsChanged { ids } = ev {
+            changed.push(ids);
+        }
+    }
+    assert_eq!(changed.len(), requests, "{changed:?}");
+    let mut seen: Vec<String> = changed.concat();
+    seen.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(seen, want);
+
+    // Exactly once: one decision each on the server, alice's, and nothing else decided.
+    assert_eq!(server_stats(&base).await.totals.approved, before + 60);
+    for id in &ids {
+        let d = decisions(&audit(&base, id).await);
+        assert_eq!(d.len(), 1, "{id}: {d:?}");
+        assert_eq!((d[0].0, d[0].1.as_str()), (AuditEvent::Approved, "alice"));
+        let local = engine.detail(id).unwrap();
+        assert_eq!(local.status, ApprovalStatus::Approved);
+        assert_eq!(
+            local.approval.decision.as_ref().unwrap().notes.as_deref(),
+            Some("train ride")
+        );
+    }
+    let applied = engine.outbox(&[OutboxState::Applied]).unwrap();
+    assert_eq!(applied.len(), 60);
 }

@@ -9,7 +9,7 @@ use axum::http::{header, StatusCode};
 use countersign_api::codes;
 use serde::de::DeserializeOwned;
 
-use crate::db::idempotency::MAX_KEY_LEN;
+use crate::db::idempotency::{is_valid_key, MAX_KEY_LEN};
 use crate::error::ApiError;
 
 /// A JSON body. An empty body reads as `{}` so `POST .../approve` needs no body.
@@ -126,7 +126,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             )
         };
         let key = v.to_str().map_err(|_| bad())?;
-        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        if !is_valid_key(key) {
             return Err(bad());
         }
         Ok(IdempotencyKey(Some(key.to_string())))

@@ -324,3 +324,155 @@ async fn racing_valid_approvers_exactly_one_wins() {
     );
     t.stop().await;
 }
+
+async fn decided_entries(t: &TestServer, id: &str) -> usize {
+    let (_, trail) = t.get(ALICE, &format!("/{id}/audit")).await;
+    trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "approved" || e["event"] == "denied")
+        .count()
+}
+
+#[tokio::test]
+async fn bulk_items_with_their_own_keys_replay_across_endpoints_and_regroupings() {
+    let t = TestServer::start().await;
+    for id in ["appr-k1", "appr-k2", "appr-k3", "appr-k4"] {
+        t.create(new_request(id, json!({}))).await;
+    }
+    // k1 goes out alone first; its answer is lost, and the retry travels in a bulk.
+    let (s, alone) = t
+        .post_idem(ALICE, "/appr-k1/approve", json!({"notes": "n"}), "key-k1")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{alone}");
+    let (s, body) = t
+        .post(
+            ALICE,
+            "/bulk-approve",
+            json!({"approval_ids": ["appr-k1", "appr-k2", "appr-k3"], "notes": "n",
+                   "idempotency_keys": ["key-k1", "key-k2", "key-k3"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let first: BulkResponse = serde_json::from_value(body).unwrap();
+    assert_eq!((first.succeeded, first.failed), (3, 0), "{first:?}");
+    assert_eq!(
+        first.results[0].approval.as_ref().unwrap().change_seq,
+        alone["change_seq"].as_i64().unwrap(),
+        "k1 must replay the single answer, not be decided again"
+    );
+    // Regrouped differently (other order, fewer items): each replays its first answer.
+    let (_, body) = t
+        .post(
+            ALICE,
+            "/bulk-approve",
+            json!({"approval_ids": ["appr-k3", "appr-k2"], "notes": "n",
+                   "idempotency_keys": ["key-k3", "key-k2"]}),
+        )
+        .await;
+    let again: BulkResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(again.succeeded, 2, "{again:?}");
+    assert_eq!(again.results[0], first.results[2]);
+    assert_eq!(again.results[1], first.results[1]);
+    // And k2 retried alone on the single endpoint replays the bulk item's answer.
+    let (s, single) = t
+        .post_idem(ALICE, "/appr-k2/approve", json!({"notes": "n"}), "key-k2")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{single}");
+    let single: DecisionResponse = serde_json::from_value(single).unwrap();
+    assert_eq!(Some(&single.approval), first.results[1].approval.as_ref());
+    for id in ["appr-k1", "appr-k2", "appr-k3"] {
+        assert_eq!(decided_entries(&t, id).await, 1, "{id} decided twice");
+    }
+    // A key reused for a different decision is refused per item, nothing changes.
+    let (_, body) = t
+        .post(
+            ALICE,
+            "/bulk-deny",
+            json!({"approval_ids": ["appr-k1"], "reason": "r", "idempotency_keys": ["key-k1"]}),
+        )
+        .await;
+    assert_eq!(body["results"][0]["status"], 422, "{body}");
+    assert_eq!(body["results"][0]["error"]["code"], "idempotency_mismatch");
+    // A 409 is stored per key with the current approval, and replays on either endpoint.
+    t.post(BOB, "/appr-k4/deny", json!({"reason": "no"})).await;
+    let (_, body) = t
+        .post(
+            ALICE,
+            "/bulk-approve",
+            json!({"approval_ids": ["appr-k4", "appr-k3"], "notes": "n",
+                   "idempotency_keys": ["key-k4", "key-k3"]}),
+        )
+        .await;
+    let r: BulkResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(r.results[0].status, 409);
+    assert_eq!(
+        r.results[0]
+            .approval
+            .as_ref()
+            .unwrap()
+            .decision
+            .as_ref()
+            .unwrap()
+            .by,
+        "bob"
+    );
+    assert!(r.results[1].ok, "k3 replays its 200 beside a fresh 409");
+    let (s, body) = t
+        .post_idem(ALICE, "/appr-k4/approve", json!({"notes": "n"}), "key-k4")
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(body["approval"]["decision"]["by"], "bob", "{body}");
+    assert_eq!(decided_entries(&t, "appr-k4").await, 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bulk_item_keys_are_checked_before_anything_is_decided() {
+    let t = TestServer::start().await;
+    t.create(new_request("appr-kv1", json!({}))).await;
+    t.create(new_request("appr-kv2", json!({}))).await;
+    let ids = json!(["appr-kv1", "appr-kv2"]);
+    let cases = [
+        (
+            json!({"approval_ids": ids, "idempotency_keys": ["a"]}),
+            "validation_failed",
+        ),
+        (
+            json!({"approval_ids": ids, "idempotency_keys": ["a", "a"]}),
+            "validation_failed",
+        ),
+        (
+            json!({"approval_ids": ids, "idempotency_keys": ["a", "has space"]}),
+            "invalid_idempotency_key",
+        ),
+        (
+            json!({"approval_ids": ids, "idempotency_keys": ["a", ""]}),
+            "invalid_idempotency_key",
+        ),
+        (
+            json!({"approval_ids": ids, "idempotency_keys": "a"}),
+            "validation_failed",
+        ),
+    ];
+    for (case, code) in cases {
+        let (status, body) = t.post(ALICE, "/bulk-approve", case.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case} -> {body}");
+        assert_eq!(error_code(&body), code, "{case}");
+    }
+    // Header and body keys together are ambiguous.
+    let (status, body) = t
+        .post_idem(
+            ALICE,
+            "/bulk-approve",
+            json!({"approval_ids": ids, "idempotency_keys": ["a", "b"]}),
+            "header-key",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    for id in ["appr-kv1", "appr-kv2"] {
+        assert_eq!(t.approval(id).await.status, ApprovalStatus::Pending);
+    }
+    t.stop().await;
+}

@@ -150,6 +150,20 @@ impl OutboxEntry {
 /// Ids that were not queued, each with the reason.
 pub type Skipped = Vec<(String, String)>;
 
+/// How one delivery attempt of a queued decision ended, as the push loop records it.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// The server applied it; the approval as it now stands.
+    Applied(Approval),
+    /// Refused for good, with the server's reason and, when known, the current approval.
+    Rejected {
+        reason: String,
+        approval: Option<Approval>,
+    },
+    /// Not delivered (network, 5xx, 401): queued again, not before `at`.
+    Retry { at: DateTime<Utc>, error: String },
+}
+
 /// A decision to queue.
 #[derive(Debug, Clone)]
 pub struct NewDecision<'a> {
@@ -219,6 +233,63 @@ fn refusal(tx: &Transaction<'_>, id: &str, now: DateTime<Utc>) -> Result<Option<
         return Ok(Some("expired".into()));
     }
     Ok(None)
+}
+
+fn retry_in(
+    conn: &rusqlite::Connection,
+    seq: i64,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3
+         WHERE seq = ?1 AND state IN ('queued', 'sending')",
+    )?
+    .execute(params![seq, to_ms(next_attempt_at), error])?;
+    Ok(())
+}
+
+/// Ends an active row and puts the local approval back to the server's status, inside
+/// the caller's transaction.
+fn finish_in(
+    tx: &Transaction<'_>,
+    seq: i64,
+    state: OutboxState,
+    error: Option<&str>,
+    approval: Option<&Approval>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let result_json = approval
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| CoreError::Protocol(e.to_string()))?;
+    let id: Option<String> = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = ?2, last_error = COALESCE(?3, last_error),
+                 result_json = COALESCE(?4, result_json), finished_at = ?5
+             WHERE seq = ?1 AND state IN ('queued', 'sending')
+             RETURNING approval_id",
+        )?
+        .query_row(
+            params![seq, state.as_str(), error, result_json, to_ms(now)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = &id {
+        // No decision in flight any more: the local row shows the server's status.
+        // Same transaction as the outbox row: one fsync for both.
+        if let Some(a) = approval {
+            super::approvals::upsert_in(tx, std::slice::from_ref(a), None)?;
+        }
+        tx.prepare_cached(
+            "UPDATE approvals SET status = server_status,
+                 decided_at = CAST(ROUND((julianday(json_extract(json, '$.decision.at'))
+                                          - 2440587.5) * 86400000.0) AS INTEGER)
+             WHERE id = ?1",
+        )?
+        .execute([id])?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -317,6 +388,33 @@ impl Store {
             .optional()?)
     }
 
+    /// The head of the queue and the decisions right behind it that can share its
+    /// request: the consecutive run, in `seq` order, with the head's kind, notes and
+    /// reason (a bulk selection, or single decisions made alike), distinct approvals,
+    /// at most `max`. Order is kept: a different decision in between ends the run.
+    pub fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxEntry>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE state IN ('queued', 'sending')
+             ORDER BY seq LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([max.max(1) as i64], entry)?;
+        let mut batch: Vec<OutboxEntry> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        for row in rows {
+            let row = row?;
+            if let Some(head) = batch.first() {
+                let alike =
+                    row.kind == head.kind && row.notes == head.notes && row.reason == head.reason;
+                if !alike || ids.contains(&row.approval_id) {
+                    break;
+                }
+            }
+            ids.insert(row.approval_id.clone());
+            batch.push(row);
+        }
+        Ok(batch)
+    }
+
     /// Rows in the given states (all when empty), oldest first; dismissed rows only
     /// when `include_dismissed`.
     pub fn outbox_list(
@@ -392,6 +490,46 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::outbox_mark_sending`] for a whole request's rows, in one commit.
+    pub fn outbox_mark_sending_all(&self, seqs: &[i64]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1
+                 WHERE seq = ?1 AND state IN ('queued', 'sending')",
+            )?;
+            for seq in seqs {
+                stmt.execute([seq])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records how each row of one request ended, in one commit (one fsync per request,
+    /// not per decision).
+    pub fn outbox_record(&mut self, results: &[(i64, Delivery)], now: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for (seq, d) in results {
+            match d {
+                Delivery::Applied(a) => {
+                    finish_in(&tx, *seq, OutboxState::Applied, None, Some(a), now)?
+                }
+                Delivery::Rejected { reason, approval } => finish_in(
+                    &tx,
+                    *seq,
+                    OutboxState::Rejected,
+                    Some(reason),
+                    approval.as_ref(),
+                    now,
+                )?,
+                Delivery::Retry { at, error } => retry_in(&tx, *seq, *at, error)?,
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Transient failure: back in the queue, not before `next_attempt_at`.
     pub fn outbox_mark_retry(
         &self,
@@ -399,12 +537,7 @@ impl Store {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3
-             WHERE seq = ?1 AND state IN ('queued', 'sending')",
-            params![seq, to_ms(next_attempt_at), error],
-        )?;
-        Ok(())
+        retry_in(&self.conn, seq, next_attempt_at, error)
     }
 
     /// The server applied the decision; the approval as it now stands is cached.
@@ -438,38 +571,9 @@ impl Store {
         approval: Option<&Approval>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let result_json = approval
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| CoreError::Protocol(e.to_string()))?;
-        {
-            let tx = self.conn.transaction()?;
-            let id: Option<String> = tx
-                .query_row(
-                    "UPDATE outbox SET state = ?2, last_error = COALESCE(?3, last_error),
-                         result_json = COALESCE(?4, result_json), finished_at = ?5
-                     WHERE seq = ?1 AND state IN ('queued', 'sending')
-                     RETURNING approval_id",
-                    params![seq, state.as_str(), error, result_json, to_ms(now)],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = &id {
-                // No decision in flight any more: the local row shows the server's status.
-                // Same transaction: one fsync per finished decision, not two.
-                if let Some(a) = approval {
-                    super::approvals::upsert_in(&tx, std::slice::from_ref(a), None)?;
-                }
-                tx.execute(
-                    "UPDATE approvals SET status = server_status,
-                         decided_at = CAST(ROUND((julianday(json_extract(json, '$.decision.at'))
-                                                  - 2440587.5) * 86400000.0) AS INTEGER)
-                     WHERE id = ?1",
-                    [id],
-                )?;
-            }
-            tx.commit()?;
-        }
+        let tx = self.conn.transaction()?;
+        finish_in(&tx, seq, state, error, approval, now)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -515,5 +619,112 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::approvals::tests::approval;
+
+    fn queue(
+        s: &mut Store,
+        ids: &[&str],
+        kind: DecisionKind,
+        notes: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        let reason = (kind == DecisionKind::Deny).then_some("r");
+        let d = NewDecision {
+            kind,
+            notes,
+            reason,
+            batch_id: (ids.len() > 1).then_some("batch"),
+        };
+        let (q, skipped) = s.enqueue_decisions(&ids, &d, now).unwrap();
+        assert_eq!((q.len(), skipped.len()), (ids.len(), 0), "{skipped:?}");
+    }
+
+    fn ids(batch: &[OutboxEntry]) -> Vec<&str> {
+        batch.iter().map(|e| e.approval_id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_batch_is_the_run_alike_with_the_head_in_queue_order() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let all: Vec<Approval> = (1..=8)
+            .map(|i| approval(&format!("appr-{i}"), "bot", i, now))
+            .collect();
+        s.upsert_approvals(&all).unwrap();
+        let approve = DecisionKind::Approve;
+        queue(
+            &mut s,
+            &["appr-1", "appr-2", "appr-3"],
+            approve,
+            Some("a"),
+            now,
+        );
+        // A single decision made the same way joins the bulk selection before it...
+        queue(&mut s, &["appr-4"], approve, Some("a"), now);
+        // ...a different one ends the run, and what follows it waits its turn.
+        queue(&mut s, &["appr-5"], DecisionKind::Deny, None, now);
+        queue(&mut s, &["appr-6", "appr-7"], approve, Some("a"), now);
+        queue(&mut s, &["appr-8"], approve, Some("other notes"), now);
+
+        let b = s.outbox_batch(10).unwrap();
+        assert_eq!(ids(&b), ["appr-1", "appr-2", "appr-3", "appr-4"]);
+        assert_eq!(ids(&s.outbox_batch(2).unwrap()), ["appr-1", "appr-2"]);
+        assert_eq!(ids(&s.outbox_batch(0).unwrap()), ["appr-1"]);
+
+        // One request's outcomes are recorded together.
+        let seqs: Vec<i64> = b.iter().map(|e| e.seq).collect();
+        s.outbox_mark_sending_all(&seqs).unwrap();
+        let mut done = all[0].clone();
+        done.status = ApprovalStatus::Approved;
+        let later = now + chrono::Duration::seconds(30);
+        let results = vec![
+            (seqs[0], Delivery::Applied(done)),
+            (
+                seqs[1],
+                Delivery::Rejected {
+                    reason: "already denied (409 already_decided)".into(),
+                    approval: None,
+                },
+            ),
+            (
+                seqs[2],
+                Delivery::Retry {
+                    at: later,
+                    error: "cut off".into(),
+                },
+            ),
+            (
+                seqs[3],
+                Delivery::Retry {
+                    at: later,
+                    error: "cut off".into(),
+                },
+            ),
+        ];
+        s.outbox_record(&results, now).unwrap();
+        let states: Vec<OutboxState> = seqs
+            .iter()
+            .map(|q| s.outbox_entry(*q).unwrap().unwrap().state)
+            .collect();
+        use OutboxState::*;
+        assert_eq!(states, [Applied, Rejected, Queued, Queued]);
+        let retried = s.outbox_entry(seqs[2]).unwrap().unwrap();
+        assert_eq!(retried.attempts, 1);
+        assert_eq!(to_ms(retried.next_attempt_at), to_ms(later));
+        assert_eq!(
+            s.approval("appr-1").unwrap().unwrap().status,
+            ApprovalStatus::Approved
+        );
+        // The retried pair is the head again, with the same keys.
+        let again = s.outbox_batch(10).unwrap();
+        assert_eq!(ids(&again), ["appr-3", "appr-4"]);
+        assert_eq!(again[0].idempotency_key, b[2].idempotency_key);
     }
 }

@@ -1,11 +1,14 @@
 //! Push: deliver the outbox in order, each decision with the idempotency key made
-//! when it was queued.
+//! when it was queued. Consecutive decisions alike (same kind, notes and reason: a bulk
+//! selection, or single decisions made the same way) share one bulk request, each item
+//! still under its own key, so a retry replays per item however it is regrouped.
 
+use crate::api::{Approval, MAX_BULK_IDS};
 use crate::client::{ApiClient, Failure};
 use crate::conn_state::EngineEvent;
 use crate::engine::Engine;
 use crate::error::{CoreError, Result};
-use crate::store::outbox::OutboxState;
+use crate::store::outbox::{Delivery, OutboxEntry};
 use crate::sync::backoff;
 
 #[derive(Debug, Default, Clone)]
@@ -13,6 +16,8 @@ pub struct PushSummary {
     pub delivered: usize,
     pub rejected: usize,
     pub expired: usize,
+    /// Decision requests made (single or bulk).
+    pub requests: usize,
 }
 
 /// Drains until the queue is empty or the head must wait. `force` ignores the head's
@@ -20,23 +25,129 @@ pub struct PushSummary {
 /// `CoreError::Network` after scheduling the retry; 401/403 with `Unauthorized`.
 pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<PushSummary> {
     let mut summary = PushSummary::default();
-    let mut forced = force;
+    let mut first = true;
+    let max = engine.inner.opts.max_batch.clamp(1, MAX_BULK_IDS);
     loop {
         summary.expired += engine.blocking(|e| e.expire_sweep()).await?;
-        let Some(head) = engine.blocking(|e| e.reader()?.outbox_head()).await? else {
+        let group = engine
+            .blocking(move |e| e.reader()?.outbox_batch(max))
+            .await?;
+        let Some(head) = group.first() else {
             break;
         };
-        let now = engine.now();
-        if head.next_attempt_at > now && !forced {
+        // Only the head of a drain waits out its backoff (unless forced): once a request
+        // went through, the rows behind it are due, even those that shared the head's
+        // failed request (and so its backoff) before being regrouped.
+        if first && !force && head.next_attempt_at > engine.now() {
             break;
         }
-        // Only the first attempt of a forced drain skips the backoff.
-        forced = false;
-        let seq = head.seq;
+        first = false;
+        let seqs: Vec<i64> = group.iter().map(|g| g.seq).collect();
         engine
-            .blocking(move |e| e.store().outbox_mark_sending(seq))
+            .blocking(move |e| e.store().outbox_mark_sending_all(&seqs))
             .await?;
-        let attempts = head.attempts + 1;
+        let outcomes = send(client, &group).await;
+        summary.requests += 1;
+        let now = engine.now();
+
+        let mut records = Vec::with_capacity(group.len());
+        let mut finished = Vec::new();
+        let mut stop = None;
+        let mut subject = None;
+        for (row, outcome) in group.iter().zip(outcomes) {
+            let delivery = match outcome {
+                Ok(approval) => {
+                    summary.delivered += 1;
+                    tracing::info!(approval = %row.approval_id, kind = row.kind.as_str(), "decision applied");
+                    Delivery::Applied(approval)
+                }
+                Err(Failure::Rejected {
+                    status,
+                    code,
+                    message,
+                    approval,
+                }) => {
+                    // Without the current state in the answer, fetch it so the approver
+                    // sees who decided; failing that, the message alone.
+                    let current = match approval {
+                        Some(a) => Some(*a),
+                        None => client.approval(&row.approval_id).await.ok(),
+                    };
+                    if subject.is_none() {
+                        subject = Some(engine.blocking(|e| e.settings()).await?.subject);
+                    }
+                    let me = subject.as_ref().and_then(|s| s.as_deref());
+                    // An earlier attempt of ours may have landed and the server since
+                    // forgot the key (retention): a decision that is exactly ours is ours.
+                    match current
+                        .clone()
+                        .filter(|a| row.attempts > 0 && is_ours(a, row, me))
+                    {
+                        Some(a) => {
+                            summary.delivered += 1;
+                            tracing::info!(approval = %row.approval_id, "decision found applied by an earlier attempt");
+                            Delivery::Applied(a)
+                        }
+                        None => {
+                            summary.rejected += 1;
+                            tracing::info!(approval = %row.approval_id, status, code = %code, "decision rejected by the server");
+                            Delivery::Rejected {
+                                reason: format!("{message} ({status} {code})"),
+                                approval: current,
+                            }
+                        }
+                    }
+                }
+                Err(Failure::Unauthorized(m)) => {
+                    // Not the decision's fault: keep it queued, stop until the user signs in.
+                    stop.get_or_insert(CoreError::Unauthorized(m.clone()));
+                    Delivery::Retry { at: now, error: m }
+                }
+                Err(e @ (Failure::Transient(_) | Failure::Protocol(_))) => {
+                    let wait = backoff::delay(
+                        row.attempts + 1,
+                        engine.inner.opts.backoff_base,
+                        engine.inner.opts.backoff_max,
+                    );
+                    let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    let error = e.to_string();
+                    stop.get_or_insert(match e {
+                        Failure::Protocol(m) => CoreError::Protocol(m),
+                        other => CoreError::Network(other.to_string()),
+                    });
+                    Delivery::Retry { at, error }
+                }
+            };
+            if !matches!(delivery, Delivery::Retry { .. }) {
+                finished.push(row.approval_id.clone());
+            }
+            records.push((row.seq, delivery));
+        }
+        engine
+            .blocking(move |e| e.store().outbox_record(&records, now))
+            .await?;
+        // One event per request, carrying the approvals it settled.
+        if !finished.is_empty() {
+            engine.emit(EngineEvent::ApprovalsChanged { ids: finished });
+        }
+        engine.emit(EngineEvent::OutboxChanged);
+        if let Some(e) = stop {
+            return Err(e);
+        }
+    }
+    Ok(summary)
+}
+
+/// One request for the group: the single endpoint for one decision, a bulk request
+/// otherwise. A failure of the whole request is every item's outcome.
+async fn send(
+    client: &ApiClient,
+    group: &[OutboxEntry],
+) -> Vec<std::result::Result<Approval, Failure>> {
+    let Some(head) = group.first() else {
+        return Vec::new();
+    };
+    if group.len() == 1 {
         let answer = client
             .decide(
                 head.kind,
@@ -46,93 +157,24 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                 &head.idempotency_key,
             )
             .await;
-        let now = engine.now();
-        match answer {
-            Ok(resp) => {
-                engine
-                    .blocking(move |e| e.store().outbox_mark_applied(seq, &resp.approval, now))
-                    .await?;
-                summary.delivered += 1;
-                tracing::info!(approval = %head.approval_id, kind = head.kind.as_str(), "decision applied");
-            }
-            Err(Failure::Rejected {
-                status,
-                code,
-                message,
-                approval,
-            }) => {
-                // Without the current state in the answer, fetch it so the approver
-                // sees who decided; failing that, the message alone.
-                let current = match approval {
-                    Some(a) => Some(*a),
-                    None => client.approval(&head.approval_id).await.ok(),
-                };
-                // An earlier attempt of ours may have landed and the server since forgot
-                // the key (retention): a decision that is exactly ours is ours.
-                let subject = engine.blocking(|e| e.settings()).await?.subject;
-                if let Some(a) = current
-                    .clone()
-                    .filter(|a| head.attempts > 0 && is_ours(a, &head, subject.as_deref()))
-                {
-                    engine
-                        .blocking(move |e| e.store().outbox_mark_applied(seq, &a, now))
-                        .await?;
-                    summary.delivered += 1;
-                    tracing::info!(approval = %head.approval_id, "decision found applied by an earlier attempt");
-                    engine.emit(EngineEvent::ApprovalsChanged {
-                        ids: vec![head.approval_id.clone()],
-                    });
-                    engine.emit(EngineEvent::OutboxChanged);
-                    continue;
-                }
-                let why = format!("{message} ({status} {code})");
-                engine
-                    .blocking(move |e| {
-                        e.store().outbox_mark_failed(
-                            seq,
-                            OutboxState::Rejected,
-                            &why,
-                            current.as_ref(),
-                            now,
-                        )
-                    })
-                    .await?;
-                summary.rejected += 1;
-                tracing::info!(approval = %head.approval_id, status, code = %code, "decision rejected by the server");
-            }
-            Err(Failure::Unauthorized(m)) => {
-                // Not the decision's fault: keep it queued, stop until the user signs in.
-                let why = m.clone();
-                engine
-                    .blocking(move |e| e.store().outbox_mark_retry(seq, now, &why))
-                    .await?;
-                engine.emit(EngineEvent::OutboxChanged);
-                return Err(CoreError::Unauthorized(m));
-            }
-            Err(e @ (Failure::Transient(_) | Failure::Protocol(_))) => {
-                let wait = backoff::delay(
-                    attempts,
-                    engine.inner.opts.backoff_base,
-                    engine.inner.opts.backoff_max,
-                );
-                let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                let why = e.to_string();
-                engine
-                    .blocking(move |en| en.store().outbox_mark_retry(seq, at, &why))
-                    .await?;
-                engine.emit(EngineEvent::OutboxChanged);
-                return Err(match e {
-                    Failure::Protocol(m) => CoreError::Protocol(m),
-                    other => CoreError::Network(other.to_string()),
-                });
-            }
-        }
-        engine.emit(EngineEvent::ApprovalsChanged {
-            ids: vec![head.approval_id.clone()],
-        });
-        engine.emit(EngineEvent::OutboxChanged);
+        return vec![answer.map(|r| r.approval)];
     }
-    Ok(summary)
+    let items: Vec<(&str, &str)> = group
+        .iter()
+        .map(|r| (r.approval_id.as_str(), r.idempotency_key.as_str()))
+        .collect();
+    match client
+        .decide_bulk(
+            head.kind,
+            &items,
+            head.notes.as_deref(),
+            head.reason.as_deref(),
+        )
+        .await
+    {
+        Ok(outcomes) => outcomes,
+        Err(f) => vec![Err(f); group.len()],
+    }
 }
 
 /// Whether the approval's decision is this outbox row's: same approver, same kind,
@@ -159,7 +201,7 @@ mod tests {
     use super::*;
     use crate::api::{Decision, DecisionKind};
     use crate::store::approvals::tests::approval;
-    use crate::store::outbox::OutboxEntry;
+    use crate::store::outbox::{OutboxEntry, OutboxState};
 
     fn row(kind: DecisionKind, notes: Option<&str>) -> OutboxEntry {
         let now = chrono::Utc::now();

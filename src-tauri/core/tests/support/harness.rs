@@ -187,6 +187,7 @@ pub fn options(offset_secs: Arc<AtomicI64>) -> EngineOptions {
         page_limit: 1000,
         stream_idle_timeout: Duration::from_secs(10),
         file_token_store: true,
+        max_batch: countersign_core::api::MAX_BULK_IDS,
     }
 }
 
@@ -198,4 +199,21 @@ pub async fn engine_at(home: &Path, base: &str, opts: EngineOptions) -> Engine {
 
 pub async fn engine(home: &Path, base: &str) -> Engine {
     engine_at(home, base, options(Arc::new(AtomicI64::new(0)))).await
+}
+
+/// The idempotency keys the server stored for `subject`, with the status of each
+/// stored answer, read from its database file (read-only, beside the running server).
+pub fn server_idempotency_keys(db: &Path, subject: &str) -> Vec<(String, u16)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT key, status FROM idempotency WHERE subject = ?1 ORDER BY key")
+        .unwrap();
+    let rows = stmt
+        .query_map([subject], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .unwrap();
+    rows
 }

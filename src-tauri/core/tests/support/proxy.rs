@@ -1,10 +1,11 @@
 //! A loopback TCP proxy in front of the real server that can misbehave on demand:
-//! refuse connections (offline), answer 503 itself, or forward a decision and drop
-//! the response after the server committed it (commit-then-drop).
+//! refuse connections (offline), answer 503 itself, or forward a decision (single or
+//! bulk) and drop the response after the server committed it (commit-then-drop). It
+//! counts the decision requests it forwards and can add latency to every request.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,9 +31,22 @@ pub struct Proxy {
     mode: Arc<Mutex<Mode>>,
     /// Decision responses dropped so far.
     pub dropped: Arc<AtomicUsize>,
-    /// `Idempotency-Key` of every decision request that passed through, in order.
+    /// Idempotency key of every decision that passed through, in order: the header of
+    /// a single decision, each of a bulk request's `idempotency_keys`.
     pub keys: Arc<Mutex<Vec<String>>>,
+    /// Decision requests (single or bulk) that reached the proxy.
+    pub decision_requests: Arc<AtomicUsize>,
+    /// Milliseconds added before forwarding each request (a slow link).
+    delay_ms: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    dropped: Arc<AtomicUsize>,
+    keys: Arc<Mutex<Vec<String>>>,
+    decision_requests: Arc<AtomicUsize>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Drop for Proxy {
@@ -46,28 +60,40 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mode = Arc::new(Mutex::new(Mode::Pass));
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let keys = Arc::new(Mutex::new(Vec::new()));
-        let (m, d, k) = (mode.clone(), dropped.clone(), keys.clone());
+        let shared = Shared {
+            dropped: Arc::new(AtomicUsize::new(0)),
+            keys: Arc::new(Mutex::new(Vec::new())),
+            decision_requests: Arc::new(AtomicUsize::new(0)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
+        };
+        let (m, sh) = (mode.clone(), shared.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
                 let mode = *m.lock().unwrap();
-                let (d, k) = (d.clone(), k.clone());
+                let sh = sh.clone();
                 tokio::spawn(async move {
-                    let _ = handle(client, target, mode, d, k).await;
+                    let _ = handle(client, target, mode, sh).await;
                 });
             }
         });
         Proxy {
             addr,
             mode,
-            dropped,
-            keys,
+            dropped: shared.dropped,
+            keys: shared.keys,
+            decision_requests: shared.decision_requests,
+            delay_ms: shared.delay_ms,
             task,
         }
+    }
+
+    /// Every request waits this long before it is forwarded.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {
@@ -111,13 +137,16 @@ async fn handle(
     mut client: TcpStream,
     target: SocketAddr,
     mode: Mode,
-    dropped: Arc<AtomicUsize>,
-    keys: Arc<Mutex<Vec<String>>>,
+    shared: Shared,
 ) -> std::io::Result<()> {
     if mode == Mode::Refuse {
         return Ok(()); // dropped: connection closed before any answer
     }
     let req = read_request(&mut client).await?;
+    let delay = shared.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     if mode == Mode::Fail503 {
         let body = r#"{"error":{"code":"unavailable","message":"maintenance"}}"#;
         let resp = format!(
@@ -139,14 +168,28 @@ async fn handle(
         return client.shutdown().await;
     }
     let is_decision = first_line.starts_with("POST ")
-        && (first_line.contains("/approve ") || first_line.contains("/deny "));
+        && ["/approve ", "/deny ", "/bulk-approve ", "/bulk-deny "]
+            .iter()
+            .any(|p| first_line.contains(p));
     if is_decision {
-        let head = String::from_utf8_lossy(&req).to_ascii_lowercase();
+        shared.decision_requests.fetch_add(1, Ordering::SeqCst);
+        let end = find(&req, b"\r\n\r\n").unwrap_or(req.len());
+        let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+        let mut keys = shared.keys.lock().unwrap();
         if let Some(k) = head
             .lines()
             .find_map(|l| l.strip_prefix("idempotency-key:"))
         {
-            keys.lock().unwrap().push(k.trim().to_string());
+            keys.push(k.trim().to_string());
+        }
+        let body: serde_json::Value =
+            serde_json::from_slice(req.get(end + 4..).unwrap_or_default()).unwrap_or_default();
+        if let Some(item_keys) = body["idempotency_keys"].as_array() {
+            keys.extend(
+                item_keys
+                    .iter()
+                    .filter_map(|k| k.as_str().map(str::to_string)),
+            );
         }
     }
     // One request per connection: ask the server to close after answering.
@@ -159,7 +202,7 @@ async fn handle(
         let mut b = [0u8; 1];
         // The first byte of the answer: the server has committed.
         let _ = upstream.read(&mut b).await?;
-        dropped.fetch_add(1, Ordering::SeqCst);
+        shared.dropped.fetch_add(1, Ordering::SeqCst);
         drop(upstream);
         drop(client);
         return Ok(());

@@ -14,6 +14,11 @@ pub const RETENTION: chrono::Duration = chrono::Duration::days(7);
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 200;
 
+/// A key is 1 to [`MAX_KEY_LEN`] visible ASCII characters (header or bulk body alike).
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
 pub struct Scope<'a> {
     pub org: &'a str,
     pub subject: &'a str,

@@ -110,6 +110,64 @@ fn json_response(status: u16, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// What one keyed decision answered.
+enum Keyed {
+    /// HTTP status and JSON body exactly as the single endpoint sends them: a
+    /// `DecisionResponse` (200) or an `ErrorResponse`.
+    Answer(u16, String),
+    /// The key was used before with a different request.
+    Mismatch,
+}
+
+/// One decision under an optional idempotency key, as `POST /{id}/approve|deny`
+/// answers it. A bulk item carrying its own key goes through here too, with the same
+/// request hash and the same stored form, so the single and bulk endpoints replay each
+/// other's answers: a decision may be retried alone or in any regrouped bulk.
+fn decide_keyed(
+    tx: &Connection,
+    org: &str,
+    subject: &str,
+    id: &str,
+    req: &Request,
+    key: Option<&str>,
+    changes: &mut Vec<Change>,
+) -> Result<Keyed, ServerError> {
+    let endpoint = format!("{}:{id}", req.kind.as_str());
+    let hash = idempotency::request_hash(&endpoint, &req.canonical(id));
+    let scope = key.map(|key| Scope { org, subject, key });
+    if let Some(scope) = &scope {
+        if let Some(stored) = idempotency::lookup(tx, scope)? {
+            if stored.request_hash != hash {
+                return Ok(Keyed::Mismatch);
+            }
+            return Ok(Keyed::Answer(stored.status, stored.body));
+        }
+    }
+    let (status, body) = match decide_item(tx, org, subject, id, req, changes)? {
+        Answer::Ok(approval) => {
+            let approval = *approval;
+            let change_seq = approval.change_seq;
+            let body = serde_json::to_string(&DecisionResponse {
+                approval,
+                change_seq,
+            })?;
+            (200, body)
+        }
+        Answer::Err(e) => (e.status.as_u16(), serde_json::to_string(&e.body())?),
+    };
+    if let Some(scope) = &scope {
+        if worth_storing(status) {
+            let answer = StoredAnswer {
+                request_hash: hash,
+                status,
+                body: body.clone(),
+            };
+            idempotency::store(tx, scope, &endpoint, &answer, now())?;
+        }
+    }
+    Ok(Keyed::Answer(status, body))
+}
+
 async fn single(
     state: AppState,
     caller: OrgCaller,
@@ -123,48 +181,11 @@ async fn single(
         .db
         .write(move |conn| -> Result<_, ApiError> {
             let tx = conn.transaction().map_err(ServerError::from)?;
-            let endpoint = format!("{}:{id}", req.kind.as_str());
-            let hash = idempotency::request_hash(&endpoint, &req.canonical(&id));
-            let scope = key.as_deref().map(|key| Scope {
-                org: &org,
-                subject: &subject,
-                key,
-            });
-            if let Some(scope) = &scope {
-                if let Some(stored) = idempotency::lookup(&tx, scope)? {
-                    if stored.request_hash != hash {
-                        return Err(mismatch());
-                    }
-                    return Ok((stored.status, stored.body, Vec::new()));
-                }
-            }
             let mut changes = Vec::new();
-            let (status, body) = match decide_item(&tx, &org, &subject, &id, &req, &mut changes)? {
-                Answer::Ok(approval) => {
-                    let approval = *approval;
-                    let change_seq = approval.change_seq;
-                    let body = serde_json::to_string(&DecisionResponse {
-                        approval,
-                        change_seq,
-                    })
-                    .map_err(ServerError::from)?;
-                    (200, body)
-                }
-                Answer::Err(e) => (
-                    e.status.as_u16(),
-                    serde_json::to_string(&e.body()).map_err(ServerError::from)?,
-                ),
+            let keyed = decide_keyed(&tx, &org, &subject, &id, &req, key.as_deref(), &mut changes)?;
+            let Keyed::Answer(status, body) = keyed else {
+                return Err(mismatch());
             };
-            if let Some(scope) = &scope {
-                if worth_storing(status) {
-                    let answer = StoredAnswer {
-                        request_hash: hash,
-                        status,
-                        body: body.clone(),
-                    };
-                    idempotency::store(&tx, scope, &endpoint, &answer, now())?;
-                }
-            }
             tx.commit().map_err(ServerError::from)?;
             Ok((status, body, changes))
         })
@@ -213,6 +234,46 @@ pub async fn deny(
     single(state, caller, path.id, key, req).await
 }
 
+/// Per-item keys from the body: one per id, each a valid key, no key twice, and not
+/// together with the header (which key would win would be a guess).
+fn check_item_keys(
+    ids: &[String],
+    keys: Option<&[String]>,
+    header: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(keys) = keys else {
+        return Ok(());
+    };
+    if header.is_some() {
+        return Err(ApiError::validation(
+            "send either the Idempotency-Key header or idempotency_keys, not both",
+        ));
+    }
+    if keys.len() != ids.len() {
+        return Err(ApiError::validation(format!(
+            "idempotency_keys holds {} keys for {} approval_ids; one key per id",
+            keys.len(),
+            ids.len()
+        )));
+    }
+    if let Some(bad) = keys.iter().find(|k| !idempotency::is_valid_key(k)) {
+        return Err(ApiError::bad_request(
+            codes::INVALID_IDEMPOTENCY_KEY,
+            format!(
+                "idempotency key {bad:?} is not 1 to {} visible ASCII characters",
+                idempotency::MAX_KEY_LEN
+            ),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(keys.len());
+    if let Some(dup) = keys.iter().find(|k| !seen.insert(k.as_str())) {
+        return Err(ApiError::validation(format!(
+            "idempotency_keys lists {dup:?} more than once"
+        )));
+    }
+    Ok(())
+}
+
 fn check_ids(ids: &[String]) -> Result<(), ApiError> {
     if ids.is_empty() {
         return Err(ApiError::validation("approval_ids must not be empty"));
@@ -254,16 +315,42 @@ fn item_result(id: &str, answer: Answer) -> BulkItemResult {
     }
 }
 
+/// A single-endpoint answer (status and body) as a bulk item.
+fn item_from_answer(id: &str, status: u16, body: &str) -> Result<BulkItemResult, ServerError> {
+    Ok(if status == 200 {
+        let r: DecisionResponse = serde_json::from_str(body)?;
+        BulkItemResult {
+            id: id.to_string(),
+            ok: true,
+            status,
+            approval: Some(r.approval),
+            error: None,
+        }
+    } else {
+        let e: ErrorResponse = serde_json::from_str(body)?;
+        BulkItemResult {
+            id: id.to_string(),
+            ok: false,
+            status,
+            approval: e.approval,
+            error: Some(e.error),
+        }
+    })
+}
+
 /// Each id is decided on its own (one bad id does not sink the rest) and each is
-/// idempotent on its own, under the key `<Idempotency-Key>/<id>`.
+/// idempotent on its own: under its key from `idempotency_keys`, exactly like a single
+/// decision with that key, or else under `<Idempotency-Key>/<id>`.
 async fn bulk(
     state: AppState,
     caller: OrgCaller,
     ids: Vec<String>,
     key: Option<String>,
+    item_keys: Option<Vec<String>>,
     req: Request,
 ) -> ApiResult<Response> {
     check_ids(&ids)?;
+    check_item_keys(&ids, item_keys.as_deref(), key.as_deref())?;
     let (org, subject) = (caller.org().to_string(), caller.subject().to_string());
     let (response, changes) = state
         .db
@@ -271,9 +358,25 @@ async fn bulk(
             let tx = conn.transaction().map_err(ServerError::from)?;
             let mut changes = Vec::new();
             let mut results = Vec::with_capacity(ids.len());
-            for id in &ids {
+            for (i, id) in ids.iter().enumerate() {
                 if let Err(e) = validate::approval_id(id) {
                     results.push(item_result(id, Answer::Err(e)));
+                    continue;
+                }
+                if let Some(keys) = &item_keys {
+                    let item = match decide_keyed(
+                        &tx,
+                        &org,
+                        &subject,
+                        id,
+                        &req,
+                        Some(&keys[i]),
+                        &mut changes,
+                    )? {
+                        Keyed::Answer(status, body) => item_from_answer(id, status, &body)?,
+                        Keyed::Mismatch => item_result(id, Answer::Err(mismatch())),
+                    };
+                    results.push(item);
                     continue;
                 }
                 let endpoint = format!("bulk-{}:{id}", req.kind.as_str());
@@ -341,7 +444,15 @@ pub async fn bulk_approve(
         notes: validate::notes(body.notes)?,
         reason: None,
     };
-    bulk(state, caller, body.approval_ids, key, req).await
+    bulk(
+        state,
+        caller,
+        body.approval_ids,
+        key,
+        body.idempotency_keys,
+        req,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/bulk-deny", tag = "decisions",
@@ -360,5 +471,13 @@ pub async fn bulk_deny(
         notes: validate::notes(body.notes)?,
         reason: Some(validate::deny_reason(body.reason)?),
     };
-    bulk(state, caller, body.approval_ids, key, req).await
+    bulk(
+        state,
+        caller,
+        body.approval_ids,
+        key,
+        body.idempotency_keys,
+        req,
+    )
+    .await
 }
