@@ -1,16 +1,35 @@
 // The confirmation dialog used by every decision (single, bulk, and keyboard shortcuts).
-import { h, clear } from "./dom.js";
+import { h, clear, byId } from "./dom.js";
+
+/** @typedef {import("./types").DecisionKind} DecisionKind */
+
+/**
+ * What the dialog asks about.
+ * @typedef {object} DecisionPrompt
+ * @property {string} title
+ * @property {DecisionKind} kind
+ * @property {string[]} [ids] the approvals decided (listed; a count for more than one)
+ * @property {string} [summary]
+ * @property {boolean} [needReason] ask for a reason (required to deny)
+ * @property {string | null} [reason] prefilled, or shown when not asked for
+ * @property {string | null} [notes] prefilled, or shown when not asked for
+ * @property {boolean} [askNotes]
+ */
+
+/** @typedef {{ reason: string | null, notes: string | null }} DecisionAnswer */
 
 /**
  * Opens the confirmation. `fields` may ask for a reason (required) and notes.
  * Resolves to `{reason, notes}` on confirm, or null on cancel.
+ * @param {DecisionPrompt} prompt
+ * @returns {Promise<DecisionAnswer | null>}
  */
 export function confirmDecision({ title, kind, ids, summary, needReason, reason, notes, askNotes }) {
-  const dlg = document.getElementById("confirm");
-  const body = document.getElementById("confirm-body");
-  const ok = document.getElementById("confirm-ok");
-  const cancel = document.getElementById("confirm-cancel");
-  document.getElementById("confirm-title").textContent = title;
+  const dlg = byId("confirm", HTMLDialogElement);
+  const body = byId("confirm-body", HTMLDivElement);
+  const ok = byId("confirm-ok", HTMLButtonElement);
+  const cancel = byId("confirm-cancel", HTMLButtonElement);
+  byId("confirm-title", HTMLHeadingElement).textContent = title;
   clear(body);
 
   if (summary) body.append(h("p", { class: "dialog-summary" }, summary));
@@ -20,10 +39,13 @@ export function confirmDecision({ title, kind, ids, summary, needReason, reason,
       h("p", { class: "muted" }, `${ids.length} approval${ids.length === 1 ? "" : "s"}:`),
       h("ul", { class: "id-list", "aria-label": "Approvals in this decision" },
         shown.map((id) => h("li", null, h("code", null, id)))),
-      ids.length > shown.length ? h("p", { class: "muted" }, `…and ${ids.length - shown.length} more`) : null,
     );
+    // Not in the append above: the DOM's own append writes a null argument as the text "null".
+    if (ids.length > shown.length) body.append(h("p", { class: "muted" }, `…and ${ids.length - shown.length} more`));
   }
+  /** @type {HTMLInputElement | null} */
   let reasonInput = null;
+  /** @type {HTMLTextAreaElement | null} */
   let notesInput = null;
   if (needReason) {
     reasonInput = h("input", { type: "text", id: "confirm-reason", class: "input", maxlength: "1000",
@@ -54,6 +76,7 @@ export function confirmDecision({ title, kind, ids, summary, needReason, reason,
 
   return new Promise((resolve) => {
     let done = false;
+    /** @param {DecisionAnswer | null} value */
     const finish = (value) => {
       if (done) return;
       done = true;
@@ -63,6 +86,7 @@ export function confirmDecision({ title, kind, ids, summary, needReason, reason,
       if (dlg.open) dlg.close();
       resolve(value);
     };
+    /** @param {Event} e */
     const onOk = (e) => {
       e.preventDefault();
       if (ok.disabled) return;
