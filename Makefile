@@ -82,7 +82,7 @@ test-unit:
 
 # Pure UI modules (no DOM), with Node's own runner.
 test-ui: deps-node
-	node --test tests/ui/
+	node --test tests/ui/*.test.mjs
 
 test-e2e:
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh; else echo "no end-to-end suite yet"; fi

@@ -1,5 +1,5 @@
 // Unit tests for ui/js/format.js (pure: no DOM). Run with `make test-ui` or
-// `node --test tests/ui/`. Times are built from local-time parts, so the
+// `node --test tests/ui/*.test.mjs`. Times are built from local-time parts, so the
 // expectations hold in any time zone.
 import { test } from "node:test";
 import assert from "node:assert/strict";
