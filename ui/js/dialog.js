@@ -1,33 +1,48 @@
 // The confirmation dialog used by every decision (single, bulk, and keyboard shortcuts).
-import { h, clear } from "./dom.js";
+import { h, clear, byId } from "./dom.js";
+
+/** @typedef {import("./types").DecisionKind} DecisionKind */
+
+/**
+ * What the dialog asks about.
+ * @typedef {object} DecisionPrompt
+ * @property {string} title
+ * @property {DecisionKind} kind
+ * @property {string[]} [ids] the approvals decided (listed; a count for more than one)
+ * @property {string} [summary]
+ * @property {boolean} [needReason] ask for a reason (required to deny)
+ * @property {string | null} [reason] prefilled, or shown when not asked for
+ * @property {string | null} [notes] prefilled, or shown when not asked for
+ * @property {boolean} [askNotes]
+ * @property {import("./types").QueueItem[]} [items] rows of `ids` to describe (agent, action, summary)
+ * @property {boolean} [offline] say that the decision will be queued
+ */
+
+/** @typedef {{ reason: string | null, notes: string | null }} DecisionAnswer */
 
 /**
  * Opens the confirmation. `fields` may ask for a reason (required) and notes.
  * Resolves to `{reason, notes}` on confirm, or null on cancel.
- */
-/**
- * @param {{title: string, kind: "approve"|"deny", ids: string[], summary?: string,
- *   items?: import("./types").QueueItem[], needReason?: boolean, reason?: string|null,
- *   notes?: string|null, askNotes?: boolean, offline?: boolean}} opts
- * @returns {Promise<{reason: string|null, notes: string|null} | null>}
+ * @param {DecisionPrompt} prompt
+ * @returns {Promise<DecisionAnswer | null>}
  */
 export function confirmDecision({ title, kind, ids, summary, items, needReason, reason, notes, askNotes, offline }) {
-  const dlg = document.getElementById("confirm");
-  const body = document.getElementById("confirm-body");
-  const ok = document.getElementById("confirm-ok");
-  const cancel = document.getElementById("confirm-cancel");
-  document.getElementById("confirm-title").textContent = title;
+  const dlg = byId("confirm", HTMLDialogElement);
+  const body = byId("confirm-body", HTMLDivElement);
+  const ok = byId("confirm-ok", HTMLButtonElement);
+  const cancel = byId("confirm-cancel", HTMLButtonElement);
+  byId("confirm-title", HTMLHeadingElement).textContent = title;
   clear(body);
 
   if (summary) body.append(h("p", { class: "dialog-summary" }, summary));
   if (ids && ids.length) {
     const shown = ids.slice(0, 12);
-    const byId = new Map((items || []).map((r) => [r.id, r]));
+    const byItem = new Map((items || []).map((r) => [r.id, r]));
     body.append(
       h("p", { class: "muted" }, `${ids.length} approval${ids.length === 1 ? "" : "s"}:`),
       h("ul", { class: "id-list", "aria-label": "Approvals in this decision" },
         shown.map((id) => {
-          const r = byId.get(id);
+          const r = byItem.get(id);
           return h("li", null, h("code", null, id),
             r ? h("span", { class: "muted" }, " · ", h("bdi", null, r.agent), " · ", h("bdi", null, r.action), " — ",
               h("bdi", null, r.summary)) : null);
@@ -39,7 +54,9 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
     body.append(h("p", { class: "queued-note", id: "confirm-offline" },
       "Offline: this decision will be queued and sent when the server is reachable."));
   }
+  /** @type {HTMLInputElement | null} */
   let reasonInput = null;
+  /** @type {HTMLTextAreaElement | null} */
   let notesInput = null;
   if (needReason) {
     reasonInput = h("input", { type: "text", id: "confirm-reason", class: "input", maxlength: "1000",
@@ -70,6 +87,7 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
 
   return new Promise((resolve) => {
     let done = false;
+    /** @param {DecisionAnswer | null} value */
     const finish = (value) => {
       if (done) return;
       done = true;
@@ -79,6 +97,7 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
       if (dlg.open) dlg.close();
       resolve(value);
     };
+    /** @param {Event} e */
     const onOk = (e) => {
       e.preventDefault();
       if (ok.disabled) return;

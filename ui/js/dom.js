@@ -3,6 +3,13 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
+/** @typedef {Node | string | number | null | undefined | false} Leaf */
+/**
+ * What `h` and `s` accept as children: arrays flatten (two levels are typed; JSDoc
+ * typedefs cannot recurse), and null, undefined and false are skipped.
+ * @typedef {Leaf | Leaf[] | Leaf[][]} Child
+ */
+
 function apply(el, attrs) {
   if (!attrs) return;
   for (const [k, v] of Object.entries(attrs)) {
@@ -17,6 +24,10 @@ function apply(el, attrs) {
   }
 }
 
+/**
+ * @param {Element} el
+ * @param {Child[]} children
+ */
 function append(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
@@ -24,7 +35,14 @@ function append(el, children) {
   }
 }
 
-/** h("div", {class: "x"}, "text", child...) */
+/**
+ * h("div", {class: "x"}, "text", child...)
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, any> | null} attrs
+ * @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   apply(el, attrs);
@@ -32,7 +50,13 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
-/** Same as h, in the SVG namespace. */
+/**
+ * Same as h, in the SVG namespace.
+ * @param {string} tag
+ * @param {Record<string, any> | null} attrs
+ * @param {...Child} children
+ * @returns {SVGElement}
+ */
 export function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG_NS, tag);
   if (attrs) {
@@ -46,16 +70,45 @@ export function s(tag, attrs, ...children) {
   return el;
 }
 
+/**
+ * @template {Node} T
+ * @param {T} el
+ * @returns {T}
+ */
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;
 }
 
+/**
+ * @param {string} sel
+ * @param {ParentNode} [root]
+ * @returns {HTMLElement | null}
+ */
 export function $(sel, root = document) {
   return root.querySelector(sel);
 }
 
-/** Announces a message to screen readers and shows it briefly. */
+/**
+ * An element index.html must contain, checked to be of the expected kind, so a renamed
+ * id fails loudly here instead of as "cannot read properties of null" later.
+ * @template {{ new (): HTMLElement, name: string }} T
+ * @param {string} id
+ * @param {T} type e.g. HTMLButtonElement
+ * @returns {InstanceType<T>}
+ */
+export function byId(id, type) {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`#${id} is missing from the page or is not a ${type.name}`);
+  return /** @type {InstanceType<T>} */ (el);
+}
+
+/**
+ * Announces a message to screen readers and shows it briefly. */
+/**
+ * @param {string} message
+ * @param {"info" | "error"} [kind]
+ */
 export function toast(message, kind = "info") {
   const host = document.getElementById("toasts");
   if (!host) return;

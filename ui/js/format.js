@@ -1,13 +1,29 @@
 // Times and numbers the way the document shows them ("2h ago", "22 hours remaining").
 
+/** @typedef {import("./types").ApprovalStatus} ApprovalStatus */
+/** A time as serde writes it (RFC 3339), or a Date; anything else renders as "". */
+/** @typedef {string | Date | null | undefined} Time */
+
+/** @type {Record<ApprovalStatus, string>} */
 export const GLYPH = { pending: "⏳", approved: "✓", denied: "✗", expired: "⌛" };
+/** @type {Record<ApprovalStatus, string>} */
 export const STATUS_LABEL = { pending: "Pending", approved: "Approved", denied: "Denied", expired: "Expired" };
 
+/**
+ * @param {Time} t
+ * @returns {Date | null}
+ */
 function parse(t) {
+  if (t === null || t === undefined) return null;
   const d = t instanceof Date ? t : new Date(t);
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
+/**
+ * "5m ago", "2h ago", "3d ago" (queue rows).
+ * @param {Time} t
+ * @param {number} [now] epoch ms
+ */
 export function ago(t, now = Date.now()) {
   const d = parse(t);
   if (!d) return "";
@@ -22,11 +38,19 @@ export function ago(t, now = Date.now()) {
   return d.toLocaleDateString();
 }
 
+/**
+ * @param {number} n
+ * @param {string} unit
+ */
 function plural(n, unit) {
   return `${n} ${unit}${n === 1 ? "" : "s"}`;
 }
 
-/** "2 hours ago" (long form for the detail view). */
+/**
+ * "2 hours ago" (long form for the detail view).
+ * @param {Time} t
+ * @param {number} [now] epoch ms
+ */
 export function agoLong(t, now = Date.now()) {
   const d = parse(t);
   if (!d) return "";
@@ -41,7 +65,8 @@ export function agoLong(t, now = Date.now()) {
  * "2 days 3h remaining", "22h 05m remaining", "4m remaining", "40s remaining",
  * "expired 3 hours ago". Seconds only in the last minute: a countdown is repainted
  * only when its text changes (see `nextChange`), and a tray app must idle at ~0 %.
- * @param {string|Date} t @param {number} [now]
+ * @param {Time} t
+ * @param {number} [now] epoch ms
  */
 export function remaining(t, now = Date.now()) {
   const d = parse(t);
@@ -57,7 +82,7 @@ export function remaining(t, now = Date.now()) {
 /**
  * Milliseconds until `remaining(t)` or `agoLong(t)` next shows a different text, so
  * a view wakes exactly when something visible changes (at most about once a second).
- * @param {string|Date} t @param {"remaining"|"ago"} kind @param {number} [now]
+ * @param {Time} t @param {"remaining"|"ago"} kind @param {number} [now]
  */
 export function nextChange(t, kind, now = Date.now()) {
   const d = parse(t);
@@ -78,14 +103,21 @@ export function nextChange(t, kind, now = Date.now()) {
   return Math.max(250, (ms || unit) + 20);
 }
 
-/** "2024-12-14 10:00:00" in local time. */
+/**
+ * "2024-12-14 10:00:00" in local time.
+ * @param {Time} t
+ */
 export function absolute(t) {
   const d = parse(t);
   if (!d) return "";
-  const p = (n) => String(n).padStart(2, "0");
+  const p = (/** @type {number} */ n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/**
+ * "42s", "3m 5s", "2h 10m", "1d 4h"; a dash when unknown.
+ * @param {number | null | undefined} secs
+ */
 export function duration(secs) {
   if (secs === null || secs === undefined) return "—";
   const s = Math.round(secs);
@@ -95,14 +127,22 @@ export function duration(secs) {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
-/** A `<input type=date>` value (local day) as the RFC 3339 start of that day. */
+/**
+ * A `<input type=date>` value (local day) as the RFC 3339 start of that day.
+ * @param {string} value
+ * @returns {string | null}
+ */
 export function dayStart(value) {
   if (!value) return null;
   const d = new Date(`${value}T00:00:00`);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
 
-/** The day after a `<input type=date>` value, so "to" includes the whole day. */
+/**
+ * The day after a `<input type=date>` value, so "to" includes the whole day.
+ * @param {string} value
+ * @returns {string | null}
+ */
 export function dayEnd(value) {
   if (!value) return null;
   const d = new Date(`${value}T00:00:00`);
@@ -111,7 +151,11 @@ export function dayEnd(value) {
   return d.toISOString();
 }
 
+/**
+ * A Date as a `<input type=date>` value (local day).
+ * @param {Date} d
+ */
 export function isoDay(d) {
-  const p = (n) => String(n).padStart(2, "0");
+  const p = (/** @type {number} */ n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
 }

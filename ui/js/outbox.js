@@ -3,13 +3,17 @@ import { api, syncNow } from "./api.js";
 import { h, toast } from "./dom.js";
 import { absolute } from "./format.js";
 
-/** @type {{openDetail: (id: string) => void, rerender: () => Promise<void>} | null} */
-let hooks = null;
+/** @typedef {{ openDetail: (id: string) => void, rerender: () => Promise<void> }} OutboxHooks */
 
+/** @type {OutboxHooks} */
+let hooks;
+
+/** @param {OutboxHooks} h_ */
 export function initOutbox(h_) {
   hooks = h_;
 }
 
+/** @param {HTMLElement} root */
 export async function renderOutbox(root) {
   root.append(h("header", { class: "view-head" }, h("h1", { class: "view-title" }, "Outbox"),
     h("div", { class: "head-actions" }, h("button", { type: "button", class: "btn btn-ghost", onclick: async () => {

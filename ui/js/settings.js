@@ -2,17 +2,30 @@
 import { api } from "./api.js";
 import { h, toast } from "./dom.js";
 
-let hooks = null; // { afterSettings }
+/** @typedef {{ afterSettings: () => Promise<void> }} SettingsHooks */
 
+/** @type {SettingsHooks} */
+let hooks;
+
+/** @param {SettingsHooks} h_ */
 export function initSettings(h_) {
   hooks = h_;
 }
 
+/**
+ * @param {string} label
+ * @param {HTMLElement} input
+ * @param {string} [help]
+ */
 function field(label, input, help) {
   return h("label", { class: "field" }, h("span", { class: "field-label" }, label), input,
     help ? h("span", { class: "help muted small" }, help) : null);
 }
 
+/**
+ * @param {HTMLElement} root
+ * @param {boolean} welcome the first-launch variant, offering the demo
+ */
 export async function renderSettings(root, welcome) {
   let st;
   try {

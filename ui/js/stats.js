@@ -5,8 +5,15 @@ import { h, s, toast } from "./dom.js";
 import { state } from "./store.js";
 import { STATUS_LABEL, duration, dayStart, dayEnd, isoDay } from "./format.js";
 
+/** @typedef {import("./types").Stats} Stats */
+/** @typedef {import("./types").StatsBucket} StatsBucket */
+/** @typedef {import("./types").StatusTotals} StatusTotals */
+/** @typedef {import("./types").ApprovalStatus} ApprovalStatus */
+
+/** @type {ApprovalStatus[]} */
 const ORDER = ["pending", "approved", "denied", "expired"];
 
+/** @param {HTMLElement} root */
 export async function renderStats(root) {
   const r = state.statsRange;
   const from = h("input", { type: "date", id: "s-from", class: "input input-date", "aria-label": "Stats from", value: r.from });
@@ -15,6 +22,7 @@ export async function renderStats(root) {
   const reload = async () => {
     r.from = from.value;
     r.to = to.value;
+    /** @type {Stats} */
     let st;
     try {
       st = await api.stats(dayStart(r.from), dayEnd(r.to));
@@ -24,7 +32,7 @@ export async function renderStats(root) {
     }
     body.replaceChildren(...statsView(st));
   };
-  const preset = (days) => () => {
+  const preset = (/** @type {number | null} */ days) => () => {
     if (days === null) { from.value = ""; to.value = ""; } else {
       const d = new Date();
       to.value = isoDay(d);
@@ -44,6 +52,7 @@ export async function renderStats(root) {
   await reload();
 }
 
+/** @param {Stats} st */
 function statsView(st) {
   const t = st.totals;
   const total = ORDER.reduce((n, k) => n + (t[k] || 0), 0);
@@ -64,6 +73,10 @@ function statsView(st) {
   ];
 }
 
+/**
+ * @param {StatusTotals} t
+ * @param {number} total
+ */
 function donut(t, total) {
   const R = 60;
   const C = 2 * Math.PI * R;
@@ -89,9 +102,14 @@ function donut(t, total) {
   return h("div", { class: "donut-wrap" }, svg, legend);
 }
 
+/**
+ * @param {StatsBucket[]} buckets busiest first, as the wire sends them
+ * @param {string} id
+ */
 function bars(buckets, id) {
   if (!buckets || !buckets.length) return h("p", { class: "muted", id }, "No approvals in this range.");
-  const rows = [...buckets].sort((a, b) => tot(b.totals) - tot(a.totals)).slice(0, 12);
+  // Already busiest first: the order is defined once, in the wire crate (sort_busiest_first).
+  const rows = buckets.slice(0, 12);
   const max = Math.max(1, ...rows.map((b) => tot(b.totals)));
   const W = 560; const LABEL = 170; const BAR = W - LABEL - 90; const RH = 30;
   const svg = s("svg", { viewBox: `0 0 ${W} ${rows.length * RH + 8}`, class: "bars", id, role: "img",
@@ -114,10 +132,15 @@ function bars(buckets, id) {
   return svg;
 }
 
+/** @param {StatusTotals} t */
 function tot(t) {
   return ORDER.reduce((n, k) => n + (t[k] || 0), 0);
 }
 
+/**
+ * @param {string} str
+ * @param {number} n
+ */
 function truncate(str, n) {
   return str.length > n ? `${str.slice(0, n - 1)}…` : str;
 }

@@ -25,6 +25,7 @@ pub const MAX_BULK_IDS: usize = 500;
 pub const MAX_PAGE_LIMIT: u32 = 1000;
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalStatus {
@@ -68,6 +69,7 @@ impl std::fmt::Display for ApprovalStatus {
 
 /// The agent that raised the request, as the policy engine identified it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentRef {
     /// Stable identifier, e.g. `deployment-bot`.
@@ -81,6 +83,7 @@ pub struct AgentRef {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TraceResult {
@@ -91,6 +94,7 @@ pub enum TraceResult {
 
 /// One step of the policy engine's evaluation (`manifest_validation: pass`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceStep {
     pub step: String,
@@ -103,6 +107,7 @@ pub struct TraceStep {
 /// document shows (`Budget: 12/50 actions (24%)`); anything else the engine sent is
 /// kept in `extra` and shown as-is.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RiskSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +122,7 @@ pub struct RiskSnapshot {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionKind {
@@ -143,6 +149,7 @@ impl DecisionKind {
 
 /// Who decided, when, and why.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub kind: DecisionKind,
@@ -157,6 +164,7 @@ pub struct Decision {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionOutcome {
@@ -166,6 +174,7 @@ pub enum ExecutionOutcome {
 
 /// What the agent reported after executing an approved action.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionResult {
     pub outcome: ExecutionOutcome,
@@ -176,6 +185,7 @@ pub struct ExecutionResult {
 
 /// An approval request, everything the detail view shows.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     /// `appr-` followed by 1 to 64 of `[a-z0-9_-]`.
@@ -275,6 +285,7 @@ pub fn is_valid_approval_id(id: &str) -> bool {
 // ---------------------------------------------------------------------------
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
@@ -283,6 +294,7 @@ pub struct ApproveRequest {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DenyRequest {
@@ -292,6 +304,7 @@ pub struct DenyRequest {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkApproveRequest {
@@ -304,6 +317,7 @@ pub struct BulkApproveRequest {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkDenyRequest {
@@ -322,6 +336,7 @@ pub struct BulkDenyRequest {
 
 /// The agent side of ESCALATE: `POST /approvals` with an agent token.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApprovalRequest {
@@ -346,6 +361,7 @@ pub struct CreateApprovalRequest {
 
 /// `POST /approvals/{id}/result` with an agent token.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordResultRequest {
@@ -360,6 +376,7 @@ pub struct RecordResultRequest {
 
 /// `GET /approvals`: newest first, cursor-paginated.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalList {
     pub items: Vec<Approval>,
@@ -371,6 +388,7 @@ pub struct ApprovalList {
 /// `GET /approvals/changes?after=<seq>&limit=`: approvals changed after `after`,
 /// ordered by `change_seq` ascending, each approval at most once (its latest state).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangesPage {
     pub items: Vec<Approval>,
@@ -383,6 +401,7 @@ pub struct ChangesPage {
 /// Answer to a single approve/deny: the approval as it now stands. Its
 /// `change_seq` is the change the decision made.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionResponse {
     pub approval: Approval,
@@ -392,6 +411,7 @@ pub struct DecisionResponse {
 /// One item of a bulk answer. `status` is the HTTP status the item would have got
 /// on its own (200, 404, 409, 400...).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulkItemResult {
     pub id: String,
@@ -404,6 +424,7 @@ pub struct BulkItemResult {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulkResponse {
     pub results: Vec<BulkItemResult>,
@@ -412,6 +433,7 @@ pub struct BulkResponse {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusTotals {
     pub pending: u64,
@@ -437,6 +459,7 @@ impl StatusTotals {
 
 /// A row of a stats breakdown (by agent or by reason code).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsBucket {
     /// Agent id or reason code.
@@ -459,6 +482,7 @@ pub fn sort_busiest_first(buckets: &mut [StatsBucket]) {
 
 /// `GET /approvals/stats?from=&to=`. Counts approvals created in `[from, to)`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     #[serde(default)]
@@ -473,6 +497,7 @@ pub struct Stats {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuditEvent {
@@ -485,6 +510,7 @@ pub enum AuditEvent {
 
 /// One entry of the append-only, hash-chained audit trail.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Position in the server-wide chain.
@@ -508,6 +534,7 @@ pub struct AuditEntry {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditTrail {
     pub approval_id: String,
@@ -517,6 +544,7 @@ pub struct AuditTrail {
 /// Payload of the SSE `change` event on `GET /approvals/events` (also sent as the
 /// first event on connect). Heartbeats are `event: heartbeat` with the same payload.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeNotice {
     pub change_seq: i64,
@@ -524,6 +552,7 @@ pub struct ChangeNotice {
 
 /// `GET /api/v1/me`: who the token belongs to.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WhoAmI {
     pub subject: String,
@@ -532,6 +561,7 @@ pub struct WhoAmI {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -592,6 +622,7 @@ pub mod codes {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Machine-readable, snake_case: `not_found`, `already_decided`, `expired`,
@@ -603,6 +634,7 @@ pub struct ErrorDetail {
 /// Every 4xx/5xx body: `{"error":{"code","message"}}`. A 409 on a decision also
 /// carries the approval as it now stands.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorResponse {
     pub error: ErrorDetail,

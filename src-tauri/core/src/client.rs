@@ -90,25 +90,42 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
+/// The two HTTP clients (requests with a timeout, and the change stream without one),
+/// built once per process. Building one loads the system's trusted certificates
+/// (rustls-platform-verifier): tens of milliseconds each, so a client per engine open,
+/// login or CLI command would put that on every start. Nothing in them depends on the
+/// server, org or token, which each request carries itself.
+fn shared_clients() -> Result<(reqwest::Client, reqwest::Client), CoreError> {
+    static CLIENTS: std::sync::OnceLock<(reqwest::Client, reqwest::Client)> =
+        std::sync::OnceLock::new();
+    if let Some(c) = CLIENTS.get() {
+        return Ok(c.clone());
+    }
+    let build = |timeout: Option<Duration>| {
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
+            // A redirect could carry the bearer token elsewhere.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        b.build()
+            .map_err(|e| CoreError::Network(format!("HTTP client: {e}")))
+    };
+    let built = (build(Some(REQUEST_TIMEOUT))?, build(None)?);
+    // Two threads racing here both build; one pair wins and is shared from then on.
+    Ok(CLIENTS.get_or_init(|| built).clone())
+}
+
 impl ApiClient {
     pub fn new(server_url: &str, org: &str, token: &str) -> Result<Self, CoreError> {
         let base = Url::parse(server_url)
             .map_err(|e| CoreError::Settings(format!("server URL {server_url:?}: {e}")))?;
-        let build = |timeout: Option<Duration>| {
-            let mut b = reqwest::Client::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
-                // A redirect could carry the bearer token elsewhere.
-                .redirect(reqwest::redirect::Policy::none());
-            if let Some(t) = timeout {
-                b = b.timeout(t);
-            }
-            b.build()
-                .map_err(|e| CoreError::Network(format!("HTTP client: {e}")))
-        };
+        let (http, stream_http) = shared_clients()?;
         Ok(ApiClient {
-            http: build(Some(REQUEST_TIMEOUT))?,
-            stream_http: build(None)?,
+            http,
+            stream_http,
             base,
             org: org.to_string(),
             token: token.to_string(),

@@ -71,6 +71,7 @@ impl Default for EngineOptions {
 }
 
 /// Result of queuing decisions.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Queued {
     pub entries: Vec<OutboxEntry>,

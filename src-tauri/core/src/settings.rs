@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Default "expiring soon" threshold: one hour.
 pub const DEFAULT_EXPIRING_SOON_SECS: i64 = 3600;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     /// Base URL of the server, e.g. `https://countersign.example.com`.

@@ -15,6 +15,7 @@ use crate::notify_plan::PendingInfo;
 const EFFECTIVE_STATUS: &str =
     "CASE WHEN a.status = 'pending' AND a.expires_at <= :now THEN 'expired' ELSE a.status END";
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SortOrder {
@@ -25,6 +26,7 @@ pub enum SortOrder {
 }
 
 /// Filters of the queue view. All optional; `limit` 0 means the default (100).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QueueQuery {
@@ -44,6 +46,7 @@ pub struct QueueQuery {
 }
 
 /// A decision of this device that has not reached the server yet.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingDecision {
     pub kind: DecisionKind,
@@ -52,6 +55,7 @@ pub struct PendingDecision {
 }
 
 /// One line of the queue.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueItem {
     pub id: String,
@@ -79,6 +83,7 @@ pub fn is_decidable(status: ApprovalStatus, decision_in_flight: bool) -> bool {
     status == ApprovalStatus::Pending && !decision_in_flight
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuePage {
     pub items: Vec<QueueItem>,
@@ -87,6 +92,7 @@ pub struct QueuePage {
 }
 
 /// Distinct values for the filter dropdowns.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facets {
     pub agents: Vec<String>,
@@ -95,6 +101,7 @@ pub struct Facets {
 }
 
 /// Everything the detail view shows, from the cache.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalDetail {
     /// The approval as the server last sent it.

@@ -13,6 +13,7 @@ use super::{from_ms, to_ms, Store};
 use crate::api::{Approval, ApprovalStatus, DecisionKind};
 use crate::error::{CoreError, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutboxState {
@@ -60,6 +61,7 @@ impl OutboxState {
 /// Reason recorded on a decision that expired locally before it could be sent.
 pub const EXPIRED_BEFORE_SENT: &str = "the approval expired before the decision could be sent";
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     pub seq: i64,
