@@ -23,7 +23,7 @@ pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use settings::Settings;
 pub use store::approvals::{
-    ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery, SortOrder,
+    ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery, RowKey, SortOrder,
 };
 pub use store::outbox::{OutboxEntry, OutboxState};
 pub use sync::Background;

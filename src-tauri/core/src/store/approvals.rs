@@ -40,7 +40,23 @@ pub struct QueueQuery {
     pub search: Option<String>,
     pub sort: SortOrder,
     pub limit: u32,
+    /// Rows to skip after the key (or from the start): only for jumps, e.g. dragging
+    /// the scrollbar far. Scrolling pages with `after` / `before`.
     pub offset: u32,
+    /// Only rows strictly after this key in the sort order (the next page).
+    pub after: Option<RowKey>,
+    /// Only rows strictly before this key in the sort order (the previous page); the
+    /// page still comes in sort order, ending just before the key.
+    pub before: Option<RowKey>,
+}
+
+/// Where a row sits in the sort order: `at` is `created_at` for the newest/oldest
+/// sorts and `expires_at` for expiring-first; `id` breaks ties. The UI sends it back
+/// verbatim to page from that row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RowKey {
+    pub at: DateTime<Utc>,
+    pub id: String,
 }
 
 /// A decision of this device that has not reached the server yet.
@@ -55,6 +71,8 @@ pub struct PendingDecision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueItem {
     pub id: String,
+    /// This row's place in the query's sort order (see [`QueueQuery::after`]).
+    pub key: RowKey,
     /// What the user should see: server status, or the optimistic result of a queued
     /// decision, or `expired` once `expires_at` passed locally.
     pub status: ApprovalStatus,
@@ -114,6 +132,155 @@ pub fn fts_query(text: &str) -> Option<String> {
     }
 }
 
+/// The columns of a [`QueueItem`] after id and effective status, joined with the
+/// decision in flight (if any).
+const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.name'),
+        a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
+        o.kind, o.state, o.decided_at
+     FROM approvals a
+     LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
+
+/// How a text search restricts the rows; see `Store::search_join`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchJoin {
+    /// `rowid IN (matches)`: every match read once, then joined.
+    Materialise,
+    /// `EXISTS (... rowid = a.rowid)`: one index probe per row visited.
+    PerRow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    After,
+    Before,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortDir {
+    Forward,
+    /// Reversed, to read the rows just before a key nearest first.
+    Backward,
+}
+
+fn sort_col(sort: SortOrder) -> &'static str {
+    match sort {
+        SortOrder::NewestFirst | SortOrder::OldestFirst => "a.created_at",
+        SortOrder::ExpiringFirst => "a.expires_at",
+    }
+}
+
+fn order_sql(sort: SortOrder, dir: SortDir) -> &'static str {
+    let descending = (sort == SortOrder::NewestFirst) == (dir == SortDir::Forward);
+    match (sort, descending) {
+        (SortOrder::ExpiringFirst, false) => "a.expires_at ASC, a.id ASC",
+        (SortOrder::ExpiringFirst, true) => "a.expires_at DESC, a.id DESC",
+        (_, false) => "a.created_at ASC, a.id ASC",
+        (_, true) => "a.created_at DESC, a.id DESC",
+    }
+}
+
+/// The WHERE clause of a queue query with its named arguments.
+struct Where {
+    clauses: Vec<String>,
+    args: Vec<(&'static str, rusqlite::types::Value)>,
+}
+
+impl Where {
+    fn filters(
+        q: &QueueQuery,
+        fq: Option<&str>,
+        join: SearchJoin,
+        now: DateTime<Utc>,
+    ) -> Where {
+        let mut w = Where {
+            clauses: vec!["1 = 1".to_string()],
+            args: vec![(":now", to_ms(now).into())],
+        };
+        if let Some(st) = q.status {
+            // Written against the raw columns so the status index is usable.
+            w.clauses.push(match st {
+                ApprovalStatus::Pending => {
+                    "(a.status = 'pending' AND a.expires_at > :now)".to_string()
+                }
+                ApprovalStatus::Expired => {
+                    "(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= :now))"
+                        .to_string()
+                }
+                other => format!("a.status = '{}'", other.as_str()),
+            });
+        }
+        for (col, val, name) in [
+            ("a.agent", &q.agent, ":agent"),
+            ("a.action", &q.action, ":action"),
+            ("a.reason_code", &q.reason, ":reason"),
+        ] {
+            if let Some(v) = val.as_deref().filter(|v| !v.is_empty()) {
+                w.clauses.push(format!("{col} = {name}"));
+                w.args.push((name, v.to_string().into()));
+            }
+        }
+        if let Some(from) = q.from {
+            w.clauses.push("a.created_at >= :from".into());
+            w.args.push((":from", to_ms(from).into()));
+        }
+        if let Some(to) = q.to {
+            w.clauses.push("a.created_at < :to".into());
+            w.args.push((":to", to_ms(to).into()));
+        }
+        if let Some(fq) = fq {
+            let clause = match join {
+                SearchJoin::Materialise => {
+                    "a.rowid IN (SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH :q)"
+                }
+                SearchJoin::PerRow => {
+                    "EXISTS (SELECT 1 FROM approvals_fts f
+                             WHERE f.rowid = a.rowid AND approvals_fts MATCH :q)"
+                }
+            };
+            w.clauses.push(clause.into());
+            w.args.push((":q", fq.to_string().into()));
+        }
+        w
+    }
+
+    /// Rows strictly after / before `key` in `sort`'s order. Written as a range on the
+    /// sort column plus a tie test, so the index seeks to the key.
+    fn key(&mut self, sort: SortOrder, key: &RowKey, side: Side) {
+        let col = sort_col(sort);
+        let (at, id) = match side {
+            Side::After => (":after_at", ":after_id"),
+            Side::Before => (":before_at", ":before_id"),
+        };
+        let later = (sort == SortOrder::NewestFirst) != (side == Side::After);
+        let (cmp, strict) = if later { (">=", ">") } else { ("<=", "<") };
+        self.clauses.push(format!(
+            "{col} {cmp} {at} AND ({col} {strict} {at} OR a.id {strict} {id})"
+        ));
+        self.args.push((at, to_ms(key.at).into()));
+        self.args.push((id, key.id.clone().into()));
+    }
+
+    fn sql(&self, sort: SortOrder) -> String {
+        let cond = self.clauses.join(" AND ");
+        // When ordering by creation, keep the planner on the created_at indexes instead
+        // of range-scanning expires_at and sorting every match.
+        if sort == SortOrder::ExpiringFirst {
+            cond
+        } else {
+            cond.replace("a.expires_at", "+a.expires_at")
+        }
+    }
+
+    /// SQLite refuses named parameters that a statement does not use.
+    fn bind<'a>(&'a self, sql: &str) -> Vec<(&'a str, &'a dyn rusqlite::ToSql)> {
+        self.args
+            .iter()
+            .filter(|(k, _)| sql.contains(k))
+            .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+            .collect()
+    }
+}
+
 impl Store {
     /// Writes approvals as the server sent them. A row never goes back to an older
     /// `change_seq`; while a local decision is in flight the optimistic status is kept.
@@ -157,95 +324,249 @@ impl Store {
             as u64)
     }
 
+    /// One page and the total over all pages (exact, uncached). The app pages with
+    /// [`Store::page`] and takes totals from the engine's memo; this is for one-shot
+    /// readers such as the CLI.
     pub fn list(&self, q: &QueueQuery, now: DateTime<Utc>) -> Result<QueuePage> {
-        let mut where_sql = vec!["1 = 1".to_string()];
-        let mut args: Vec<(String, rusqlite::types::Value)> = Vec::new();
-        args.push((":now".into(), to_ms(now).into()));
-        if let Some(st) = q.status {
-            // Written against the raw columns so the status index is usable.
-            where_sql.push(match st {
-                ApprovalStatus::Pending => {
-                    "(a.status = 'pending' AND a.expires_at > :now)".to_string()
-                }
-                ApprovalStatus::Expired => {
-                    "(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= :now))"
-                        .to_string()
-                }
-                other => format!("a.status = '{}'", other.as_str()),
-            });
-        }
-        for (col, val, name) in [
-            ("a.agent", &q.agent, ":agent"),
-            ("a.action", &q.action, ":action"),
-            ("a.reason_code", &q.reason, ":reason"),
-        ] {
-            if let Some(v) = val.as_deref().filter(|v| !v.is_empty()) {
-                where_sql.push(format!("{col} = {name}"));
-                args.push((name.into(), v.to_string().into()));
-            }
-        }
-        if let Some(from) = q.from {
-            where_sql.push("a.created_at >= :from".into());
-            args.push((":from".into(), to_ms(from).into()));
-        }
-        if let Some(to) = q.to {
-            where_sql.push("a.created_at < :to".into());
-            args.push((":to".into(), to_ms(to).into()));
-        }
-        if let Some(fq) = q.search.as_deref().and_then(fts_query) {
-            where_sql.push(
-                "a.rowid IN (SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH :q)".into(),
-            );
-            args.push((":q".into(), fq.into()));
-        }
-        let where_clause = where_sql.join(" AND ");
-        let order = match q.sort {
-            SortOrder::NewestFirst => "a.created_at DESC, a.id DESC",
-            SortOrder::OldestFirst => "a.created_at ASC, a.id ASC",
-            SortOrder::ExpiringFirst => "a.expires_at ASC, a.id ASC",
-        };
+        Ok(QueuePage {
+            items: self.page(q, now)?,
+            total: self.count(q, now)?,
+        })
+    }
+
+    /// One page of the queue: `limit` rows in sort order, after/before a key and/or
+    /// past `offset`. Never counts.
+    pub fn page(&self, q: &QueueQuery, now: DateTime<Utc>) -> Result<Vec<QueueItem>> {
+        let fq = q.search.as_deref().and_then(fts_query);
         let limit = if q.limit == 0 {
             100
         } else {
             q.limit.min(10_000)
         };
+        let mut after = q.after.clone();
+        if q.offset > 0 {
+            // A jump: find the key just before the target row on the index alone, then
+            // read the page from there like any keyset page.
+            match self.key_at(q, fq.as_deref(), q.offset - 1, now)? {
+                Some(k) if q.before.is_none() => after = Some(k),
+                Some(k) => return self.page_before(q, fq.as_deref(), &after, &k, limit, now),
+                None => return Ok(Vec::new()),
+            }
+        }
+        match &q.before {
+            Some(b) if q.offset == 0 => self.page_before(q, fq.as_deref(), &after, b, limit, now),
+            _ => {
+                let join = match &fq {
+                    Some(f) => self.search_join(f)?,
+                    None => SearchJoin::Materialise,
+                };
+                let mut w = Where::filters(q, fq.as_deref(), join, now);
+                if let Some(k) = &after {
+                    w.key(q.sort, k, Side::After);
+                }
+                self.select_items(q.sort, &w, SortDir::Forward, limit)
+            }
+        }
+    }
 
-        // SQLite refuses named parameters that a statement does not use.
-        let bind = |sql: &str| -> Vec<(&str, &dyn rusqlite::ToSql)> {
-            args.iter()
-                .filter(|(k, _)| sql.contains(k.as_str()))
-                .map(|(k, v)| (k.as_str(), v as &dyn rusqlite::ToSql))
-                .collect()
+    /// The `limit` rows just before `before` (and after `after`), in sort order.
+    fn page_before(
+        &self,
+        q: &QueueQuery,
+        fq: Option<&str>,
+        after: &Option<RowKey>,
+        before: &RowKey,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>> {
+        let join = match fq {
+            Some(f) => self.search_join(f)?,
+            None => SearchJoin::Materialise,
         };
-        let count_sql = format!("SELECT count(*) FROM approvals a WHERE {where_clause}");
-        let total: i64 = self
-            .conn
-            .query_row(&count_sql, bind(&count_sql).as_slice(), |r| r.get(0))?;
-        // When ordering by creation, keep the planner on the (column, created_at)
-        // indexes instead of range-scanning expires_at and sorting every match.
-        let list_where = if q.sort == SortOrder::ExpiringFirst {
-            where_clause.clone()
-        } else {
-            where_clause.replace("a.expires_at", "+a.expires_at")
-        };
+        let mut w = Where::filters(q, fq, join, now);
+        if let Some(k) = after {
+            w.key(q.sort, k, Side::After);
+        }
+        w.key(q.sort, before, Side::Before);
+        let mut items = self.select_items(q.sort, &w, SortDir::Backward, limit)?;
+        items.reverse();
+        Ok(items)
+    }
+
+    /// Key of the row `n` places past `q.after` (or the start), reading the covering
+    /// sort index only.
+    fn key_at(
+        &self,
+        q: &QueueQuery,
+        fq: Option<&str>,
+        n: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RowKey>> {
+        let mut w = Where::filters(q, fq, SearchJoin::Materialise, now);
+        if let Some(k) = &q.after {
+            w.key(q.sort, k, Side::After);
+        }
         let sql = format!(
-            "SELECT a.id, {EFFECTIVE_STATUS}, a.status, a.agent, json_extract(a.json, '$.agent.name'),
-                    a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
-                    o.kind, o.state, o.decided_at
-             FROM approvals a
-             LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')
-             WHERE {list_where}
-             ORDER BY {order}
-             LIMIT {limit} OFFSET {offset}",
-            offset = q.offset
+            "SELECT {col}, a.id FROM approvals a WHERE {cond} ORDER BY {order} LIMIT 1 OFFSET {n}",
+            col = sort_col(q.sort),
+            cond = w.sql(q.sort),
+            order = order_sql(q.sort, SortDir::Forward),
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        Ok(stmt
+            .query_row(w.bind(&sql).as_slice(), |r| {
+                Ok(RowKey {
+                    at: from_ms(r.get(0)?),
+                    id: r.get(1)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn select_items(
+        &self,
+        sort: SortOrder,
+        w: &Where,
+        dir: SortDir,
+        limit: u32,
+    ) -> Result<Vec<QueueItem>> {
+        let sql = format!(
+            "SELECT a.id, {EFFECTIVE_STATUS}, {ITEM_COLUMNS} WHERE {cond} ORDER BY {order} LIMIT {limit}",
+            cond = w.sql(sort),
+            order = order_sql(sort, dir),
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt
-            .query_map(bind(&sql).as_slice(), queue_item)?
+            .query_map(w.bind(&sql).as_slice(), |r| queue_item(r, sort))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(QueuePage {
-            items,
-            total: total as u64,
+        Ok(items)
+    }
+
+    /// Rows matching `q`'s filters over all pages (paging fields ignored). Exact, not
+    /// memoised: see [`crate::store::count_memo::CountMemo`] for the cached total.
+    pub fn count(&self, q: &QueueQuery, now: DateTime<Utc>) -> Result<u64> {
+        self.count_before(q, None, now)
+    }
+
+    fn count_before(
+        &self,
+        q: &QueueQuery,
+        before: Option<&RowKey>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let fq = q.search.as_deref().and_then(fts_query);
+        let only_search = before.is_none()
+            && q.status.is_none()
+            && [&q.agent, &q.action, &q.reason]
+                .iter()
+                .all(|v| v.as_deref().is_none_or(str::is_empty))
+            && q.from.is_none()
+            && q.to.is_none();
+        if let (Some(f), true) = (&fq, only_search) {
+            // Every indexed document is a cached approval: the index counts alone.
+            let n: i64 = self.conn.query_row(
+                "SELECT count(*) FROM approvals_fts WHERE approvals_fts MATCH ?1",
+                [f],
+                |r| r.get(0),
+            )?;
+            return Ok(n as u64);
+        }
+        let mut w = Where::filters(q, fq.as_deref(), SearchJoin::Materialise, now);
+        if let Some(k) = before {
+            w.key(q.sort, k, Side::Before);
+        }
+        let sql = format!(
+            "SELECT count(*) FROM approvals a WHERE {}",
+            w.sql(q.sort)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let n: i64 = stmt.query_row(w.bind(&sql).as_slice(), |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// The given ids that match `q`'s filters (paging ignored), in sort order: what the
+    /// UI re-reads when an event names rows, so it can patch them or drop the ones that
+    /// stopped matching.
+    pub fn rows_matching(
+        &self,
+        q: &QueueQuery,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fq = q.search.as_deref().and_then(fts_query);
+        let mut w = Where::filters(q, fq.as_deref(), SearchJoin::PerRow, now);
+        w.clauses
+            .push("a.id IN (SELECT value FROM json_each(:ids))".into());
+        let ids = serde_json::to_string(ids).map_err(|e| CoreError::Internal(e.to_string()))?;
+        w.args.push((":ids", ids.into()));
+        let sql = format!(
+            "SELECT a.id, {EFFECTIVE_STATUS}, {ITEM_COLUMNS} WHERE {cond} ORDER BY {order}",
+            cond = w.sql(q.sort),
+            order = order_sql(q.sort, SortDir::Forward),
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let items = stmt
+            .query_map(w.bind(&sql).as_slice(), |r| queue_item(r, q.sort))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(items)
+    }
+
+    /// 0-based index of `id` in `q`'s filtered order, or `None` when it does not match
+    /// (or is unknown).
+    pub fn position(&self, q: &QueueQuery, id: &str, now: DateTime<Utc>) -> Result<Option<u64>> {
+        let Some(row) = self.rows_matching(q, &[id.to_string()], now)?.pop() else {
+            return Ok(None);
+        };
+        self.count_before(q, Some(&row.key), now).map(Some)
+    }
+
+    /// Bumped by every change to a cached approval, by any connection or process.
+    pub fn change_stamp(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT n FROM change_stamp WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// Whether a pending approval's expiry falls in `(since, now]`: the pending and
+    /// expired counts move with the clock even when no row changes.
+    pub fn expiry_crossed(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM approvals
+                            WHERE status = 'pending' AND expires_at > ?1 AND expires_at <= ?2)",
+            [to_ms(since), to_ms(now)],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// How a search joins the rows for a page: per row while walking the sort index when
+    /// matches are common (the page fills after a few hundred rows), materialised when
+    /// they are rare (walking the index would visit most rows to fill a page).
+    fn search_join(&self, fq: &str) -> Result<SearchJoin> {
+        // Bounded probe of the match count; reading one doclist this far is cheap.
+        const CAP: i64 = 16_384;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM approvals_fts WHERE approvals_fts MATCH ?1 LIMIT ?2)",
+        )?;
+        let matches: i64 = stmt.query_row(params![fq, CAP], |r| r.get(0))?;
+        if matches >= CAP {
+            return Ok(SearchJoin::PerRow);
+        }
+        let rows: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(rowid), 0) FROM approvals", [], |r| {
+                    r.get(0)
+                })?;
+        // Costs measured at 100,000 rows: materialising ~0.5 µs per match; a per-row
+        // check ~15 µs, and a page of 50 needs about 50 * rows / matches of them.
+        let materialise = 0.5 * matches as f64;
+        let per_row = 15.0 * 50.0 * rows as f64 / (matches.max(1) as f64);
+        Ok(if per_row < materialise {
+            SearchJoin::PerRow
+        } else {
+            SearchJoin::Materialise
         })
     }
 
@@ -426,7 +747,7 @@ pub(crate) fn upsert_in(
     Ok(changed)
 }
 
-fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
+fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
     let status: String = r.get(1)?;
     let raw: String = r.get(2)?;
     let kind: Option<String> = r.get(10)?;
@@ -444,8 +765,20 @@ fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
         }),
         _ => None,
     };
+    let id: String = r.get(0)?;
+    let created_at = from_ms(r.get(8)?);
+    let expires_at = from_ms(r.get(9)?);
+    let key = RowKey {
+        at: if sort == SortOrder::ExpiringFirst {
+            expires_at
+        } else {
+            created_at
+        },
+        id: id.clone(),
+    };
     Ok(QueueItem {
-        id: r.get(0)?,
+        id,
+        key,
         status: ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending),
         locally_expired: raw == "pending" && status == "expired",
         agent: r.get(3)?,
@@ -453,8 +786,8 @@ fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
         action: r.get(5)?,
         reason_code: r.get(6)?,
         summary: r.get(7)?,
-        created_at: from_ms(r.get(8)?),
-        expires_at: from_ms(r.get(9)?),
+        created_at,
+        expires_at,
         pending_decision,
     })
 }

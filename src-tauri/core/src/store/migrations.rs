@@ -90,6 +90,42 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN dismissed_at INTEGER;
     "#,
+    // v6: the queue pages by key, not OFFSET, over the whole history.
+    // - The sort keys with their tie-breaker (`id`), carrying every filter column, so
+    //   keyset pages seek straight to the key and jumps/counts never read the (wide,
+    //   JSON-carrying) table rows.
+    // - FTS prefix indexes for 1 and 2 characters: a short prefix typed in the search box
+    //   reads one doclist instead of merging every term it starts.
+    // - A change stamp bumped by every change to a cached approval, from any connection
+    //   or process, so memoised counts know when they are stale.
+    r#"
+    CREATE INDEX approvals_created_key
+        ON approvals(created_at, id, status, expires_at, agent, action, reason_code);
+    CREATE INDEX approvals_expires_key
+        ON approvals(expires_at, id, status, created_at, agent, action, reason_code);
+    DROP INDEX approvals_created;
+    DROP INDEX approvals_expires;
+    CREATE VIRTUAL TABLE approvals_fts_v6 USING fts5(
+        summary, agent, action, params,
+        tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '1 2'
+    );
+    INSERT INTO approvals_fts_v6(rowid, summary, agent, action, params)
+        SELECT rowid, summary, agent, action, params FROM approvals_fts;
+    DROP TABLE approvals_fts;
+    ALTER TABLE approvals_fts_v6 RENAME TO approvals_fts;
+    CREATE TABLE change_stamp (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n  INTEGER NOT NULL
+    );
+    INSERT INTO change_stamp(id, n) VALUES (1, 0);
+    CREATE TRIGGER approvals_stamp_insert AFTER INSERT ON approvals
+        BEGIN UPDATE change_stamp SET n = n + 1 WHERE id = 1; END;
+    CREATE TRIGGER approvals_stamp_update AFTER UPDATE ON approvals
+        BEGIN UPDATE change_stamp SET n = n + 1 WHERE id = 1; END;
+    CREATE TRIGGER approvals_stamp_delete AFTER DELETE ON approvals
+        BEGIN UPDATE change_stamp SET n = n + 1 WHERE id = 1; END;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
