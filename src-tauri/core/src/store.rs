@@ -8,11 +8,13 @@
 pub mod announced;
 pub mod approvals;
 pub mod count_memo;
+pub mod match_set;
 pub mod migrations;
 pub mod outbox;
 pub mod stats;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -28,6 +30,8 @@ const MMAP_BYTES: i64 = 256 << 20;
 
 pub struct Store {
     conn: Connection,
+    /// The current search's matches, probed by SQL on this connection.
+    matches: Arc<Mutex<match_set::MatchSet>>,
 }
 
 /// Milliseconds since the epoch: how times are stored, so comparisons are integer ones.
@@ -65,7 +69,13 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "query_only", "ON")?;
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-        Ok(Store { conn })
+        Self::wrap(conn)
+    }
+
+    fn wrap(conn: Connection) -> Result<Store> {
+        let matches = Arc::default();
+        match_set::register(&conn, Arc::clone(&matches))?;
+        Ok(Store { conn, matches })
     }
 
     pub fn open_in_memory() -> Result<Store> {
@@ -81,7 +91,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Self::wrap(conn)
     }
 
     pub fn conn(&self) -> &Connection {

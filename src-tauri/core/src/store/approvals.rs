@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
+use super::match_set::PROBE;
 use super::outbox::{OutboxEntry, OutboxState};
 use super::{from_ms, to_ms, Store};
 use crate::api::{Approval, ApprovalStatus, AuditTrail, DecisionKind};
+use crate::engine::lock;
 use crate::error::{CoreError, Result};
 use crate::notify_plan::PendingInfo;
 
@@ -143,10 +145,22 @@ const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.nam
 /// How a text search restricts the rows; see `Store::search_join`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SearchJoin {
-    /// `rowid IN (matches)`: every match read once, then joined.
-    Materialise,
-    /// `EXISTS (... rowid = a.rowid)`: one index probe per row visited.
-    PerRow,
+    /// `rowid IN (matches)`: the statement starts from the matches (few of them).
+    Drive,
+    /// `queue_match(a.rowid)`: the statement walks an index and tests each row against
+    /// the search's loaded [`super::match_set::MatchSet`].
+    Probe,
+}
+
+/// What a statement does with a search, for choosing its join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Fills one page.
+    Page,
+    /// Counts, or skips to an offset: may visit every match.
+    Scan,
+    /// Tests a few named rows.
+    Named,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,17 +242,16 @@ impl Where {
             w.args.push((":to", to_ms(to).into()));
         }
         if let Some(fq) = fq {
-            let clause = match join {
-                SearchJoin::Materialise => {
-                    "a.rowid IN (SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH :q)"
+            match join {
+                SearchJoin::Drive => {
+                    w.clauses.push(
+                        "a.rowid IN (SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH :q)"
+                            .into(),
+                    );
+                    w.args.push((":q", fq.to_string().into()));
                 }
-                SearchJoin::PerRow => {
-                    "EXISTS (SELECT 1 FROM approvals_fts f
-                             WHERE f.rowid = a.rowid AND approvals_fts MATCH :q)"
-                }
-            };
-            w.clauses.push(clause.into());
-            w.args.push((":q", fq.to_string().into()));
+                SearchJoin::Probe => w.clauses.push(format!("{PROBE}(a.rowid)")),
+            }
         }
         w
     }
@@ -356,10 +369,7 @@ impl Store {
         match &q.before {
             Some(b) if q.offset == 0 => self.page_before(q, fq.as_deref(), &after, b, limit, now),
             _ => {
-                let join = match &fq {
-                    Some(f) => self.search_join(f)?,
-                    None => SearchJoin::Materialise,
-                };
+                let join = self.search_join(fq.as_deref(), Use::Page)?;
                 let mut w = Where::filters(q, fq.as_deref(), join, now);
                 if let Some(k) = &after {
                     w.key(q.sort, k, Side::After);
@@ -379,10 +389,7 @@ impl Store {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<QueueItem>> {
-        let join = match fq {
-            Some(f) => self.search_join(f)?,
-            None => SearchJoin::Materialise,
-        };
+        let join = self.search_join(fq, Use::Page)?;
         let mut w = Where::filters(q, fq, join, now);
         if let Some(k) = after {
             w.key(q.sort, k, Side::After);
@@ -402,7 +409,8 @@ impl Store {
         n: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<RowKey>> {
-        let mut w = Where::filters(q, fq, SearchJoin::Materialise, now);
+        let join = self.search_join(fq, Use::Scan)?;
+        let mut w = Where::filters(q, fq, join, now);
         if let Some(k) = &q.after {
             w.key(q.sort, k, Side::After);
         }
@@ -462,16 +470,12 @@ impl Store {
                 .all(|v| v.as_deref().is_none_or(str::is_empty))
             && q.from.is_none()
             && q.to.is_none();
-        if let (Some(f), true) = (&fq, only_search) {
-            // Every indexed document is a cached approval: the index counts alone.
-            let n: i64 = self.conn.query_row(
-                "SELECT count(*) FROM approvals_fts WHERE approvals_fts MATCH ?1",
-                [f],
-                |r| r.get(0),
-            )?;
-            return Ok(n as u64);
+        let join = self.search_join(fq.as_deref(), Use::Scan)?;
+        if fq.is_some() && only_search {
+            // Every indexed document is a cached approval: the matches are the count.
+            return Ok(lock(&self.matches).len());
         }
-        let mut w = Where::filters(q, fq.as_deref(), SearchJoin::Materialise, now);
+        let mut w = Where::filters(q, fq.as_deref(), join, now);
         if let Some(k) = before {
             w.key(q.sort, k, Side::Before);
         }
@@ -497,7 +501,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let fq = q.search.as_deref().and_then(fts_query);
-        let mut w = Where::filters(q, fq.as_deref(), SearchJoin::PerRow, now);
+        let join = self.search_join(fq.as_deref(), Use::Named)?;
+        let mut w = Where::filters(q, fq.as_deref(), join, now);
         w.clauses
             .push("a.id IN (SELECT value FROM json_each(:ids))".into());
         let ids = serde_json::to_string(ids).map_err(|e| CoreError::Internal(e.to_string()))?;
@@ -541,32 +546,41 @@ impl Store {
         )?)
     }
 
-    /// How a search joins the rows for a page: per row while walking the sort index when
-    /// matches are common (the page fills after a few hundred rows), materialised when
-    /// they are rare (walking the index would visit most rows to fill a page).
-    fn search_join(&self, fq: &str) -> Result<SearchJoin> {
-        // Bounded probe of the match count; reading one doclist this far is cheap.
-        const CAP: i64 = 16_384;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM approvals_fts WHERE approvals_fts MATCH ?1 LIMIT ?2)",
-        )?;
-        let matches: i64 = stmt.query_row(params![fq, CAP], |r| r.get(0))?;
-        if matches >= CAP {
-            return Ok(SearchJoin::PerRow);
+    /// How a search joins the rows, loading its matches for the probe when needed.
+    /// Few matches: start from them. Many: walk the sort or filter index and test each
+    /// row against the loaded set (a page fills after `limit / share` rows).
+    fn search_join(&self, fq: Option<&str>, purpose: Use) -> Result<SearchJoin> {
+        let Some(fq) = fq else {
+            return Ok(SearchJoin::Probe);
+        };
+        let stamp = self.change_stamp()?;
+        let mut set = lock(&self.matches);
+        if !set.is_for(fq, stamp) {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH ?1")?;
+            set.load(fq, stamp, stmt.query_map([fq], |r| r.get(0))?)?;
         }
+        let matches = set.len() as f64;
+        drop(set);
         let rows: i64 =
             self.conn
                 .query_row("SELECT coalesce(max(rowid), 0) FROM approvals", [], |r| {
                     r.get(0)
                 })?;
-        // Costs measured at 100,000 rows: materialising ~0.5 µs per match; a per-row
-        // check ~15 µs, and a page of 50 needs about 50 * rows / matches of them.
-        let materialise = 0.5 * matches as f64;
-        let per_row = 15.0 * 50.0 * rows as f64 / (matches.max(1) as f64);
-        Ok(if per_row < materialise {
-            SearchJoin::PerRow
+        let rows = rows as f64;
+        // Measured at 100,000 rows: starting from the matches costs ~0.5 µs per match;
+        // a probed row ~0.15 µs. A page visits about 50 * rows / matches rows; a count,
+        // jump or position may visit all of them.
+        let probe = match purpose {
+            Use::Page => 0.15 * 50.0 * rows / matches.max(1.0),
+            Use::Scan => 0.15 * rows,
+            Use::Named => return Ok(SearchJoin::Probe),
+        };
+        Ok(if probe < 0.5 * matches {
+            SearchJoin::Probe
         } else {
-            SearchJoin::Materialise
+            SearchJoin::Drive
         })
     }
 
@@ -918,6 +932,385 @@ pub(crate) mod tests {
         let f = s.facets().unwrap();
         assert_eq!(f.agents, vec!["even-bot", "odd-bot"]);
         assert_eq!(f.reasons, vec!["REQUIRES_APPROVAL"]);
+    }
+
+    /// 23 approvals in groups of three sharing a creation time to the millisecond, and
+    /// expiry times in groups of four, ids not in creation order: ties everywhere.
+    fn tied_rows(now: DateTime<Utc>) -> Vec<Approval> {
+        (0..23)
+            .map(|i: i64| {
+                let mut a = approval(&format!("appr-{:02}", (i * 7) % 23), "bot", i + 1, now);
+                a.created_at = now - Duration::minutes(i / 3);
+                a.expires_at = now + Duration::hours(1 + (i % 6) / 4);
+                if i % 5 == 0 {
+                    a.status = ApprovalStatus::Approved;
+                    a.summary = format!("refund {i}");
+                }
+                a
+            })
+            .collect()
+    }
+
+    fn keys(items: &[QueueItem]) -> Vec<String> {
+        items.iter().map(|i| i.id.clone()).collect()
+    }
+
+    /// The order each sort promises, computed from the data rather than by the store.
+    fn expected(all: &[Approval], sort: SortOrder) -> Vec<String> {
+        let mut v: Vec<(i64, String)> = all
+            .iter()
+            .map(|a| {
+                let at = match sort {
+                    SortOrder::ExpiringFirst => a.expires_at,
+                    _ => a.created_at,
+                };
+                (to_ms(at), a.id.clone())
+            })
+            .collect();
+        v.sort();
+        if sort == SortOrder::NewestFirst {
+            v.reverse();
+        }
+        v.into_iter().map(|(_, id)| id).collect()
+    }
+
+    #[test]
+    fn keyset_pages_cover_every_row_once_in_both_directions_for_every_sort() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let rows = tied_rows(now);
+        s.upsert_approvals(&rows).unwrap();
+        for sort in [
+            SortOrder::NewestFirst,
+            SortOrder::OldestFirst,
+            SortOrder::ExpiringFirst,
+        ] {
+            let want = expected(&rows, sort);
+            let q = QueueQuery {
+                sort,
+                limit: 4,
+                ..Default::default()
+            };
+            let all = s
+                .page(
+                    &QueueQuery {
+                        limit: 100,
+                        ..q.clone()
+                    },
+                    now,
+                )
+                .unwrap();
+            assert_eq!(keys(&all), want, "{sort:?}: one page");
+            // Forward, page by page from the last key.
+            let mut got = Vec::new();
+            let mut after = None;
+            loop {
+                let page = s
+                    .page(
+                        &QueueQuery {
+                            after: after.clone(),
+                            ..q.clone()
+                        },
+                        now,
+                    )
+                    .unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                assert!(page.len() <= 4);
+                after = Some(page.last().unwrap().key.clone());
+                got.extend(keys(&page));
+            }
+            assert_eq!(got, want, "{sort:?}: forward");
+            // Backward from the last row, each page still in sort order.
+            let mut got = vec![all.last().unwrap().id.clone()];
+            let mut before = all.last().map(|i| i.key.clone());
+            loop {
+                let page = s
+                    .page(
+                        &QueueQuery {
+                            before: before.clone(),
+                            ..q.clone()
+                        },
+                        now,
+                    )
+                    .unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                before = Some(page[0].key.clone());
+                let mut ids = keys(&page);
+                ids.extend(got);
+                got = ids;
+            }
+            assert_eq!(got, want, "{sort:?}: backward");
+            // Between two keys, and jumps from any offset.
+            let between = s
+                .page(
+                    &QueueQuery {
+                        after: Some(all[2].key.clone()),
+                        before: Some(all[9].key.clone()),
+                        limit: 100,
+                        ..q.clone()
+                    },
+                    now,
+                )
+                .unwrap();
+            assert_eq!(keys(&between), want[3..9].to_vec(), "{sort:?}: between");
+            for offset in 0..=want.len() {
+                let page = s
+                    .page(
+                        &QueueQuery {
+                            offset: offset as u32,
+                            ..q.clone()
+                        },
+                        now,
+                    )
+                    .unwrap();
+                let end = (offset + 4).min(want.len());
+                assert_eq!(keys(&page), want[offset..end].to_vec(), "{sort:?}: jump {offset}");
+                let after_key = s
+                    .page(
+                        &QueueQuery {
+                            offset: offset as u32,
+                            after: Some(all[0].key.clone()),
+                            ..q.clone()
+                        },
+                        now,
+                    )
+                    .unwrap();
+                let (from, end) = ((offset + 1).min(want.len()), (offset + 5).min(want.len()));
+                assert_eq!(keys(&after_key), want[from..end].to_vec(), "{sort:?}: jump {offset} after");
+            }
+            // Each row's position is its index in the order.
+            for (i, id) in want.iter().enumerate() {
+                assert_eq!(s.position(&q, id, now).unwrap(), Some(i as u64), "{sort:?} {id}");
+            }
+            assert_eq!(s.position(&q, "appr-none", now).unwrap(), None);
+            // Keys survive the trip through serde, as the UI sends them back.
+            let wire: RowKey =
+                serde_json::from_str(&serde_json::to_string(&all[5].key).unwrap()).unwrap();
+            let next = s
+                .page(
+                    &QueueQuery {
+                        after: Some(wire),
+                        limit: 1,
+                        ..q.clone()
+                    },
+                    now,
+                )
+                .unwrap();
+            assert_eq!(keys(&next), vec![want[6].clone()]);
+        }
+    }
+
+    #[test]
+    fn filtered_keyset_paging_positions_and_counts_agree() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let rows = tied_rows(now);
+        s.upsert_approvals(&rows).unwrap();
+        for q in [
+            QueueQuery {
+                status: Some(ApprovalStatus::Pending),
+                limit: 3,
+                ..Default::default()
+            },
+            QueueQuery {
+                search: Some("ref".into()),
+                sort: SortOrder::ExpiringFirst,
+                limit: 2,
+                ..Default::default()
+            },
+            QueueQuery {
+                search: Some("deploy".into()),
+                status: Some(ApprovalStatus::Pending),
+                sort: SortOrder::OldestFirst,
+                limit: 5,
+                ..Default::default()
+            },
+        ] {
+            let all = s.page(&QueueQuery { limit: 100, ..q.clone() }, now).unwrap();
+            assert!(!all.is_empty(), "{q:?}");
+            assert_eq!(s.count(&q, now).unwrap(), all.len() as u64, "{q:?}");
+            let mut got = Vec::new();
+            let mut after = None;
+            loop {
+                let page = s
+                    .page(&QueueQuery { after: after.clone(), ..q.clone() }, now)
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(last.key.clone());
+                got.extend(keys(&page));
+            }
+            assert_eq!(got, keys(&all), "{q:?}");
+            for (i, item) in all.iter().enumerate() {
+                assert_eq!(s.position(&q, &item.id, now).unwrap(), Some(i as u64));
+            }
+        }
+        // A row outside the filter has no position.
+        let pending = QueueQuery {
+            status: Some(ApprovalStatus::Pending),
+            ..Default::default()
+        };
+        assert_eq!(s.position(&pending, "appr-00", now).unwrap(), None);
+    }
+
+    #[test]
+    fn both_search_joins_give_the_same_rows() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let rows = tied_rows(now);
+        s.upsert_approvals(&rows).unwrap();
+        for (text, status) in [
+            ("refund", None),
+            ("re", Some(ApprovalStatus::Approved)),
+            ("d", None),
+            ("deploy prod", Some(ApprovalStatus::Pending)),
+            ("nothing-like-this", None),
+        ] {
+            let q = QueueQuery {
+                search: Some(text.into()),
+                status,
+                ..Default::default()
+            };
+            let fq = fts_query(text).unwrap();
+            // Loads the matches for the probe.
+            s.search_join(Some(&fq), Use::Named).unwrap();
+            let run = |join| {
+                let w = Where::filters(&q, Some(&fq), join, now);
+                keys(&s.select_items(q.sort, &w, SortDir::Forward, 100).unwrap())
+            };
+            let m = run(SearchJoin::Drive);
+            assert_eq!(m, run(SearchJoin::Probe), "{text}");
+            assert_eq!(s.count(&q, now).unwrap(), m.len() as u64, "{text}");
+        }
+    }
+
+    #[test]
+    fn rows_matching_keeps_the_named_rows_that_still_match_in_sort_order() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let rows = tied_rows(now);
+        s.upsert_approvals(&rows).unwrap();
+        let ids: Vec<String> = ["appr-07", "appr-00", "appr-14", "appr-unknown", "appr-05"]
+            .map(String::from)
+            .to_vec();
+        // Unfiltered: every known id, newest first.
+        let all = s.rows_matching(&QueueQuery::default(), &ids, now).unwrap();
+        let want: Vec<String> = expected(&rows, SortOrder::NewestFirst)
+            .into_iter()
+            .filter(|id| ids.contains(id))
+            .collect();
+        assert_eq!(keys(&all), want);
+        assert_eq!(want.len(), 4);
+        // appr-00 is approved; the others are pending.
+        let pending = QueueQuery {
+            status: Some(ApprovalStatus::Pending),
+            sort: SortOrder::OldestFirst,
+            limit: 1,
+            offset: 3,
+            ..Default::default()
+        };
+        let got = s.rows_matching(&pending, &ids, now).unwrap();
+        assert!(got.iter().all(|i| i.status == ApprovalStatus::Pending));
+        assert!(!keys(&got).contains(&"appr-00".to_string()), "approved row dropped");
+        assert!(got.len() > 1, "paging is ignored: {got:?}");
+        let mut sorted = got.clone();
+        sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        assert_eq!(got, sorted);
+        // A search drops rows whose text does not match.
+        let refund = QueueQuery {
+            search: Some("refund".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            keys(&s.rows_matching(&refund, &ids, now).unwrap()),
+            vec!["appr-00".to_string()]
+        );
+        assert!(s.rows_matching(&refund, &[], now).unwrap().is_empty());
+        // A row that changes so it no longer matches disappears from the answer.
+        let mut gone = rows[0].clone();
+        gone.change_seq = 100;
+        gone.summary = "something else".into();
+        s.upsert_approvals(&[gone]).unwrap();
+        assert!(s.rows_matching(&refund, &ids, now).unwrap().is_empty());
+    }
+
+    #[test]
+    fn memoised_counts_follow_changes_from_any_connection_and_the_clock() {
+        use crate::store::count_memo::CountMemo;
+        let now = Utc::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut writer = Store::open(&path).unwrap();
+        writer.upsert_approvals(&tied_rows(now)).unwrap();
+        let reader = Store::open_reader(&path).unwrap();
+        let mut memo = CountMemo::default();
+        let total = |memo: &mut CountMemo, q: &QueueQuery, at: DateTime<Utc>| {
+            let stamp = reader.change_stamp().unwrap();
+            match memo.get(&reader, stamp, q, at).unwrap() {
+                Some(t) => (t, true),
+                None => {
+                    let t = reader.count(q, at).unwrap();
+                    memo.put(stamp, q, at, t);
+                    (t, false)
+                }
+            }
+        };
+        let pending = QueueQuery {
+            status: Some(ApprovalStatus::Pending),
+            ..Default::default()
+        };
+        let approved = QueueQuery {
+            status: Some(ApprovalStatus::Approved),
+            sort: SortOrder::OldestFirst,
+            ..Default::default()
+        };
+        assert_eq!(total(&mut memo, &pending, now), (18, false));
+        assert_eq!(total(&mut memo, &pending, now), (18, true));
+        // Sort and paging are not part of the shape.
+        let paged = QueueQuery {
+            sort: SortOrder::ExpiringFirst,
+            offset: 7,
+            ..pending.clone()
+        };
+        assert_eq!(total(&mut memo, &paged, now), (18, true));
+        assert_eq!(total(&mut memo, &approved, now), (5, false));
+        // A new row written by another connection.
+        writer
+            .upsert_approvals(&[approval("appr-new", "bot", 50, now)])
+            .unwrap();
+        assert_eq!(total(&mut memo, &pending, now), (19, false));
+        // An optimistic decision (the writer changes the status column).
+        writer
+            .enqueue_decisions(
+                &["appr-new".to_string()],
+                &NewDecision {
+                    kind: DecisionKind::Approve,
+                    notes: None,
+                    reason: None,
+                    batch_id: None,
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(total(&mut memo, &pending, now), (18, false));
+        assert_eq!(total(&mut memo, &approved, now), (6, false));
+        // Time passing without an expiry keeps the memo; an expiry passing drops the
+        // pending total but not the approved one.
+        let soon = now + Duration::minutes(30);
+        assert_eq!(total(&mut memo, &pending, soon), (18, true));
+        let later = now + Duration::minutes(90);
+        assert_eq!(total(&mut memo, &pending, later).1, false);
+        assert!(total(&mut memo, &pending, later).0 < 18);
+        assert_eq!(total(&mut memo, &approved, later), (6, true));
+        // In memory, the writer's own changes count too.
+        let mut mem = Store::open_in_memory().unwrap();
+        let before = mem.change_stamp().unwrap();
+        mem.upsert_approvals(&[approval("appr-1", "bot", 1, now)])
+            .unwrap();
+        assert_ne!(mem.change_stamp().unwrap(), before);
     }
 
     #[test]
