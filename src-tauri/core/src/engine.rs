@@ -16,7 +16,8 @@ use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
 use crate::error::{CoreError, Result};
 use crate::notify_plan::{self, Announced, PlannedNotification};
 use crate::settings::{self, Settings};
-use crate::store::approvals::{ApprovalDetail, Facets, QueuePage, QueueQuery};
+use crate::store::approvals::{ApprovalDetail, Facets, QueueItem, QueuePage, QueueQuery};
+use crate::store::count_memo::CountMemo;
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
 use crate::store::Store;
 use crate::token::{TokenLocation, TokenStore};
@@ -108,6 +109,8 @@ pub(crate) struct Inner {
     /// Read-only connections, taken and returned by [`Engine::reader`]. Queries never
     /// queue behind the writer (WAL), so a read answers while a sync commits.
     readers: Mutex<Vec<Store>>,
+    /// Queue totals per filter shape, shared by every reader.
+    counts: Mutex<CountMemo>,
     pub(crate) tokens: TokenStore,
     pub(crate) events: broadcast::Sender<EngineEvent>,
     conn: Mutex<ConnState>,
@@ -154,6 +157,7 @@ impl Engine {
                 home: home.to_path_buf(),
                 store: Mutex::new(store),
                 readers: Mutex::new(Vec::new()),
+                counts: Mutex::new(CountMemo::default()),
                 tokens,
                 events,
                 conn: Mutex::new(ConnState::NotConfigured),
@@ -427,7 +431,51 @@ impl Engine {
     /// applied. The sweep first is a single read unless a queued decision just expired.
     pub fn list(&self, q: &QueueQuery) -> Result<QueuePage> {
         self.expire_sweep()?;
-        self.reader()?.list(q, self.now())
+        let now = self.now();
+        let reader = self.reader()?;
+        Ok(QueuePage {
+            items: reader.page(q, now)?,
+            total: self.total_with(&reader, q, now)?,
+        })
+    }
+
+    /// One page by key (`after`/`before`) or jump (`offset`), without a total.
+    pub fn page(&self, q: &QueueQuery) -> Result<Vec<QueueItem>> {
+        self.expire_sweep()?;
+        self.reader()?.page(q, self.now())
+    }
+
+    /// Matches of `q`'s filters over all pages, memoised per filter shape until a
+    /// cached approval changes (or a pending one expires on this clock).
+    pub fn count(&self, q: &QueueQuery) -> Result<u64> {
+        self.expire_sweep()?;
+        let reader = self.reader()?;
+        self.total_with(&reader, q, self.now())
+    }
+
+    fn total_with(&self, store: &Store, q: &QueueQuery, now: DateTime<Utc>) -> Result<u64> {
+        // Stamp before counting: a change committed in between makes the entry look
+        // stale (recounted next time), never fresh.
+        let stamp = store.change_stamp()?;
+        if let Some(t) = lock(&self.inner.counts).get(store, stamp, q, now)? {
+            return Ok(t);
+        }
+        // Counted outside the lock: another window's count need not wait for this one.
+        let total = store.count(q, now)?;
+        lock(&self.inner.counts).put(stamp, q, now, total);
+        Ok(total)
+    }
+
+    /// See [`Store::rows_matching`].
+    pub fn rows_matching(&self, q: &QueueQuery, ids: &[String]) -> Result<Vec<QueueItem>> {
+        self.expire_sweep()?;
+        self.reader()?.rows_matching(q, ids, self.now())
+    }
+
+    /// See [`Store::position`].
+    pub fn position(&self, q: &QueueQuery, id: &str) -> Result<Option<u64>> {
+        self.expire_sweep()?;
+        self.reader()?.position(q, id, self.now())
     }
 
     pub fn facets(&self) -> Result<Facets> {

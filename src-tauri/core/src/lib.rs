@@ -24,7 +24,7 @@ pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use settings::Settings;
 pub use store::approvals::{
     is_decidable, ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery,
-    SortOrder,
+    RowKey, SortOrder,
 };
 pub use store::outbox::{OutboxEntry, OutboxItem, OutboxState};
 pub use sync::Background;

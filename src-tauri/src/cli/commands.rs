@@ -198,6 +198,7 @@ fn queue(engine: &Engine, a: QueueArgs) -> Result<(), CliError> {
         },
         limit: a.limit.max(1),
         offset: a.offset,
+        ..QueueQuery::default()
     };
     let page = engine.list(&q)?;
     if a.json {

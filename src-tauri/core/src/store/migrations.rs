@@ -90,6 +90,53 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN dismissed_at INTEGER;
     "#,
+    // v6: the queue pages by key, not OFFSET, over the whole history.
+    // - The sort keys with their tie-breaker (`id`), and the filter indexes with the
+    //   key and the status columns, so keyset pages seek straight to the key and jumps,
+    //   counts and positions never read the (wide, JSON-carrying) table rows.
+    // - FTS prefix indexes for 1 and 2 characters: a short prefix typed in the search box
+    //   reads one doclist instead of merging every term it starts.
+    // - A change stamp bumped by every change to a cached approval, from any connection
+    //   or process, so memoised counts know when they are stale.
+    r#"
+    CREATE INDEX approvals_created_key
+        ON approvals(created_at, id, status, expires_at, agent, action, reason_code);
+    CREATE INDEX approvals_expires_key
+        ON approvals(expires_at, id, status, created_at, agent, action, reason_code);
+    DROP INDEX approvals_created;
+    DROP INDEX approvals_expires;
+    CREATE INDEX approvals_status_key ON approvals(status, created_at, id, expires_at);
+    CREATE INDEX approvals_agent_key
+        ON approvals(agent, created_at, id, status, expires_at);
+    CREATE INDEX approvals_action_key
+        ON approvals(action, created_at, id, status, expires_at);
+    CREATE INDEX approvals_reason_key
+        ON approvals(reason_code, created_at, id, status, expires_at);
+    DROP INDEX approvals_status;
+    DROP INDEX approvals_agent;
+    DROP INDEX approvals_action;
+    DROP INDEX approvals_reason;
+    CREATE VIRTUAL TABLE approvals_fts_v6 USING fts5(
+        summary, agent, action, params,
+        tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '1 2'
+    );
+    INSERT INTO approvals_fts_v6(rowid, summary, agent, action, params)
+        SELECT rowid, summary, agent, action, params FROM approvals_fts;
+    DROP TABLE approvals_fts;
+    ALTER TABLE approvals_fts_v6 RENAME TO approvals_fts;
+    CREATE TABLE change_stamp (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n  INTEGER NOT NULL
+    );
+    INSERT INTO change_stamp(id, n) VALUES (1, 0);
+    CREATE TRIGGER approvals_stamp_insert AFTER INSERT ON approvals
+        BEGIN UPDATE change_stamp SET n = n + 1 WHERE id = 1; END;
+    CREATE TRIGGER approvals_stamp_update AFTER UPDATE ON approvals
+        BEGIN UPDATE change_stamp SET n = n + 1 WHERE id = 1; END;
+    CREATE TRIGGER approvals_stamp_delete AFTER DELETE ON approvals
+        BEGIN UPDATE change_stamp SET n = n + 1 WHERE id = 1; END;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
@@ -220,6 +267,36 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(hits, 1, "fts populated when migrating from v{start}");
+            // v6: short prefixes answer from the prefix index, the queue pages and
+            // counts through the store's API, and changes move the stamp.
+            let now = chrono::Utc::now();
+            let q = crate::store::approvals::QueueQuery {
+                search: Some("p".into()),
+                ..Default::default()
+            };
+            assert_eq!(store.count(&q, now).unwrap(), 1, "from v{start}");
+            let page = store.page(&q, now).unwrap();
+            assert_eq!(page[0].id, "appr-old");
+            assert_eq!(
+                store.position(&q, "appr-old", now).unwrap(),
+                Some(0),
+                "from v{start}"
+            );
+            let stamp = store.change_stamp().unwrap();
+            store
+                .conn()
+                .execute("UPDATE approvals SET summary = 'x' WHERE id = 'appr-old'", [])
+                .unwrap();
+            assert_ne!(store.change_stamp().unwrap(), stamp, "from v{start}");
+            let plan: String = store
+                .conn()
+                .query_row(
+                    "EXPLAIN QUERY PLAN SELECT id FROM approvals ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET 10",
+                    [],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(plan.contains("COVERING INDEX approvals_created_key"), "{plan}");
         }
     }
 
