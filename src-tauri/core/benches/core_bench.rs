@@ -316,6 +316,8 @@ fn bench_query() {
             },
             limit: 50,
             offset: 0,
+            after: None,
+            before: None,
         })
         .collect();
     // Warm the page cache once, as an open app would be.
