@@ -8,7 +8,7 @@
 //                  subject: string|null, pending_count: int,
 //                  connection: Connection, outbox: {queued: int, rejected: int},
 //                  notifications_paused: bool }
-//     Connection = { state: "online"|"offline"|"syncing"|"unauthorized"|"unconfigured",
+//     Connection = { state: "online"|"offline"|"syncing"|"unauthorized"|"untrusted"|"unconfigured",
 //                    last_synced_at: RFC3339|null, message: string|null }
 //   list_approvals({query: Query})    -> { items: Row[], total: int }
 //     Query = { status: "pending"|"approved"|"denied"|"expired"|null, agent: string|null,

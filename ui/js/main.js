@@ -96,7 +96,7 @@ function paintBanner() {
   connEl.dataset.state = st;
   connText.textContent = {
     online: `Online · ${last}`, syncing: "Syncing…", offline: `Offline · ${last}`,
-    unauthorized: "Token refused", unconfigured: "Not connected",
+    unauthorized: "Token refused", unconfigured: "Not connected", untrusted: "Certificate not trusted",
   }[st] || st;
   connText.title = conn && conn.last_synced_at ? `Last synced ${absolute(conn.last_synced_at)}` : "";
   document.getElementById("who").textContent = app && app.subject
@@ -112,6 +112,10 @@ function paintBanner() {
     b.classList.add("banner-error");
     pieces.push(h("strong", null, "The server refused the token."), " Enter a new one in Settings.",
       h("button", { type: "button", class: "btn btn-small", onclick: () => go("settings") }, "Open Settings"));
+  } else if (st === "untrusted") {
+    b.classList.add("banner-error");
+    pieces.push(h("strong", null, "No secure connection."), ` ${conn.message || "The server's certificate is not trusted."}`,
+      h("button", { type: "button", class: "btn btn-small", onclick: () => syncNow() }, "Retry"));
   } else if (st === "syncing") {
     b.classList.add("banner-syncing");
     pieces.push(h("span", { class: "spinner", "aria-hidden": "true" }), "Syncing with the server…");

@@ -113,6 +113,7 @@ pub fn connection(engine: &Engine) -> UiResult<Connection> {
         ConnState::Online => ("online", None),
         ConnState::Offline { last_error, .. } => ("offline", Some(last_error)),
         ConnState::Unauthorized { message } => ("unauthorized", Some(message)),
+        ConnState::Untrusted { message } => ("untrusted", Some(message)),
     };
     Ok(Connection {
         state,

@@ -109,7 +109,7 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                 engine.emit(EngineEvent::OutboxChanged);
                 return Err(CoreError::Unauthorized(m));
             }
-            Err(e @ (Failure::Transient(_) | Failure::Protocol(_))) => {
+            Err(e @ (Failure::Transient(_) | Failure::Protocol(_) | Failure::Tls(_))) => {
                 let wait = backoff::delay(
                     attempts,
                     engine.inner.opts.backoff_base,
@@ -123,6 +123,7 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                 engine.emit(EngineEvent::OutboxChanged);
                 return Err(match e {
                     Failure::Protocol(m) => CoreError::Protocol(m),
+                    Failure::Tls(m) => CoreError::Tls(m),
                     other => CoreError::Network(other.to_string()),
                 });
             }
