@@ -332,7 +332,10 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
     if let Some(n) = note {
         eprintln!("note: {n}");
     }
-    print!("{}", output::detail(&detail, engine.now()));
+    print!(
+        "{}",
+        output::detail(&detail, engine.now(), output::terminal_width())
+    );
     Ok(())
 }
 
