@@ -59,6 +59,7 @@ impl TestPki {
 }
 
 const LOCAL_CA_DIR: &str = "/usr/local/share/ca-certificates";
+const SYSTEM_CERT_DIR: &str = "/etc/ssl/certs";
 
 /// A CA in the system trust store for as long as the guard lives.
 pub struct SystemTrust {
@@ -83,6 +84,20 @@ impl SystemTrust {
 impl Drop for SystemTrust {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.file);
+        // update-ca-certificates drops the CA from the bundle but leaves its links in
+        // /etc/ssl/certs dangling: remove the named link and the hash link to it.
+        if let Some(stem) = self.file.file_stem().and_then(|s| s.to_str()) {
+            let link = format!("{stem}.pem");
+            if let Ok(dir) = std::fs::read_dir(SYSTEM_CERT_DIR) {
+                for entry in dir.flatten() {
+                    let points_here = std::fs::read_link(entry.path())
+                        .is_ok_and(|t| t.file_name().is_some_and(|n| n == link.as_str()));
+                    if entry.file_name() == link.as_str() || points_here {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
         // No assertion here: a panic while a failed test unwinds would abort.
         if let Err(e) = Command::new("update-ca-certificates").output() {
             eprintln!("update-ca-certificates after the test: {e}");
