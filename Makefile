@@ -1,6 +1,8 @@
 # Countersign — build, run and test on a fresh Debian/Ubuntu machine.
 #   make run    installs missing system packages, builds, starts the app in demo mode
-#   make test   the whole suite (unit, integration, end-to-end under Xvfb + D-Bus)
+#   make test   the whole suite (unit, integration, the CLI built without the desktop
+#               feature, end-to-end under Xvfb + D-Bus)
+#   make cli    the command-line-only `countersign` (no GTK/WebKit), for headless boxes
 #   make server the reference approvals server in demo mode on 127.0.0.1:8000
 #               (make server-trickle: plus a new pending request every 30 s)
 #   make bench  benchmarks (figures printed to stdout)
@@ -13,10 +15,10 @@ CARGO ?= cargo
 # and test (Xvfb, WebKitWebDriver, a D-Bus session bus).
 APT_BUILD := pkg-config build-essential libwebkit2gtk-4.1-dev libgtk-3-dev \
 	libayatana-appindicator3-dev librsvg2-dev libssl-dev libsoup-3.0-dev libxdo-dev curl
-APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin
+APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin ca-certificates
 SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && echo sudo))
 
-.PHONY: all build run server server-trickle test test-unit test-e2e bench lint deps deps-build deps-test fmt clean
+.PHONY: all build cli run server server-trickle test test-unit test-cli-headless test-e2e bench lint deps deps-build deps-test fmt clean
 
 all: build
 
@@ -42,6 +44,11 @@ deps: deps-test
 build: deps-build
 	$(CARGO) build --workspace
 
+# The same `countersign` binary without the desktop app: every CLI command, no GUI library
+# (target/release/countersign).
+cli:
+	$(CARGO) build --release --no-default-features --bin countersign
+
 run: build
 	$(CARGO) run --bin countersign -- --demo
 
@@ -52,10 +59,19 @@ server:
 server-trickle:
 	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000 --demo-trickle 30s
 
-test: deps-test lint test-unit test-e2e
+test: deps-test lint test-unit test-cli-headless test-e2e
 
 test-unit:
 	$(CARGO) test --workspace --all-targets
+
+# The CLI built without the `desktop` feature: it must link no GTK/WebKit library and
+# pass the CLI tests (which run the binary cargo built for them, this feature set's).
+TARGET_DIR = $${CARGO_TARGET_DIR:-target}
+test-cli-headless:
+	$(CARGO) test --no-default-features -p countersign --bins --test 'cli_*'
+	@if ldd "$(TARGET_DIR)/debug/countersign" | grep -Ei 'webkit|gtk|javascriptcore|soup'; then \
+	  echo "the no-default-features countersign links GUI libraries (above)"; exit 1; \
+	else echo "countersign without the desktop feature links no GUI library"; fi
 
 test-e2e:
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh; else echo "no end-to-end suite yet"; fi
@@ -69,6 +85,7 @@ bench: deps-test
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p countersign --no-default-features --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

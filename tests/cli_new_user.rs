@@ -40,7 +40,8 @@ fn run_with_stdin(env: &Env, args: &[&str], input: &str) -> Output {
 
 /// The one JSON document on stdout.
 fn json_out(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", all(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", all(o)))
 }
 
 #[test]
@@ -140,12 +141,20 @@ fn server_url_mistakes_are_explained() {
     let o = env.login_to(&format!("{}/?org={ORG}", env.url()));
     assert_eq!(code(&o), 2, "{}", all(&o));
     assert!(stderr(&o).contains("query string"), "{}", all(&o));
-    assert_eq!(code(&env.run(&["sync"])), 3, "not signed in after the refusal");
+    assert_eq!(
+        code(&env.run(&["sync"])),
+        3,
+        "not signed in after the refusal"
+    );
 
     // https:// against a plain HTTP server.
     let o = env.login_to(&format!("https://{}", env.addr));
     assert_eq!(code(&o), 1, "{}", all(&o));
-    assert!(stderr(&o).contains("did not answer with TLS"), "{}", all(&o));
+    assert!(
+        stderr(&o).contains("did not answer with TLS"),
+        "{}",
+        all(&o)
+    );
     assert!(!stderr(&o).contains("InvalidContentType"), "{}", all(&o));
 
     // A web server that is not Countersign: no HTML in the terminal.
@@ -198,7 +207,11 @@ fn local_file_trouble_names_the_file_and_the_fix() {
         .output()
         .unwrap();
     assert_eq!(code(&o), 1, "{}", all(&o));
-    assert!(stderr(&o).contains("is a file, not a directory"), "{}", all(&o));
+    assert!(
+        stderr(&o).contains("is a file, not a directory"),
+        "{}",
+        all(&o)
+    );
     assert!(stderr(&o).contains("COUNTERSIGN_HOME"), "{}", all(&o));
     assert!(!stderr(&o).contains("os error"), "{}", all(&o));
 
@@ -263,7 +276,11 @@ fn show_prints_every_risk_field_wraps_and_shows_direction_overrides() {
     let a = env.create_with(req);
     assert!(env.login().status.success());
 
-    let o = env.cmd(&["show", &a.id]).env("COLUMNS", "80").output().unwrap();
+    let o = env
+        .cmd(&["show", &a.id])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 0, "{}", all(&o));
     let out = stdout(&o);
     assert!(out.contains("Budget: 45/50 deploys (90%)"), "{out}");
@@ -280,7 +297,11 @@ fn show_prints_every_risk_field_wraps_and_shows_direction_overrides() {
         .collect();
     assert!(block.len() >= 13, "{block:#?}");
     for l in &block {
-        assert!(l.chars().count() <= 80, "{} columns: {l:?}", l.chars().count());
+        assert!(
+            l.chars().count() <= 80,
+            "{} columns: {l:?}",
+            l.chars().count()
+        );
     }
     let text = block.join(" ");
     for w in &words {
@@ -321,7 +342,11 @@ fn notes_and_reason_from_a_file_or_standard_input() {
         Some("Checked with the on-call.\nSee ticket OPS-1234.")
     );
 
-    let o = run_with_stdin(&env, &["approve", &b.id, "--notes-file", "-"], "Fine by me\n");
+    let o = run_with_stdin(
+        &env,
+        &["approve", &b.id, "--notes-file", "-"],
+        "Fine by me\n",
+    );
     assert_eq!(code(&o), 0, "{}", all(&o));
     assert_eq!(
         env.get(&b.id).decision.unwrap().notes.as_deref(),
@@ -336,7 +361,11 @@ fn notes_and_reason_from_a_file_or_standard_input() {
     assert!(stderr(&o).contains("standard input"), "{}", all(&o));
     let o = env.run(&["deny", &c.id, "--reason-file", "/nonexistent/reason.txt"]);
     assert_eq!(code(&o), 2, "{}", all(&o));
-    assert!(stderr(&o).contains("/nonexistent/reason.txt"), "{}", all(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/reason.txt"),
+        "{}",
+        all(&o)
+    );
     let o = env.run(&["approve", &c.id, "--notes", "x", "--notes-file", "-"]);
     assert_eq!(code(&o), 2, "{}", all(&o));
     assert_eq!(env.get(&c.id).status, ApprovalStatus::Pending);

@@ -2,10 +2,10 @@
 //! operating system's store (installed for the test: CI runs as root), HTTPS_PROXY and
 //! NO_PROXY honoured, and an untrusted certificate refused with a clear message.
 
-#[path = "cli_support/harness.rs"]
-mod harness;
 #[path = "../src-tauri/server/tests/support/certs.rs"]
 mod certs;
+#[path = "cli_support/harness.rs"]
+mod harness;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -51,7 +51,10 @@ fn untrusted_certificate_is_refused_with_a_clear_message() {
         err.contains("the server's certificate is not trusted"),
         "{err}"
     );
-    assert!(err.contains("update-ca-certificates"), "says what to do: {err}");
+    assert!(
+        err.contains("update-ca-certificates"),
+        "says what to do: {err}"
+    );
     assert!(!err.contains("UnknownIssuer"), "{err}");
     assert!(!env.home().join("token").exists(), "nothing stored");
     // Plain http:// to the TLS port is no way around it.

@@ -55,14 +55,17 @@ pub fn normalize_server_url(raw: &str) -> Result<String, crate::CoreError> {
              http://{trimmed} for a server on this machine)"
         )));
     }
-    let parsed = reqwest::Url::parse(trimmed)
-        .map_err(|e| bad(format!("{trimmed:?} is not a URL ({e}); write e.g. https://countersign.example.com")))?;
+    let parsed = reqwest::Url::parse(trimmed).map_err(|e| {
+        bad(format!(
+            "{trimmed:?} is not a URL ({e}); write e.g. https://countersign.example.com"
+        ))
+    })?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
         return Err(bad(format!(
             "the server URL must start with http:// or https://, got {trimmed:?}"
         )));
     }
-    if parsed.host_str().map_or(true, str::is_empty) {
+    if parsed.host_str().unwrap_or_default().is_empty() {
         return Err(bad(format!("the server URL has no host: {trimmed:?}")));
     }
     // The API paths are appended to this URL: a query or fragment would end up in the

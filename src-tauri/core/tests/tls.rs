@@ -1,10 +1,10 @@
 //! A server whose certificate this device does not trust: the engine shows it as its
 //! own connection state with a message that says so, and does not hammer the server.
 
-#[path = "support/harness.rs"]
-mod harness;
 #[path = "../../server/tests/support/certs.rs"]
 mod certs;
+#[path = "support/harness.rs"]
+mod harness;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -59,7 +59,10 @@ async fn untrusted_certificate_is_a_clear_state_not_a_retry_loop() {
     std::env::remove_var("SSL_CERT_FILE");
     let engine = Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
 
-    let err = engine.sync_now().await.expect_err("untrusted certificate accepted");
+    let err = engine
+        .sync_now()
+        .await
+        .expect_err("untrusted certificate accepted");
     assert_eq!(err.code(), "tls", "{err}");
     assert!(
         err.to_string()
@@ -86,7 +89,10 @@ async fn untrusted_certificate_is_a_clear_state_not_a_retry_loop() {
     let seen = handshakes.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let again = handshakes.load(Ordering::SeqCst) - seen;
-    assert!(again <= 1, "{again} more handshakes in a second: a retry loop");
+    assert!(
+        again <= 1,
+        "{again} more handshakes in a second: a retry loop"
+    );
     assert!(matches!(engine.conn_state(), ConnState::Untrusted { .. }));
     bg.shutdown().await;
     server.shutdown().await;

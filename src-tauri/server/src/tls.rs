@@ -32,9 +32,8 @@ pub struct TlsFiles {
 
 /// Reads both files into a rustls configuration; each problem names its file.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, ServerError> {
-    let bad = |path: &Path, what: String| {
-        ServerError::Config(format!("TLS: {}: {what}", path.display()))
-    };
+    let bad =
+        |path: &Path, what: String| ServerError::Config(format!("TLS: {}: {what}", path.display()));
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .map_err(|e| bad(&files.cert, e.to_string()))?
         .collect::<Result<_, _>>()

@@ -82,14 +82,20 @@ fn read_text_file(path: &Path, what: &str) -> Result<String, CliError> {
             .take(MAX_TEXT_FILE_BYTES + 1)
             .read_to_end(&mut buf)
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_TEXT_FILE_BYTES + 1).read_to_end(&mut buf))
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TEXT_FILE_BYTES + 1).read_to_end(&mut buf))
     };
     let shown = if path == Path::new("-") {
         "standard input".to_string()
     } else {
         path.display().to_string()
     };
-    read.map_err(|e| CliError::new(EXIT_USAGE, format!("cannot read the {what} from {shown}: {e}")))?;
+    read.map_err(|e| {
+        CliError::new(
+            EXIT_USAGE,
+            format!("cannot read the {what} from {shown}: {e}"),
+        )
+    })?;
     if buf.len() as u64 > MAX_TEXT_FILE_BYTES {
         return Err(CliError::new(
             EXIT_USAGE,
@@ -130,7 +136,12 @@ fn read_reason_and_notes(
         (_, Some(path)) => read_text_file(path, "reason")?,
         (Some(text), None) => text.clone(),
         // clap requires one of the two.
-        (None, None) => return Err(CliError::new(EXIT_USAGE, "a deny needs --reason or --reason-file")),
+        (None, None) => {
+            return Err(CliError::new(
+                EXIT_USAGE,
+                "a deny needs --reason or --reason-file",
+            ))
+        }
     };
     Ok((reason, notes))
 }
@@ -440,7 +451,10 @@ async fn decide(
         .filter(|id| {
             let first = seen.insert(id.as_str());
             if !first && !json {
-                eprintln!("note: {} is listed more than once; it is decided once", output::clean(id));
+                eprintln!(
+                    "note: {} is listed more than once; it is decided once",
+                    output::clean(id)
+                );
             }
             first
         })
@@ -518,10 +532,18 @@ async fn decide(
         print_json(&DecideReport { results, skipped })?;
     } else {
         for r in &results {
-            println!("{} {}", output::glyph_outbox(r.state), output::clean(&r.message));
+            println!(
+                "{} {}",
+                output::glyph_outbox(r.state),
+                output::clean(&r.message)
+            );
         }
         for s in &skipped {
-            println!("- {} not decided: {}", output::clean(&s.id), output::clean(&s.reason));
+            println!(
+                "- {} not decided: {}",
+                output::clean(&s.id),
+                output::clean(&s.reason)
+            );
         }
     }
     let outcome = |e: CliError| if json { e.after_report() } else { e };

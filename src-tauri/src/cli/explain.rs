@@ -18,9 +18,13 @@ pub fn core_error(e: &CoreError) -> String {
         ),
         CoreError::Db(db) => format!("the local database failed ({db})"),
         CoreError::Network(m) => {
-            format!("cannot reach the server ({m}); check the URL and your network, or try again later")
+            format!(
+                "cannot reach the server ({m}); check the URL and your network, or try again later"
+            )
         }
         CoreError::Protocol(m) => format!("unexpected answer from the server: {m}"),
+        // The settings checks already say what to type; "bad settings value" adds nothing.
+        CoreError::Settings(m) => m.clone(),
         other => other.to_string(),
     }
 }
@@ -48,7 +52,8 @@ pub fn with_db_path(mut err: CliError, home: &Path) -> CliError {
 
 /// Why the data directory cannot be opened, naming the directory and where it came from.
 pub fn home_error(home: &Path, e: CoreError) -> CliError {
-    let from_env = std::env::var_os(countersign_core::paths::HOME_ENV).is_some_and(|h| !h.is_empty());
+    let from_env =
+        std::env::var_os(countersign_core::paths::HOME_ENV).is_some_and(|h| !h.is_empty());
     let fix = if from_env {
         format!(
             "point {} at a directory (or unset it to use the default)",

@@ -495,7 +495,14 @@ mod tests {
         }
         let words: Vec<&str> = out.split_whitespace().collect();
         assert_eq!(words.iter().filter(|w| **w == "word").count(), 200);
-        assert_eq!(words.iter().filter(|w| w.starts_with('x')).map(|w| w.len()).sum::<usize>(), 150);
+        assert_eq!(
+            words
+                .iter()
+                .filter(|w| w.starts_with('x'))
+                .map(|w| w.len())
+                .sum::<usize>(),
+            150
+        );
         assert_eq!(wrap("", 80, 9), "");
         assert_eq!(wrap("short", 80, 9), "short");
     }

@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
 /// A certificate authority and a server certificate for `localhost` and 127.0.0.1.
 pub struct TestPki {
@@ -34,8 +32,7 @@ impl TestPki {
         let ca_cert = ca.self_signed(&ca_key).unwrap();
         let key = KeyPair::generate().unwrap();
         let mut leaf =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         leaf.distinguished_name
             .push(DnType::CommonName, "localhost");
         let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
