@@ -38,7 +38,7 @@ async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
         Command::Queue(args) => queue(engine, args),
         Command::Show { id, json } => show(engine, &id, json).await,
         Command::Approve { id, notes, json } => {
-            let notes = read_notes(&notes, None)?;
+            let notes = read_notes(&notes, false)?;
             decide(engine, &[id], None, notes.as_deref(), false, json).await
         }
         Command::Deny {
@@ -51,7 +51,7 @@ async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
             decide(engine, &[id], Some(&reason), notes.as_deref(), false, json).await
         }
         Command::BulkApprove { ids, notes, json } => {
-            let notes = read_notes(&notes, None)?;
+            let notes = read_notes(&notes, false)?;
             decide(engine, &ids, None, notes.as_deref(), true, json).await
         }
         Command::BulkDeny {
@@ -110,10 +110,11 @@ fn read_text_file(path: &Path, what: &str) -> Result<String, CliError> {
     })
 }
 
-fn read_notes(a: &NotesArgs, reason_from_stdin: Option<bool>) -> Result<Option<String>, CliError> {
+/// The notes, from `--notes` or `--notes-file`; `stdin_taken` when the reason reads stdin.
+fn read_notes(a: &NotesArgs, stdin_taken: bool) -> Result<Option<String>, CliError> {
     match (&a.notes, &a.notes_file) {
         (_, Some(path)) => {
-            if path == Path::new("-") && reason_from_stdin == Some(true) {
+            if path == Path::new("-") && stdin_taken {
                 return Err(CliError::new(
                     EXIT_USAGE,
                     "only one of --reason-file and --notes-file can read standard input (-)",
@@ -131,7 +132,7 @@ fn read_reason_and_notes(
 ) -> Result<(String, Option<String>), CliError> {
     let from_stdin = r.reason_file.as_deref() == Some(Path::new("-"));
     // Notes first: a clash on standard input is reported before anything is read.
-    let notes = read_notes(n, Some(from_stdin))?;
+    let notes = read_notes(n, from_stdin)?;
     let reason = match (&r.reason, &r.reason_file) {
         (_, Some(path)) => read_text_file(path, "reason")?,
         (Some(text), None) => text.clone(),
