@@ -1,6 +1,8 @@
 # Countersign — build, run and test on a fresh Debian/Ubuntu machine.
 #   make run    installs missing system packages, builds, starts the app in demo mode
-#   make test   the whole suite (unit, integration, end-to-end under Xvfb + D-Bus)
+#   make test   the whole suite (unit, integration, the CLI built without the desktop
+#               feature, end-to-end under Xvfb + D-Bus)
+#   make cli    the command-line-only `countersign` (no GTK/WebKit), for headless boxes
 #   make server the reference approvals server in demo mode on 127.0.0.1:8000
 #               (make server-trickle: plus a new pending request every 30 s)
 #   make bench  benchmarks (figures printed to stdout)
@@ -17,7 +19,7 @@ CARGO ?= cargo
 # and test (Xvfb, WebKitWebDriver, a D-Bus session bus).
 APT_BUILD := pkg-config build-essential libwebkit2gtk-4.1-dev libgtk-3-dev \
 	libayatana-appindicator3-dev librsvg2-dev libssl-dev libsoup-3.0-dev libxdo-dev curl
-APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin
+APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin ca-certificates
 SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && echo sudo))
 
 # TypeScript only checks ui/js (the app has no build step); installed into a git-ignored
@@ -31,8 +33,8 @@ UI_TYPECHECK ?= format.js dom.js dialog.js stats.js outbox.js settings.js
 BINDINGS := ui/js/types.d.ts
 BINDINGS_TEST := $(CARGO) test -p countersign --features ts --bin countersign --quiet ts_bindings
 
-.PHONY: all build run server server-trickle test test-unit test-ui test-e2e test-package package bench lint \
-	lint-rust lint-ui actionlint bindings deps deps-build deps-test deps-node fmt clean
+.PHONY: all build cli run server server-trickle test test-unit test-ui test-cli-headless test-e2e test-package \
+	package bench lint lint-rust lint-ui actionlint bindings deps deps-build deps-test deps-node fmt clean
 
 all: build
 
@@ -76,6 +78,11 @@ deps: deps-test deps-node
 build: deps-build
 	$(CARGO) build --workspace
 
+# The same `countersign` binary without the desktop app: every CLI command, no GUI library
+# (target/release/countersign).
+cli:
+	$(CARGO) build --release --no-default-features --bin countersign
+
 run: build
 	$(CARGO) run --bin countersign -- --demo
 
@@ -86,7 +93,7 @@ server:
 server-trickle:
 	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000 --demo-trickle 30s
 
-test: deps-test lint test-unit test-ui test-e2e test-package
+test: deps-test lint test-unit test-ui test-cli-headless test-e2e test-package
 
 test-unit:
 	$(CARGO) test --workspace --all-targets
@@ -94,6 +101,14 @@ test-unit:
 # Pure UI modules (no DOM), with Node's own runner.
 test-ui: deps-node
 	node --test tests/ui/*.test.mjs
+
+# The CLI built without the `desktop` feature: it must link no GTK/WebKit library and
+# pass the CLI tests (which run the binary cargo built for them, this feature set's).
+test-cli-headless:
+	$(CARGO) test --no-default-features -p countersign --bins --test 'cli_*'
+	@if ldd "$(TARGET_DIR)/debug/countersign" | grep -Ei 'webkit|gtk|javascriptcore|soup'; then \
+	  echo "the no-default-features countersign links GUI libraries (above)"; exit 1; \
+	else echo "countersign without the desktop feature links no GUI library"; fi
 
 test-e2e:
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh; else echo "no end-to-end suite yet"; fi
@@ -109,6 +124,7 @@ lint: lint-rust actionlint lint-ui
 lint-rust:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p countersign --no-default-features --all-targets -- -D warnings
 
 # Fails when the Rust types changed and $(BINDINGS) was not regenerated (`make bindings`),
 # or when ui/js reads something the Rust types do not have.

@@ -1,10 +1,12 @@
 //! The command-line interface: the same engine as the desktop app, no window.
 //!
 //! Exit codes: 0 ok (including "queued, will be sent when online"), 1 other errors,
-//! 2 usage, 3 authentication (not signed in, token refused), 4 server rejection.
+//! 2 usage, 3 authentication (not signed in, token refused), 4 a decision not applied
+//! (rejected by the server, or expired before it could be sent).
 
 mod args;
 mod commands;
+mod explain;
 mod output;
 
 use std::ffi::OsString;
@@ -12,11 +14,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use countersign_core::CoreError;
+use serde::Serialize;
 
 pub const EXIT_OTHER: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_AUTH: u8 = 3;
 pub const EXIT_REJECTED: u8 = 4;
+
+/// Why a build without the `desktop` feature opens no window.
+#[cfg_attr(feature = "desktop", allow(dead_code))]
+pub const NO_DESKTOP: &str =
+    "this build of countersign has no desktop app (built without the `desktop` feature)";
 
 /// Anything but no arguments or GUI-only flags is a CLI invocation.
 pub fn wants_cli(args: &[OsString]) -> bool {
@@ -25,19 +33,69 @@ pub fn wants_cli(args: &[OsString]) -> bool {
         .any(|a| a != "--demo" && !a.to_string_lossy().starts_with("--gui-"))
 }
 
+/// Why the desktop app cannot open here, if it cannot: checked before GTK is touched,
+/// because GTK without a display aborts with a panic and a backtrace.
+pub fn no_window_reason() -> Option<String> {
+    if !cfg!(feature = "desktop") {
+        return Some(NO_DESKTOP.into());
+    }
+    // X11 and Wayland only exist on Linux and the BSDs; macOS and Windows always
+    // have a display when someone is logged in.
+    if cfg!(all(unix, not(target_os = "macos"))) {
+        let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+        if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+            return Some(
+                "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set), so the \
+                 desktop app cannot open"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+/// Says why no window opens and what to do instead; exit 2 (usage).
+pub fn no_window(why: &str) -> ExitCode {
+    eprintln!(
+        "countersign: {why}.\n\
+         In a terminal, use a command: `countersign queue`, `countersign show ID`, \
+         `countersign approve ID`, ...; see `countersign --help`."
+    );
+    ExitCode::from(EXIT_USAGE)
+}
+
 /// An error that knows its exit code.
 #[derive(Debug)]
 pub struct CliError {
     pub code: u8,
+    /// Machine-readable kind for `--json` (the core's error code where there is one).
+    pub kind: &'static str,
     pub message: String,
+    /// The command already printed its `--json` report (which says what went wrong);
+    /// a second JSON document on stdout would break a reader expecting one.
+    pub reported: bool,
 }
 
 impl CliError {
     pub fn new(code: u8, message: impl Into<String>) -> Self {
+        let kind = match code {
+            EXIT_USAGE => "usage",
+            EXIT_AUTH => "unauthorized",
+            EXIT_REJECTED => "rejected",
+            _ => "error",
+        };
         CliError {
             code,
+            kind,
             message: message.into(),
+            reported: false,
         }
+    }
+
+    /// An error whose details are already in the command's JSON report.
+    pub fn after_report(mut self) -> Self {
+        self.reported = true;
+        self
     }
 }
 
@@ -51,7 +109,12 @@ impl From<CoreError> for CliError {
             CoreError::Invalid(_) | CoreError::Settings(_) => EXIT_USAGE,
             _ => EXIT_OTHER,
         };
-        CliError::new(code, e.to_string())
+        CliError {
+            code,
+            kind: e.code(),
+            message: explain::core_error(&e),
+            reported: false,
+        }
     }
 }
 
@@ -61,15 +124,52 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+/// The `--json` shape of an error, on stdout, so a script reading stdout always gets JSON.
+#[derive(Serialize)]
+struct JsonError<'a> {
+    error: JsonErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    exit_code: u8,
+}
+
+fn print_json_error(e: &CliError) {
+    let body = JsonError {
+        error: JsonErrorBody {
+            code: e.kind,
+            message: &e.message,
+            exit_code: e.code,
+        },
+    };
+    if let Ok(s) = serde_json::to_string_pretty(&body) {
+        println!("{s}");
+    }
+}
+
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let cli = match args::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             // --help / --version are not errors.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            if !e.use_stderr() {
+                return ExitCode::SUCCESS;
+            }
+            // A script that asked for JSON gets JSON even when the arguments are wrong.
+            if args.iter().any(|a| a == "--json") {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or("invalid arguments");
+                let first = first.trim_start_matches("error: ").to_string();
+                print_json_error(&CliError::new(EXIT_USAGE, first));
+            }
+            return ExitCode::from(EXIT_USAGE);
         }
     };
+    let json = cli.command.json();
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -84,6 +184,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if json && !e.reported {
+                print_json_error(&e);
+            }
             eprintln!("countersign: {}", e.message);
             ExitCode::from(e.code)
         }

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use countersign_api::{AgentRef, Approval, AuditTrail, CreateApprovalRequest, Stats};
+use countersign_server::tls::TlsFiles;
 use countersign_server::{RunningServer, ServerConfig};
 
 pub const ORG: &str = "org-demo";
@@ -22,10 +23,17 @@ pub struct Env {
     pub server: Option<RunningServer>,
     pub addr: SocketAddr,
     pub db: PathBuf,
+    /// Set when the server serves HTTPS.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Env {
     pub fn new() -> Env {
+        Self::with_tls(None)
+    }
+
+    /// A server serving HTTPS with these files (plain HTTP with `None`).
+    pub fn with_tls(tls: Option<TlsFiles>) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -33,7 +41,11 @@ impl Env {
             .build()
             .unwrap();
         let db = dir.path().join("server.db");
-        let server = rt.block_on(start(db.clone(), "127.0.0.1:0".parse().unwrap()));
+        let server = rt.block_on(start(
+            db.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            tls.clone(),
+        ));
         let addr = server.addr();
         Env {
             dir,
@@ -41,11 +53,17 @@ impl Env {
             server: Some(server),
             addr,
             db,
+            tls,
         }
     }
 
+    /// The server's base URL: `http://127.0.0.1:PORT`, or `https://localhost:PORT`
+    /// (the name on the test certificate) with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            None => format!("http://{}", self.addr),
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -59,7 +77,9 @@ impl Env {
     }
 
     pub fn start_server(&mut self) {
-        let s = self.rt.block_on(start(self.db.clone(), self.addr));
+        let s = self
+            .rt
+            .block_on(start(self.db.clone(), self.addr, self.tls.clone()));
         self.server = Some(s);
     }
 
@@ -87,15 +107,18 @@ impl Env {
     }
 
     pub fn login(&self) -> Output {
-        let mut child = self
-            .cmd(&[
-                "login",
-                "--server",
-                &self.url(),
-                "--org",
-                ORG,
-                "--token-stdin",
-            ])
+        self.login_to(&self.url())
+    }
+
+    /// `countersign login` with alice's token on stdin, to `server`.
+    pub fn login_to(&self, server: &str) -> Output {
+        self.login_cmd(server, self.cmd(&[]))
+    }
+
+    /// `login` run through `base` (a command with extra environment, for instance).
+    pub fn login_cmd(&self, server: &str, mut base: Command) -> Output {
+        let mut child = base
+            .args(["login", "--server", server, "--org", ORG, "--token-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -113,6 +136,9 @@ impl Env {
     pub fn http(&self) -> reqwest::blocking::Client {
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(20))
+            // The test's own agent/approver client, not the one under test: it need not
+            // trust the test CA to seed and inspect the server.
+            .danger_accept_invalid_certs(self.tls.is_some())
             .build()
             .unwrap()
     }
@@ -122,7 +148,12 @@ impl Env {
     }
 
     pub fn create(&self, summary: &str) -> Approval {
-        let req = CreateApprovalRequest {
+        self.create_with(Self::request(summary))
+    }
+
+    /// What `create` sends, to adjust before `create_with`.
+    pub fn request(summary: &str) -> CreateApprovalRequest {
+        CreateApprovalRequest {
             id: None,
             agent: AgentRef {
                 id: "cli-bot".into(),
@@ -137,7 +168,10 @@ impl Env {
             policy_trace: vec![],
             risk: Default::default(),
             expires_in_secs: None,
-        };
+        }
+    }
+
+    pub fn create_with(&self, req: CreateApprovalRequest) -> Approval {
         let r = self
             .http()
             .post(self.api(""))
@@ -173,9 +207,12 @@ impl Env {
     }
 }
 
-async fn start(db: PathBuf, addr: SocketAddr) -> RunningServer {
+async fn start(db: PathBuf, addr: SocketAddr, tls: Option<TlsFiles>) -> RunningServer {
     let mut cfg = ServerConfig::new(addr, db);
     cfg.demo = true;
+    cfg.tls = tls;
+    // Expiry tests wait for the sweeper; keep it quick.
+    cfg.sweep_interval = Duration::from_millis(200);
     for _ in 0..50 {
         match countersign_server::spawn(cfg.clone()).await {
             Ok(s) => return s,

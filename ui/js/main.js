@@ -130,7 +130,7 @@ function paintBanner() {
   connEl.dataset.state = conn.state;
   setText(connText, {
     online: `Online · ${last}`, syncing: "Syncing…", offline: `Offline · ${last}`,
-    unauthorized: "Token refused", not_configured: "Not connected",
+    unauthorized: "Token refused", not_configured: "Not connected", untrusted: "Certificate not trusted",
   }[conn.state] || conn.state);
   connText.title = st && st.last_synced ? `Last synced ${absolute(st.last_synced)}` : "";
   setText(/** @type {HTMLElement} */ (document.getElementById("who")), app && app.subject
@@ -148,6 +148,10 @@ function paintBanner() {
     kind = "banner-error";
     pieces.push(h("strong", null, "The server refused the token."), " Enter a new one in Settings.",
       h("button", { type: "button", class: "btn btn-small", onclick: () => go("settings") }, "Open Settings"));
+  } else if (conn.state === "untrusted") {
+    kind = "banner-error";
+    pieces.push(h("strong", null, "No secure connection."), ` ${/** @type {any} */ (conn).message || "The server's certificate is not trusted."}`,
+      h("button", { type: "button", class: "btn btn-small", onclick: () => syncNow() }, "Retry"));
   } else if (conn.state === "syncing") {
     kind = "banner-syncing";
     pieces.push(h("span", { class: "spinner", "aria-hidden": "true" }), "Syncing with the server…");
@@ -164,7 +168,7 @@ function paintBanner() {
     pieces.push(` ${queued} decision${queued === 1 ? "" : "s"} waiting to be sent.`);
   }
   // Rebuilt only when its content changes: a live region announces every rebuild.
-  const message = conn.state === "offline" || conn.state === "unauthorized" ? /** @type {any} */ (conn).last_error || /** @type {any} */ (conn).message || "" : "";
+  const message = /** @type {any} */ (conn).last_error || /** @type {any} */ (conn).message || "";
   const sig = JSON.stringify([kind, pieces.map((p) => (typeof p === "string" ? p : p.textContent)), message]);
   if (b.dataset.sig !== sig) {
     b.dataset.sig = sig;

@@ -35,16 +35,20 @@ pub enum Failure {
         message: String,
         approval: Option<Box<Approval>>,
     },
-    /// A 2xx whose body is not what the API promises (garbage, truncated, too big).
+    /// A 2xx whose body is not what the API promises (garbage, truncated, too big),
+    /// or an answer that is not from a Countersign server at all.
     Protocol(String),
+    /// No secure connection could be made: untrusted certificate, or no TLS at all.
+    Tls(String),
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Transient(m) | Failure::Unauthorized(m) | Failure::Protocol(m) => {
-                f.write_str(m)
-            }
+            Failure::Transient(m)
+            | Failure::Unauthorized(m)
+            | Failure::Protocol(m)
+            | Failure::Tls(m) => f.write_str(m),
             Failure::Rejected { message, .. } => f.write_str(message),
         }
     }
@@ -56,6 +60,7 @@ impl From<Failure> for CoreError {
             Failure::Transient(m) => CoreError::Network(m),
             Failure::Unauthorized(m) => CoreError::Unauthorized(m),
             Failure::Protocol(m) => CoreError::Protocol(m),
+            Failure::Tls(m) => CoreError::Tls(m),
             Failure::Rejected {
                 status,
                 code,
@@ -315,13 +320,23 @@ impl ApiClient {
         if !resp.status().is_success() {
             return Err(error_from(resp).await);
         }
+        let content_type = content_type(&resp);
+        let url = resp.url().clone();
         let body = read_capped(resp, MAX_BODY_BYTES).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Failure::Protocol(format!("malformed JSON from the server: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            if content_type.contains("json") {
+                Failure::Protocol(format!("malformed JSON from the server: {e}"))
+            } else {
+                Failure::Protocol(not_countersign(&url, "200", &content_type))
+            }
+        })
     }
 }
 
 fn transport(e: reqwest::Error) -> Failure {
+    if let Some(tls) = tls_failure(&e) {
+        return Failure::Tls(tls);
+    }
     // reqwest's Display can include the URL but never headers, so the token stays out.
     let kind = if e.is_timeout() {
         "timed out"
@@ -337,6 +352,68 @@ fn transport(e: reqwest::Error) -> Failure {
         src = s.source();
     }
     Failure::Transient(msg)
+}
+
+/// The rustls error behind a failed request, if TLS is what failed. `io::Error`
+/// hides the error it wraps from `source()` (it returns the wrapped error's source),
+/// so each `io::Error` in the chain is opened with `get_ref`.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(r) = rustls_error(inner) {
+                return Some(r);
+            }
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// What went wrong with TLS, in words an approver (or their IT) can act on.
+fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    use rustls::CertificateError as C;
+    let r = rustls_error(e)?;
+    let host = e
+        .url()
+        .and_then(|u| u.host_str())
+        .unwrap_or("the server")
+        .to_string();
+    let untrusted = |why: String| format!("the server's certificate is not trusted: {why}");
+    Some(match r {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => untrusted(format!(
+                "{host} presented a certificate signed by an authority this computer does \
+                 not trust. If your organisation uses its own certificate authority, add it \
+                 to the system trust store (Debian/Ubuntu: copy it to \
+                 /usr/local/share/ca-certificates/ and run update-ca-certificates)"
+            )),
+            C::NotValidForName | C::NotValidForNameContext { .. } => untrusted(format!(
+                "it was not issued for {host}; check the server URL"
+            )),
+            C::Expired | C::ExpiredContext { .. } => untrusted(format!(
+                "the certificate of {host} has expired (or this computer's clock is wrong)"
+            )),
+            C::NotValidYet | C::NotValidYetContext { .. } => untrusted(format!(
+                "the certificate of {host} is not valid yet (or this computer's clock is wrong)"
+            )),
+            C::Revoked => untrusted(format!("the certificate of {host} has been revoked")),
+            other => untrusted(format!("{host}: {other:?}")),
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            format!(
+                "{host} did not answer with TLS: it probably serves plain HTTP on this port. \
+                 Check the port, or use an http:// URL if the server really has no TLS"
+            )
+        }
+        other => format!("secure connection to {host} failed: {other}"),
+    })
 }
 
 /// Reads at most `cap` bytes; a longer body is a protocol error, a cut one a transient one.
@@ -372,23 +449,47 @@ pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<
 
 async fn error_from(resp: reqwest::Response) -> Failure {
     let status = resp.status();
+    let content_type = content_type(&resp);
+    let url = resp.url().clone();
     let body = read_capped(resp, MAX_ERROR_BYTES).await.unwrap_or_default();
     let parsed: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
-    let (code, message) = match &parsed {
-        Some(p) => (p.error.code.clone(), p.error.message.clone()),
-        None => (
-            status.as_str().to_string(),
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-                .trim()
-                .to_string(),
-        ),
+    let Some(parsed) = parsed else {
+        // Not the API's error shape: a web page, a proxy's login form, another service.
+        // Retrying or showing its body would not help; saying where we landed does.
+        return match status.as_u16() {
+            429 | 500..=599 => Failure::Transient(format!("server error {status}")),
+            _ => Failure::Protocol(not_countersign(&url, &format!("{status}"), &content_type)),
+        };
     };
+    let (code, message) = (parsed.error.code, parsed.error.message);
     let message = if message.is_empty() {
         status.to_string()
     } else {
         message
     };
-    classify(status, code, message, parsed.and_then(|p| p.approval))
+    classify(status, code, message, parsed.approval)
+}
+
+fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "no content type".into())
+}
+
+/// "This is not a Countersign server" with what it answered, never its body (a page
+/// of HTML helps nobody in a terminal or a tooltip).
+fn not_countersign(url: &Url, answer: &str, content_type: &str) -> String {
+    let mut base = url.clone();
+    base.set_path("");
+    base.set_query(None);
+    format!(
+        "{} does not look like a Countersign server: it answered {answer} ({content_type}) \
+         instead of the API. Check the server URL",
+        base.as_str().trim_end_matches('/')
+    )
 }
 
 /// One bulk item as the outcome a single decision on it would have had.

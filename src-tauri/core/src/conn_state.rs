@@ -22,6 +22,12 @@ pub enum ConnState {
     Unauthorized {
         message: String,
     },
+    /// No secure connection: the server's certificate is not trusted (or the server
+    /// does not speak TLS). The loop retries only at the slow poll interval, since
+    /// someone has to fix the certificate or the trust store first.
+    Untrusted {
+        message: String,
+    },
 }
 
 impl ConnState {
@@ -32,6 +38,7 @@ impl ConnState {
             ConnState::Online => "online",
             ConnState::Offline { .. } => "offline",
             ConnState::Unauthorized { .. } => "sign in again",
+            ConnState::Untrusted { .. } => "certificate not trusted",
         }
     }
 }

@@ -24,6 +24,12 @@ pub enum CoreError {
     #[error("server unreachable: {0}")]
     Network(String),
 
+    /// TLS failed: the server's certificate is not trusted, or the server does not speak
+    /// TLS at all. Retrying does not help until someone changes something, so this is
+    /// its own connection state rather than "offline".
+    #[error("{0}")]
+    Tls(String),
+
     /// The server answered something that is not the API (garbage, truncated,
     /// oversized or hostile body).
     #[error("unexpected answer from the server: {0}")]
@@ -66,6 +72,7 @@ impl CoreError {
             CoreError::NotConfigured => "not_configured",
             CoreError::Unauthorized(_) => "unauthorized",
             CoreError::Network(_) => "network",
+            CoreError::Tls(_) => "tls",
             CoreError::Protocol(_) => "protocol",
             CoreError::Rejected { .. } => "rejected",
             CoreError::NotFound(_) => "not_found",
@@ -73,6 +80,29 @@ impl CoreError {
             CoreError::Token(_) => "token_store",
             CoreError::Settings(_) => "settings",
             CoreError::Internal(_) => "internal",
+        }
+    }
+
+    /// The database file is damaged or is not a database at all.
+    pub fn is_damaged_db(&self) -> bool {
+        matches!(
+            self.sqlite_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+
+    /// Another process held the database lock longer than the busy timeout.
+    pub fn is_busy_db(&self) -> bool {
+        matches!(
+            self.sqlite_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            CoreError::Db(rusqlite::Error::SqliteFailure(f, _)) => Some(f.code),
+            _ => None,
         }
     }
 
@@ -95,6 +125,7 @@ mod tests {
             CoreError::Unauthorized("x".into()),
             CoreError::Network("x".into()),
             CoreError::Protocol("x".into()),
+            CoreError::Tls("x".into()),
             CoreError::Rejected {
                 status: 409,
                 code: "already_decided".into(),

@@ -40,20 +40,51 @@ impl Settings {
     }
 }
 
-/// Normalises and checks a server URL typed by a user: scheme http(s), no trailing slash.
+/// Normalises and checks a server URL typed by a user: scheme http(s), a host, no
+/// query, fragment or credentials, no trailing slash. Each refusal says what to type.
 pub fn normalize_server_url(raw: &str) -> Result<String, crate::CoreError> {
+    let bad = |why: String| crate::CoreError::Settings(why);
     let trimmed = raw.trim().trim_end_matches('/');
-    let parsed = reqwest::Url::parse(trimmed)
-        .map_err(|e| crate::CoreError::Settings(format!("server URL {trimmed:?}: {e}")))?;
-    if parsed.scheme() != "http" && parsed.scheme() != "https" {
-        return Err(crate::CoreError::Settings(format!(
-            "server URL must start with http:// or https://, got {trimmed:?}"
+    if trimmed.is_empty() {
+        return Err(bad("the server URL is empty".into()));
+    }
+    // "127.0.0.1:8000" and "example.com" have no scheme; "localhost:8000" even parses
+    // as one ("localhost:"), so look for "://" rather than trusting the parser.
+    if !trimmed.contains("://") {
+        return Err(bad(format!(
+            "the server URL {trimmed:?} has no scheme: write https://{trimmed} (or \
+             http://{trimmed} for a server on this machine)"
         )));
     }
-    if parsed.host_str().is_none() {
-        return Err(crate::CoreError::Settings(format!(
-            "server URL has no host: {trimmed:?}"
+    let parsed = reqwest::Url::parse(trimmed).map_err(|e| {
+        bad(format!(
+            "{trimmed:?} is not a URL ({e}); write e.g. https://countersign.example.com"
+        ))
+    })?;
+    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+        return Err(bad(format!(
+            "the server URL must start with http:// or https://, got {trimmed:?}"
         )));
+    }
+    if parsed.host_str().unwrap_or_default().is_empty() {
+        return Err(bad(format!("the server URL has no host: {trimmed:?}")));
+    }
+    // The API paths are appended to this URL: a query or fragment would end up in the
+    // middle of every request (and every sync would fail), credentials in logs.
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        let base = &trimmed[..trimmed.find(['?', '#']).unwrap_or(trimmed.len())];
+        return Err(bad(format!(
+            "the server URL must not have a query string or fragment ({trimmed:?}); \
+             give the server's base URL, e.g. {}",
+            base.trim_end_matches('/')
+        )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad(
+            "the server URL must not contain a user name or password; the token is \
+             read separately (--token-stdin or the prompt)"
+                .into(),
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -86,6 +117,21 @@ mod tests {
         );
         assert!(normalize_server_url("ftp://x").is_err());
         assert!(normalize_server_url("not a url").is_err());
+        assert!(normalize_server_url("https://x.example/base").is_ok());
+    }
+
+    #[test]
+    fn refusals_say_what_to_type() {
+        let msg = |u: &str| normalize_server_url(u).unwrap_err().to_string();
+        let m = msg("127.0.0.1:8000");
+        assert!(m.contains("https://127.0.0.1:8000"), "{m}");
+        assert!(!m.contains("relative URL"), "{m}");
+        assert!(msg("localhost:8000").contains("http://localhost:8000"));
+        let m = msg("https://x.example/?org=org-demo");
+        assert!(m.contains("query string"), "{m}");
+        assert!(m.contains("e.g. https://x.example"), "{m}");
+        assert!(msg("https://x.example#frag").contains("fragment"));
+        assert!(msg("https://bob:pw@x.example").contains("user name"));
         assert!(validate_org("org-demo").is_ok());
         assert!(validate_org("org/../x").is_err());
         assert!(validate_org("").is_err());

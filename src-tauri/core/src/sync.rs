@@ -94,6 +94,10 @@ impl Engine {
                 self.set_conn(ConnState::Unauthorized { message: m.clone() })
             }
             Err(CoreError::NotConfigured) => self.set_conn(ConnState::NotConfigured),
+            Err(CoreError::Tls(m)) => {
+                tracing::warn!(error = %m, "no secure connection to the server");
+                self.set_conn(ConnState::Untrusted { message: m.clone() })
+            }
             Err(e @ (CoreError::Network(_) | CoreError::Protocol(_))) => {
                 self.set_conn(ConnState::Offline {
                     since: self.now(),
@@ -163,6 +167,9 @@ impl Engine {
                             failures = 0;
                             continue;
                         }
+                        // A certificate is not fixed by hammering the server: the state
+                        // says what is wrong, and the loop looks again at the slow pace.
+                        Err(CoreError::Tls(_)) => self.inner.opts.poll_interval,
                         Err(e) => {
                             tracing::debug!(error = %e, "sync failed");
                             failures = failures.saturating_add(1);

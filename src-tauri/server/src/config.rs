@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub sweep_interval: Duration,
     /// Interval of `event: heartbeat` on the SSE stream.
     pub heartbeat_interval: Duration,
+    /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl ServerConfig {
@@ -37,7 +39,14 @@ impl ServerConfig {
             demo_trickle: None,
             sweep_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(15),
+            tls: None,
         }
+    }
+
+    /// Plain HTTP on an address other machines can reach: bearer tokens and decisions
+    /// would cross the network readable by anyone on the path.
+    pub fn plain_http_beyond_loopback(&self) -> bool {
+        self.tls.is_none() && !self.addr.ip().is_loopback()
     }
 }
 

@@ -22,6 +22,7 @@ pub mod links;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod tls;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ const CHANGE_CHANNEL: usize = 4096;
 /// server, without waiting; `shutdown` waits until everything has stopped.
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: bool,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -53,9 +55,10 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), no trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, ends event streams and long-polls, lets in-flight requests
@@ -83,6 +86,15 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         )));
     }
     let demo = config.demo;
+    // Read the certificate before touching the database, so a typo in a path fails fast.
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    if config.plain_http_beyond_loopback() {
+        tracing::warn!(
+            addr = %config.addr,
+            "serving plain HTTP beyond loopback: tokens and decisions cross the network \
+             unencrypted; use --tls-cert/--tls-key or a TLS proxy in front"
+        );
+    }
     let db = tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
         let db = db::Db::open(&db_path)?;
         if demo && demo::seed(&db, expiry)? {
@@ -109,28 +121,43 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         shutdown: shutdown_rx.clone(),
     };
     let app = routes::router(state.clone());
-    let mut stop = shutdown_rx;
-    let server = tokio::spawn(async move {
-        let signal = async move {
-            let _ = stop.wait_for(|v| *v).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await
-        {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
-    });
+    let is_tls = tls.is_some();
+    let server = match tls {
+        Some(config) => tokio::spawn(serve(
+            tls::TlsListener::new(listener, config)?,
+            app,
+            shutdown_rx.clone(),
+        )),
+        None => tokio::spawn(serve(listener, app, shutdown_rx.clone())),
+    };
     let mut tasks = vec![server, tokio::spawn(expiry::run(state.clone()))];
     if let (true, Some(every)) = (state.config.demo, state.config.demo_trickle) {
         tasks.push(tokio::spawn(demo::trickle(state.clone(), every)));
     }
-    tracing::info!(%addr, db = %state.db.path().display(), "countersign-server listening");
+    tracing::info!(%addr, tls = is_tls, db = %state.db.path().display(), "countersign-server listening");
     Ok(RunningServer {
         addr,
+        tls: is_tls,
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+/// Serves `app` on `listener` (plain TCP or TLS) until the shutdown flag is raised.
+async fn serve<L>(listener: L, app: axum::Router, mut stop: watch::Receiver<bool>)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let signal = async move {
+        let _ = stop.wait_for(|v| *v).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await
+    {
+        tracing::error!(error = %e, "server stopped with an error");
+    }
 }
 
 /// Walks the audit chain of a database file.

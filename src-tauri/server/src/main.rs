@@ -31,6 +31,13 @@ struct Cli {
     /// With --demo: create a new pending approval this often (e.g. 30s).
     #[arg(long, value_parser = parse_std_duration)]
     demo_trickle: Option<std::time::Duration>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key). Without it the
+    /// server speaks plain HTTP, which is meant for loopback and demos.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     /// How often overdue approvals are expired.
     #[arg(long, default_value = "5s", value_parser = parse_std_duration)]
     sweep_interval: std::time::Duration,
@@ -123,8 +130,15 @@ fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
         demo: cli.demo,
         demo_trickle: cli.demo_trickle,
         sweep_interval: cli.sweep_interval,
+        tls: cli
+            .tls_cert
+            .zip(cli.tls_key)
+            .map(|(cert, key)| countersign_server::tls::TlsFiles { cert, key }),
         ..ServerConfig::new(cli.addr, "")
     };
+    if config.plain_http_beyond_loopback() {
+        eprintln!("{}", plain_http_warning(config.addr));
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let demo_mode = config.demo;
@@ -147,6 +161,18 @@ fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
         server.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Loud on purpose: the log line alone scrolls by unnoticed.
+fn plain_http_warning(addr: SocketAddr) -> String {
+    let line = "!".repeat(78);
+    format!(
+        "{line}\n\
+         WARNING: serving plain HTTP on {addr}, which other machines can reach.\n\
+         Bearer tokens and decisions will cross the network unencrypted.\n\
+         Use --tls-cert and --tls-key (or a TLS proxy in front), or bind 127.0.0.1.\n\
+         {line}"
+    )
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -1,5 +1,7 @@
 //! Command-line syntax (clap derive).
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -9,8 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Review and decide the approval requests your software agents escalate",
     long_about = "Without arguments, opens the desktop app. With a command, works in the terminal \
                   on the same local store: decisions made offline are queued and delivered by the \
-                  next `countersign sync` (or by the app).\n\nExit codes: 0 ok, 1 error, 2 usage, \
-                  3 sign-in needed, 4 rejected by the server."
+                  next `countersign sync` (or by the app).\n\nExit codes: 0 ok (a decision queued \
+                  offline included), 1 error (server unreachable, local trouble), 2 usage, 3 sign-in \
+                  needed, 4 a decision was not applied (the server rejected it, it does not exist \
+                  there, it was already decided or expired, or it expired before it could be sent). \
+                  With --json, an error is also printed on stdout as {\"error\": {\"code\", \"message\", \
+                  \"exit_code\"}}."
 )]
 pub struct Cli {
     /// Log what the engine does (to stderr).
@@ -52,27 +58,27 @@ pub enum Command {
     /// Approve an approval request.
     Approve {
         id: String,
-        #[arg(long)]
-        notes: Option<String>,
+        #[command(flatten)]
+        notes: NotesArgs,
         #[arg(long)]
         json: bool,
     },
     /// Deny an approval request; a reason is required.
     Deny {
         id: String,
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        notes: Option<String>,
+        #[command(flatten)]
+        reason: ReasonArgs,
+        #[command(flatten)]
+        notes: NotesArgs,
         #[arg(long)]
         json: bool,
     },
-    /// Approve several approval requests.
+    /// Approve several approval requests (an id given twice is decided once).
     BulkApprove {
         #[arg(required = true, num_args = 1..)]
         ids: Vec<String>,
-        #[arg(long)]
-        notes: Option<String>,
+        #[command(flatten)]
+        notes: NotesArgs,
         #[arg(long)]
         json: bool,
     },
@@ -80,10 +86,10 @@ pub enum Command {
     BulkDeny {
         #[arg(required = true, num_args = 1..)]
         ids: Vec<String>,
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        notes: Option<String>,
+        #[command(flatten)]
+        reason: ReasonArgs,
+        #[command(flatten)]
+        notes: NotesArgs,
         #[arg(long)]
         json: bool,
     },
@@ -114,6 +120,47 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output (errors then go to stdout as JSON too).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Login { .. } | Command::Logout => false,
+            Command::Queue(q) => q.json,
+            Command::Sync { json }
+            | Command::Show { json, .. }
+            | Command::Approve { json, .. }
+            | Command::Deny { json, .. }
+            | Command::BulkApprove { json, .. }
+            | Command::BulkDeny { json, .. }
+            | Command::Stats { json, .. }
+            | Command::Outbox { json, .. }
+            | Command::Dismiss { json, .. } => *json,
+        }
+    }
+}
+
+/// Notes as an argument, or from a file (`-` for standard input) when they are longer
+/// than an argument list allows or should not show in `ps`.
+#[derive(Debug, clap::Args)]
+pub struct NotesArgs {
+    #[arg(long, conflicts_with = "notes_file")]
+    pub notes: Option<String>,
+    /// Read the notes from this file (`-` for standard input).
+    #[arg(long, value_name = "PATH")]
+    pub notes_file: Option<PathBuf>,
+}
+
+/// The reason of a deny, as an argument or from a file (`-` for standard input).
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ReasonArgs {
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Read the reason from this file (`-` for standard input).
+    #[arg(long, value_name = "PATH")]
+    pub reason_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

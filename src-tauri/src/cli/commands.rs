@@ -1,6 +1,7 @@
 //! What each command does, on top of `countersign_core::Engine`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use countersign_core::api::{self, ApprovalStatus};
@@ -9,30 +10,36 @@ use countersign_core::{
 };
 use serde::Serialize;
 
-use super::args::{Cli, Command, QueueArgs, SortArg, StatusArg};
-use super::output;
+use super::args::{Cli, Command, NotesArgs, QueueArgs, ReasonArgs, SortArg, StatusArg};
+use super::{explain, output};
 use super::{CliError, EXIT_AUTH, EXIT_OTHER, EXIT_REJECTED, EXIT_USAGE};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let home = countersign_core::paths::home_dir();
-    let engine = Engine::open(&home)?;
+    let engine = Engine::open(&home).map_err(|e| explain::home_error(&home, e))?;
+    dispatch(&engine, cli)
+        .await
+        .map_err(|e| explain::with_db_path(e, &home))
+}
+
+async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Login {
             server,
             org,
             token_stdin,
-        } => login(&engine, &server, &org, token_stdin).await,
+        } => login(engine, &server, &org, token_stdin).await,
         Command::Logout => {
             engine.logout()?;
             println!("Signed out. The token was removed; cached approvals and queued decisions stay on this device.");
             Ok(())
         }
-        Command::Sync { json } => sync(&engine, json).await,
-        Command::Queue(args) => queue(&engine, args),
-        Command::Show { id, json } => show(&engine, &id, json).await,
+        Command::Sync { json } => sync(engine, json).await,
+        Command::Queue(args) => queue(engine, args),
+        Command::Show { id, json } => show(engine, &id, json).await,
         Command::Approve { id, notes, json } => {
-            let ids = vec![id];
-            decide(&engine, &ids, None, notes.as_deref(), false, json).await
+            let notes = read_notes(&notes, false)?;
+            decide(engine, &[id], None, notes.as_deref(), false, json).await
         }
         Command::Deny {
             id,
@@ -40,22 +47,104 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             notes,
             json,
         } => {
-            let ids = vec![id];
-            decide(&engine, &ids, Some(&reason), notes.as_deref(), false, json).await
+            let (reason, notes) = read_reason_and_notes(&reason, &notes)?;
+            decide(engine, &[id], Some(&reason), notes.as_deref(), false, json).await
         }
         Command::BulkApprove { ids, notes, json } => {
-            decide(&engine, &ids, None, notes.as_deref(), true, json).await
+            let notes = read_notes(&notes, false)?;
+            decide(engine, &ids, None, notes.as_deref(), true, json).await
         }
         Command::BulkDeny {
             ids,
             reason,
             notes,
             json,
-        } => decide(&engine, &ids, Some(&reason), notes.as_deref(), true, json).await,
-        Command::Stats { from, to, json } => stats(&engine, from.as_deref(), to.as_deref(), json),
-        Command::Outbox { all, json } => outbox(&engine, all, json),
-        Command::Dismiss { id, json } => dismiss(&engine, &id, json),
+        } => {
+            let (reason, notes) = read_reason_and_notes(&reason, &notes)?;
+            decide(engine, &ids, Some(&reason), notes.as_deref(), true, json).await
+        }
+        Command::Stats { from, to, json } => stats(engine, from.as_deref(), to.as_deref(), json),
+        Command::Outbox { all, json } => outbox(engine, all, json),
+        Command::Dismiss { id, json } => dismiss(engine, &id, json),
     }
+}
+
+/// Longest notes or reason file read: far above the API's limits (which the engine
+/// enforces with a clear message), low enough that `/dev/zero` cannot eat the memory.
+const MAX_TEXT_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a notes or reason file, `-` meaning standard input.
+fn read_text_file(path: &Path, what: &str) -> Result<String, CliError> {
+    let mut buf = Vec::new();
+    let read = if path == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .take(MAX_TEXT_FILE_BYTES + 1)
+            .read_to_end(&mut buf)
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TEXT_FILE_BYTES + 1).read_to_end(&mut buf))
+    };
+    let shown = if path == Path::new("-") {
+        "standard input".to_string()
+    } else {
+        path.display().to_string()
+    };
+    read.map_err(|e| {
+        CliError::new(
+            EXIT_USAGE,
+            format!("cannot read the {what} from {shown}: {e}"),
+        )
+    })?;
+    if buf.len() as u64 > MAX_TEXT_FILE_BYTES {
+        return Err(CliError::new(
+            EXIT_USAGE,
+            format!("the {what} in {shown} is longer than {MAX_TEXT_FILE_BYTES} bytes"),
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| {
+        CliError::new(
+            EXIT_USAGE,
+            format!("the {what} in {shown} is not UTF-8 text"),
+        )
+    })
+}
+
+/// The notes, from `--notes` or `--notes-file`; `stdin_taken` when the reason reads stdin.
+fn read_notes(a: &NotesArgs, stdin_taken: bool) -> Result<Option<String>, CliError> {
+    match (&a.notes, &a.notes_file) {
+        (_, Some(path)) => {
+            if path == Path::new("-") && stdin_taken {
+                return Err(CliError::new(
+                    EXIT_USAGE,
+                    "only one of --reason-file and --notes-file can read standard input (-)",
+                ));
+            }
+            read_text_file(path, "notes").map(Some)
+        }
+        (n, None) => Ok(n.clone()),
+    }
+}
+
+fn read_reason_and_notes(
+    r: &ReasonArgs,
+    n: &NotesArgs,
+) -> Result<(String, Option<String>), CliError> {
+    let from_stdin = r.reason_file.as_deref() == Some(Path::new("-"));
+    // Notes first: a clash on standard input is reported before anything is read.
+    let notes = read_notes(n, from_stdin)?;
+    let reason = match (&r.reason, &r.reason_file) {
+        (_, Some(path)) => read_text_file(path, "reason")?,
+        (Some(text), None) => text.clone(),
+        // clap requires one of the two.
+        (None, None) => {
+            return Err(CliError::new(
+                EXIT_USAGE,
+                "a deny needs --reason or --reason-file",
+            ))
+        }
+    };
+    Ok((reason, notes))
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<(), CliError> {
@@ -127,7 +216,7 @@ async fn login(
     }
     match engine.sync_now().await {
         Ok(s) => println!("Synced: {} approvals received.", s.pulled),
-        Err(e) => eprintln!("warning: first sync failed: {e}"),
+        Err(e) => eprintln!("warning: first sync failed: {}", explain::core_error(&e)),
     }
     Ok(())
 }
@@ -143,6 +232,18 @@ async fn sync(engine: &Engine, json: bool) -> Result<(), CliError> {
                     s.pulled, s.changed, s.delivered, s.rejected, s.expired_unsent, s.remaining
                 );
                 report_rejections(engine)?;
+            }
+            // A decision that was not applied is not a success, even if syncing worked.
+            let failed = s.rejected + s.expired_unsent;
+            if failed > 0 {
+                let err = CliError::new(
+                    EXIT_REJECTED,
+                    format!(
+                        "{failed} decision(s) were not applied ({} rejected by the server, {} expired before they could be sent): see `countersign outbox`",
+                        s.rejected, s.expired_unsent
+                    ),
+                );
+                return Err(if json { err.after_report() } else { err });
             }
             Ok(())
         }
@@ -274,7 +375,10 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
     if let Some(n) = note {
         eprintln!("note: {n}");
     }
-    print!("{}", output::detail(&detail, engine.now()));
+    print!(
+        "{}",
+        output::detail(&detail, engine.now(), output::terminal_width())
+    );
     Ok(())
 }
 
@@ -299,6 +403,71 @@ struct Skipped {
     reason: String,
 }
 
+/// Why an approval was not decided, with the exit code it deserves.
+struct Skip {
+    id: String,
+    reason: String,
+    code: u8,
+}
+
+/// Exit code of a skip reason from the engine: the server's state (already decided,
+/// expired) is a rejection; a decision of ours already queued is a usage error.
+fn skip_code(reason: &str) -> u8 {
+    if reason.contains("is already queued") {
+        EXIT_USAGE
+    } else if reason.contains("not in the local cache") {
+        EXIT_OTHER
+    } else {
+        EXIT_REJECTED
+    }
+}
+
+/// Brings approvals missing from the cache from the server, one by one, so a decision
+/// on one never seen here is judged by the server's answer and not refused blindly.
+/// Returns the ids that could not be fetched, with why.
+async fn fetch_unknown(engine: &Engine, ids: &[String]) -> Result<Vec<Skip>, CliError> {
+    let unknown: Vec<&String> = ids
+        .iter()
+        .filter(|id| api::is_valid_approval_id(id))
+        .filter(|id| matches!(engine.detail(id), Err(CoreError::NotFound(_))))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Err(e) = engine.client() {
+        let mut err = CliError::from(e);
+        err.message = format!(
+            "{} not in this device's cache, and it cannot be fetched: {}",
+            output::clean(unknown[0]),
+            err.message
+        );
+        return Err(err);
+    }
+    let mut failed = Vec::new();
+    for id in unknown {
+        match engine.refresh_detail(id).await {
+            Ok(_) => {}
+            Err(CoreError::Rejected { status: 404, .. }) => failed.push(Skip {
+                id: id.clone(),
+                reason: "does not exist on the server".into(),
+                code: EXIT_REJECTED,
+            }),
+            Err(e @ (CoreError::Unauthorized(_) | CoreError::NotConfigured)) => {
+                return Err(e.into())
+            }
+            Err(e) => failed.push(Skip {
+                id: id.clone(),
+                reason: format!(
+                    "not in this device's cache and not fetched ({}); nothing was queued for it",
+                    explain::core_error(&e)
+                ),
+                code: EXIT_OTHER,
+            }),
+        }
+    }
+    Ok(failed)
+}
+
 async fn decide(
     engine: &Engine,
     ids: &[String],
@@ -307,19 +476,50 @@ async fn decide(
     bulk: bool,
     json: bool,
 ) -> Result<(), CliError> {
-    // Something never seen locally: try to fetch it first (best effort; offline is fine).
-    let unknown = ids
+    // The same id twice is one decision, not a refusal of the second.
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<String> = ids
         .iter()
-        .any(|id| matches!(engine.detail(id), Err(CoreError::NotFound(_))));
-    if unknown && engine.client().is_ok() {
-        let _ = engine.sync_now().await;
-    }
-    let queued: Queued = match (deny_reason, bulk) {
-        (None, false) => engine.decide_approve(&ids[0], notes)?,
-        (Some(r), false) => engine.decide_deny(&ids[0], r, notes)?,
-        (None, true) => engine.bulk_approve(ids, notes)?,
-        (Some(r), true) => engine.bulk_deny(ids, r, notes)?,
+        .filter(|id| {
+            let first = seen.insert(id.as_str());
+            if !first && !json {
+                eprintln!(
+                    "note: {} is listed more than once; it is decided once",
+                    output::clean(id)
+                );
+            }
+            first
+        })
+        .cloned()
+        .collect();
+    let mut skips = fetch_unknown(engine, &ids).await?;
+    let wanted: Vec<String> = ids
+        .iter()
+        .filter(|id| !skips.iter().any(|s| &s.id == *id))
+        .cloned()
+        .collect();
+    let queued: Queued = if wanted.is_empty() {
+        Queued {
+            entries: Vec::new(),
+            skipped: Vec::new(),
+        }
+    } else {
+        match (deny_reason, bulk) {
+            (None, false) => engine.decide_approve(&wanted[0], notes)?,
+            (Some(r), false) => engine.decide_deny(&wanted[0], r, notes)?,
+            (None, true) => engine.bulk_approve(&wanted, notes)?,
+            (Some(r), true) => engine.bulk_deny(&wanted, r, notes)?,
+        }
     };
+    for (id, reason) in &queued.skipped {
+        skips.push(Skip {
+            id: id.clone(),
+            code: skip_code(reason),
+            reason: reason.clone(),
+        });
+    }
+    // Keep the order the ids were given in.
+    skips.sort_by_key(|s| ids.iter().position(|i| *i == s.id));
     // Deliver right away when we can; offline simply leaves them queued.
     let pushed = if queued.entries.is_empty() {
         Ok(Default::default())
@@ -350,63 +550,59 @@ async fn decide(
             message,
         });
     }
-    let skipped: Vec<Skipped> = queued
-        .skipped
-        .iter()
-        .map(|(id, reason)| Skipped {
-            id: id.clone(),
-            reason: reason.clone(),
-        })
-        .collect();
-    if json {
-        print_json(&DecideReport {
-            results: results
-                .iter()
-                .map(|r| DecisionReport {
-                    id: r.id.clone(),
-                    kind: r.kind,
-                    state: r.state,
-                    message: r.message.clone(),
-                })
-                .collect(),
-            skipped: skipped
-                .iter()
-                .map(|s| Skipped {
-                    id: s.id.clone(),
-                    reason: s.reason.clone(),
-                })
-                .collect(),
-        })?;
-    } else {
-        for r in &results {
-            println!("{} {}", output::glyph_outbox(r.state), r.message);
-        }
-        for s in &skipped {
-            println!("- {} not decided: {}", s.id, s.reason);
-        }
-    }
-
     let rejected = results
         .iter()
         .any(|r| matches!(r.state, OutboxState::Rejected | OutboxState::Expired));
+    let skipped: Vec<Skipped> = skips
+        .iter()
+        .map(|s| Skipped {
+            id: s.id.clone(),
+            reason: s.reason.clone(),
+        })
+        .collect();
+    if json {
+        print_json(&DecideReport { results, skipped })?;
+    } else {
+        for r in &results {
+            println!(
+                "{} {}",
+                output::glyph_outbox(r.state),
+                output::clean(&r.message)
+            );
+        }
+        for s in &skipped {
+            println!(
+                "- {} not decided: {}",
+                output::clean(&s.id),
+                output::clean(&s.reason)
+            );
+        }
+    }
+    let outcome = |e: CliError| if json { e.after_report() } else { e };
+
     if let Err(CoreError::Unauthorized(m)) = &pushed {
-        return Err(CliError::new(
+        return Err(outcome(CliError::new(
             EXIT_AUTH,
             format!("the server refused the token ({m}); the decision stays queued: sign in again with `countersign login`"),
-        ));
+        )));
     }
-    if rejected || results.is_empty() {
-        return Err(CliError::new(
+    if rejected {
+        return Err(outcome(CliError::new(
             EXIT_REJECTED,
-            if results.is_empty() {
+            "some decisions were not applied",
+        )));
+    }
+    // The most telling reason wins: a server-side refusal, then sign-in, then trouble
+    // reaching the server, then a usage slip.
+    for code in [EXIT_REJECTED, EXIT_AUTH, EXIT_OTHER, EXIT_USAGE] {
+        if skips.iter().any(|s| s.code == code) {
+            let what = if queued.entries.is_empty() {
                 "nothing was decided"
             } else {
-                "some decisions were not applied"
-            },
-        ));
-    }
-    if !skipped.is_empty() {
-        return Err(CliError::new(EXIT_REJECTED, "some approvals were skipped"));
+                "some approvals were skipped"
+            };
+            return Err(outcome(CliError::new(code, what)));
+        }
     }
     Ok(())
 }

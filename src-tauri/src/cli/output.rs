@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
-use countersign_core::api::{ApprovalStatus, Stats, StatsBucket, TraceResult};
+use countersign_core::api::{ApprovalStatus, RiskSnapshot, Stats, StatsBucket, TraceResult};
 use countersign_core::{
     ApprovalDetail, ConnState, OutboxEntry, OutboxState, QueuePage, SyncStatus,
 };
@@ -51,11 +51,91 @@ fn pad(s: &str, w: usize) -> String {
     format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
 }
 
-/// Strips control characters so a hostile summary cannot drive the terminal.
+/// Strips control characters so a hostile summary cannot drive the terminal, and
+/// shows invisible direction and zero-width characters as `<U+202E>`: a right-to-left
+/// override would otherwise make "gpj.exe" read as "exe.jpg" in an approver's terminal.
 pub fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push(' ');
+        } else if is_invisible_format(c) {
+            let _ = write!(out, "<U+{:04X}>", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Bidirectional embeddings, overrides, isolates and marks, and zero-width characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{FEFF}')
+}
+
+/// Columns to fit: `COLUMNS` when set (scripts, tests), else the terminal's width,
+/// else 80. Never below 40, so a hanging indent always leaves room for words.
+pub fn terminal_width() -> usize {
+    let from_env = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0);
+    let w = from_env
+        .or_else(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+        .unwrap_or(80);
+    w.max(40)
+}
+
+/// Word-wraps `text` (already cleaned) for a line whose first `indent` columns are
+/// taken (by a label); continuation lines are indented as much. A word longer than a
+/// line is cut.
+pub fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let room = width.saturating_sub(indent).max(10);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut cur_len = 0;
+    for word in text.split_whitespace() {
+        let mut rest: Vec<char> = word.chars().collect();
+        while !rest.is_empty() {
+            let need = if cur_len == 0 {
+                rest.len()
+            } else {
+                cur_len + 1 + rest.len()
+            };
+            if need <= room {
+                if cur_len > 0 {
+                    cur.push(' ');
+                    cur_len += 1;
+                }
+                cur_len += rest.len();
+                cur.extend(rest.drain(..));
+            } else if cur_len > 0 {
+                lines.push(std::mem::take(&mut cur));
+                cur_len = 0;
+            } else {
+                cur.extend(rest.drain(..room));
+                lines.push(std::mem::take(&mut cur));
+            }
+        }
+    }
+    if cur_len > 0 {
+        lines.push(cur);
+    }
+    lines.join(&format!("\n{}", " ".repeat(indent)))
+}
+
+/// `label` then `text`, cleaned and wrapped under itself.
+fn labelled(o: &mut String, label: &str, text: &str, width: usize) {
+    let _ = writeln!(o, "{label}{}", wrap(&clean(text), width, width_of(label)));
+}
+
+fn width_of(s: &str) -> usize {
+    s.chars().count()
 }
 
 pub fn queue_table(page: &QueuePage, now: DateTime<Utc>) -> String {
@@ -129,7 +209,7 @@ pub fn footer(status: &SyncStatus, shown: usize, total: u64, now: DateTime<Utc>)
     format!("{shown} of {total} shown; {synced}{queued}{conn}")
 }
 
-pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>) -> String {
+pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
     let a = &d.approval;
     let mut o = String::new();
     let _ = writeln!(o, "APPROVAL DETAIL {}", clean(&a.id));
@@ -164,12 +244,13 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>) -> String {
         "Expires: {} ({remaining})",
         a.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
-    let _ = writeln!(o, "Summary: {}", clean(&a.summary));
-    let _ = writeln!(
-        o,
-        "\nREASON\n  {}: {}",
-        clean(&a.reason_code),
-        clean(&a.reason_text)
+    labelled(&mut o, "Summary: ", &a.summary, width);
+    let _ = writeln!(o, "\nREASON");
+    labelled(
+        &mut o,
+        &format!("  {}: ", clean(&a.reason_code)),
+        &a.reason_text,
+        width,
     );
     let params = serde_json::to_string_pretty(&a.params).unwrap_or_default();
     let _ = writeln!(o, "\nREQUEST PARAMETERS");
@@ -192,15 +273,7 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>) -> String {
             let _ = writeln!(o, "  {g} {}: {word}{detail}", clean(&s.step));
         }
     }
-    if let (Some(used), Some(limit)) = (a.risk.budget_used, a.risk.budget_limit) {
-        let unit = a.risk.budget_unit.as_deref().unwrap_or("actions");
-        let pct = used.saturating_mul(100).checked_div(limit).unwrap_or(0);
-        let _ = writeln!(
-            o,
-            "\nRISK SNAPSHOT\n  Budget: {used}/{limit} {} ({pct}%)",
-            clean(unit)
-        );
-    }
+    risk(&mut o, &a.risk, width);
     if let Some(dec) = &a.decision {
         let _ = writeln!(
             o,
@@ -210,10 +283,10 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>) -> String {
             dec.at.format("%Y-%m-%d %H:%M:%S UTC")
         );
         if let Some(r) = &dec.reason {
-            let _ = writeln!(o, "  Reason: {}", clean(r));
+            labelled(&mut o, "  Reason: ", r, width);
         }
         if let Some(n) = &dec.notes {
-            let _ = writeln!(o, "  Notes: {}", clean(n));
+            labelled(&mut o, "  Notes: ", n, width);
         }
     }
     if let Some(local) = &d.local_decision {
@@ -246,6 +319,51 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>) -> String {
         }
     }
     o
+}
+
+/// Every risk field the agent sent, as the app shows them: the budget first, then
+/// the others by name (`recent_denials` as "recent denials").
+fn risk(o: &mut String, r: &RiskSnapshot, width: usize) {
+    let mut lines = Vec::new();
+    match (r.budget_used, r.budget_limit) {
+        (used, Some(limit)) => {
+            let used = used.unwrap_or(0);
+            let unit = r.budget_unit.as_deref().unwrap_or("actions");
+            let pct = used.saturating_mul(100).checked_div(limit).unwrap_or(0);
+            lines.push((
+                "Budget".to_string(),
+                format!("{used}/{limit} {} ({pct}%)", clean(unit)),
+            ));
+        }
+        (Some(used), None) => {
+            let unit = r.budget_unit.as_deref().unwrap_or("actions");
+            lines.push(("Budget used".to_string(), format!("{used} {}", clean(unit))));
+        }
+        (None, None) => {}
+    }
+    for (k, v) in &r.extra {
+        let value = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        lines.push((clean(&k.replace('_', " ")), value));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nRISK SNAPSHOT");
+    for (k, v) in lines {
+        let label = format!("  {}: ", capitalise(&k));
+        labelled(o, &label, &v, width);
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 fn avg(v: Option<f64>) -> String {
@@ -355,5 +473,37 @@ mod tests {
     #[test]
     fn control_characters_are_neutralised() {
         assert_eq!(clean("a\x1b[2Jb\n"), "a [2Jb ");
+    }
+
+    #[test]
+    fn direction_overrides_are_made_visible() {
+        assert_eq!(clean("invoice\u{202E}fdp.exe"), "invoice<U+202E>fdp.exe");
+        assert_eq!(clean("a\u{2066}b\u{200B}c"), "a<U+2066>b<U+200B>c");
+        assert_eq!(clean("Ünïcödé café"), "Ünïcödé café");
+    }
+
+    #[test]
+    fn wrapping_fits_the_width_and_keeps_every_word() {
+        let text = "word ".repeat(200) + &"x".repeat(150);
+        let out = wrap(text.trim(), 80, 9);
+        for (i, line) in out.lines().enumerate() {
+            let used = if i == 0 { 9 } else { 0 };
+            assert!(used + line.chars().count() <= 80, "{line:?}");
+            if i > 0 {
+                assert!(line.starts_with("         "), "{line:?}");
+            }
+        }
+        let words: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(words.iter().filter(|w| **w == "word").count(), 200);
+        assert_eq!(
+            words
+                .iter()
+                .filter(|w| w.starts_with('x'))
+                .map(|w| w.len())
+                .sum::<usize>(),
+            150
+        );
+        assert_eq!(wrap("", 80, 9), "");
+        assert_eq!(wrap("short", 80, 9), "short");
     }
 }

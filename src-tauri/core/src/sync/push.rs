@@ -103,7 +103,7 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                     stop.get_or_insert(CoreError::Unauthorized(m.clone()));
                     Delivery::Retry { at: now, error: m }
                 }
-                Err(e @ (Failure::Transient(_) | Failure::Protocol(_))) => {
+                Err(e @ (Failure::Transient(_) | Failure::Protocol(_) | Failure::Tls(_))) => {
                     let wait = backoff::delay(
                         row.attempts + 1,
                         engine.inner.opts.backoff_base,
@@ -113,6 +113,7 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                     let error = e.to_string();
                     stop.get_or_insert(match e {
                         Failure::Protocol(m) => CoreError::Protocol(m),
+                        Failure::Tls(m) => CoreError::Tls(m),
                         other => CoreError::Network(other.to_string()),
                     });
                     Delivery::Retry { at, error }
