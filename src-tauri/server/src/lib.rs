@@ -19,6 +19,7 @@ pub mod error;
 pub mod expiry;
 pub mod extract;
 pub mod openapi;
+pub mod page;
 pub mod routes;
 pub mod state;
 pub mod validate;
