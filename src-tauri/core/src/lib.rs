@@ -12,13 +12,17 @@ pub mod engine;
 pub mod error;
 pub mod notify_plan;
 pub mod paths;
+pub mod private_files;
+pub mod server_clock;
 pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod token;
 
 pub use conn_state::{ConnState, EngineEvent, SyncStatus};
-pub use engine::{Clock, Engine, EngineOptions, LoginOutcome, Queued, SyncSummary};
+pub use engine::{
+    Clock, Engine, EngineOptions, LoginOutcome, LogoutOutcome, Queued, SyncSummary,
+};
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use settings::Settings;
@@ -26,5 +30,6 @@ pub use store::approvals::{
     ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery, SortOrder,
 };
 pub use store::outbox::{OutboxEntry, OutboxState};
+pub use store::resync::ResyncReport;
 pub use sync::Background;
 pub use token::{TokenLocation, TokenStore};

@@ -34,8 +34,13 @@ pub enum Command {
         #[arg(long)]
         token_stdin: bool,
     },
-    /// Forget the stored token (cached approvals and queued decisions stay).
-    Logout,
+    /// Forget the stored token of this server and org (cached approvals and queued
+    /// decisions stay); lists the tokens still stored on this device.
+    Logout {
+        /// Remove every token this device stored, for every server and org.
+        #[arg(long)]
+        all: bool,
+    },
     /// Pull changes from the server and deliver queued decisions.
     Sync {
         #[arg(long)]

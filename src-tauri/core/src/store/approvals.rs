@@ -68,6 +68,11 @@ pub struct QueueItem {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub pending_decision: Option<PendingDecision>,
+    /// When a full resync found that the server no longer has it (restored from an
+    /// older backup, or rebuilt). Kept because the approver decided on it; it cannot
+    /// be decided again.
+    #[serde(default)]
+    pub gone_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +102,13 @@ pub struct ApprovalDetail {
     pub local_decision: Option<OutboxEntry>,
     pub audit: Option<AuditTrail>,
     pub audit_fetched_at: Option<DateTime<Utc>>,
+    /// See [`QueueItem::gone_at`].
+    #[serde(default)]
+    pub gone_at: Option<DateTime<Utc>>,
+    /// Decided under this device's identity, but not from this device: "decided by
+    /// you on another device". Filled in by the engine, which knows who signed in.
+    #[serde(default)]
+    pub decided_by_you_elsewhere: bool,
 }
 
 /// Turns user text into an FTS5 query: each word quoted (so operators in user text
@@ -135,6 +147,15 @@ impl Store {
         Ok(changed)
     }
 
+    /// Like [`Store::upsert_page`], but the server's state wins even over a newer
+    /// `change_seq`: during a full resync the server's numbers may have gone back.
+    pub fn upsert_page_resync(&mut self, items: &[Approval], cursor: i64) -> Result<Vec<String>> {
+        let tx = self.conn.transaction()?;
+        let changed = upsert_with(&tx, items, Some(cursor), true)?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// The approval as last received from the server.
     pub fn approval(&self, id: &str) -> Result<Option<Approval>> {
         let json: Option<String> = self
@@ -165,7 +186,8 @@ impl Store {
             // Written against the raw columns so the status index is usable.
             where_sql.push(match st {
                 ApprovalStatus::Pending => {
-                    "(a.status = 'pending' AND a.expires_at > :now)".to_string()
+                    "(a.status = 'pending' AND a.expires_at > :now AND a.gone_at IS NULL)"
+                        .to_string()
                 }
                 ApprovalStatus::Expired => {
                     "(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= :now))"
@@ -231,7 +253,7 @@ impl Store {
         let sql = format!(
             "SELECT a.id, {EFFECTIVE_STATUS}, a.status, a.agent, json_extract(a.json, '$.agent.name'),
                     a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
-                    o.kind, o.state, o.decided_at
+                    o.kind, o.state, o.decided_at, a.gone_at
              FROM approvals a
              LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')
              WHERE {list_where}
@@ -265,15 +287,17 @@ impl Store {
     }
 
     pub fn detail(&self, id: &str, now: DateTime<Utc>) -> Result<Option<ApprovalDetail>> {
-        let row: Option<(String, String)> = self
+        let row: Option<(String, String, Option<i64>)> = self
             .conn
             .query_row(
-                &format!("SELECT json, {EFFECTIVE_STATUS} FROM approvals a WHERE a.id = :id"),
+                &format!(
+                    "SELECT json, {EFFECTIVE_STATUS}, gone_at FROM approvals a WHERE a.id = :id"
+                ),
                 rusqlite::named_params! {":id": id, ":now": to_ms(now)},
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((json, status)) = row else {
+        let Some((json, status, gone_at)) = row else {
             return Ok(None);
         };
         let approval: Approval = serde_json::from_str(&json)
@@ -301,6 +325,8 @@ impl Store {
             local_decision,
             audit,
             audit_fetched_at,
+            gone_at: gone_at.map(from_ms),
+            decided_by_you_elsewhere: false,
         }))
     }
 
@@ -331,7 +357,7 @@ impl Store {
     pub fn pending_infos(&self, now: DateTime<Utc>) -> Result<Vec<PendingInfo>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, agent, action, summary, expires_at FROM approvals
-             WHERE status = 'pending' AND expires_at > ?1
+             WHERE status = 'pending' AND expires_at > ?1 AND gone_at IS NULL
              ORDER BY created_at, id",
         )?;
         let v = stmt
@@ -355,6 +381,16 @@ pub(crate) fn upsert_in(
     items: &[Approval],
     cursor: Option<i64>,
 ) -> Result<Vec<String>> {
+    upsert_with(tx, items, cursor, false)
+}
+
+/// `force`: write even over a newer `change_seq` (full resync).
+fn upsert_with(
+    tx: &rusqlite::Transaction<'_>,
+    items: &[Approval],
+    cursor: Option<i64>,
+    force: bool,
+) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     {
         let mut up = tx.prepare_cached(
@@ -372,8 +408,8 @@ pub(crate) fn upsert_in(
                      decided_at = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
                                                 AND o.state IN ('queued', 'sending'))
                               THEN approvals.decided_at ELSE excluded.decided_at END,
-                     change_seq = excluded.change_seq, json = excluded.json
-                 WHERE excluded.change_seq >= approvals.change_seq
+                     change_seq = excluded.change_seq, json = excluded.json, gone_at = NULL
+                 WHERE excluded.change_seq >= approvals.change_seq OR ?12
                  RETURNING rowid",
             )?;
         let mut fts_del = tx.prepare_cached("DELETE FROM approvals_fts WHERE rowid = ?1")?;
@@ -397,6 +433,7 @@ pub(crate) fn upsert_in(
                         a.decision.as_ref().map(|d| to_ms(d.at)),
                         a.change_seq,
                         json,
+                        force,
                     ],
                     |r| r.get(0),
                 )
@@ -456,6 +493,7 @@ fn queue_item(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
         created_at: from_ms(r.get(8)?),
         expires_at: from_ms(r.get(9)?),
         pending_decision,
+        gone_at: r.get::<_, Option<i64>>(13)?.map(from_ms),
     })
 }
 

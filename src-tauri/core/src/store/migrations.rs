@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN dismissed_at INTEGER;
     "#,
+    // v6: approvals the server no longer has (restored from an older backup, or
+    // rebuilt) but that this device keeps because the approver decided on them.
+    r#"
+    ALTER TABLE approvals ADD COLUMN gone_at INTEGER;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
