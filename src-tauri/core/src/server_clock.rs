@@ -15,6 +15,11 @@ pub const CLOCK_OFF_THRESHOLD_MS: i64 = 60_000;
 /// A sample this far from the estimate replaces it instead of being averaged in:
 /// the local clock was set (NTP, the user) and the old estimate is simply wrong.
 const JUMP_MS: i64 = 60_000;
+/// `Date` has whole seconds, so samples scatter over a second around the truth:
+/// within this of the estimate they say nothing new and leave it alone, which also
+/// keeps [`ServerClock::now`] from stepping back and forth by fractions of a second
+/// (the outbox schedules by it).
+const DEADBAND_MS: i64 = 1_000;
 /// Answers slower than this say little about when the server wrote its `Date`.
 const MAX_RTT_MS: i64 = 10_000;
 
@@ -69,6 +74,7 @@ impl ServerClock {
         let local_mid = sent + Duration::milliseconds(rtt / 2);
         let sample = (server_mid - local_mid).num_milliseconds();
         let next = match self.offset_ms() {
+            Some(cur) if (sample - cur).abs() <= DEADBAND_MS => return,
             Some(cur) if (sample - cur).abs() <= JUMP_MS => cur + (sample - cur) / 4,
             _ => sample,
         };
@@ -99,6 +105,9 @@ mod tests {
         c.observe(t0, t0 + Duration::milliseconds(100), date);
         let first = c.offset_ms().unwrap();
         assert!((first - (2 * 86_400_000 + 450)).abs() <= 1, "{first}");
+        // A sample within the Date header's second changes nothing.
+        c.observe(t0, t0 + Duration::milliseconds(300), date);
+        assert_eq!(c.offset_ms(), Some(first));
         // A sample 2 s off is averaged in, not taken whole.
         c.observe(t0, t0 + Duration::milliseconds(100), date + Duration::seconds(2));
         let second = c.offset_ms().unwrap();
