@@ -332,7 +332,12 @@ async fn decide(
                 now_e.approval_id
             ),
             OutboxState::Rejected | OutboxState::Expired => {
-                format!("{}: {}", now_e.approval_id, now_e.explain())
+                let me = engine.settings()?.subject;
+                format!(
+                    "{}: {}",
+                    now_e.approval_id,
+                    now_e.explain_for(me.as_deref())
+                )
             }
         };
         results.push(DecisionReport {
