@@ -150,8 +150,16 @@ fn the_data_directory_is_private_whatever_the_umask() {
     assert_eq!(mode(&db), 0o600);
     assert!(stderr(&o).contains("tightened"), "{}", stderr(&o));
     // `stat` agrees with the metadata above.
-    let o = Command::new("stat").args(["-c", "%a"]).arg(&home).arg(&db).output().unwrap();
-    assert_eq!(stdout(&o).split_whitespace().collect::<Vec<_>>(), ["700", "600"]);
+    let o = Command::new("stat")
+        .args(["-c", "%a"])
+        .arg(&home)
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["700", "600"]
+    );
 }
 
 #[test]

@@ -16,11 +16,11 @@ use crate::client::ApiClient;
 use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
 use crate::error::{CoreError, Result};
 use crate::notify_plan::{self, Announced, PlannedNotification};
+use crate::private_files;
+use crate::server_clock::ServerClock;
 use crate::settings::{self, Settings};
 use crate::store::approvals::{ApprovalDetail, Facets, QueuePage, QueueQuery};
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
-use crate::private_files;
-use crate::server_clock::ServerClock;
 use crate::store::resync::ResyncReport;
 use crate::store::Store;
 use crate::token::{TokenLocation, TokenStore};
@@ -529,8 +529,7 @@ impl Engine {
             .as_ref()
             .is_some_and(|e| e.state == OutboxState::Applied);
         d.decided_by_you_elsewhere = !decided_here
-            && d
-                .approval
+            && d.approval
                 .decision
                 .as_ref()
                 .is_some_and(|dec| Some(dec.by.as_str()) == me.as_deref());

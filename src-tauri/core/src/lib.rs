@@ -20,9 +20,7 @@ pub mod sync;
 pub mod token;
 
 pub use conn_state::{ConnState, EngineEvent, SyncStatus};
-pub use engine::{
-    Clock, Engine, EngineOptions, LoginOutcome, LogoutOutcome, Queued, SyncSummary,
-};
+pub use engine::{Clock, Engine, EngineOptions, LoginOutcome, LogoutOutcome, Queued, SyncSummary};
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use settings::Settings;

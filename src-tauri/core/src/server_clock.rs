@@ -109,7 +109,11 @@ mod tests {
         c.observe(t0, t0 + Duration::milliseconds(300), date);
         assert_eq!(c.offset_ms(), Some(first));
         // A sample 2 s off is averaged in, not taken whole.
-        c.observe(t0, t0 + Duration::milliseconds(100), date + Duration::seconds(2));
+        c.observe(
+            t0,
+            t0 + Duration::milliseconds(100),
+            date + Duration::seconds(2),
+        );
         let second = c.offset_ms().unwrap();
         assert_eq!(second, first + 500);
         // A slow answer is ignored.

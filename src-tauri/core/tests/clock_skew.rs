@@ -53,7 +53,9 @@ async fn a_clock_two_days_fast_does_not_block_a_valid_decision() {
     assert_eq!(d.status, ApprovalStatus::Pending);
     assert!(!d.locally_expired);
 
-    let q = engine.decide_approve(&a.id, Some("clock is wrong, decision is not")).unwrap();
+    let q = engine
+        .decide_approve(&a.id, Some("clock is wrong, decision is not"))
+        .unwrap();
     assert_eq!(q.entries.len(), 1, "{:?}", q.skipped);
     let s = engine.sync_now().await.unwrap();
     assert_eq!(s.delivered, 1, "{s:?}");

@@ -1,10 +1,10 @@
 //! Big approvals: pages bounded by bytes on the server, any legal page taken by the
 //! client, and smaller pages asked for when one is still too large.
 
-#[path = "support/harness.rs"]
-mod harness;
 #[path = "support/fake.rs"]
 mod fake;
+#[path = "support/harness.rs"]
+mod harness;
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -94,7 +94,12 @@ async fn a_thousand_approvals_of_48_kb_sync_through_the_real_client() {
 }
 
 async fn http_get(url: &str) -> Vec<u8> {
-    let resp = harness::http().get(url).bearer_auth(ALICE).send().await.unwrap();
+    let resp = harness::http()
+        .get(url)
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
     assert!(resp.status().is_success());
     resp.bytes().await.unwrap().to_vec()
 }

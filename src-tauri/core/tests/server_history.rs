@@ -74,11 +74,17 @@ async fn a_server_restored_from_an_older_backup_is_resynced_and_nothing_decided_
         "{}",
         r.reason
     );
-    assert_eq!(r.gone, vec![decided.id.clone(), queued.id.clone()].tap_sort());
+    assert_eq!(
+        r.gone,
+        vec![decided.id.clone(), queued.id.clone()].tap_sort()
+    );
     assert_eq!(r.removed, 1, "the untouched lost approval goes");
     assert_eq!(r.rejected, vec![queued.id.clone()]);
     assert_eq!(r.undone, vec![in_backup.id.clone()]);
-    assert_eq!(s.delivered, 0, "nothing sent for an approval the server lacks");
+    assert_eq!(
+        s.delivered, 0,
+        "nothing sent for an approval the server lacks"
+    );
 
     // The server's truth: new approvals visible, the lost untouched one gone...
     let local = ids(&engine);
@@ -93,10 +99,18 @@ async fn a_server_restored_from_an_older_backup_is_resynced_and_nothing_decided_
     assert!(q.gone_at.is_some());
     let local_q = q.local_decision.unwrap();
     assert_eq!(local_q.state, OutboxState::Rejected);
-    assert!(local_q.explain().contains("no longer has"), "{}", local_q.explain());
+    assert!(
+        local_q.explain().contains("no longer has"),
+        "{}",
+        local_q.explain()
+    );
     let again = engine.decide_approve(&queued.id, None).unwrap();
     assert!(again.entries.is_empty(), "{again:?}");
-    assert!(again.skipped[0].1.contains("no longer has"), "{:?}", again.skipped);
+    assert!(
+        again.skipped[0].1.contains("no longer has"),
+        "{:?}",
+        again.skipped
+    );
     // ...and the one the backup shows pending again is pending here too.
     assert_eq!(
         engine.detail(&in_backup.id).unwrap().status,
@@ -159,7 +173,9 @@ async fn a_restored_server_that_moved_past_the_old_cursor_or_a_rebuilt_one_is_de
     let s = engine.sync_now().await.unwrap();
     let r = s.resync.expect("a new epoch is noticed");
     assert!(r.reason.contains("epoch"), "{}", r.reason);
-    assert!(ids(&engine).iter().all(|id| !fresh.iter().any(|a| &a.id == id)));
+    assert!(ids(&engine)
+        .iter()
+        .all(|id| !fresh.iter().any(|a| &a.id == id)));
 
     // A decision offline on the new server goes through as usual afterwards.
     let next = create_approval(&base, "on the rebuilt server", None).await;

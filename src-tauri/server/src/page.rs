@@ -4,9 +4,17 @@
 //! approvals plus their serialization: 20 concurrent lists of the largest approvals
 //! cost about 20 pages, not 20 x 1,000 approvals.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde::Serialize;
 
 use crate::error::ServerError;
+
+/// Pages at least this large are counted for [`release_memory`].
+const LARGE_PAGE: usize = 1024 * 1024;
+
+/// Large pages built since the last [`release_memory`].
+static LARGE_PAGES: AtomicUsize = AtomicUsize::new(0);
 
 /// Room kept for the envelope after the items (`next`, `has_more`, `epoch`, ...).
 const ENVELOPE_RESERVE: usize = 1024;
@@ -69,7 +77,29 @@ impl PageWriter {
         })?;
         self.buf.push(b']');
         self.buf.extend_from_slice(rest);
+        if self.buf.len() >= LARGE_PAGE {
+            LARGE_PAGES.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(self.buf)
+    }
+}
+
+/// Hands memory freed after large pages back to the system. glibc keeps freed
+/// multi-megabyte buffers in its per-thread arenas, so after a burst of big lists
+/// the process stayed hundreds of MiB above its resting size; trimming returns it.
+/// Called by the sweeper; does nothing when no large page was built since (at rest
+/// it costs nothing).
+pub fn release_memory() {
+    if LARGE_PAGES.swap(0, Ordering::Relaxed) == 0 {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only returns free memory of the allocator's arenas to
+        // the OS; it touches no live allocation and is thread-safe in glibc.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 
@@ -83,7 +113,10 @@ mod tests {
         let big = "x".repeat(3000);
         let mut w = PageWriter::new(ENVELOPE_RESERVE + 5000);
         assert!(w.push(&big).unwrap());
-        assert!(!w.push(&big).unwrap(), "a second 3000-byte item passes 5000");
+        assert!(
+            !w.push(&big).unwrap(),
+            "a second 3000-byte item passes 5000"
+        );
         assert!(w.push(&"small").unwrap());
         let body = w
             .finish(&ChangesPage {

@@ -137,7 +137,9 @@ fn logout(engine: &Engine, all: bool) -> Result<(), CliError> {
     if out.remaining.is_empty() {
         println!("No token is stored on this device any more.");
     } else {
-        println!("Tokens still stored on this device (remove them with `countersign logout --all`):");
+        println!(
+            "Tokens still stored on this device (remove them with `countersign logout --all`):"
+        );
         for a in &out.remaining {
             println!("  {a}");
         }

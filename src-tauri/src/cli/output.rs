@@ -280,12 +280,14 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>) -> String {
                 o,
                 "\nTHIS DEVICE\n  {} {}",
                 glyph_outbox(local.state),
-                clean(&local.explain_for(
-                    a.decision
-                        .as_ref()
-                        .filter(|_| d.decided_by_you_elsewhere)
-                        .map(|dec| dec.by.as_str())
-                ))
+                clean(
+                    &local.explain_for(
+                        a.decision
+                            .as_ref()
+                            .filter(|_| d.decided_by_you_elsewhere)
+                            .map(|dec| dec.by.as_str())
+                    )
+                )
             );
         }
     }

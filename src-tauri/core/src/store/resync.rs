@@ -74,9 +74,11 @@ impl Store {
     pub fn change_seq_of(&self, id: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
-            .query_row("SELECT change_seq FROM approvals WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT change_seq FROM approvals WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 

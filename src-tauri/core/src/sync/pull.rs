@@ -145,7 +145,9 @@ pub async fn pull(engine: &Engine, client: &ApiClient) -> Result<PullSummary> {
         summary.resync = Some(report);
     } else if let Some(e) = epoch.filter(|e| stored_epoch.as_ref() != Some(e)) {
         // First contact with this server (or with an epoch-aware one).
-        engine.blocking(move |en| en.store().set_server_epoch(&e)).await?;
+        engine
+            .blocking(move |en| en.store().set_server_epoch(&e))
+            .await?;
     }
     engine.blocking(|e| e.synced()).await?;
     Ok(summary)

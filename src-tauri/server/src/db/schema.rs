@@ -102,8 +102,7 @@ pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
 
 /// This database's epoch (see `ChangesPage::epoch`).
 pub fn epoch(conn: &Connection) -> Result<String, ServerError> {
-    meta_get(conn, "epoch")?
-        .ok_or_else(|| ServerError::Corrupt("the database has no epoch".into()))
+    meta_get(conn, "epoch")?.ok_or_else(|| ServerError::Corrupt("the database has no epoch".into()))
 }
 
 pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, ServerError> {
