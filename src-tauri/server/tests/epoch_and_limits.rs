@@ -29,7 +29,7 @@ async fn pages_and_me_carry_the_epoch_and_pages_the_latest_change() {
     let epoch = p.epoch.clone().expect("epoch");
     assert_eq!(p.items.len(), 2);
     let latest = p.latest.expect("latest");
-    assert!(latest >= p.items[1].change_seq + 1, "{latest}");
+    assert!(latest > p.items[1].change_seq, "{latest}");
     let resp = t
         .http
         .get(format!("{}/api/v1/me", t.base))
@@ -68,14 +68,15 @@ async fn the_openapi_document_states_the_page_byte_limit() {
         .await
         .unwrap();
     let text = doc["info"]["description"].as_str().unwrap();
-    for needle in [
-        &format!("{} bytes of JSON", countersign_api::MAX_PAGE_BYTES),
-        &format!("request body {} bytes", countersign_api::MAX_BODY_BYTES),
-        "notes 4000 characters",
-        "500 ids",
-        "summary 1000 characters",
-    ] {
-        assert!(text.contains(needle.as_str()), "{needle:?} in {text}");
+    let needles = [
+        format!("{} bytes of JSON", countersign_api::MAX_PAGE_BYTES),
+        format!("request body {} bytes", countersign_api::MAX_BODY_BYTES),
+        "notes 4000 characters".to_string(),
+        "500 ids".to_string(),
+        "summary 1000 characters".to_string(),
+    ];
+    for needle in &needles {
+        assert!(text.contains(needle), "{needle:?} in {text}");
     }
     t.stop().await;
 }
