@@ -222,6 +222,13 @@ async fn run(label: &str, params: impl Fn(usize) -> Value) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // `cargo test --all-targets` runs bench binaries without --bench; keep that quick.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "server_memory: run with `cargo bench -p countersign-server --bench server_memory`"
+        );
+        return;
+    }
     if !Path::new("/proc/self/status").exists() {
         println!("memory: skipped (needs /proc)");
         return;
