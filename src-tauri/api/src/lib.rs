@@ -21,8 +21,15 @@ pub const MAX_NOTES_CHARS: usize = 4000;
 pub const MAX_REASON_CHARS: usize = 1000;
 /// Most ids in one bulk request.
 pub const MAX_BULK_IDS: usize = 500;
-/// Largest page of `GET /approvals` and `GET /approvals/changes`.
+/// Largest page of `GET /approvals` and `GET /approvals/changes`, in items.
 pub const MAX_PAGE_LIMIT: u32 = 1000;
+/// Largest page of `GET /approvals` and `GET /approvals/changes`, in bytes of JSON:
+/// the server stops adding items before a page passes it, but always sends at least
+/// one (an approval may be up to [`MAX_BODY_BYTES`] on its own), so a page is never
+/// longer than this plus one approval. Clients must accept that much.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest request body the server accepts (a new approval with its params).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -396,6 +403,16 @@ pub struct ChangesPage {
     /// or the request's `after` when `items` is empty.
     pub next: i64,
     pub has_more: bool,
+    /// The server's database identity: a random id made when its database was
+    /// created. A different epoch than the one a client synced from means a new or
+    /// rebuilt server, whose change numbers mean nothing to that client's cursor.
+    /// Absent from servers older than this field.
+    #[serde(default)]
+    pub epoch: Option<String>,
+    /// The org's latest `change_seq` when the page was read. A client cursor past it
+    /// means the server went back in time (restored from a backup).
+    #[serde(default)]
+    pub latest: Option<i64>,
 }
 
 /// Answer to a single approve/deny: the approval as it now stands. Its
@@ -558,6 +575,9 @@ pub struct WhoAmI {
     pub subject: String,
     pub org_id: String,
     pub role: Role,
+    /// See [`ChangesPage::epoch`].
+    #[serde(default)]
+    pub epoch: Option<String>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,6 +1,7 @@
 //! HTTP client for the Countersign API. Every answer is treated as untrusted: bodies
 //! are size-capped, JSON errors become `Protocol` failures, nothing panics.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,8 +14,12 @@ use crate::api::{
     ErrorResponse, Stats, WhoAmI,
 };
 use crate::error::CoreError;
+use crate::server_clock::{parse_http_date, ServerClock};
 
-/// Largest body accepted for a page of approvals (1000 approvals with big params).
+/// Largest body accepted for a page of approvals. A server bounds its pages by
+/// [`api::MAX_PAGE_BYTES`] plus one approval (itself at most a request body of
+/// params and an execution result of [`api::MAX_BODY_BYTES`] each), far below this;
+/// an older server may send more, and is then asked for smaller pages.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Largest error body read.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
@@ -83,6 +88,8 @@ pub struct ApiClient {
     base: Url,
     org: String,
     token: String,
+    /// Fed the `Date` of every answer (see [`crate::server_clock`]).
+    clock: Option<Arc<ServerClock>>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -134,7 +141,31 @@ impl ApiClient {
             base,
             org: org.to_string(),
             token: token.to_string(),
+            clock: None,
         })
+    }
+
+    /// Estimates the server's time from the answers this client gets.
+    pub fn with_server_clock(mut self, clock: Arc<ServerClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Sends `req`, noting the answer's `Date` for the server clock.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+        let sent = self.clock.as_ref().map(|c| c.local_now());
+        let resp = req.send().await.map_err(transport)?;
+        if let (Some(clock), Some(sent)) = (&self.clock, sent) {
+            let date = resp
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_http_date);
+            if let Some(date) = date {
+                clock.observe(sent, clock.local_now(), date);
+            }
+        }
+        Ok(resp)
     }
 
     pub fn org(&self) -> &str {
@@ -168,11 +199,30 @@ impl ApiClient {
     }
 
     pub async fn changes(&self, after: i64, limit: u32) -> Result<ChangesPage, Failure> {
+        match self.changes_page(after, limit).await? {
+            PageAnswer::Page(p) => Ok(p),
+            PageAnswer::TooLarge(m) => Err(Failure::Protocol(m)),
+        }
+    }
+
+    /// Like [`ApiClient::changes`], but an answer over the size cap is
+    /// [`PageAnswer::TooLarge`] so the caller can ask for a smaller page.
+    pub async fn changes_page(&self, after: i64, limit: u32) -> Result<PageAnswer, Failure> {
         let mut url = self.url(true, &["approvals", "changes"])?;
         url.query_pairs_mut()
             .append_pair("after", &after.to_string())
             .append_pair("limit", &limit.to_string());
-        let page: ChangesPage = self.send_json(self.request(Method::GET, url)).await?;
+        let resp = self.send(self.request(Method::GET, url)).await?;
+        if !resp.status().is_success() {
+            return Err(error_from(resp).await);
+        }
+        let body = match read_body(resp, MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(ReadError::TooLarge(m)) => return Ok(PageAnswer::TooLarge(m)),
+            Err(e) => return Err(e.into()),
+        };
+        let page: ChangesPage = serde_json::from_slice(&body)
+            .map_err(|e| Failure::Protocol(format!("malformed JSON from the server: {e}")))?;
         if page.has_more && page.next <= after {
             // A server that says "more" without moving the cursor would loop us forever.
             return Err(Failure::Protocol(format!(
@@ -180,7 +230,7 @@ impl ApiClient {
                 page.next
             )));
         }
-        Ok(page)
+        Ok(PageAnswer::Page(page))
     }
 
     pub async fn approval(&self, id: &str) -> Result<Approval, Failure> {
@@ -298,13 +348,13 @@ impl ApiClient {
     pub async fn events(&self) -> Result<reqwest::Response, Failure> {
         let url = self.url(true, &["approvals", "events"])?;
         let resp = self
-            .stream_http
-            .get(url)
-            .bearer_auth(&self.token)
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .send()
-            .await
-            .map_err(transport)?;
+            .send(
+                self.stream_http
+                    .get(url)
+                    .bearer_auth(&self.token)
+                    .header(reqwest::header::ACCEPT, "text/event-stream"),
+            )
+            .await?;
         if resp.status().is_success() {
             Ok(resp)
         } else {
@@ -316,7 +366,7 @@ impl ApiClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, Failure> {
-        let resp = req.send().await.map_err(transport)?;
+        let resp = self.send(req).await?;
         if !resp.status().is_success() {
             return Err(error_from(resp).await);
         }
@@ -416,11 +466,38 @@ fn tls_failure(e: &reqwest::Error) -> Option<String> {
     })
 }
 
+/// Why a body was not read whole.
+enum ReadError {
+    TooLarge(String),
+    Cut(String),
+}
+
+impl From<ReadError> for Failure {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::TooLarge(m) => Failure::Protocol(m),
+            ReadError::Cut(m) => Failure::Transient(m),
+        }
+    }
+}
+
+/// An answer to a page request.
+#[derive(Debug)]
+pub enum PageAnswer {
+    Page(ChangesPage),
+    /// Over the size cap: ask again with a smaller `limit`.
+    TooLarge(String),
+}
+
 /// Reads at most `cap` bytes; a longer body is a protocol error, a cut one a transient one.
-pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Failure> {
+pub async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Failure> {
+    Ok(read_body(resp, cap).await?)
+}
+
+async fn read_body(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
     if let Some(len) = resp.content_length() {
         if len as usize > cap {
-            return Err(Failure::Protocol(format!(
+            return Err(ReadError::TooLarge(format!(
                 "answer of {len} bytes exceeds the {cap}-byte limit"
             )));
         }
@@ -430,7 +507,7 @@ pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > cap {
-                    return Err(Failure::Protocol(format!(
+                    return Err(ReadError::TooLarge(format!(
                         "answer exceeds the {cap}-byte limit"
                     )));
                 }
@@ -438,7 +515,7 @@ pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<
             }
             Ok(None) => return Ok(body),
             Err(e) => {
-                return Err(Failure::Transient(format!(
+                return Err(ReadError::Cut(format!(
                     "answer cut off after {} bytes: {e}",
                     body.len()
                 )))

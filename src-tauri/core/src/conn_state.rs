@@ -51,6 +51,13 @@ pub struct SyncStatus {
     pub last_synced: Option<DateTime<Utc>>,
     /// Decisions still to deliver.
     pub outbox_pending: u64,
+    /// Server time minus this device's clock, in milliseconds, once measured.
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
+    /// This device's clock is off by more than a minute: say so (times shown are
+    /// the server's anyway).
+    #[serde(default)]
+    pub clock_off: bool,
 }
 
 /// What changed, for subscribers (GUI windows, tray, notification shell).

@@ -3,6 +3,7 @@
 //! synchronous (local SQLite, return at once); talking to the server is async.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -15,14 +16,18 @@ use crate::client::ApiClient;
 use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
 use crate::error::{CoreError, Result};
 use crate::notify_plan::{self, Announced, PlannedNotification};
+use crate::private_files;
+use crate::server_clock::ServerClock;
 use crate::settings::{self, Settings};
 use crate::store::approvals::{ApprovalDetail, Facets, QueueItem, QueuePage, QueueQuery};
 use crate::store::count_memo::CountMemo;
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
+use crate::store::resync::ResyncReport;
 use crate::store::Store;
 use crate::token::{TokenLocation, TokenStore};
 
-/// Source of "now"; replaceable so tests can move the clock past an expiry.
+/// Source of the device's "now"; replaceable so tests can move the clock past an
+/// expiry or skew it. The engine's [`Engine::now`] is this plus the server offset.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// Tuning knobs; the defaults suit the desktop app and the CLI.
@@ -93,6 +98,18 @@ pub struct SyncSummary {
     /// Decisions still queued afterwards.
     pub remaining: u64,
     pub cursor: i64,
+    /// Set when the server's history changed and everything was pulled again.
+    #[serde(default)]
+    pub resync: Option<ResyncReport>,
+}
+
+/// What `logout` removed and what tokens this device still keeps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogoutOutcome {
+    /// Accounts (`org@server`) whose token was removed.
+    pub removed: Vec<String>,
+    /// Accounts whose token is still stored here.
+    pub remaining: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +139,10 @@ pub(crate) struct Inner {
     client: Mutex<Option<ApiClient>>,
     /// Last time local expiry was checked, to report what expired since.
     expiry_mark: Mutex<DateTime<Utc>>,
+    /// The server's time as this device estimates it.
+    clock: Arc<ServerClock>,
+    /// The offset last written to the store, to skip writes that change nothing.
+    saved_offset_ms: AtomicI64,
 }
 
 #[derive(Clone)]
@@ -144,8 +165,15 @@ impl Engine {
     }
 
     pub fn open_with(home: &Path, opts: EngineOptions) -> Result<Engine> {
-        std::fs::create_dir_all(home)?;
-        let store = Store::open(&crate::paths::db_path(home))?;
+        private_files::secure_home(home)?;
+        let db_path = crate::paths::db_path(home);
+        private_files::precreate_private_file(&db_path)?;
+        let store = Store::open(&db_path)?;
+        let clock = Arc::new(ServerClock::new(opts.clock.clone()));
+        let saved = store.clock_offset_ms()?;
+        if let Some(ms) = saved {
+            clock.restore(ms);
+        }
         let tokens = if opts.file_token_store {
             TokenStore::file_only(home)
         } else {
@@ -166,6 +194,8 @@ impl Engine {
                 sync_lock: tokio::sync::Mutex::new(()),
                 client: Mutex::new(None),
                 expiry_mark: Mutex::new(DateTime::<Utc>::MIN_UTC),
+                clock,
+                saved_offset_ms: AtomicI64::new(saved.unwrap_or(i64::MIN)),
             }),
         };
         let initial = if engine.client().is_ok() {
@@ -181,8 +211,33 @@ impl Engine {
         &self.inner.home
     }
 
+    /// The server's time as this device estimates it: the device clock corrected by
+    /// the offset measured on every answer (persisted, so it holds offline). Expiry,
+    /// countdowns and notifications use this, so a wrong laptop clock neither blocks
+    /// a valid decision nor shows an expired approval as pending.
     pub fn now(&self) -> DateTime<Utc> {
-        (self.inner.opts.clock)()
+        self.inner.clock.now()
+    }
+
+    /// The device's own clock, uncorrected.
+    pub fn local_now(&self) -> DateTime<Utc> {
+        self.inner.clock.local_now()
+    }
+
+    /// Server time minus device time, in milliseconds, once measured.
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        self.inner.clock.offset_ms()
+    }
+
+    /// Whether `ms` moved a second or more from what the store holds (and notes it
+    /// as saved): a steady clock costs no writes.
+    pub(crate) fn offset_needs_saving(&self, ms: i64) -> bool {
+        let saved = self.inner.saved_offset_ms.load(Ordering::Relaxed);
+        let needed = saved == i64::MIN || (ms - saved).abs() >= 1000;
+        if needed {
+            self.inner.saved_offset_ms.store(ms, Ordering::Relaxed);
+        }
+        needed
     }
 
     /// Sets the expiry mark to `now`, returning the previous one (first call: `now`).
@@ -277,10 +332,14 @@ impl Engine {
 
     pub fn status(&self) -> Result<SyncStatus> {
         let store = self.reader()?;
+        let clock_offset_ms = self.clock_offset_ms();
         Ok(SyncStatus {
             conn: self.conn_state(),
             last_synced: store.last_synced()?,
             outbox_pending: store.outbox_active_count()?,
+            clock_offset_ms,
+            clock_off: clock_offset_ms
+                .is_some_and(|ms| ms.abs() > crate::server_clock::CLOCK_OFF_THRESHOLD_MS),
         })
     }
 
@@ -318,7 +377,8 @@ impl Engine {
         if token.is_empty() {
             return Err(CoreError::Invalid("the token is empty".into()));
         }
-        let client = ApiClient::new(&server_url, org, token)?;
+        let client =
+            ApiClient::new(&server_url, org, token)?.with_server_clock(self.inner.clock.clone());
         let who = client.me().await.map_err(CoreError::from)?;
         if who.role != Role::Approver {
             return Err(CoreError::Invalid(format!(
@@ -349,10 +409,11 @@ impl Engine {
                 )));
             }
         }
-        let location = self
-            .inner
-            .tokens
-            .save(&TokenStore::account(&server_url, org), token)?;
+        let account = TokenStore::account(&server_url, org);
+        let location = self.inner.tokens.save(&account, token)?;
+        // Remembered (the name only) so `logout --all` can find keychain entries,
+        // which cannot be listed.
+        self.store().remember_token_account(&account)?;
         {
             let mut store = self.store();
             let mut s = store.load_settings()?;
@@ -374,17 +435,54 @@ impl Engine {
         })
     }
 
-    /// Forgets the token. Cached approvals and queued decisions stay (they are
-    /// delivered after the next login to the same server and org).
-    pub fn logout(&self) -> Result<()> {
+    /// Forgets the token of the current server and org (under every spelling of the
+    /// server this device used), or with `all` every token this device stored, from
+    /// the keychain and the fallback file. Cached approvals and queued decisions stay
+    /// (they are delivered after the next login to the same server and org).
+    pub fn logout(&self, all: bool) -> Result<LogoutOutcome> {
         let s = self.settings()?;
-        if let Some((server, org)) = s.endpoint() {
-            self.inner.tokens.clear(&TokenStore::account(server, org))?;
+        let known = {
+            let mut k = self.reader()?.token_accounts()?;
+            k.extend(self.inner.tokens.file_accounts()?);
+            k.sort();
+            k.dedup();
+            k
+        };
+        let targets: Vec<String> = if all {
+            known.clone()
+        } else {
+            match s.endpoint() {
+                Some((server, org)) => {
+                    let current = TokenStore::account(server, org);
+                    let mut t: Vec<String> = known
+                        .iter()
+                        .filter(|a| same_account(a, &current))
+                        .cloned()
+                        .collect();
+                    t.push(current);
+                    t.sort();
+                    t.dedup();
+                    t
+                }
+                None => Vec::new(),
+            }
+        };
+        for account in &targets {
+            self.inner.tokens.clear(account)?;
         }
+        let remaining: Vec<String> = known
+            .into_iter()
+            .filter(|a| !targets.contains(a))
+            .filter(|a| matches!(self.inner.tokens.load(a), Ok(Some(_))))
+            .collect();
+        self.store().forget_token_accounts(&targets)?;
         *lock(&self.inner.client) = None;
         self.set_conn(ConnState::NotConfigured);
         self.inner.wake.notify_one();
-        Ok(())
+        Ok(LogoutOutcome {
+            removed: targets,
+            remaining,
+        })
     }
 
     /// A hash of the server, org and token as stored now (bypassing the cached client),
@@ -420,7 +518,8 @@ impl Engine {
             .tokens
             .load(&TokenStore::account(server, org))?
             .ok_or(CoreError::NotConfigured)?;
-        let client = ApiClient::new(server, org, &token)?;
+        let client =
+            ApiClient::new(server, org, &token)?.with_server_clock(self.inner.clock.clone());
         *lock(&self.inner.client) = Some(client.clone());
         Ok(client)
     }
@@ -484,9 +583,21 @@ impl Engine {
 
     pub fn detail(&self, id: &str) -> Result<ApprovalDetail> {
         self.expire_sweep()?;
-        self.reader()?
+        let reader = self.reader()?;
+        let mut d = reader
             .detail(id, self.now())?
-            .ok_or_else(|| CoreError::NotFound(id.to_string()))
+            .ok_or_else(|| CoreError::NotFound(id.to_string()))?;
+        let me = reader.load_settings()?.subject;
+        let decided_here = d
+            .local_decision
+            .as_ref()
+            .is_some_and(|e| e.state == OutboxState::Applied);
+        d.decided_by_you_elsewhere = !decided_here
+            && d.approval
+                .decision
+                .as_ref()
+                .is_some_and(|dec| Some(dec.by.as_str()) == me.as_deref());
+        Ok(d)
     }
 
     /// Stats from the cache (works offline), same shape as the server's.
@@ -770,4 +881,11 @@ impl Drop for Reader<'_> {
 /// data consistent, so carry on rather than cascade the panic.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether two token accounts (`org@server`) name the same org on the same server,
+/// spelled differently (a trailing slash, letter case of the host).
+fn same_account(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
 }

@@ -12,13 +12,17 @@ pub mod engine;
 pub mod error;
 pub mod notify_plan;
 pub mod paths;
+pub mod private_files;
+pub mod server_clock;
 pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod token;
 
 pub use conn_state::{ConnState, EngineEvent, SyncStatus};
-pub use engine::{Clock, Engine, EngineOptions, LoginOutcome, Queued, SyncSummary, PUSH_BATCH_ENV};
+pub use engine::{
+    Clock, Engine, EngineOptions, LoginOutcome, LogoutOutcome, Queued, SyncSummary, PUSH_BATCH_ENV,
+};
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use settings::Settings;
@@ -27,5 +31,6 @@ pub use store::approvals::{
     RowKey, SortOrder,
 };
 pub use store::outbox::{OutboxEntry, OutboxItem, OutboxState};
+pub use store::resync::ResyncReport;
 pub use sync::Background;
 pub use token::{TokenLocation, TokenStore};

@@ -11,6 +11,7 @@ pub mod count_memo;
 pub mod match_set;
 pub mod migrations;
 pub mod outbox;
+pub mod resync;
 pub mod stats;
 
 use std::path::Path;
@@ -160,6 +161,48 @@ impl Store {
         self.meta_set("last_synced", &to_ms(at).to_string())
     }
 
+    /// Server minus device time, as last measured (see [`crate::server_clock`]).
+    pub fn clock_offset_ms(&self) -> Result<Option<i64>> {
+        Ok(self
+            .meta_get("clock_offset_ms")?
+            .and_then(|v| v.parse().ok()))
+    }
+
+    pub fn set_clock_offset_ms(&self, ms: i64) -> Result<()> {
+        self.meta_set("clock_offset_ms", &ms.to_string())
+    }
+
+    /// Token accounts (`org@server`, names only) this device stored a token for.
+    pub fn token_accounts(&self) -> Result<Vec<String>> {
+        Ok(self
+            .meta_get("token_accounts")?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default())
+    }
+
+    pub fn remember_token_account(&self, account: &str) -> Result<()> {
+        let mut all = self.token_accounts()?;
+        if !all.iter().any(|a| a == account) {
+            all.push(account.to_string());
+            self.save_token_accounts(&all)?;
+        }
+        Ok(())
+    }
+
+    pub fn forget_token_accounts(&self, accounts: &[String]) -> Result<()> {
+        let all: Vec<String> = self
+            .token_accounts()?
+            .into_iter()
+            .filter(|a| !accounts.contains(a))
+            .collect();
+        self.save_token_accounts(&all)
+    }
+
+    fn save_token_accounts(&self, all: &[String]) -> Result<()> {
+        let json = serde_json::to_string(all).map_err(|e| CoreError::Token(e.to_string()))?;
+        self.meta_set("token_accounts", &json)
+    }
+
     /// Drops the cached approvals and sync position (used when switching server or org),
     /// keeping nothing that belonged to the previous account.
     pub fn reset_cache(&mut self) -> Result<()> {
@@ -167,7 +210,7 @@ impl Store {
         tx.execute_batch(
             "DELETE FROM approvals_fts; DELETE FROM approvals; DELETE FROM audit_cache;
              DELETE FROM outbox; DELETE FROM announced;
-             DELETE FROM meta WHERE key IN ('change_cursor', 'last_synced');",
+             DELETE FROM meta WHERE key IN ('change_cursor', 'last_synced', 'server_epoch', 'resync');",
         )?;
         tx.commit()?;
         Ok(())

@@ -84,6 +84,7 @@ impl Engine {
             expired_unsent: pushed.expired,
             remaining,
             cursor,
+            resync: pulled.resync,
         })
     }
 
@@ -386,7 +387,16 @@ impl Engine {
 
     pub(crate) fn synced(&self) -> Result<()> {
         let now = self.now();
-        self.store().set_last_synced(now)?;
+        let store = self.store();
+        store.set_last_synced(now)?;
+        // The offset is kept for offline use; written when it moved by a second or
+        // more, so a steady clock costs no writes.
+        if let Some(ms) = self.clock_offset_ms() {
+            if self.offset_needs_saving(ms) {
+                store.set_clock_offset_ms(ms)?;
+            }
+        }
+        drop(store);
         self.emit(EngineEvent::Synced { at: now });
         Ok(())
     }

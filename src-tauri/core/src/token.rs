@@ -98,6 +98,11 @@ impl TokenStore {
         Ok(self.file_read()?.remove(account))
     }
 
+    /// Accounts with a token in the fallback file (the keychain cannot be listed).
+    pub fn file_accounts(&self) -> Result<Vec<String>> {
+        Ok(self.file_read()?.into_keys().collect())
+    }
+
     pub fn clear(&self, account: &str) -> Result<()> {
         if self.use_keychain {
             if let Ok(entry) = keyring::Entry::new(SERVICE, account) {

@@ -24,6 +24,8 @@ const MAX_IDLE_READERS: usize = 8;
 
 pub struct Db {
     path: PathBuf,
+    /// Read once at open: it never changes for the life of the file.
+    epoch: String,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -53,8 +55,10 @@ impl Db {
             tracing::warn!(%mode, "SQLite did not switch to WAL; reads will wait for writes");
         }
         schema::migrate(&conn)?;
+        let epoch = schema::epoch(&conn)?;
         Ok(Arc::new(Db {
             path: path.to_path_buf(),
+            epoch,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
         }))
@@ -62,6 +66,11 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The database's random identity, made when the file was created.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// Runs `f` on the writer connection, off the async runtime.

@@ -50,6 +50,7 @@ pub async fn run(state: AppState) {
         if let Err(e) = sweep(&state).await {
             tracing::error!(error = %e, "expiry sweep failed");
         }
+        crate::page::release_memory();
         let purge_due = match last_purge {
             None => true,
             Some(t) => t.elapsed() >= PURGE_EVERY,

@@ -20,6 +20,7 @@ pub mod expiry;
 pub mod extract;
 pub mod links;
 pub mod openapi;
+pub mod page;
 pub mod routes;
 pub mod state;
 pub mod tls;

@@ -55,5 +55,31 @@ impl Modify for BearerAuth {
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    let limits = limits();
+    doc.info.description = Some(match doc.info.description.take() {
+        Some(d) => format!("{d}\n\n{limits}"),
+        None => limits,
+    });
+    doc
+}
+
+/// The limits a client must know, from the constants the server enforces.
+fn limits() -> String {
+    use countersign_api as api;
+    format!(
+        "Limits: request body {body} bytes; summary {summary} characters; deny reason \
+         {reason} characters; notes {notes} characters; {ids} ids per bulk request; \
+         list and changes pages at most {items} items and about {page} bytes of JSON \
+         (the server stops adding items before a page passes {page} bytes, but a page \
+         always holds at least one item, so a single large approval may make a page of up \
+         to {page} bytes plus that approval). Follow `next_cursor` / `has_more` for the rest.",
+        body = api::MAX_BODY_BYTES,
+        summary = agent::MAX_SUMMARY,
+        reason = api::MAX_REASON_CHARS,
+        notes = api::MAX_NOTES_CHARS,
+        ids = api::MAX_BULK_IDS,
+        items = api::MAX_PAGE_LIMIT,
+        page = api::MAX_PAGE_BYTES,
+    )
 }

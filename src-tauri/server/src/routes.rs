@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Largest request body accepted (params of a new approval can be sizeable JSON).
-pub const BODY_LIMIT: usize = 1024 * 1024;
+pub const BODY_LIMIT: usize = countersign_api::MAX_BODY_BYTES;
 
 /// Where every approval endpoint lives.
 pub const APPROVALS: &str = "/api/v1/orgs/{org}/approvals";

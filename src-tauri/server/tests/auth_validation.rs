@@ -222,9 +222,13 @@ async fn whoami_reports_the_token_owner() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+    let epoch = body["epoch"]
+        .as_str()
+        .expect("the database epoch")
+        .to_string();
     assert_eq!(
         body,
-        json!({"subject": "bob", "org_id": ORG, "role": "approver"})
+        json!({"subject": "bob", "org_id": ORG, "role": "approver", "epoch": epoch})
     );
     t.stop().await;
 }

@@ -116,7 +116,10 @@ pub async fn list_approvals(shell: State<'_, Shell>, query: QueueQuery) -> UiRes
 /// One page of the queue by key (`after`/`before` a row) or by `offset` (a far jump),
 /// without a total: scrolling never recounts.
 #[tauri::command]
-pub async fn page_approvals(shell: State<'_, Shell>, query: QueueQuery) -> UiResult<Vec<QueueItem>> {
+pub async fn page_approvals(
+    shell: State<'_, Shell>,
+    query: QueueQuery,
+) -> UiResult<Vec<QueueItem>> {
     let mut q = query;
     q.limit = q.limit.clamp(1, MAX_ROWS);
     off_runtime(shell.engine(), move |e| Ok(e.page(&q)?)).await

@@ -40,8 +40,13 @@ pub enum Command {
         #[arg(long)]
         token_stdin: bool,
     },
-    /// Forget the stored token (cached approvals and queued decisions stay).
-    Logout,
+    /// Forget the stored token of this server and org (cached approvals and queued
+    /// decisions stay); lists the tokens still stored on this device.
+    Logout {
+        /// Remove every token this device stored, for every server and org.
+        #[arg(long)]
+        all: bool,
+    },
     /// Pull changes from the server and deliver queued decisions.
     Sync {
         #[arg(long)]
@@ -126,7 +131,7 @@ impl Command {
     /// Whether the command was asked for JSON output (errors then go to stdout as JSON too).
     pub fn json(&self) -> bool {
         match self {
-            Command::Login { .. } | Command::Logout => false,
+            Command::Login { .. } | Command::Logout { .. } => false,
             Command::Queue(q) => q.json,
             Command::Sync { json }
             | Command::Show { json, .. }

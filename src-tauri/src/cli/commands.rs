@@ -29,11 +29,7 @@ async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
             org,
             token_stdin,
         } => login(engine, &server, &org, token_stdin).await,
-        Command::Logout => {
-            engine.logout()?;
-            println!("Signed out. The token was removed; cached approvals and queued decisions stay on this device.");
-            Ok(())
-        }
+        Command::Logout { all } => logout(engine, all),
         Command::Sync { json } => sync(engine, json).await,
         Command::Queue(args) => queue(engine, args),
         Command::Show { id, json } => show(engine, &id, json).await,
@@ -221,6 +217,25 @@ async fn login(
     Ok(())
 }
 
+fn logout(engine: &Engine, all: bool) -> Result<(), CliError> {
+    let out = engine.logout(all)?;
+    println!("Signed out. Cached approvals and queued decisions stay on this device.");
+    for a in &out.removed {
+        println!("  removed the token for {a}");
+    }
+    if out.remaining.is_empty() {
+        println!("No token is stored on this device any more.");
+    } else {
+        println!(
+            "Tokens still stored on this device (remove them with `countersign logout --all`):"
+        );
+        for a in &out.remaining {
+            println!("  {a}");
+        }
+    }
+    Ok(())
+}
+
 async fn sync(engine: &Engine, json: bool) -> Result<(), CliError> {
     match engine.sync_now().await {
         Ok(s) => {
@@ -231,7 +246,13 @@ async fn sync(engine: &Engine, json: bool) -> Result<(), CliError> {
                     "Synced: {} approvals received ({} changed); decisions delivered {}, rejected {}, expired unsent {}; {} still queued.",
                     s.pulled, s.changed, s.delivered, s.rejected, s.expired_unsent, s.remaining
                 );
+                if let Some(r) = &s.resync {
+                    print!("{}", output::resync(r));
+                }
                 report_rejections(engine)?;
+                if let Some(note) = output::clock_note(&engine.status()?) {
+                    println!("{note}");
+                }
             }
             // A decision that was not applied is not a success, even if syncing worked.
             let failed = s.rejected + s.expired_unsent;
@@ -262,6 +283,7 @@ async fn sync(engine: &Engine, json: bool) -> Result<(), CliError> {
 
 /// Prints rejected/expired decisions not yet reported.
 fn report_rejections(engine: &Engine) -> Result<(), CliError> {
+    let me = engine.settings()?.subject;
     for e in engine.outbox(&[OutboxState::Rejected, OutboxState::Expired])? {
         if e.finished_at
             .is_some_and(|t| (engine.now() - t).num_minutes() < 5)
@@ -270,7 +292,7 @@ fn report_rejections(engine: &Engine) -> Result<(), CliError> {
                 "  {} {}: {}",
                 output::glyph_outbox(e.state),
                 e.approval_id,
-                e.explain()
+                e.explain_for(me.as_deref())
             );
         }
     }
@@ -311,6 +333,9 @@ fn queue(engine: &Engine, a: QueueArgs) -> Result<(), CliError> {
         "{}",
         output::footer(&status, page.items.len(), page.total, engine.now())
     );
+    if let Some(note) = output::clock_note(&status) {
+        println!("{note}");
+    }
     Ok(())
 }
 
@@ -540,7 +565,12 @@ async fn decide(
                 now_e.approval_id
             ),
             OutboxState::Rejected | OutboxState::Expired => {
-                format!("{}: {}", now_e.approval_id, now_e.explain())
+                let me = engine.settings()?.subject;
+                format!(
+                    "{}: {}",
+                    now_e.approval_id,
+                    now_e.explain_for(me.as_deref())
+                )
             }
         };
         results.push(DecisionReport {

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use countersign_core::api::{ApprovalStatus, RiskSnapshot, Stats, StatsBucket, TraceResult};
 use countersign_core::{
-    ApprovalDetail, ConnState, OutboxEntry, OutboxState, QueuePage, SyncStatus,
+    ApprovalDetail, ConnState, OutboxEntry, OutboxState, QueuePage, ResyncReport, SyncStatus,
 };
 
 pub fn glyph(status: ApprovalStatus) -> &'static str {
@@ -175,7 +175,9 @@ pub fn queue_table(page: &QueuePage, now: DateTime<Utc>) -> String {
             r[4]
         );
         let mut second = clean(&item.summary);
-        if let Some(p) = &item.pending_decision {
+        if item.gone_at.is_some() {
+            second.push_str("  [no longer on the server]");
+        } else if let Some(p) = &item.pending_decision {
             let _ = write!(
                 second,
                 "  [{} — queued, will be sent when online]",
@@ -209,6 +211,55 @@ pub fn footer(status: &SyncStatus, shown: usize, total: u64, now: DateTime<Utc>)
     format!("{shown} of {total} shown; {synced}{queued}{conn}")
 }
 
+/// What a full resync found, for `sync`.
+pub fn resync(r: &ResyncReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "The server's history changed ({}); everything was pulled again.",
+        clean(&r.reason)
+    );
+    if r.removed > 0 {
+        let _ = writeln!(
+            o,
+            "  {} approval(s) the server no longer has were removed from this device.",
+            r.removed
+        );
+    }
+    for id in &r.gone {
+        let _ = writeln!(
+            o,
+            "  {} is no longer on the server; kept here because you decided on it.",
+            clean(id)
+        );
+    }
+    for id in &r.rejected {
+        let _ = writeln!(
+            o,
+            "  ✗ your queued decision on {} was not sent: the server no longer has it.",
+            clean(id)
+        );
+    }
+    for id in &r.undone {
+        let _ = writeln!(
+            o,
+            "  ⚠ {} is pending again on the server: your earlier decision was lost with the restore; decide again.",
+            clean(id)
+        );
+    }
+    o
+}
+
+/// A line about this device's clock when it is off by more than a minute.
+pub fn clock_note(s: &SyncStatus) -> Option<String> {
+    let ms = s.clock_offset_ms.filter(|_| s.clock_off)?;
+    let dir = if ms > 0 { "behind" } else { "ahead of" };
+    Some(format!(
+        "note: this device's clock is {} {dir} the server's; times shown are the server's.",
+        span(ms.abs() / 1000)
+    ))
+}
+
 pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
     let a = &d.approval;
     let mut o = String::new();
@@ -221,8 +272,10 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
     };
     let _ = writeln!(o, "Agent:   {}{agent_extra}", clean(&a.agent.id));
     let _ = writeln!(o, "Action:  {}", clean(&a.action));
-    let status_note = if d.locally_expired {
-        " (expired on this device's clock)"
+    let status_note = if d.gone_at.is_some() {
+        " (no longer on the server: it was restored from an older backup or rebuilt)"
+    } else if d.locally_expired {
+        " (expired by the server's time, as this device last measured it)"
     } else {
         ""
     };
@@ -277,9 +330,14 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
     if let Some(dec) = &a.decision {
         let _ = writeln!(
             o,
-            "\nDECISION\n  {} by {} at {}",
+            "\nDECISION\n  {} by {}{} at {}",
             dec.kind.resulting_status(),
             clean(&dec.by),
+            if d.decided_by_you_elsewhere {
+                " (you, on another device)"
+            } else {
+                ""
+            },
             dec.at.format("%Y-%m-%d %H:%M:%S UTC")
         );
         if let Some(r) = &dec.reason {
@@ -295,7 +353,14 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
                 o,
                 "\nTHIS DEVICE\n  {} {}",
                 glyph_outbox(local.state),
-                clean(&local.explain())
+                clean(
+                    &local.explain_for(
+                        a.decision
+                            .as_ref()
+                            .filter(|_| d.decided_by_you_elsewhere)
+                            .map(|dec| dec.by.as_str())
+                    )
+                )
             );
         }
     }

@@ -95,13 +95,19 @@ pub struct QueueItem {
     pub pending_decision: Option<PendingDecision>,
     /// See [`is_decidable`]: the one rule the UI and CLI use to offer Approve/Deny.
     pub decidable: bool,
+    /// When a full resync found that the server no longer has it (restored from an
+    /// older backup, or rebuilt). Kept because the approver decided on it; it cannot
+    /// be decided again.
+    #[serde(default)]
+    pub gone_at: Option<DateTime<Utc>>,
 }
 
 /// Whether an approval can be decided here now: pending as the user sees it (not
-/// expired on this clock) and no decision of this device already on its way. The
+/// expired on this clock), no decision of this device already on its way, and still
+/// on the server (see [`QueueItem::gone_at`]). The
 /// one definition of the rule; the queue, the detail and the UI read it from here.
-pub fn is_decidable(status: ApprovalStatus, decision_in_flight: bool) -> bool {
-    status == ApprovalStatus::Pending && !decision_in_flight
+pub fn is_decidable(status: ApprovalStatus, decision_in_flight: bool, gone: bool) -> bool {
+    status == ApprovalStatus::Pending && !decision_in_flight && !gone
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -138,6 +144,13 @@ pub struct ApprovalDetail {
     pub decidable: bool,
     pub audit: Option<AuditTrail>,
     pub audit_fetched_at: Option<DateTime<Utc>>,
+    /// See [`QueueItem::gone_at`].
+    #[serde(default)]
+    pub gone_at: Option<DateTime<Utc>>,
+    /// Decided under this device's identity, but not from this device: "decided by
+    /// you on another device". Filled in by the engine, which knows who signed in.
+    #[serde(default)]
+    pub decided_by_you_elsewhere: bool,
 }
 
 /// Turns user text into an FTS5 query: each word quoted (so operators in user text
@@ -159,7 +172,7 @@ pub fn fts_query(text: &str) -> Option<String> {
 /// decision in flight (if any).
 const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.name'),
         a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
-        o.kind, o.state, o.decided_at
+        o.kind, o.state, o.decided_at, a.gone_at
      FROM approvals a
      LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
 
@@ -221,12 +234,7 @@ struct Where {
 }
 
 impl Where {
-    fn filters(
-        q: &QueueQuery,
-        fq: Option<&str>,
-        join: SearchJoin,
-        now: DateTime<Utc>,
-    ) -> Where {
+    fn filters(q: &QueueQuery, fq: Option<&str>, join: SearchJoin, now: DateTime<Utc>) -> Where {
         let mut w = Where {
             clauses: vec!["1 = 1".to_string()],
             args: vec![(":now", to_ms(now).into())],
@@ -235,7 +243,8 @@ impl Where {
             // Written against the raw columns so the status index is usable.
             w.clauses.push(match st {
                 ApprovalStatus::Pending => {
-                    "(a.status = 'pending' AND a.expires_at > :now)".to_string()
+                    "(a.status = 'pending' AND a.expires_at > :now AND a.gone_at IS NULL)"
+                        .to_string()
                 }
                 ApprovalStatus::Expired => {
                     "(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= :now))"
@@ -332,6 +341,15 @@ impl Store {
     fn upsert(&mut self, items: &[Approval], cursor: Option<i64>) -> Result<Vec<String>> {
         let tx = self.conn.transaction()?;
         let changed = upsert_in(&tx, items, cursor)?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Like [`Store::upsert_page`], but the server's state wins even over a newer
+    /// `change_seq`: during a full resync the server's numbers may have gone back.
+    pub fn upsert_page_resync(&mut self, items: &[Approval], cursor: i64) -> Result<Vec<String>> {
+        let tx = self.conn.transaction()?;
+        let changed = upsert_with(&tx, items, Some(cursor), true)?;
         tx.commit()?;
         Ok(changed)
     }
@@ -500,10 +518,7 @@ impl Store {
         if let Some(k) = before {
             w.key(q.sort, k, Side::Before);
         }
-        let sql = format!(
-            "SELECT count(*) FROM approvals a WHERE {}",
-            w.sql(q.sort)
-        );
+        let sql = format!("SELECT count(*) FROM approvals a WHERE {}", w.sql(q.sort));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let n: i64 = stmt.query_row(w.bind(&sql).as_slice(), |r| r.get(0))?;
         Ok(n as u64)
@@ -621,15 +636,17 @@ impl Store {
     }
 
     pub fn detail(&self, id: &str, now: DateTime<Utc>) -> Result<Option<ApprovalDetail>> {
-        let row: Option<(String, String)> = self
+        let row: Option<(String, String, Option<i64>)> = self
             .conn
             .query_row(
-                &format!("SELECT json, {EFFECTIVE_STATUS} FROM approvals a WHERE a.id = :id"),
+                &format!(
+                    "SELECT json, {EFFECTIVE_STATUS}, gone_at FROM approvals a WHERE a.id = :id"
+                ),
                 rusqlite::named_params! {":id": id, ":now": to_ms(now)},
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((json, status)) = row else {
+        let Some((json, status, gone_at)) = row else {
             return Ok(None);
         };
         let approval: Approval = serde_json::from_str(&json)
@@ -653,13 +670,15 @@ impl Store {
         let in_flight = local_decision.as_ref().is_some_and(|e| e.state.is_active());
         Ok(Some(ApprovalDetail {
             approval,
-            decidable: is_decidable(status, in_flight),
+            decidable: is_decidable(status, in_flight, gone_at.is_some()),
             local_explanation: local_decision.as_ref().map(OutboxEntry::explain),
             status,
             locally_expired,
             local_decision,
             audit,
             audit_fetched_at,
+            gone_at: gone_at.map(from_ms),
+            decided_by_you_elsewhere: false,
         }))
     }
 
@@ -710,7 +729,7 @@ impl Store {
     pub fn pending_infos(&self, now: DateTime<Utc>) -> Result<Vec<PendingInfo>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, agent, action, summary, expires_at FROM approvals
-             WHERE status = 'pending' AND expires_at > ?1
+             WHERE status = 'pending' AND expires_at > ?1 AND gone_at IS NULL
              ORDER BY created_at, id",
         )?;
         let v = stmt
@@ -734,6 +753,16 @@ pub(crate) fn upsert_in(
     items: &[Approval],
     cursor: Option<i64>,
 ) -> Result<Vec<String>> {
+    upsert_with(tx, items, cursor, false)
+}
+
+/// `force`: write even over a newer `change_seq` (full resync).
+fn upsert_with(
+    tx: &rusqlite::Transaction<'_>,
+    items: &[Approval],
+    cursor: Option<i64>,
+    force: bool,
+) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     {
         let mut up = tx.prepare_cached(
@@ -751,8 +780,8 @@ pub(crate) fn upsert_in(
                      decided_at = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
                                                 AND o.state IN ('queued', 'sending'))
                               THEN approvals.decided_at ELSE excluded.decided_at END,
-                     change_seq = excluded.change_seq, json = excluded.json
-                 WHERE excluded.change_seq >= approvals.change_seq
+                     change_seq = excluded.change_seq, json = excluded.json, gone_at = NULL
+                 WHERE excluded.change_seq >= approvals.change_seq OR ?12
                  RETURNING rowid",
             )?;
         let mut fts_del = tx.prepare_cached("DELETE FROM approvals_fts WHERE rowid = ?1")?;
@@ -776,6 +805,7 @@ pub(crate) fn upsert_in(
                         a.decision.as_ref().map(|d| to_ms(d.at)),
                         a.change_seq,
                         json,
+                        force,
                     ],
                     |r| r.get(0),
                 )
@@ -835,8 +865,9 @@ fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
         id: id.clone(),
     };
     let status = ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending);
+    let gone_at = r.get::<_, Option<i64>>(13)?.map(from_ms);
     Ok(QueueItem {
-        decidable: is_decidable(status, pending_decision.is_some()),
+        decidable: is_decidable(status, pending_decision.is_some(), gone_at.is_some()),
         id,
         key,
         status,
@@ -849,6 +880,7 @@ fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
         created_at,
         expires_at,
         pending_decision,
+        gone_at,
     })
 }
 
@@ -1115,7 +1147,11 @@ pub(crate) mod tests {
                     )
                     .unwrap();
                 let end = (offset + 4).min(want.len());
-                assert_eq!(keys(&page), want[offset..end].to_vec(), "{sort:?}: jump {offset}");
+                assert_eq!(
+                    keys(&page),
+                    want[offset..end].to_vec(),
+                    "{sort:?}: jump {offset}"
+                );
                 let after_key = s
                     .page(
                         &QueueQuery {
@@ -1127,11 +1163,19 @@ pub(crate) mod tests {
                     )
                     .unwrap();
                 let (from, end) = ((offset + 1).min(want.len()), (offset + 5).min(want.len()));
-                assert_eq!(keys(&after_key), want[from..end].to_vec(), "{sort:?}: jump {offset} after");
+                assert_eq!(
+                    keys(&after_key),
+                    want[from..end].to_vec(),
+                    "{sort:?}: jump {offset} after"
+                );
             }
             // Each row's position is its index in the order.
             for (i, id) in want.iter().enumerate() {
-                assert_eq!(s.position(&q, id, now).unwrap(), Some(i as u64), "{sort:?} {id}");
+                assert_eq!(
+                    s.position(&q, id, now).unwrap(),
+                    Some(i as u64),
+                    "{sort:?} {id}"
+                );
             }
             assert_eq!(s.position(&q, "appr-none", now).unwrap(), None);
             // Keys survive the trip through serde, as the UI sends them back.
@@ -1177,14 +1221,28 @@ pub(crate) mod tests {
                 ..Default::default()
             },
         ] {
-            let all = s.page(&QueueQuery { limit: 100, ..q.clone() }, now).unwrap();
+            let all = s
+                .page(
+                    &QueueQuery {
+                        limit: 100,
+                        ..q.clone()
+                    },
+                    now,
+                )
+                .unwrap();
             assert!(!all.is_empty(), "{q:?}");
             assert_eq!(s.count(&q, now).unwrap(), all.len() as u64, "{q:?}");
             let mut got = Vec::new();
             let mut after = None;
             loop {
                 let page = s
-                    .page(&QueueQuery { after: after.clone(), ..q.clone() }, now)
+                    .page(
+                        &QueueQuery {
+                            after: after.clone(),
+                            ..q.clone()
+                        },
+                        now,
+                    )
                     .unwrap();
                 let Some(last) = page.last() else { break };
                 after = Some(last.key.clone());
@@ -1261,7 +1319,10 @@ pub(crate) mod tests {
         };
         let got = s.rows_matching(&pending, &ids, now).unwrap();
         assert!(got.iter().all(|i| i.status == ApprovalStatus::Pending));
-        assert!(!keys(&got).contains(&"appr-00".to_string()), "approved row dropped");
+        assert!(
+            !keys(&got).contains(&"appr-00".to_string()),
+            "approved row dropped"
+        );
         assert!(got.len() > 1, "paging is ignored: {got:?}");
         let mut sorted = got.clone();
         sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));

@@ -137,6 +137,14 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER approvals_stamp_delete AFTER DELETE ON approvals
         BEGIN UPDATE change_stamp SET n = n + 1 WHERE id = 1; END;
     "#,
+    // v7: approvals the server no longer has (restored from an older backup, or
+    // rebuilt) but that this device keeps because the approver decided on them. The
+    // Pending filter leaves them out, so the status key covers the column too.
+    r#"
+    ALTER TABLE approvals ADD COLUMN gone_at INTEGER;
+    DROP INDEX approvals_status_key;
+    CREATE INDEX approvals_status_key ON approvals(status, created_at, id, expires_at, gone_at);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
@@ -285,7 +293,10 @@ mod tests {
             let stamp = store.change_stamp().unwrap();
             store
                 .conn()
-                .execute("UPDATE approvals SET summary = 'x' WHERE id = 'appr-old'", [])
+                .execute(
+                    "UPDATE approvals SET summary = 'x' WHERE id = 'appr-old'",
+                    [],
+                )
                 .unwrap();
             assert_ne!(store.change_stamp().unwrap(), stamp, "from v{start}");
             let plan: String = store
@@ -296,7 +307,10 @@ mod tests {
                     |r| r.get(3),
                 )
                 .unwrap();
-            assert!(plan.contains("COVERING INDEX approvals_created_key"), "{plan}");
+            assert!(
+                plan.contains("COVERING INDEX approvals_created_key"),
+                "{plan}"
+            );
         }
     }
 

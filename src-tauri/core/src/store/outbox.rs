@@ -108,6 +108,12 @@ impl OutboxEntry {
     /// One sentence for the approver about a decision that was not applied, e.g.
     /// "approved by bob@demo at 14:02; your deny, queued at 13:55, was not applied".
     pub fn explain(&self) -> String {
+        self.explain_for(None)
+    }
+
+    /// [`OutboxEntry::explain`], naming a decision made under `me` (the identity
+    /// signed in here) as "by you on another device".
+    pub fn explain_for(&self, me: Option<&str>) -> String {
         let mine = format!(
             "your {}, queued at {}",
             self.kind.as_str(),
@@ -122,6 +128,11 @@ impl OutboxEntry {
             OutboxState::Rejected => {
                 let theirs = match self.server_approval.as_ref() {
                     Some(a) => match (&a.decision, a.status) {
+                        (Some(d), _) if Some(d.by.as_str()) == me => format!(
+                            "{} by you on another device at {}",
+                            d.kind.resulting_status(),
+                            d.at.format("%Y-%m-%d %H:%M UTC")
+                        ),
                         (Some(d), _) => format!(
                             "{} by {} at {}",
                             d.kind.resulting_status(),
@@ -208,16 +219,19 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
 
 /// Why an approval cannot be decided from this device right now, if it cannot.
 fn refusal(tx: &Transaction<'_>, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-    let row: Option<(String, i64)> = tx
+    let row: Option<(String, i64, Option<i64>)> = tx
         .query_row(
-            "SELECT status, expires_at FROM approvals WHERE id = ?1",
+            "SELECT status, expires_at, gone_at FROM approvals WHERE id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((status, expires_at)) = row else {
+    let Some((status, expires_at, gone_at)) = row else {
         return Ok(Some("not in the local cache (run sync first)".into()));
     };
+    if gone_at.is_some() {
+        return Ok(Some(super::resync::GONE.into()));
+    }
     let active: Option<String> = tx
         .query_row(
             "SELECT kind FROM outbox WHERE approval_id = ?1 AND state IN ('queued', 'sending')",

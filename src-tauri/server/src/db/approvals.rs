@@ -1,15 +1,21 @@
 //! Creating approvals and the read paths: the filtered list and the change feed.
 
 use chrono::{DateTime, Utc};
-use countersign_api::{Approval, ApprovalStatus, AuditEvent, ChangesPage};
+use countersign_api::{
+    Approval, ApprovalList, ApprovalStatus, AuditEvent, ChangesPage, MAX_PAGE_BYTES,
+};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
 use serde_json::json;
 
-use super::rows::{approval_from_row, get_approval, insert_approval, next_change_seq, COLUMNS};
+use super::rows::{
+    approval_from_row, get_approval, insert_approval, latest_change_seq, next_change_seq, COLUMNS,
+};
 use super::{to_ms, Change};
 use crate::audit::{self, NewEntry};
 use crate::error::ServerError;
+use crate::links::LinkBase;
+use crate::page::PageWriter;
 
 #[derive(Debug)]
 pub enum CreateOutcome {
@@ -102,12 +108,14 @@ fn like_pattern(q: &str) -> String {
     p
 }
 
-/// Newest first; returns the page and the cursor of the next one.
+/// Newest first: the JSON of an `ApprovalList`, at most `f.limit` items and about
+/// [`MAX_PAGE_BYTES`] (at least one item), with the cursor of the next page.
 pub fn list(
     conn: &Connection,
     org: &str,
     f: &ListFilter,
-) -> Result<(Vec<Approval>, Option<ListCursor>), ServerError> {
+    base: &LinkBase,
+) -> Result<Vec<u8>, ServerError> {
     let mut sql = format!("SELECT {COLUMNS} FROM approvals WHERE org = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(org.to_string())];
     if !f.statuses.is_empty() {
@@ -166,46 +174,76 @@ pub fn list(
     sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
     args.push(SqlValue::Integer(i64::from(f.limit) + 1));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut items = stmt
-        .query_map(params_from_iter(args), approval_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = if items.len() > f.limit as usize {
-        items.truncate(f.limit as usize);
-        items.last().map(|a| ListCursor {
+    let mut rows = stmt.query(params_from_iter(args))?;
+    let mut page = PageWriter::new(MAX_PAGE_BYTES);
+    let mut last: Option<ListCursor> = None;
+    let mut more = false;
+    // Rows are read one at a time and dropped once written (see `page`).
+    while let Some(row) = rows.next()? {
+        if page.len() == f.limit as usize {
+            more = true;
+            break;
+        }
+        let a = base.apply(approval_from_row(row)?);
+        if !page.push(&a)? {
+            more = true;
+            break;
+        }
+        last = Some(ListCursor {
             created_ms: to_ms(a.created_at),
-            id: a.id.clone(),
-        })
-    } else {
-        None
-    };
-    Ok((items, next))
+            id: a.id,
+        });
+    }
+    let next = if more { last } else { None };
+    page.finish(&ApprovalList {
+        items: Vec::new(),
+        next_cursor: next.map(|c| c.encode()),
+    })
 }
 
-/// Approvals of `org` changed after `after`, oldest change first. Only the latest
-/// state is stored, so each approval appears at most once.
+/// Approvals of `org` changed after `after`, oldest change first: the JSON of a
+/// `ChangesPage` of at most `limit` items and about [`MAX_PAGE_BYTES`] (at least one
+/// item). Only the latest state is stored, so each approval appears at most once.
+/// Read in one snapshot, so `latest` and the items agree.
 pub fn changes(
     conn: &Connection,
     org: &str,
     after: i64,
     limit: u32,
-) -> Result<ChangesPage, ServerError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM approvals WHERE org = ?1 AND change_seq > ?2
-         ORDER BY change_seq LIMIT ?3"
-    ))?;
-    let mut items = stmt
-        .query_map(
-            rusqlite::params![org, after, i64::from(limit) + 1],
-            approval_from_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
-    let has_more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next = items.last().map_or(after, |a| a.change_seq);
-    Ok(ChangesPage {
-        items,
+    epoch: &str,
+    base: &LinkBase,
+) -> Result<Vec<u8>, ServerError> {
+    let tx = conn.unchecked_transaction()?;
+    let latest = latest_change_seq(&tx, org)?;
+    let mut page = PageWriter::new(MAX_PAGE_BYTES);
+    let mut next = after;
+    let mut has_more = false;
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM approvals WHERE org = ?1 AND change_seq > ?2
+             ORDER BY change_seq LIMIT ?3"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params![org, after, i64::from(limit) + 1])?;
+        while let Some(row) = rows.next()? {
+            if page.len() == limit as usize {
+                has_more = true;
+                break;
+            }
+            let a = base.apply(approval_from_row(row)?);
+            if !page.push(&a)? {
+                has_more = true;
+                break;
+            }
+            next = a.change_seq;
+        }
+    }
+    tx.commit()?;
+    page.finish(&ChangesPage {
+        items: Vec::new(),
         next,
         has_more,
+        epoch: Some(epoch.to_string()),
+        latest: Some(latest),
     })
 }
 

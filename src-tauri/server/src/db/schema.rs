@@ -89,7 +89,20 @@ CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at);
 
 pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
     conn.execute_batch(SCHEMA)?;
+    // The epoch is born with the database and never changes: a client that synced
+    // from another database (a rebuilt server) sees a different one and resyncs.
+    // A file predating this key gets one on its first open, which costs its clients
+    // one full resync.
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?1)",
+        [uuid::Uuid::new_v4().to_string()],
+    )?;
     Ok(())
+}
+
+/// This database's epoch (see `ChangesPage::epoch`).
+pub fn epoch(conn: &Connection) -> Result<String, ServerError> {
+    meta_get(conn, "epoch")?.ok_or_else(|| ServerError::Corrupt("the database has no epoch".into()))
 }
 
 pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, ServerError> {

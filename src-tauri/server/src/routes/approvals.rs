@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use countersign_api::codes;
 use countersign_api::ErrorResponse;
@@ -91,7 +93,7 @@ pub async fn list(
     caller: OrgCaller,
     base: LinkBase,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<ApprovalList>> {
+) -> ApiResult<Response> {
     let from = validate::time_param("from", q.from.as_deref(), Bound::Start)?;
     let to = validate::time_param("to", q.to.as_deref(), Bound::End)?;
     validate::range(from, to)?;
@@ -127,15 +129,16 @@ pub async fn list(
     };
     state.expire_overdue().await?;
     let org = caller.org().to_string();
-    let (mut items, next) = state
+    let body = state
         .db
-        .read(move |conn| db::approvals::list(conn, &org, &filter).map_err(ApiError::from))
+        .read(move |conn| db::approvals::list(conn, &org, &filter, &base).map_err(ApiError::from))
         .await?;
-    base.apply_all(&mut items);
-    Ok(Json(ApprovalList {
-        items,
-        next_cursor: next.map(|c| c.encode()),
-    }))
+    Ok(json_body(body))
+}
+
+/// A body already serialized as JSON (pages are built by [`crate::page`]).
+fn json_body(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -259,7 +262,7 @@ pub async fn changes(
     caller: OrgCaller,
     base: LinkBase,
     ApiQuery(q): ApiQuery<ChangesQuery>,
-) -> ApiResult<Json<ChangesPage>> {
+) -> ApiResult<Response> {
     let after = match q.after.as_deref().map(str::trim) {
         None | Some("") => 0,
         Some(a) => match a.parse::<i64>() {
@@ -275,12 +278,14 @@ pub async fn changes(
     let limit = validate::limit(q.limit.as_deref(), DEFAULT_CHANGES_LIMIT, MAX_PAGE_LIMIT)?;
     state.expire_overdue().await?;
     let org = caller.org().to_string();
-    let mut page = state
+    let epoch = state.db.epoch().to_string();
+    let body = state
         .db
-        .read(move |conn| db::approvals::changes(conn, &org, after, limit).map_err(ApiError::from))
+        .read(move |conn| {
+            db::approvals::changes(conn, &org, after, limit, &epoch, &base).map_err(ApiError::from)
+        })
         .await?;
-    base.apply_all(&mut page.items);
-    Ok(Json(page))
+    Ok(json_body(body))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/{id}/audit", tag = "audit",
