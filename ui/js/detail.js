@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange } from "./format.js";
+import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow } from "./format.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 
@@ -147,7 +147,7 @@ export async function renderDetail(root, id) {
   const tick = () => {
     // Hidden in the tray: nothing to repaint; `visibilitychange` in main.js re-renders.
     if (document.hidden) { ticker = undefined; return; }
-    const now = Date.now();
+    const now = serverNow();
     expiresRel.textContent = `(${remaining(a.expires_at, now)})`;
     createdRel.textContent = `(${agoLong(a.created_at, now)})`;
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
@@ -177,6 +177,12 @@ function paintLive(data, first) {
     const queued = ld.state === "queued" || ld.state === "sending";
     live.local.append(h("span", { class: `chip chip-${queued ? "queued" : "rejected"}`, id: "detail-local" },
       queued ? `Queued ${ld.kind} — waiting to reach the server` : `Not applied: ${data.local_explanation || "refused by the server"}`));
+  }
+  if (data.gone_at) {
+    live.local.append(h("span", { class: "chip chip-rejected", id: "detail-gone" },
+      `No longer on the server (since ${absolute(data.gone_at)}); kept here because you decided on it`));
+  } else if (data.decided_by_you_elsewhere) {
+    live.local.append(h("span", { class: "chip chip-queued", id: "detail-elsewhere" }, "Decided by you on another device"));
   }
   clear(live.history).append(auditView(data.audit ? data.audit.entries : [], a));
   const wasForm = !!form;

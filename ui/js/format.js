@@ -19,12 +19,26 @@ function parse(t) {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
+/** Server time minus this device's clock (ms): the approvals' times are the server's. */
+let clockOffset = 0;
+
+/** Sets the offset measured by the sync engine (`SyncStatus.clock_offset_ms`). @param {number|null|undefined} ms */
+export function setClockOffset(ms) {
+  clockOffset = typeof ms === "number" && Number.isFinite(ms) ? ms : 0;
+}
+
+/** "Now" on the server's clock, so a laptop clock that is off neither hides a valid
+ * approval as expired nor shows an expired one as pending. */
+export function serverNow() {
+  return Date.now() + clockOffset;
+}
+
 /**
  * "5m ago", "2h ago", "3d ago" (queue rows).
  * @param {Time} t
  * @param {number} [now] epoch ms
  */
-export function ago(t, now = Date.now()) {
+export function ago(t, now = serverNow()) {
   const d = parse(t);
   if (!d) return "";
   const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
@@ -51,7 +65,7 @@ function plural(n, unit) {
  * @param {Time} t
  * @param {number} [now] epoch ms
  */
-export function agoLong(t, now = Date.now()) {
+export function agoLong(t, now = serverNow()) {
   const d = parse(t);
   if (!d) return "";
   const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
@@ -68,7 +82,7 @@ export function agoLong(t, now = Date.now()) {
  * @param {Time} t
  * @param {number} [now] epoch ms
  */
-export function remaining(t, now = Date.now()) {
+export function remaining(t, now = serverNow()) {
   const d = parse(t);
   if (!d) return "";
   const s = Math.floor((d.getTime() - now) / 1000);
@@ -84,7 +98,7 @@ export function remaining(t, now = Date.now()) {
  * a view wakes exactly when something visible changes (at most about once a second).
  * @param {Time} t @param {"remaining"|"ago"} kind @param {number} [now]
  */
-export function nextChange(t, kind, now = Date.now()) {
+export function nextChange(t, kind, now = serverNow()) {
   const d = parse(t);
   if (!d) return 3600_000;
   const left = d.getTime() - now;

@@ -2,7 +2,7 @@
 import { api, on, EVENTS, syncNow as syncWith } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
-import { ago, absolute } from "./format.js";
+import { ago, absolute, setClockOffset } from "./format.js";
 import { initQueue, loadQueue, renderQueue, renderTabs, moveCursor, toggleCursorSelection, bulkDecide, paint,
   applyChanges, currentQuery, ensureLoaded, cursorRow, paintPendingCount, paintFacets } from "./queue.js";
 import { initDetail, renderDetail, stopDetail, decide, openId, refreshOpenDetail, resumeDetail } from "./detail.js";
@@ -155,6 +155,15 @@ function paintBanner() {
   } else if (conn.state === "syncing") {
     kind = "banner-syncing";
     pieces.push(h("span", { class: "spinner", "aria-hidden": "true" }), "Syncing with the server…");
+  }
+  setClockOffset(st ? st.clock_offset_ms : 0);
+  if (st && st.clock_off && st.clock_offset_ms) {
+    const secs = Math.abs(st.clock_offset_ms) / 1000;
+    const span = secs >= 3600 ? `${Math.round(secs / 360) / 10} h` : `${Math.round(secs / 60)} min`;
+    if (pieces.length) pieces.push(h("span", { class: "sep" }, " "));
+    else kind = kind || "banner-syncing";
+    pieces.push(h("span", { id: "clock-note" },
+      `This computer's clock is ${span} ${st.clock_offset_ms > 0 ? "behind" : "ahead of"} the server's; times shown are the server's.`));
   }
   const failed = st ? st.outbox_failed : 0;
   const queued = st ? st.outbox_pending : 0;

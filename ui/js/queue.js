@@ -7,7 +7,7 @@
 import { api, syncNow } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd } from "./format.js";
+import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow } from "./format.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import * as win from "./window.js";
@@ -270,7 +270,7 @@ export function paint() {
   for (let i = first; i < last; i++) if (!win.rowAt(w, i)) { missing.push(i); }
   if (missing.length) ensureLoaded(missing[0], missing[missing.length - 1] + 1).then(() => schedulePaint());
 
-  const now = Date.now();
+  const now = serverNow();
   /** @type {Map<string, HTMLElement>} */
   const existing = new Map();
   for (const li of /** @type {NodeListOf<HTMLElement>} */ (listEl.querySelectorAll("li.row"))) existing.set(li.dataset.key || "", li);
@@ -311,7 +311,7 @@ export function paint() {
 
 /** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */
 function rowStamp(r) {
-  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${state.selected.has(r.id) ? 1 : 0}/${Math.floor(Date.now() / 60000)}`;
+  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${r.gone_at ? "g" : ""}/${state.selected.has(r.id) ? 1 : 0}/${Math.floor(Date.now() / 60000)}`;
 }
 
 /** @param {HTMLElement} li @param {number} i */
@@ -343,7 +343,8 @@ function row(r, i, now) {
   const pd = r.pending_decision;
   const local = pd
     ? h("span", { class: "chip chip-queued" }, `Queued ${pd.kind}`)
-    : null;
+    : r.gone_at ? h("span", { class: "chip chip-rejected", title: "Kept here because you decided on it" }, "No longer on the server")
+      : null;
   const li = h("li", {
     class: `row status-${r.status}${checked ? " selected" : ""}`,
     dataset: { id: r.id, index: String(i) },
