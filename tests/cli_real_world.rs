@@ -86,7 +86,8 @@ fn two_devices_one_approver() {
     assert!(stdout(&o).contains("queued"), "{}", stdout(&o));
     env.start_server();
     let o = run(&desktop, &["sync"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Exit 4: a decision was not applied (it is explained, and kept on record).
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
         out.contains("approved by you on another device") && out.contains("your deny"),

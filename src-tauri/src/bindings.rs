@@ -45,6 +45,15 @@ fn roots(d: &mut Declarations) {
     d.add::<core::Settings>();
     d.add::<core::SyncStatus>();
     d.add::<core::EngineEvent>();
+    d.add::<core::OutboxItem>();
+    d.add::<core::RowKey>();
+
+    // The shell's own: what the window is told about the app and its events.
+    d.add::<crate::app::commands::AppState>();
+    d.add::<crate::app::commands::Status>();
+    d.add::<crate::app::commands::SettingsView>();
+    d.add::<crate::app::bridge::ApprovalsChanged>();
+    d.add::<crate::app::error::UiError>();
 }
 
 /// Declarations by TypeScript name, so the file's order does not depend on the order the

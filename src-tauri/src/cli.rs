@@ -194,10 +194,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 fn init_tracing(verbose: bool) {
+    // The certificate verifier logs its own error before the client turns it into a
+    // sentence with what to do; the CLI prints that sentence, not the raw log line.
     let default = if verbose {
         "countersign_core=debug,info"
     } else {
-        "warn"
+        "warn,rustls_platform_verifier=off"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -84,7 +84,7 @@ export const api = {
 };
 
 /** Sync now, with a short message when the server cannot be reached (the banner says the rest).
- * @param {(msg: string, kind?: string) => void} toastFn */
+ * @param {(msg: string, kind?: "info" | "error") => void} toastFn */
 export async function syncNow(toastFn) {
   try {
     await api.syncNow();

@@ -18,8 +18,9 @@ const CHECKLIST = [
 ];
 const TRACE_GLYPH = { pass: "✓", escalate: "⚠", fail: "✗" };
 
-/** @type {{back: () => void, afterDecision: (id: string) => Promise<void>, open: (id: string) => Promise<void>,
- *   step: (delta: number) => Promise<void>, rerender: () => Promise<void>} | null} */
+/** @typedef {{back: () => void, afterDecision: (id: string) => Promise<void>, open: (id: string) => Promise<void>,
+ *   step: (delta: number) => Promise<void>, rerender: () => Promise<void>}} DetailHooks */
+/** @type {DetailHooks | null} */
 let hooks = null;
 /** @type {ReturnType<typeof setTimeout>|undefined} */
 let ticker;
@@ -33,7 +34,7 @@ let restartTicker = null;
 /** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement} | null} */
 let live = null;
 
-/** @param {NonNullable<typeof hooks>} h_ */
+/** @param {DetailHooks} h_ */
 export function initDetail(h_) {
   hooks = h_;
 }
@@ -227,7 +228,7 @@ function riskView(r) {
     const pct = r.budget_limit > 0 ? Math.round((used / r.budget_limit) * 100) : 0;
     const bar = h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(r.budget_limit),
       "aria-valuenow": String(used), "aria-label": "Budget used" }, h("div", { class: "bar-fill" }));
-    bar.firstChild.style.width = `${Math.min(100, pct)}%`;
+    /** @type {HTMLElement} */ (bar.firstChild).style.width = `${Math.min(100, pct)}%`;
     bar.classList.toggle("bar-warn", pct >= 70);
     bar.classList.toggle("bar-danger", pct >= 90);
     parts.push(h("div", { class: "budget", id: "detail-budget" },

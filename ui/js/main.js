@@ -1,6 +1,6 @@
 // Boot, navigation, the connection banner, shell events and keyboard shortcuts.
 import { api, on, EVENTS, syncNow as syncWith } from "./api.js";
-import { h, clear, toast } from "./dom.js";
+import { h, clear, toast, byId } from "./dom.js";
 import { state } from "./store.js";
 import { ago, absolute, setClockOffset } from "./format.js";
 import { initQueue, loadQueue, renderQueue, renderTabs, moveCursor, toggleCursorSelection, bulkDecide, paint,
@@ -12,12 +12,12 @@ import { renderStats } from "./stats.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { initOutbox, renderOutbox } from "./outbox.js";
 
-const view = document.getElementById("view");
+const view = byId("view", HTMLElement);
 let rendering = Promise.resolve();
 
 function setNav() {
   const active = state.view === "detail" ? "approvals" : state.view;
-  for (const b of document.querySelectorAll(".nav-item")) {
+  for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".nav-item"))) {
     const on = b.dataset.view === active;
     b.classList.toggle("active", on);
     if (on) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
@@ -45,7 +45,8 @@ async function renderNow() {
     try { await loadQueue(); } catch (e) { toast(/** @type {any} */ (e).message, "error"); }
   }
   const focusId = document.activeElement && document.activeElement.id;
-  clear(view).append(next);
+  clear(view);
+  view.append(next);
   // The queue scrolls inside its own list; every other view scrolls the page, from the top.
   view.classList.toggle("view-fixed", isQueue);
   view.scrollTop = 0;
@@ -227,7 +228,7 @@ function typing(e) {
 }
 
 document.addEventListener("keydown", (e) => {
-  if (document.getElementById("confirm").open) return; // the dialog handles its own keys
+  if (byId("confirm", HTMLDialogElement).open) return; // the dialog handles its own keys
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === "Escape") {
     if (typing(e)) { /** @type {HTMLElement} */ (e.target).blur(); return; }
@@ -271,8 +272,8 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
-for (const b of document.querySelectorAll(".nav-item")) {
-  b.addEventListener("click", () => go(b.dataset.view));
+for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".nav-item"))) {
+  b.addEventListener("click", () => go(b.dataset.view || "approvals"));
 }
 
 async function boot() {

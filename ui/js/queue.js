@@ -21,7 +21,8 @@ export const ROW_H = 62;
 const PAGE = 120;
 const KEEP = 600;
 
-/** @type {{openDetail: (id: string) => Promise<void>, rerender: () => Promise<void>} | null} */
+/** @typedef {{openDetail: (id: string, index?: number|null) => Promise<void>, rerender: () => Promise<void>}} QueueHooks */
+/** @type {QueueHooks | null} */
 let hooks = null;
 /** @type {HTMLElement|null} */ let scroller = null;
 /** @type {HTMLElement|null} */ let listEl = null;
@@ -37,7 +38,7 @@ let fetching = Promise.resolve();
 /** New rows that arrived above the viewport while the approver was scrolled down. */
 let newAbove = 0;
 
-/** @param {NonNullable<typeof hooks>} h_ */
+/** @param {QueueHooks} h_ */
 export function initQueue(h_) {
   hooks = h_;
 }

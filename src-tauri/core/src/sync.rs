@@ -130,6 +130,8 @@ impl Engine {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let shutdown = std::pin::pin!(shutdown);
         let mut shutdown = shutdown;
+        // Expiry is reported from this moment on (see `tick_expiry`).
+        self.swap_expiry_mark(self.now());
         let mut failures: u32 = 0;
         loop {
             let step = async {
@@ -238,6 +240,11 @@ impl Engine {
             }
         };
         tokio::pin!(sleep);
+        // Whatever passed its expiry while we were busy (a failed sync, a short reconnect
+        // wait that ended before the expiry timer below could fire) is reported now.
+        if let Err(e) = self.blocking(|e| e.tick_expiry()).await {
+            tracing::warn!(error = %e, "local expiry check failed");
+        }
         loop {
             let until_expiry = self.next_expiry_delay().await;
             tokio::select! {

@@ -39,7 +39,7 @@ async fn counting_forwarder(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>
 async fn untrusted_certificate_is_a_clear_state_not_a_retry_loop() {
     let dir = tempfile::tempdir().unwrap();
     let pki = certs::TestPki::new("core-untrusted");
-    let (cert, key, ca) = pki.write(dir.path());
+    let (cert, key, _ca) = pki.write(dir.path());
     let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("s.db"));
     cfg.demo = true;
     cfg.tls = Some(TlsFiles { cert, key });
@@ -49,14 +49,22 @@ async fn untrusted_certificate_is_a_clear_state_not_a_retry_loop() {
     let base = format!("https://localhost:{}", fwd.port());
     let home = dir.path().join("home");
 
-    // Signed in while this process trusted the CA (SSL_CERT_FILE is how OpenSSL-style
-    // stores are pointed elsewhere; the system store is exercised by the CLI tests).
-    std::env::set_var("SSL_CERT_FILE", &ca);
-    let engine = Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
-    engine.login(&base, ORG, ALICE).await.unwrap();
-    drop(engine);
-    // Later the CA is no longer trusted (removed, or the server got another certificate).
-    std::env::remove_var("SSL_CERT_FILE");
+    // Signed in earlier, while the server's certificate was still trusted (or before
+    // it got one this device does not trust): the settings and the token are on disk.
+    // Written directly, because this process never trusts the test's CA (the HTTP
+    // client and its trust roots are built once per process).
+    {
+        let store =
+            countersign_core::store::Store::open(&countersign_core::paths::db_path(&home)).unwrap();
+        let mut s = store.load_settings().unwrap();
+        s.server_url = Some(base.clone());
+        s.org = Some(ORG.to_string());
+        s.subject = Some("alice".into());
+        store.save_settings(&s).unwrap();
+        countersign_core::TokenStore::file_only(&home)
+            .save(&countersign_core::TokenStore::account(&base, ORG), ALICE)
+            .unwrap();
+    }
     let engine = Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
 
     let err = engine

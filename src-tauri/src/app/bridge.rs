@@ -29,6 +29,7 @@ pub const EV_OPEN: &str = "cs:open-approval";
 pub const EV_STATE: &str = "cs:state";
 
 /// Payload of [`EV_APPROVALS`].
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Serialize, Clone, PartialEq)]
 pub struct ApprovalsChanged {
     /// The approvals whose cached state changed; `None` when the bridge lost track

@@ -24,6 +24,7 @@ use super::shell::Shell;
 const MAX_ROWS: u32 = 500;
 
 /// Connection, last sync and the outbox, as the status bar and banner show them.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Serialize, Clone, PartialEq)]
 pub struct Status {
     #[serde(flatten)]
@@ -34,6 +35,7 @@ pub struct Status {
     pub pending_count: u64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Serialize, Clone)]
 pub struct AppState {
     pub configured: bool,
@@ -298,6 +300,7 @@ pub async fn sync_now(shell: State<'_, Shell>) -> UiResult<()> {
     Ok(())
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Serialize)]
 pub struct SettingsView {
     pub server_url: Option<String>,

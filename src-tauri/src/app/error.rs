@@ -3,6 +3,7 @@
 use countersign_core::CoreError;
 use serde::Serialize;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Serialize)]
 pub struct UiError {
     pub code: String,

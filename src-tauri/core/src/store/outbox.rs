@@ -87,6 +87,7 @@ pub struct OutboxEntry {
 }
 
 /// An outbox row as the approver sees it: the entry and the sentence that explains it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxItem {
     #[serde(flatten)]
