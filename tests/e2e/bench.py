@@ -14,9 +14,11 @@ How start is measured, identically for both apps: tauri-driver -> WebKitWebDrive
 app; the spawn time is the app process's start time from /proc/<pid>/stat (boot clock, 10 ms
 ticks). As soon as the WebDriver session exists, a script in the page waits (MutationObserver)
 for the element, then for the next frame to be drawn, and returns the wall-clock time of that
-frame. If the element was already there when the script first ran, the first contentful paint
-(Paint Timing) is taken when the element is part of it (hello: its only content) and the
-figure is marked as such; otherwise the figure is an upper bound and marked "<=".
+frame ("observed"). If the element was already there when the script first ran (WebDriver runs
+scripts only after the page's load event) and it is all the page shows, the first contentful
+paint (Paint Timing) is the frame that drew it ("fcp": the hello page); otherwise the figure is
+only an upper bound ("upper"). The phases printed with it: spawn -> navigation start (process,
+GTK, WebKit processes, webview) -> first contentful paint -> first content.
 """
 
 import ctypes
@@ -34,7 +36,8 @@ from wd import Session  # noqa: E402
 N = int(os.environ.get("CS_BENCH_APPROVALS", "10000"))
 RUNS = int(os.environ.get("CS_BENCH_RUNS", "5"))
 # Idle CPU is averaged over this window, after SETTLE seconds with nothing happening.
-IDLE_SECS = float(os.environ.get("CS_BENCH_IDLE_SECS", "20"))
+# 30 s: one whole period of the app's 30 s timers, so periodic work is counted at its average.
+IDLE_SECS = float(os.environ.get("CS_BENCH_IDLE_SECS", "30"))
 SETTLE_SECS = float(os.environ.get("CS_BENCH_SETTLE_SECS", "8"))
 HELLO = os.environ["CS_HELLO"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -44,20 +47,40 @@ HELLO_SEL = "#hello"
 QUEUE_SEL = "#queue .row"
 
 # Runs in the page: resolves with {t: wall-clock ms of the first frame drawn with `sel` in it,
-# how: "observed" | "fcp" | "upper"}. Paint Timing's FCP stands in only when the element
-# already existed at FCP time's document (the hello page: nothing else to paint).
+# how: "observed" | "fcp" | "upper", and the navigation start, load end and FCP (wall ms)}.
 WAIT_FOR_CONTENT = """
 const [sel, done] = arguments;
 const wall = (ms) => performance.timeOrigin + ms;
-const drawn = (how) => requestAnimationFrame(() => setTimeout(() => done({t: wall(performance.now()), how}), 0));
-if (document.querySelector(sel)) {
-  const fcp = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
-  const onlyContent = document.body && document.body.querySelectorAll('*').length <= 1;
-  if (fcp && onlyContent) done({t: wall(fcp.startTime), how: 'fcp'});
-  else done({t: wall(performance.now()), how: 'upper'});
+const fcp = () => performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+let finished = false;
+const finish = (t, how) => {
+  if (finished) return;
+  finished = true;
+  const n = performance.getEntriesByType('navigation')[0];
+  const f = fcp();
+  done({t: wall(t), how, origin: performance.timeOrigin, load: n ? wall(n.loadEventEnd) : null,
+        fcp: f ? wall(f.startTime) : null});
+};
+const el = document.querySelector(sel);
+if (el) {
+  // Already there: if it is all the page shows, the first contentful paint drew it (the
+  // script may run after the load event but before that paint: wait for it, briefly).
+  const alone = document.body.innerText.trim() === el.innerText.trim();
+  if (!alone) finish(performance.now(), 'upper');
+  else if (fcp()) finish(fcp().startTime, 'fcp');
+  else {
+    new PerformanceObserver((list, obs) => {
+      const f = list.getEntries().find((e) => e.name === 'first-contentful-paint');
+      if (f) { obs.disconnect(); finish(f.startTime, 'fcp'); }
+    }).observe({type: 'paint', buffered: true});
+    setTimeout(() => finish(performance.now(), 'upper'), 5000);
+  }
 } else {
   const mo = new MutationObserver(() => {
-    if (document.querySelector(sel)) { mo.disconnect(); drawn('observed'); }
+    if (!document.querySelector(sel)) return;
+    mo.disconnect();
+    // The frame that shows it: after the next animation frame has been drawn.
+    requestAnimationFrame(() => setTimeout(() => finish(performance.now(), 'observed'), 0));
   });
   mo.observe(document, {childList: true, subtree: true});
 }
@@ -113,24 +136,46 @@ def tree_pss(pids):
     return sum(smaps(p).get("Pss", 0) for p in pids)
 
 
-def idle_cpu(h, secs):
-    """% of one core used by the app's process tree over `secs`, total and per process name."""
+# Counts what the page changes while it should be at rest: evidence for where idle CPU goes.
+COUNT_MUTATIONS = """
+window.__benchMut = {records: 0, added: 0, text: 0};
+const m = window.__benchMut;
+new MutationObserver((rs) => {
+  for (const r of rs) { m.records++; m.added += r.addedNodes.length; if (r.type === 'characterData') m.text++; }
+}).observe(document, {childList: true, subtree: true, characterData: true, attributes: true});
+"""
+
+
+def idle_cpu(h, secs, s=None):
+    """% of one core used by the app's process tree over `secs`, total and per process name
+    (and, given the session, the DOM mutations the page made meanwhile)."""
+    if s is not None:
+        try:
+            s.js(COUNT_MUTATIONS)
+        except Exception:  # noqa: BLE001 -- evidence only
+            s = None
     pids = h.app_pids()
     a, t0 = cpu_ticks(pids), time.monotonic()
     time.sleep(secs)
     b, t1 = cpu_ticks(h.app_pids()), time.monotonic()
+    muts = None
+    if s is not None:
+        try:
+            muts = s.js("return window.__benchMut")
+        except Exception:  # noqa: BLE001 -- evidence only; a hidden window may not answer
+            pass
     per = {}
     for pid, v in b.items():
         name = comm(pid)
         per[name] = per.get(name, 0) + v - a.get(pid, v)
     wall = t1 - t0
     total = sum(per.values()) / CLK_TCK / wall * 100
-    return total, {k: v / CLK_TCK / wall * 100 for k, v in per.items()}
+    return total, {k: v / CLK_TCK / wall * 100 for k, v in per.items()}, muts
 
 
 def launch(h, exe, sel):
     """Starts `exe` through tauri-driver and returns (session, seconds from spawn to `sel`
-    on screen, how it was measured)."""
+    on screen, how it was measured, {phase: seconds from spawn})."""
     h.end_session()
     h.app = exe  # Harness.app_pids/end_session find the app by this binary
     s = Session(f"http://127.0.0.1:{h.driver_port}", exe)
@@ -139,7 +184,9 @@ def launch(h, exe, sel):
     r = s.cmd("POST", f"/session/{s.sid}/execute/async", {"script": WAIT_FOR_CONTENT, "args": [sel]})
     pids = h.app_pids()
     assert pids, f"{exe} is not running"
-    return s, r["t"] / 1000 - spawn_wall(pids[0]), r["how"]
+    t0 = spawn_wall(pids[0])
+    phases = {k: r[k] / 1000 - t0 for k in ("origin", "fcp", "load") if r.get(k)}
+    return s, r["t"] / 1000 - t0, r["how"], phases
 
 
 def seed(h):
@@ -242,23 +289,17 @@ def first_launch(h):
     h.end_session()
 
 
-def invoke_timings(s):
-    """The IPC requests the page made before now (Resource Timing): what start waits on."""
-    return s.js("return performance.getEntriesByType('resource').map((e) => "
-                "[e.name.replace(/^.*\\/\\/[^/]*\\//, ''), Math.round(e.startTime), Math.round(e.duration)])")
-
-
 def views_cpu(h, app):
     """Idle CPU of Countersign on each view, in one session. Returns [(view, %, per process)]."""
-    s, _, _ = launch(h, app, QUEUE_SEL)
+    s, _, _, _ = launch(h, app, QUEUE_SEL)
     s.wait(lambda: s.js("return document.body.dataset.ready === 'true'"), 60, "UI ready")
     out = []
 
     def measure(name, ready):
         s.wait(ready, 60, f"view {name}")
         time.sleep(SETTLE_SECS)
-        total, per = idle_cpu(h, IDLE_SECS)
-        out.append((name, total, per))
+        total, per, muts = idle_cpu(h, IDLE_SECS, s)
+        out.append((name, total, per, muts))
         print(f"  idle CPU, {name}: {total:.2f} % of a core", flush=True)
 
     def on_view(v, css=None):
@@ -268,7 +309,7 @@ def views_cpu(h, app):
     measure("queue (pending)", on_view("approvals-pending", ".row"))
     s.click("#tab-all")
     measure("All tab", on_view("approvals-all", ".row"))
-    s.click("#nav-approvals")
+    s.click("#tab-pending")
     s.wait(on_view("approvals-pending", ".row"), 60, "queue")
     s.click("#queue .row .review")
     measure("detail", on_view("detail", "#detail-id"))
@@ -280,8 +321,9 @@ def views_cpu(h, app):
     measure("outbox", on_view("outbox"))
     s.click("#nav-settings")
     measure("settings", on_view("settings"))
-    # Back to the queue, then closed to the tray (the app keeps running).
+    # Back to the queue (the Stats tab is still selected there), then closed to the tray.
     s.click("#nav-approvals")
+    s.click("#tab-pending")
     s.wait(on_view("approvals-pending", ".row"), 60, "queue")
     close_to_tray("Countersign")
     measure("hidden (tray), from the queue", lambda: not window_viewable("Countersign") and h.app_pids())
@@ -299,29 +341,29 @@ def main():
             launch(h, exe, sel)
             h.end_session()
 
-        res = {"hello": {"start": [], "how": [], "pss": [], "cpu": []},
-               "countersign": {"start": [], "how": [], "pss": [], "cpu": []}}
+        res = {n: {"start": [], "how": [], "pss": [], "cpu": [], "origin": [], "fcp": []}
+               for n in ("hello", "countersign")}
         for run in range(RUNS):
             for name, exe, sel in (("hello", HELLO, HELLO_SEL), ("countersign", app, QUEUE_SEL)):
-                s, secs, how = launch(h, exe, sel)
+                s, secs, how, phases = launch(h, exe, sel)
                 r = res[name]
                 r["start"].append(secs)
                 r["how"].append(how)
+                for k in ("origin", "fcp"):
+                    if k in phases:
+                        r[k].append(phases[k])
                 extra = ""
                 if name == "countersign":
                     rows, total = s.js("return [document.querySelectorAll('#queue .row').length,"
                                        " Number(document.getElementById('pending-badge').textContent)]")
                     extra = f" ({rows} rows shown of {total} pending)"
-                    if run == RUNS - 1:
-                        print("  requests before the first row (path, start ms, duration ms from navigation):")
-                        for path, start, dur in invoke_timings(s):
-                            print(f"    {path:<28} {start:6d} {dur:6d}")
                 time.sleep(SETTLE_SECS)
-                cpu, _ = idle_cpu(h, IDLE_SECS)
+                cpu, _, _ = idle_cpu(h, IDLE_SECS)
                 pids = h.app_pids()
                 r["cpu"].append(cpu)
                 r["pss"].append(tree_pss(pids))
-                print(f"run {run + 1} {name:<11}: spawn to first content {ms(secs)} ms [{how}]{extra}, "
+                steps = " ".join(f"{k} {ms(v)}" for k, v in sorted(phases.items(), key=lambda kv: kv[1]))
+                print(f"run {run + 1} {name:<11}: spawn to first content {ms(secs)} ms [{how}; {steps}]{extra}, "
                       f"idle PSS {r['pss'][-1] / MiB:.1f} MiB, idle CPU {cpu:.2f} %", flush=True)
                 if run == RUNS - 1:
                     print_tree(f"{name} process tree after {SETTLE_SECS + IDLE_SECS:.0f} s idle", pids)
@@ -341,6 +383,9 @@ def main():
     print(f"  {'spawn to first content, ms':<34} {spread(hs['start'], ms):>22} {spread(cs['start'], ms):>22}"
           f"  {ratio:.2f}x (goal <= 1.3x)")
     print(f"  {'  measured by':<34} {marks['hello']:>22} {marks['countersign']:>22}")
+    for k, label in (("origin", "  of which spawn to navigation"), ("fcp", "  spawn to first contentful paint")):
+        if hs[k] and cs[k]:
+            print(f"  {label + ', ms':<34} {spread(hs[k], ms):>22} {spread(cs[k], ms):>22}")
     f1 = lambda v: f"{v / MiB:.0f}"  # noqa: E731
     print(f"  {'idle PSS of the process tree, MiB':<34} {spread(hs['pss'], f1):>22} {spread(cs['pss'], f1):>22}"
           f"  {dpss:+.0f} MiB (goal <= +100)")
@@ -348,10 +393,12 @@ def main():
     print(f"  {'idle CPU on start view, % core':<34} {spread(hs['cpu'], f2):>22} {spread(cs['cpu'], f2):>22}")
     print(f"  idle CPU of Countersign's process tree by view, % of one core over {IDLE_SECS:.0f} s "
           f"(goal <= 1 % each; hello-world {statistics.median(hs['cpu']):.2f} %):")
-    for name, total, per in views:
+    for name, total, per, muts in views:
         parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v > 0)
         flag = "" if total <= 1 else "  over goal"
-        print(f"    {name:<32} {total:6.2f} %{flag}" + (f"   ({parts})" if parts else ""))
+        dom = (f"; DOM meanwhile: {muts['records']} mutation records, {muts['added']} nodes added,"
+               f" {muts['text']} text changes" if muts else "")
+        print(f"    {name:<32} {total:6.2f} %{flag}" + (f"   ({parts}{dom})" if parts or dom else ""))
 
 
 if __name__ == "__main__":
