@@ -114,7 +114,8 @@ test-e2e:
 	@if [ -x tests/e2e/run.sh ]; then tests/e2e/run.sh; else echo "no end-to-end suite yet"; fi
 
 # Server (decisions/s, latency, changes feed) and core (sync, query, outbox drain) benches,
-# then the desktop app's cold start and idle memory under Xvfb (release build).
+# then the desktop app under Xvfb (release builds) side by side with a hello-world Tauri app
+# (benches/hello): spawn to first content, idle PSS, idle CPU per view.
 bench: deps-test
 	$(CARGO) bench --workspace
 	tests/e2e/run.sh --bench

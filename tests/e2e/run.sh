@@ -4,7 +4,8 @@
 # session (dbus-run-session) where a recording notification daemon and a StatusNotifierWatcher run.
 # CI runs this from a fresh clone as root: every tool it needs is installed here.
 #   tests/e2e/run.sh [TEST_NAME...]   the suite (or some of its tests)
-#   tests/e2e/run.sh --bench          cold start + idle memory benchmark (release build)
+#   tests/e2e/run.sh --bench          start, idle memory and idle CPU against a hello-world
+#                                     Tauri app (benches/hello), release builds
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -24,7 +25,7 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v tauri-driver >/dev/null || cargo install --locked tauri-driver
 
-# `run.sh --bench` runs the start-up/memory benchmark on release binaries instead of the tests.
+# `run.sh --bench` runs the start-up/memory/CPU benchmark on release binaries instead of the tests.
 SCRIPT=tests/e2e/suite.py
 PROFILE=debug
 if [ "${1:-}" = "--bench" ]; then
@@ -39,6 +40,8 @@ if [ -z "${CS_E2E_NO_BUILD:-}" ]; then
   pkgs=(-p countersign-server)
   [ -n "${CS_E2E_APP:-}" ] || pkgs+=(-p countersign)
   if [ "$PROFILE" = release ]; then
+    # Built together, so the hello-world floor links the very same compiled Tauri.
+    [ -n "${CS_E2E_APP:-}" ] || pkgs+=(-p countersign-hello)
     cargo build --release "${pkgs[@]}"
   else
     cargo build "${pkgs[@]}"
@@ -46,6 +49,7 @@ if [ -z "${CS_E2E_NO_BUILD:-}" ]; then
 fi
 export CS_APP="${CS_E2E_APP:-$TARGET_DIR/$PROFILE/countersign}"
 export CS_SERVER="$TARGET_DIR/$PROFILE/countersign-server"
+export CS_HELLO="$TARGET_DIR/$PROFILE/countersign-hello"
 
 # A free X display.
 d=90
