@@ -28,7 +28,7 @@ TS_VERSION := 6.0.3
 TOOLS := .tools
 TSC := $(TOOLS)/node_modules/.bin/tsc
 # The ui/js files tsc checks, or `all` for everything ui/tsconfig.json includes.
-UI_TYPECHECK ?= format.js dom.js dialog.js stats.js outbox.js settings.js
+UI_TYPECHECK ?= all
 # The generated declarations: one file, written by a test of the shell crate.
 BINDINGS := ui/js/types.d.ts
 BINDINGS_TEST := $(CARGO) test -p countersign --features ts --bin countersign --quiet ts_bindings

@@ -2,11 +2,11 @@
 //! over `countersign-core`. The UI (ui/) talks to it only through `ui/js/api.js`.
 
 mod badge;
-mod bridge;
-mod commands;
+pub(crate) mod bridge;
+pub(crate) mod commands;
 pub mod deep_link;
 mod demo;
-mod error;
+pub(crate) mod error;
 mod notifier;
 mod shell;
 mod tray;

@@ -19,6 +19,8 @@ name: string | null,
  */
 version: string | null, };
 
+export type AppState = { configured: boolean, demo: boolean, server_url: string | null, org: string | null, subject: string | null, status: Status, notifications_paused: boolean, };
+
 /**
  * An approval request, everything the detail view shows.
  */
@@ -50,7 +52,12 @@ requested_by: string, decision: Decision | null, execution: ExecutionResult | nu
 /**
  * Monotonic per server; bumped on every change to this approval.
  */
-change_seq: number, };
+change_seq: number, 
+/**
+ * Where to open this approval: set by the server on the approvals it returns, absent
+ * in what older servers sent (and in older local caches).
+ */
+links?: ApprovalLinks | null, };
 
 /**
  * Everything the detail view shows, from the cache.
@@ -67,9 +74,54 @@ status: ApprovalStatus, locally_expired: boolean,
 /**
  * The latest decision this device made on it (queued, sending, applied, rejected or expired).
  */
-local_decision: OutboxEntry | null, audit: AuditTrail | null, audit_fetched_at: string | null, };
+local_decision: OutboxEntry | null, 
+/**
+ * [`OutboxEntry::explain`] of `local_decision`, for the approver.
+ */
+local_explanation: string | null, 
+/**
+ * See [`is_decidable`].
+ */
+decidable: boolean, audit: AuditTrail | null, audit_fetched_at: string | null, 
+/**
+ * See [`QueueItem::gone_at`].
+ */
+gone_at: string | null, 
+/**
+ * Decided under this device's identity, but not from this device: "decided by
+ * you on another device". Filled in by the engine, which knows who signed in.
+ */
+decided_by_you_elsewhere: boolean, };
+
+/**
+ * One-click links to an approval, for a chat or mail integration to put in its message.
+ */
+export type ApprovalLinks = { 
+/**
+ * Opens the approval's detail in the desktop app, starting it if needed:
+ * `countersign://approvals/<id>?org=<org>`.
+ */
+app: string, 
+/**
+ * The approval in this API: `<server>/api/v1/orgs/<org>/approvals/<id>`.
+ */
+api: string, };
 
 export type ApprovalStatus = "pending" | "approved" | "denied" | "expired";
+
+/**
+ * Payload of [`EV_APPROVALS`].
+ */
+export type ApprovalsChanged = { 
+/**
+ * The approvals whose cached state changed; `None` when the bridge lost track
+ * (lagged behind a huge burst) and the window should re-read what it shows.
+ */
+ids: Array<string> | null, 
+/**
+ * The filter values, only when they changed.
+ */
+facets: Facets | null, };
 
 /**
  * One entry of the append-only, hash-chained audit trail.
@@ -103,7 +155,7 @@ export type AuditTrail = { approval_id: string, entries: Array<AuditEntry>, };
 /**
  * Driven only by real connection outcomes.
  */
-export type ConnState = { "state": "not_configured" } | { "state": "syncing" } | { "state": "online" } | { "state": "offline", since: string, last_error: string, } | { "state": "unauthorized", message: string, };
+export type ConnState = { "state": "not_configured" } | { "state": "syncing" } | { "state": "online" } | { "state": "offline", since: string, last_error: string, } | { "state": "unauthorized", message: string, } | { "state": "untrusted", message: string, };
 
 /**
  * Who decided, when, and why.
@@ -157,6 +209,31 @@ server_approval: Approval | null, finished_at: string | null,
  */
 dismissed_at: string | null, };
 
+/**
+ * An outbox row as the approver sees it: the entry and the sentence that explains it.
+ */
+export type OutboxItem = { 
+/**
+ * [`OutboxEntry::explain`].
+ */
+explanation: string, seq: number, approval_id: string, kind: DecisionKind, notes: string | null, reason: string | null, 
+/**
+ * Shared by the rows of one bulk decision.
+ */
+batch_id: string | null, 
+/**
+ * When the approver decided (not when it was sent).
+ */
+decided_at: string, idempotency_key: string, attempts: number, next_attempt_at: string, last_error: string | null, state: OutboxState, 
+/**
+ * The approval as the server reported it when it answered (applied or rejected).
+ */
+server_approval: Approval | null, finished_at: string | null, 
+/**
+ * When the approver acknowledged this failed decision; kept, never deleted.
+ */
+dismissed_at: string | null, };
+
 export type OutboxState = "queued" | "sending" | "applied" | "rejected" | "expired";
 
 /**
@@ -169,6 +246,10 @@ export type PendingDecision = { kind: DecisionKind, state: OutboxState, decided_
  */
 export type QueueItem = { id: string, 
 /**
+ * This row's place in the query's sort order (see [`QueueQuery::after`]).
+ */
+key: RowKey, 
+/**
  * What the user should see: server status, or the optimistic result of a queued
  * decision, or `expired` once `expires_at` passed locally.
  */
@@ -176,7 +257,17 @@ status: ApprovalStatus,
 /**
  * Pending on the server side but past `expires_at` on this clock.
  */
-locally_expired: boolean, agent: string, agent_name: string | null, action: string, reason_code: string, summary: string, created_at: string, expires_at: string, pending_decision: PendingDecision | null, };
+locally_expired: boolean, agent: string, agent_name: string | null, action: string, reason_code: string, summary: string, created_at: string, expires_at: string, pending_decision: PendingDecision | null, 
+/**
+ * See [`is_decidable`]: the one rule the UI and CLI use to offer Approve/Deny.
+ */
+decidable: boolean, 
+/**
+ * When a full resync found that the server no longer has it (restored from an
+ * older backup, or rebuilt). Kept because the approver decided on it; it cannot
+ * be decided again.
+ */
+gone_at: string | null, };
 
 export type QueuePage = { items: Array<QueueItem>, 
 /**
@@ -199,7 +290,21 @@ to: string | null,
 /**
  * Free text, matched against summary, agent, action and params (prefix match per word).
  */
-search: string | null, sort: SortOrder, limit: number, offset: number, };
+search: string | null, sort: SortOrder, limit: number, 
+/**
+ * Rows to skip after the key (or from the start): only for jumps, e.g. dragging
+ * the scrollbar far. Scrolling pages with `after` / `before`.
+ */
+offset: number, 
+/**
+ * Only rows strictly after this key in the sort order (the next page).
+ */
+after: RowKey | null, 
+/**
+ * Only rows strictly before this key in the sort order (the previous page); the
+ * page still comes in sort order, ending just before the key.
+ */
+before: RowKey | null, };
 
 /**
  * Result of queuing decisions.
@@ -223,6 +328,13 @@ budget_unit?: string | null, } & ({ [key in string]: number | string | boolean |
 
 export type Role = "approver" | "agent";
 
+/**
+ * Where a row sits in the sort order: `at` is `created_at` for the newest/oldest
+ * sorts and `expires_at` for expiring-first; `id` breaks ties. The UI sends it back
+ * verbatim to page from that row.
+ */
+export type RowKey = { at: string, id: string, };
+
 export type Settings = { 
 /**
  * Base URL of the server, e.g. `https://countersign.example.com`.
@@ -236,6 +348,8 @@ subject: string | null,
  * Pending approvals expiring within this many seconds are "expiring soon".
  */
 expiring_soon_secs: number, notifications_enabled: boolean, };
+
+export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, };
 
 export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 
@@ -257,6 +371,32 @@ key: string, totals: StatusTotals,
  */
 average_response_secs: number | null, };
 
+/**
+ * Connection, last sync and the outbox, as the status bar and banner show them.
+ */
+export type Status = { 
+/**
+ * Failed decisions (rejected or expired unsent) not yet dismissed.
+ */
+outbox_failed: number, 
+/**
+ * Pending approvals, as the tray shows them.
+ */
+pending_count: number, conn: ConnState, last_synced: string | null, 
+/**
+ * Decisions still to deliver.
+ */
+outbox_pending: number, 
+/**
+ * Server time minus this device's clock, in milliseconds, once measured.
+ */
+clock_offset_ms: number | null, 
+/**
+ * This device's clock is off by more than a minute: say so (times shown are
+ * the server's anyway).
+ */
+clock_off: boolean, };
+
 export type StatusTotals = { pending: number, approved: number, denied: number, expired: number, };
 
 /**
@@ -266,7 +406,16 @@ export type SyncStatus = { conn: ConnState, last_synced: string | null,
 /**
  * Decisions still to deliver.
  */
-outbox_pending: number, };
+outbox_pending: number, 
+/**
+ * Server time minus this device's clock, in milliseconds, once measured.
+ */
+clock_offset_ms: number | null, 
+/**
+ * This device's clock is off by more than a minute: say so (times shown are
+ * the server's anyway).
+ */
+clock_off: boolean, };
 
 export type TraceResult = "pass" | "escalate" | "fail";
 
@@ -275,7 +424,13 @@ export type TraceResult = "pass" | "escalate" | "fail";
  */
 export type TraceStep = { step: string, result: TraceResult, detail: string | null, };
 
+export type UiError = { code: string, message: string, };
+
 /**
  * `GET /api/v1/me`: who the token belongs to.
  */
-export type WhoAmI = { subject: string, org_id: string, role: Role, };
+export type WhoAmI = { subject: string, org_id: string, role: Role, 
+/**
+ * See [`ChangesPage::epoch`].
+ */
+epoch: string | null, };

@@ -236,6 +236,7 @@ pub const APP_LINK_SCHEME: &str = "countersign";
 /// One-click links to an approval, for a chat or mail integration to put in its message.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApprovalLinks {
     /// Opens the approval's detail in the desktop app, starting it if needed:
     /// `countersign://approvals/<id>?org=<org>`.
