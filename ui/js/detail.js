@@ -196,7 +196,7 @@ function paintLive(data, first) {
   }
 }
 
-/** @param {Approval} a @param {string} st */
+/** @param {Approval} a @param {import("./types").ApprovalStatus} st */
 function decidedLine(a, st) {
   const d = a.decision;
   if (d) return `${d.by} ${d.kind === "approve" ? "approved" : "denied"} it at ${absolute(d.at)}`;
@@ -221,6 +221,7 @@ export async function refreshOpenDetail(id) {
   }
 }
 
+/** @param {import("./types").RiskSnapshot | Record<string, any>} r */
 function riskView(r) {
   const parts = [];
   if (r.budget_limit !== undefined && r.budget_limit !== null) {

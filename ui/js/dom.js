@@ -10,6 +10,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
  * @typedef {Leaf | Leaf[] | Leaf[][]} Child
  */
 
+/** @param {any} el an element of any kind (value/checked/disabled where it has them) @param {Record<string, any> | null | undefined} attrs */
 function apply(el, attrs) {
   if (!attrs) return;
   for (const [k, v] of Object.entries(attrs)) {

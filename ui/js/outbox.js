@@ -20,6 +20,7 @@ export async function renderOutbox(root) {
       await syncNow(toast);
       await hooks.rerender();
     } }, "↻ Send now"))));
+  /** @type {import("./types").OutboxItem[]} */
   let items = [];
   try {
     items = await api.outbox();
