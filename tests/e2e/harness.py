@@ -124,6 +124,7 @@ class Proxy:
         self.mode = "pass"  # pass | stall | refuse
         self.lock = threading.Lock()
         self.requests = []  # (method, path)
+        self.open = set()  # client-side sockets being forwarded
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", self.port))
@@ -135,8 +136,17 @@ class Proxy:
         return f"http://127.0.0.1:{self.port}"
 
     def set_mode(self, mode):
+        """`refuse` also cuts the connections already open (a pooled keep-alive or the event
+        stream would otherwise carry on); `stall` stops forwarding on them; back to `pass`,
+        the stalled ones (whose bytes were dropped) are cut so the client reconnects."""
         with self.lock:
             self.mode = mode
+            open_now = list(self.open) if mode != "stall" else []
+        for sock in open_now:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def reset_count(self):
         with self.lock:
@@ -178,8 +188,12 @@ class Proxy:
         except OSError:
             client.close()
             return
+        with self.lock:
+            self.open.add(client)
         threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
         self._pipe(client, upstream, True)
+        with self.lock:
+            self.open.discard(client)
 
     def _pipe(self, src, dst, count):
         try:
@@ -187,6 +201,10 @@ class Proxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                with self.lock:
+                    stalled = self.mode == "stall"
+                if stalled:
+                    continue  # the link stalls: bytes go nowhere, nothing comes back
                 if count:
                     found = [(m.decode(), p.decode()) for m, p in self.REQUEST_LINE.findall(data)]
                     if found:
