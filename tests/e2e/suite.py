@@ -369,6 +369,7 @@ def a_cached_detail_opens_at_once_while_the_link_stalls(h):
         s.wait(lambda: text_of(s, "#detail-id") == aid, 5, "the cached detail")
         took = time.time() - started
         assert took < 1.0, f"opening a cached detail took {took:.2f}s over a stalled link"
+        print(f"    cached detail on screen {took * 1000:.0f} ms after the click, link stalled")
         assert "Raised by the e2e suite" not in (text_of(s, "#detail-reason") or "")
         assert s.find("#approve").enabled()
     finally:
@@ -435,6 +436,7 @@ def sixty_decisions_made_offline_leave_in_a_handful_of_requests(h):
         wait_server(h, aid, "approved", timeout=90)
     decisions = h.proxy.count(lambda m, p: m == "POST" and ("/approve" in p or "/bulk-approve" in p))
     assert decisions <= 3, f"{decisions} requests for 60 decisions"
+    print(f"    60 decisions made offline were delivered in {decisions} decision request(s)")
     # Exactly once: one approval entry each in the audit trail.
     for aid in ids[:10] + ids[-10:]:
         status, trail = h.server.http("GET", f"/approvals/{aid}/audit")
