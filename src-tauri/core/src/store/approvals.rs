@@ -143,10 +143,12 @@ const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.nam
      LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
 
 /// How a text search restricts the rows; see `Store::search_join`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum SearchJoin {
-    /// `rowid IN (matches)`: the statement starts from the matches (few of them).
-    Drive,
+    /// `rowid IN (matches)`: the statement starts from the matches (few of them), given
+    /// as a JSON array of rowids taken from the loaded set, so the FTS query (costly
+    /// for a prefix of a common word) is not run again.
+    Drive(String),
     /// `queue_match(a.rowid)`: the statement walks an index and tests each row against
     /// the search's loaded [`super::match_set::MatchSet`].
     Probe,
@@ -200,12 +202,7 @@ struct Where {
 }
 
 impl Where {
-    fn filters(
-        q: &QueueQuery,
-        fq: Option<&str>,
-        join: SearchJoin,
-        now: DateTime<Utc>,
-    ) -> Where {
+    fn filters(q: &QueueQuery, fq: Option<&str>, join: &SearchJoin, now: DateTime<Utc>) -> Where {
         let mut w = Where {
             clauses: vec!["1 = 1".to_string()],
             args: vec![(":now", to_ms(now).into())],
@@ -241,14 +238,12 @@ impl Where {
             w.clauses.push("a.created_at < :to".into());
             w.args.push((":to", to_ms(to).into()));
         }
-        if let Some(fq) = fq {
+        if fq.is_some() {
             match join {
-                SearchJoin::Drive => {
-                    w.clauses.push(
-                        "a.rowid IN (SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH :q)"
-                            .into(),
-                    );
-                    w.args.push((":q", fq.to_string().into()));
+                SearchJoin::Drive(rowids) => {
+                    w.clauses
+                        .push("a.rowid IN (SELECT value FROM json_each(:matches))".into());
+                    w.args.push((":matches", rowids.clone().into()));
                 }
                 SearchJoin::Probe => w.clauses.push(format!("{PROBE}(a.rowid)")),
             }
@@ -370,7 +365,7 @@ impl Store {
             Some(b) if q.offset == 0 => self.page_before(q, fq.as_deref(), &after, b, limit, now),
             _ => {
                 let join = self.search_join(fq.as_deref(), Use::Page)?;
-                let mut w = Where::filters(q, fq.as_deref(), join, now);
+                let mut w = Where::filters(q, fq.as_deref(), &join, now);
                 if let Some(k) = &after {
                     w.key(q.sort, k, Side::After);
                 }
@@ -390,7 +385,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<QueueItem>> {
         let join = self.search_join(fq, Use::Page)?;
-        let mut w = Where::filters(q, fq, join, now);
+        let mut w = Where::filters(q, fq, &join, now);
         if let Some(k) = after {
             w.key(q.sort, k, Side::After);
         }
@@ -410,7 +405,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<RowKey>> {
         let join = self.search_join(fq, Use::Scan)?;
-        let mut w = Where::filters(q, fq, join, now);
+        let mut w = Where::filters(q, fq, &join, now);
         if let Some(k) = &q.after {
             w.key(q.sort, k, Side::After);
         }
@@ -475,14 +470,11 @@ impl Store {
             // Every indexed document is a cached approval: the matches are the count.
             return Ok(lock(&self.matches).len());
         }
-        let mut w = Where::filters(q, fq.as_deref(), join, now);
+        let mut w = Where::filters(q, fq.as_deref(), &join, now);
         if let Some(k) = before {
             w.key(q.sort, k, Side::Before);
         }
-        let sql = format!(
-            "SELECT count(*) FROM approvals a WHERE {}",
-            w.sql(q.sort)
-        );
+        let sql = format!("SELECT count(*) FROM approvals a WHERE {}", w.sql(q.sort));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let n: i64 = stmt.query_row(w.bind(&sql).as_slice(), |r| r.get(0))?;
         Ok(n as u64)
@@ -502,7 +494,7 @@ impl Store {
         }
         let fq = q.search.as_deref().and_then(fts_query);
         let join = self.search_join(fq.as_deref(), Use::Named)?;
-        let mut w = Where::filters(q, fq.as_deref(), join, now);
+        let mut w = Where::filters(q, fq.as_deref(), &join, now);
         w.clauses
             .push("a.id IN (SELECT value FROM json_each(:ids))".into());
         let ids = serde_json::to_string(ids).map_err(|e| CoreError::Internal(e.to_string()))?;
@@ -556,10 +548,21 @@ impl Store {
         let stamp = self.change_stamp()?;
         let mut set = lock(&self.matches);
         if !set.is_for(fq, stamp) {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH ?1")?;
-            set.load(fq, stamp, stmt.query_map([fq], |r| r.get(0))?)?;
+            // One row of text instead of a row per match: stepping rows through the API
+            // cost more than the search itself.
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT coalesce(group_concat(rowid), '') FROM approvals_fts
+                 WHERE approvals_fts MATCH ?1",
+            )?;
+            let list: String = stmt.query_row([fq], |r| r.get(0))?;
+            set.load(
+                fq,
+                stamp,
+                list.split(',').filter(|v| !v.is_empty()).map(|v| {
+                    v.parse::<i64>()
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+                }),
+            )?;
         }
         let matches = set.len() as f64;
         drop(set);
@@ -580,7 +583,10 @@ impl Store {
         Ok(if probe < 0.5 * matches {
             SearchJoin::Probe
         } else {
-            SearchJoin::Drive
+            let rowids = lock(&self.matches).rowids();
+            SearchJoin::Drive(
+                serde_json::to_string(&rowids).map_err(|e| CoreError::Internal(e.to_string()))?,
+            )
         })
     }
 
@@ -1068,7 +1074,11 @@ pub(crate) mod tests {
                     )
                     .unwrap();
                 let end = (offset + 4).min(want.len());
-                assert_eq!(keys(&page), want[offset..end].to_vec(), "{sort:?}: jump {offset}");
+                assert_eq!(
+                    keys(&page),
+                    want[offset..end].to_vec(),
+                    "{sort:?}: jump {offset}"
+                );
                 let after_key = s
                     .page(
                         &QueueQuery {
@@ -1080,11 +1090,19 @@ pub(crate) mod tests {
                     )
                     .unwrap();
                 let (from, end) = ((offset + 1).min(want.len()), (offset + 5).min(want.len()));
-                assert_eq!(keys(&after_key), want[from..end].to_vec(), "{sort:?}: jump {offset} after");
+                assert_eq!(
+                    keys(&after_key),
+                    want[from..end].to_vec(),
+                    "{sort:?}: jump {offset} after"
+                );
             }
             // Each row's position is its index in the order.
             for (i, id) in want.iter().enumerate() {
-                assert_eq!(s.position(&q, id, now).unwrap(), Some(i as u64), "{sort:?} {id}");
+                assert_eq!(
+                    s.position(&q, id, now).unwrap(),
+                    Some(i as u64),
+                    "{sort:?} {id}"
+                );
             }
             assert_eq!(s.position(&q, "appr-none", now).unwrap(), None);
             // Keys survive the trip through serde, as the UI sends them back.
@@ -1130,14 +1148,28 @@ pub(crate) mod tests {
                 ..Default::default()
             },
         ] {
-            let all = s.page(&QueueQuery { limit: 100, ..q.clone() }, now).unwrap();
+            let all = s
+                .page(
+                    &QueueQuery {
+                        limit: 100,
+                        ..q.clone()
+                    },
+                    now,
+                )
+                .unwrap();
             assert!(!all.is_empty(), "{q:?}");
             assert_eq!(s.count(&q, now).unwrap(), all.len() as u64, "{q:?}");
             let mut got = Vec::new();
             let mut after = None;
             loop {
                 let page = s
-                    .page(&QueueQuery { after: after.clone(), ..q.clone() }, now)
+                    .page(
+                        &QueueQuery {
+                            after: after.clone(),
+                            ..q.clone()
+                        },
+                        now,
+                    )
                     .unwrap();
                 let Some(last) = page.last() else { break };
                 after = Some(last.key.clone());
@@ -1177,11 +1209,12 @@ pub(crate) mod tests {
             let fq = fts_query(text).unwrap();
             // Loads the matches for the probe.
             s.search_join(Some(&fq), Use::Named).unwrap();
-            let run = |join| {
-                let w = Where::filters(&q, Some(&fq), join, now);
+            let run = |join: SearchJoin| {
+                let w = Where::filters(&q, Some(&fq), &join, now);
                 keys(&s.select_items(q.sort, &w, SortDir::Forward, 100).unwrap())
             };
-            let m = run(SearchJoin::Drive);
+            let rowids = serde_json::to_string(&lock(&s.matches).rowids()).unwrap();
+            let m = run(SearchJoin::Drive(rowids));
             assert_eq!(m, run(SearchJoin::Probe), "{text}");
             assert_eq!(s.count(&q, now).unwrap(), m.len() as u64, "{text}");
         }
@@ -1214,7 +1247,10 @@ pub(crate) mod tests {
         };
         let got = s.rows_matching(&pending, &ids, now).unwrap();
         assert!(got.iter().all(|i| i.status == ApprovalStatus::Pending));
-        assert!(!keys(&got).contains(&"appr-00".to_string()), "approved row dropped");
+        assert!(
+            !keys(&got).contains(&"appr-00".to_string()),
+            "approved row dropped"
+        );
         assert!(got.len() > 1, "paging is ignored: {got:?}");
         let mut sorted = got.clone();
         sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));

@@ -113,6 +113,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX approvals_reason_key
         ON approvals(reason_code, created_at, id, status, expires_at);
     DROP INDEX approvals_status;
+    CREATE INDEX approvals_status_expires_key ON approvals(status, expires_at, id, created_at);
+    DROP INDEX approvals_status_expires;
     DROP INDEX approvals_agent;
     DROP INDEX approvals_action;
     DROP INDEX approvals_reason;
@@ -285,7 +287,10 @@ mod tests {
             let stamp = store.change_stamp().unwrap();
             store
                 .conn()
-                .execute("UPDATE approvals SET summary = 'x' WHERE id = 'appr-old'", [])
+                .execute(
+                    "UPDATE approvals SET summary = 'x' WHERE id = 'appr-old'",
+                    [],
+                )
                 .unwrap();
             assert_ne!(store.change_stamp().unwrap(), stamp, "from v{start}");
             let plan: String = store
@@ -296,7 +301,10 @@ mod tests {
                     |r| r.get(3),
                 )
                 .unwrap();
-            assert!(plan.contains("COVERING INDEX approvals_created_key"), "{plan}");
+            assert!(
+                plan.contains("COVERING INDEX approvals_created_key"),
+                "{plan}"
+            );
         }
     }
 
