@@ -1338,7 +1338,7 @@ pub(crate) mod tests {
         let soon = now + Duration::minutes(30);
         assert_eq!(total(&mut memo, &pending, soon), (18, true));
         let later = now + Duration::minutes(90);
-        assert_eq!(total(&mut memo, &pending, later).1, false);
+        assert!(!total(&mut memo, &pending, later).1);
         assert!(total(&mut memo, &pending, later).0 < 18);
         assert_eq!(total(&mut memo, &approved, later), (6, true));
         // In memory, the writer's own changes count too.

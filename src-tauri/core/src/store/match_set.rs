@@ -37,6 +37,10 @@ impl MatchSet {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The matching rowids, ascending.
     pub fn rowids(&self) -> Vec<i64> {
         let mut out = Vec::with_capacity(self.len as usize);
