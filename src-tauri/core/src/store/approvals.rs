@@ -1026,6 +1026,7 @@ pub(crate) mod tests {
                 assert!(page.len() <= 4);
                 after = Some(page.last().unwrap().key.clone());
                 got.extend(keys(&page));
+                assert!(got.len() <= want.len(), "{sort:?}: rows repeat: {got:?}");
             }
             assert_eq!(got, want, "{sort:?}: forward");
             // Backward from the last row, each page still in sort order.
@@ -1048,6 +1049,7 @@ pub(crate) mod tests {
                 let mut ids = keys(&page);
                 ids.extend(got);
                 got = ids;
+                assert!(got.len() <= want.len(), "{sort:?}: rows repeat: {got:?}");
             }
             assert_eq!(got, want, "{sort:?}: backward");
             // Between two keys, and jumps from any offset.
@@ -1174,6 +1176,7 @@ pub(crate) mod tests {
                 let Some(last) = page.last() else { break };
                 after = Some(last.key.clone());
                 got.extend(keys(&page));
+                assert!(got.len() <= all.len(), "rows repeat: {got:?}");
             }
             assert_eq!(got, keys(&all), "{q:?}");
             for (i, item) in all.iter().enumerate() {
