@@ -256,12 +256,110 @@ async fn bench_drain_over_slow_link(server: std::net::SocketAddr, dir: &Path) {
     }
 }
 
+/// p50 / p95 of `n` runs of `f`.
+fn timed(n: usize, mut f: impl FnMut(usize)) -> (Duration, Duration) {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            f(i);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (percentile(&times, 0.50), percentile(&times, 0.95))
+}
+
+fn pq((p50, p95): (Duration, Duration)) -> String {
+    format!(
+        "{:>5.2} {:>5.2}",
+        p50.as_secs_f64() * 1000.0,
+        p95.as_secs_f64() * 1000.0
+    )
+}
+
+/// The query path before keyset paging, kept here as the baseline: exact count plus
+/// `LIMIT/OFFSET`, search joined by materialising every match.
+fn old_list(conn: &rusqlite::Connection, q: &QueueQuery, now_ms: i64) -> (usize, i64) {
+    let mut w = vec!["1 = 1".to_string()];
+    let mut args: Vec<(String, rusqlite::types::Value)> = vec![(":now".into(), now_ms.into())];
+    if let Some(st) = q.status {
+        w.push(match st {
+            ApprovalStatus::Pending => "(a.status = 'pending' AND a.expires_at > :now)".into(),
+            ApprovalStatus::Expired => {
+                "(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= :now))".into()
+            }
+            other => format!("a.status = '{}'", other.as_str()),
+        });
+    }
+    for (col, val, name) in [
+        ("a.agent", &q.agent, ":agent"),
+        ("a.action", &q.action, ":action"),
+    ] {
+        if let Some(v) = val {
+            w.push(format!("{col} = {name}"));
+            args.push((name.into(), v.clone().into()));
+        }
+    }
+    if let Some(from) = q.from {
+        w.push("a.created_at >= :from".into());
+        args.push((":from".into(), from.timestamp_millis().into()));
+    }
+    if let Some(to) = q.to {
+        w.push("a.created_at < :to".into());
+        args.push((":to".into(), to.timestamp_millis().into()));
+    }
+    if let Some(fq) = q
+        .search
+        .as_deref()
+        .and_then(countersign_core::store::approvals::fts_query)
+    {
+        w.push("a.rowid IN (SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH :q)".into());
+        args.push((":q".into(), fq.into()));
+    }
+    let cond = w.join(" AND ");
+    let order = match q.sort {
+        SortOrder::NewestFirst => "a.created_at DESC, a.id DESC",
+        SortOrder::OldestFirst => "a.created_at ASC, a.id ASC",
+        SortOrder::ExpiringFirst => "a.expires_at ASC, a.id ASC",
+    };
+    let bind = |sql: &str| -> Vec<(&str, &dyn rusqlite::ToSql)> {
+        args.iter()
+            .filter(|(k, _)| sql.contains(k.as_str()))
+            .map(|(k, v)| (k.as_str(), v as &dyn rusqlite::ToSql))
+            .collect()
+    };
+    let count_sql = format!("SELECT count(*) FROM approvals a WHERE {cond}");
+    let total: i64 = conn
+        .query_row(&count_sql, bind(&count_sql).as_slice(), |r| r.get(0))
+        .unwrap();
+    let list_cond = if q.sort == SortOrder::ExpiringFirst {
+        cond.clone()
+    } else {
+        cond.replace("a.expires_at", "+a.expires_at")
+    };
+    let sql = format!(
+        "SELECT a.id, a.status, a.agent, json_extract(a.json, '$.agent.name'), a.action,
+                a.reason_code, a.summary, a.created_at, a.expires_at, o.kind, o.state, o.decided_at
+         FROM approvals a
+         LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')
+         WHERE {list_cond} ORDER BY {order} LIMIT {} OFFSET {}",
+        q.limit, q.offset
+    );
+    let mut stmt = conn.prepare_cached(&sql).unwrap();
+    let n = stmt
+        .query_map(bind(&sql).as_slice(), |r| r.get::<_, String>(0))
+        .unwrap()
+        .count();
+    (n, total)
+}
+
 fn bench_query() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("client");
     std::fs::create_dir_all(&home).unwrap();
+    let db = countersign_core::paths::db_path(&home);
     {
-        let mut store = Store::open(&countersign_core::paths::db_path(&home)).unwrap();
+        let mut store = Store::open(&db).unwrap();
         let now = Utc::now();
         let batch: Vec<Approval> = (0..100_000)
             .map(|i| {
@@ -296,73 +394,195 @@ fn bench_query() {
         println!("(setup) cached 100,000 approvals in {}", ms(t.elapsed()));
     }
     let engine = Engine::open_with(&home, opts()).unwrap();
-    let queries: Vec<QueueQuery> = (0..8)
-        .map(|k| QueueQuery {
-            status: Some(ApprovalStatus::ALL[k % 4]),
-            agent: (k % 2 == 0).then(|| AGENTS[k % AGENTS.len()].to_string()),
-            action: (k % 3 == 0).then(|| ACTIONS[k % ACTIONS.len()].to_string()),
-            reason: None,
-            from: (k % 4 == 1).then(|| Utc::now() - chrono::Duration::days(40)),
-            to: None,
-            search: Some(format!(
-                "{} {}",
-                WORDS[k % WORDS.len()],
-                &WORDS[(k + 5) % WORDS.len()][..4]
-            )),
-            sort: if k % 2 == 0 {
-                SortOrder::NewestFirst
-            } else {
-                SortOrder::ExpiringFirst
-            },
+    let reader = Store::open_reader(&db).unwrap();
+    // The old path on a connection of its own, as the store opened them before.
+    let old = rusqlite::Connection::open_with_flags(
+        &db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .unwrap();
+    let now = Utc::now();
+    let q = |f: &dyn Fn(&mut QueueQuery)| {
+        let mut q = QueueQuery {
             limit: 50,
-            offset: 0,
-            after: None,
-            before: None,
-        })
-        .collect();
+            ..QueueQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let shapes: Vec<(&str, QueueQuery)> = vec![
+        ("all, newest first", q(&|_| {})),
+        (
+            "status pending",
+            q(&|q| q.status = Some(ApprovalStatus::Pending)),
+        ),
+        ("agent", q(&|q| q.agent = Some(AGENTS[2].into()))),
+        ("action", q(&|q| q.action = Some(ACTIONS[1].into()))),
+        (
+            "date range (20 days)",
+            q(&|q| {
+                q.from = Some(now - chrono::Duration::days(40));
+                q.to = Some(now - chrono::Duration::days(20));
+            }),
+        ),
+        ("search one word", q(&|q| q.search = Some("invoice".into()))),
+        (
+            "search 1-letter prefix",
+            q(&|q| q.search = Some("p".into())),
+        ),
+        (
+            "search 2-letter prefix",
+            q(&|q| q.search = Some("re".into())),
+        ),
+        (
+            "search rare word",
+            q(&|q| q.search = Some("item 4242".into())),
+        ),
+        (
+            "search+status+agent",
+            q(&|q| {
+                q.search = Some("production".into());
+                q.status = Some(ApprovalStatus::Pending);
+                q.agent = Some(AGENTS[0].into());
+            }),
+        ),
+        (
+            "expiring first, pending",
+            q(&|q| {
+                q.status = Some(ApprovalStatus::Pending);
+                q.sort = SortOrder::ExpiringFirst;
+            }),
+        ),
+        (
+            "expiring first, search",
+            q(&|q| {
+                q.search = Some("refund".into());
+                q.sort = SortOrder::ExpiringFirst;
+            }),
+        ),
+    ];
     // Warm the page cache once, as an open app would be.
-    for q in &queries {
-        engine.list(q).unwrap();
+    for (_, s) in &shapes {
+        engine.list(s).unwrap();
+        old_list(&old, s, now.timestamp_millis());
     }
-    let mut times = Vec::new();
-    let mut hits = 0u64;
-    for round in 0..50 {
-        for q in &queries {
-            let t = Instant::now();
-            let page = engine.list(q).unwrap();
-            times.push(t.elapsed());
-            if round == 0 {
-                hits += page.total;
-            }
-        }
-    }
-    times.sort();
+    const N: usize = 40;
     println!(
-        "filtered + text-search query, 100,000 cached: p50 {}  p95 {}  max {}  ({} queries, {} matches over the 8 shapes)",
-        ms(percentile(&times, 0.50)),
-        ms(percentile(&times, 0.95)),
-        ms(*times.last().unwrap()),
-        times.len(),
-        hits
+        "query shapes over 100,000 cached approvals, page of 50; p50 p95 in ms ({N} runs each)"
     );
-    // Plain status filter without search, for comparison.
-    let mut plain = Vec::new();
-    for _ in 0..100 {
-        let t = Instant::now();
-        engine
-            .list(&QueueQuery {
-                status: Some(ApprovalStatus::Pending),
-                limit: 50,
-                ..Default::default()
-            })
-            .unwrap();
-        plain.push(t.elapsed());
-    }
-    plain.sort();
     println!(
-        "status filter only, 100,000 cached:          p50 {}  p95 {}",
-        ms(percentile(&plain, 0.50)),
-        ms(percentile(&plain, 0.95))
+        "{:<26}{:>7} | {:>11} | {:>11} | {:>11} | {:>11} | {:>11} | {:>11} | {:>11} | {:>11} | {:>11}",
+        "shape", "matches", "new: pg+cnt", "first page", "next (key)", "prev (key)", "count", "count memo", "jump 1/2",
+        "position", "old: +count"
+    );
+    let mut worst = Duration::ZERO;
+    for (name, s) in &shapes {
+        let first = engine.page(s).unwrap();
+        let total = reader.count(s, engine.now()).unwrap();
+        let first_page = timed(N, |_| {
+            engine.page(s).unwrap();
+        });
+        // Walk forward page by page from the first; then back up the same way.
+        let mut keys = Vec::new();
+        let mut after = first.last().map(|i| i.key.clone());
+        let next = timed(N, |_| {
+            let mut n = s.clone();
+            n.after = after.clone();
+            let p = engine.page(&n).unwrap();
+            after = p.last().map(|i| i.key.clone()).or(after.clone());
+            keys.push(p.first().map(|i| i.key.clone()));
+        });
+        let prev = timed(N, |i| {
+            let mut n = s.clone();
+            n.before = keys[keys.len() - 1 - i].clone();
+            engine.page(&n).unwrap();
+        });
+        let count = timed(N, |_| {
+            reader.count(s, engine.now()).unwrap();
+        });
+        let memo = timed(N, |_| {
+            engine.count(s).unwrap();
+        });
+        let mut mid = None;
+        let jump = timed(N, |i| {
+            let mut n = s.clone();
+            n.offset = (total / 2) as u32 + i as u32;
+            let p = engine.page(&n).unwrap();
+            mid = p.first().map(|i| i.id.clone()).or(mid.clone());
+        });
+        let position = timed(N, |_| {
+            if let Some(id) = &mid {
+                engine.position(s, id).unwrap();
+            }
+        });
+        // A new filter or search text: nothing loaded or memoised yet (another search
+        // ran in between), first page plus exact count on a reader of its own.
+        let other = QueueQuery {
+            search: Some("zzz".into()),
+            ..QueueQuery::default()
+        };
+        let mut cold_times = Vec::new();
+        for _ in 0..N {
+            reader.page(&other, now).unwrap();
+            let t = Instant::now();
+            reader.page(s, now).unwrap();
+            reader.count(s, now).unwrap();
+            cold_times.push(t.elapsed());
+        }
+        cold_times.sort();
+        let cold = (percentile(&cold_times, 0.5), percentile(&cold_times, 0.95));
+        let old_path = timed(N, |_| {
+            old_list(&old, s, engine.now().timestamp_millis());
+        });
+        for (_, p95) in [cold, first_page, next, prev, memo, jump, position] {
+            worst = worst.max(p95);
+        }
+        println!(
+            "{name:<26}{total:>7} | {} | {} | {} | {} | {} | {} | {} | {} | {}",
+            pq(cold),
+            pq(first_page),
+            pq(next),
+            pq(prev),
+            pq(count),
+            pq(memo),
+            pq(jump),
+            pq(position),
+            pq(old_path)
+        );
+    }
+    println!(
+        "worst p95 over all shapes and columns except the cold count and the old path: {}",
+        ms(worst)
+    );
+    // The floor: bare indexed queries on a raw connection, no filters, no join.
+    let floor_page = timed(N * 5, |_| {
+        let mut st = old
+            .prepare_cached("SELECT id FROM approvals ORDER BY created_at DESC LIMIT 50")
+            .unwrap();
+        st.query_map([], |r| r.get::<_, String>(0)).unwrap().count();
+    });
+    let floor_fts = timed(N * 5, |_| {
+        let mut st = old
+            .prepare_cached(
+                "SELECT rowid FROM approvals_fts WHERE approvals_fts MATCH 'invoice'
+                 ORDER BY rowid DESC LIMIT 50",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get::<_, i64>(0)).unwrap().count();
+    });
+    let floor_count = timed(N * 5, |_| {
+        old.query_row(
+            "SELECT count(*) FROM approvals WHERE status = 'approved'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    });
+    println!(
+        "floor (raw SQLite): top-50 by created_at {}  |  FTS top-50 by rowid {}  |  count(status) {}",
+        pq(floor_page),
+        pq(floor_fts),
+        pq(floor_count)
     );
 }
 

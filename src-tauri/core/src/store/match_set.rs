@@ -37,6 +37,23 @@ impl MatchSet {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The matching rowids, ascending.
+    pub fn rowids(&self) -> Vec<i64> {
+        let mut out = Vec::with_capacity(self.len as usize);
+        for (w, bits) in self.bits.iter().enumerate() {
+            let mut b = *bits;
+            while b != 0 {
+                out.push((w * 64) as i64 + i64::from(b.trailing_zeros()));
+                b &= b - 1;
+            }
+        }
+        out
+    }
+
     pub fn is_for(&self, fts: &str, stamp: i64) -> bool {
         self.key
             .as_ref()
@@ -87,6 +104,7 @@ mod tests {
         s.load("\"a\"*", 7, [1, 64, 65, 1000].into_iter().map(Ok))
             .unwrap();
         assert_eq!(s.len(), 4);
+        assert_eq!(s.rowids(), vec![1, 64, 65, 1000]);
         assert!(s.is_for("\"a\"*", 7));
         assert!(!s.is_for("\"a\"*", 8));
         for r in [1, 64, 65, 1000] {

@@ -113,6 +113,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX approvals_reason_key
         ON approvals(reason_code, created_at, id, status, expires_at);
     DROP INDEX approvals_status;
+    CREATE INDEX approvals_status_expires_key ON approvals(status, expires_at, id, created_at);
+    DROP INDEX approvals_status_expires;
     DROP INDEX approvals_agent;
     DROP INDEX approvals_action;
     DROP INDEX approvals_reason;
