@@ -219,10 +219,12 @@ fn until_next_due(engine: &Engine) -> Option<Duration> {
 /// Runs until the engine's event channel closes or the task is aborted (engine switch).
 pub async fn run(app: AppHandle, engine: Engine) {
     let mut rx = engine.subscribe();
+    // The status and the filter values as they are now; no rows to re-read (the window
+    // reads its own first page), so nothing is reloaded twice at start.
     let first = Todo {
         status: true,
         approvals: true,
-        lost: true,
+        pulled: true,
         ..Todo::default()
     };
     let (app2, mut sent2) = (app.clone(), Sent::default());
