@@ -50,8 +50,14 @@ async fn notifications_are_planned_once_and_not_repeated_after_a_restart() {
         .iter()
         .filter(|p| p.kind == NotificationKind::ExpiringSoon)
         .collect();
-    assert_eq!(expiring.len(), 1);
-    assert_eq!(expiring[0].approval_id.as_deref(), Some(b.id.as_str()));
+    // b expires in 30 minutes; a (24 h) is not expiring. (A demo approval may cross the
+    // one-hour line while a loaded machine runs this test, so others are not counted.)
+    let expiring_ids: Vec<_> = expiring
+        .iter()
+        .map(|p| p.approval_id.clone().unwrap())
+        .collect();
+    assert!(expiring_ids.contains(&b.id), "{plan:?}");
+    assert!(!expiring_ids.contains(&a.id), "{plan:?}");
     engine.mark_announced(&plan).unwrap();
     assert!(engine.plan_notifications().unwrap().is_empty());
 
