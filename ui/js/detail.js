@@ -31,8 +31,13 @@ let form = null;
 /** The open detail's countdown step, to resume it when the window shows again. @type {(() => void) | null} */
 let restartTicker = null;
 /** Parts of the page that change in place when the approval changes. */
-/** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement} | null} */
+/** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement, sig?: string} | null} */
 let live = null;
+
+/** @param {HTMLElement} el @param {string} text */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
 
 /** @param {DetailHooks} h_ */
 export function initDetail(h_) {
@@ -149,8 +154,8 @@ export async function renderDetail(root, id) {
     // Hidden in the tray: nothing to repaint; `visibilitychange` in main.js re-renders.
     if (document.hidden) { ticker = undefined; return; }
     const now = serverNow();
-    expiresRel.textContent = `(${remaining(a.expires_at, now)})`;
-    createdRel.textContent = `(${agoLong(a.created_at, now)})`;
+    setText(expiresRel, `(${remaining(a.expires_at, now)})`);
+    setText(createdRel, `(${agoLong(a.created_at, now)})`);
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
   };
   restartTicker = tick;
@@ -169,9 +174,14 @@ function paintLive(data, first) {
   const a = data.approval;
   const st = data.status;
   const label = `${GLYPH[st] || ""} ${STATUS_LABEL[st] || st}`;
+  // Only what changed is touched: a repaint costs a tray app its rest.
+  const sig = JSON.stringify([st, data.local_decision, data.local_explanation, data.gone_at,
+    data.decided_by_you_elsewhere, data.audit, a.decision, isDecidable(data)]);
+  if (!first && live.sig === sig) return;
+  live.sig = sig;
   live.pill.className = `pill pill-${st}`;
-  live.pill.textContent = label;
-  live.status.textContent = label;
+  setText(live.pill, label);
+  setText(live.status, label);
   clear(live.local);
   const ld = data.local_decision;
   if (ld && ld.state !== "applied") {

@@ -128,12 +128,12 @@ function paintBanner() {
   const last = st && st.last_synced ? `last synced ${ago(st.last_synced)}` : "never synced";
   const connText = /** @type {HTMLElement} */ (document.getElementById("conn-text"));
   const connEl = /** @type {HTMLElement} */ (document.getElementById("conn"));
-  connEl.dataset.state = conn.state;
+  if (connEl.dataset.state !== conn.state) connEl.dataset.state = conn.state;
   setText(connText, {
     online: `Online · ${last}`, syncing: "Syncing…", offline: `Offline · ${last}`,
     unauthorized: "Token refused", not_configured: "Not connected", untrusted: "Certificate not trusted",
   }[conn.state] || conn.state);
-  connText.title = st && st.last_synced ? `Last synced ${absolute(st.last_synced)}` : "";
+  setAttr(connText, "title", st && st.last_synced ? `Last synced ${absolute(st.last_synced)}` : "");
   setText(/** @type {HTMLElement} */ (document.getElementById("who")), app && app.subject
     ? `${app.subject}${app.demo ? " · demo" : ""}` : app && app.demo ? "demo" : "");
 
@@ -191,21 +191,27 @@ function paintBanner() {
 
   const pb = /** @type {HTMLElement} */ (document.getElementById("pending-badge"));
   const n = st ? st.pending_count : 0;
-  pb.hidden = !n;
+  if (pb.hidden !== !n) pb.hidden = !n;
   setText(pb, String(n));
-  pb.setAttribute("aria-label", `${n} pending approval${n === 1 ? "" : "s"}`);
+  setAttr(pb, "aria-label", `${n} pending approval${n === 1 ? "" : "s"}`);
   const ob = /** @type {HTMLElement} */ (document.getElementById("outbox-badge"));
   const q = queued + failed;
-  ob.hidden = !q;
+  if (ob.hidden !== !q) ob.hidden = !q;
   setText(ob, String(q));
-  ob.setAttribute("aria-label", `${q} decision${q === 1 ? "" : "s"} in the outbox`);
+  setAttr(ob, "aria-label", `${q} decision${q === 1 ? "" : "s"} in the outbox`);
   ob.classList.toggle("badge-danger", failed > 0);
   paintPendingCount();
 }
 
-/** @param {HTMLElement} el @param {string} text */
+/** Repaints only what differs: every DOM write costs a repaint, and a tray app must rest.
+ * @param {HTMLElement} el @param {string} text */
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
+}
+
+/** @param {HTMLElement} el @param {string} name @param {string} value */
+function setAttr(el, name, value) {
+  if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
 
 async function refreshState() {
@@ -282,29 +288,33 @@ async function boot() {
   initSettings({ afterSettings: async () => { await refreshState(); await go(state.app && state.app.configured ? "approvals" : "welcome"); } });
   initOutbox({ openDetail: (id) => openDetail(id), rerender });
 
-  // Changes arrive as rows: only the named approvals are re-read and patched.
-  await on(EVENTS.approvalsChanged, (/** @type {{ids: string[]|null, facets: import("./types").Facets|null}} */ p) => {
-    if (p.facets) { state.facets = p.facets; paintFacets(); }
-    if (state.view === "approvals" && state.tab !== "stats") {
-      applyChanges(p.ids).catch((e) => toast(e.message, "error"));
-    } else if (state.view === "detail") {
-      const id = openId();
-      if (id && (p.ids === null || p.ids.includes(id))) refreshOpenDetail(id);
-      if (state.detailId && !id && (p.ids === null || p.ids.includes(state.detailId))) rerender();
-    }
-  });
-  await on(EVENTS.status, (/** @type {import("./types").Status} */ st) => {
-    if (state.app) { state.app.status = st; paintBanner(); }
-  });
-  await on(EVENTS.outboxChanged, () => { if (state.view === "outbox") rerender(); });
-  await on(EVENTS.openApproval, (/** @type {{id: string}} */ p) => { if (p && p.id) openDetail(p.id); });
-  await on(EVENTS.linkError, (/** @type {{message: string}} */ p) => toast(p.message, "error"));
-  await on(EVENTS.state, (/** @type {import("./types").AppState} */ s) => { state.app = s; paintBanner(); });
+  // Changes arrive as rows: only the named approvals are re-read and patched. The
+  // listeners are registered together, beside the first reads (start-up is IPC-bound).
+  const listening = Promise.all([
+    on(EVENTS.approvalsChanged, (/** @type {{ids: string[]|null, facets: import("./types").Facets|null}} */ p) => {
+      if (p.facets) { state.facets = p.facets; paintFacets(); }
+      if (state.view === "approvals" && state.tab !== "stats") {
+        applyChanges(p.ids).catch((e) => toast(e.message, "error"));
+      } else if (state.view === "detail") {
+        const id = openId();
+        if (id && (p.ids === null || p.ids.includes(id))) refreshOpenDetail(id);
+        if (state.detailId && !id && (p.ids === null || p.ids.includes(state.detailId))) rerender();
+      }
+    }),
+    on(EVENTS.status, (/** @type {import("./types").Status} */ st) => {
+      if (state.app) { state.app.status = st; paintBanner(); }
+    }),
+    on(EVENTS.outboxChanged, () => { if (state.view === "outbox") rerender(); }),
+    on(EVENTS.openApproval, (/** @type {{id: string}} */ p) => { if (p && p.id) openDetail(p.id); }),
+    on(EVENTS.linkError, (/** @type {{message: string}} */ p) => toast(p.message, "error")),
+    on(EVENTS.state, (/** @type {import("./types").AppState} */ s) => { state.app = s; paintBanner(); }),
+  ]);
 
   // The first screen needs the status and the filter values: ask for both at once.
   const [facets] = await Promise.all([
     api.facets().catch((e) => { toast(e.message, "error"); return state.facets; }),
     refreshState(),
+    listening,
   ]);
   state.facets = facets;
   state.view = state.app && state.app.configured ? "approvals" : "welcome";

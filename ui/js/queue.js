@@ -172,8 +172,8 @@ export function paintPendingCount() {
   const el = document.getElementById("tab-pending-count");
   if (!el) return;
   const n = state.app ? state.app.status.pending_count : 0;
-  el.hidden = !n;
-  el.textContent = String(n);
+  if (el.hidden !== !n) el.hidden = !n;
+  if (el.textContent !== String(n)) el.textContent = String(n);
 }
 
 /** @param {HTMLElement} root */
