@@ -3,8 +3,8 @@ import { api, on, EVENTS, syncNow as syncWith } from "./api.js";
 import { h, clear, toast, byId } from "./dom.js";
 import { state } from "./store.js";
 import { ago, absolute, setClockOffset } from "./format.js";
-import { initQueue, loadQueue, renderQueue, renderTabs, moveCursor, toggleCursorSelection, bulkDecide, paint,
-  applyChanges, currentQuery, ensureLoaded, cursorRow, paintPendingCount, paintFacets } from "./queue.js";
+import { initQueue, loadQueue, renderQueue, renderTabs, moveCursor, toggleCursorSelection, bulkDecide,
+  applyChanges, currentQuery, ensureLoaded, cursorRow, paintPendingCount, paintFacets, paintAges } from "./queue.js";
 import { initDetail, renderDetail, stopDetail, decide, openId, refreshOpenDetail, resumeDetail } from "./detail.js";
 import { rowAt, indexOf } from "./window.js";
 import { isDecidable } from "./rules.js";
@@ -331,7 +331,7 @@ async function boot() {
     if (document.hidden) return;
     resumeDetail();
     paintBanner();
-    if (state.view === "approvals" && state.tab !== "stats") paint();
+    if (state.view === "approvals" && state.tab !== "stats") paintAges();
     minute = setTimeout(everyMinute, 60_000 - (Date.now() % 60_000) + 50);
   };
   document.addEventListener("visibilitychange", everyMinute);

@@ -155,6 +155,16 @@ export function renderTabs(root) {
   paintPendingCount();
 }
 
+/** The clock moved on: rewrite the rows' ages where their text changed, nothing else. */
+export function paintAges() {
+  if (!listEl) return;
+  const now = serverNow();
+  for (const t of /** @type {NodeListOf<HTMLTimeElement>} */ (listEl.querySelectorAll("time.row-age"))) {
+    const text = ago(t.dateTime, now);
+    if (t.textContent !== text) t.textContent = text;
+  }
+}
+
 /** New filter values arrived: refresh the dropdowns' options in place, keeping the choice. */
 export function paintFacets() {
   for (const [id, values, all] of /** @type {[string, string[], string][]} */ ([
@@ -312,7 +322,7 @@ export function paint() {
 
 /** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */
 function rowStamp(r) {
-  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${r.gone_at ? "g" : ""}/${state.selected.has(r.id) ? 1 : 0}/${Math.floor(Date.now() / 60000)}`;
+  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${r.gone_at ? "g" : ""}/${state.selected.has(r.id) ? 1 : 0}`;
 }
 
 /** @param {HTMLElement} li @param {number} i */
