@@ -6,7 +6,7 @@
 mod harness;
 
 use std::io::{Read, Write};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use countersign_api::ApprovalStatus;
@@ -22,20 +22,7 @@ fn all(o: &Output) -> String {
 
 /// Runs `args` with `input` on standard input.
 fn run_with_stdin(env: &Env, args: &[&str], input: &str) -> Output {
-    let mut child = env
-        .cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_stdin(env.cmd(args), input)
 }
 
 /// The one JSON document on stdout.

@@ -4,7 +4,6 @@
 #[path = "cli_support/harness.rs"]
 mod harness;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -31,22 +30,13 @@ fn run(home: &Path, args: &[&str]) -> Output {
 }
 
 fn login(home: &Path, server: &str, token: &str) -> Output {
-    let mut child = cli(
-        home,
-        &["login", "--server", server, "--org", ORG, "--token-stdin"],
+    output_with_stdin(
+        cli(
+            home,
+            &["login", "--server", server, "--org", ORG, "--token-stdin"],
+        ),
+        &format!("{token}\n"),
     )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{token}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 #[test]

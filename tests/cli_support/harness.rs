@@ -117,20 +117,8 @@ impl Env {
 
     /// `login` run through `base` (a command with extra environment, for instance).
     pub fn login_cmd(&self, server: &str, mut base: Command) -> Output {
-        let mut child = base
-            .args(["login", "--server", server, "--org", ORG, "--token-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{ALICE}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        base.args(["login", "--server", server, "--org", ORG, "--token-stdin"]);
+        output_with_stdin(base, &format!("{ALICE}\n"))
     }
 
     pub fn http(&self) -> reqwest::blocking::Client {
@@ -232,4 +220,21 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn home_exists(p: &Path) -> bool {
     p.join("countersign.db").exists()
+}
+
+/// Runs `cmd` with `input` on its standard input; its output.
+pub fn output_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
