@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use countersign_core::api::ApprovalStatus;
-use countersign_core::{Engine, QueueQuery};
+use countersign_core::Engine;
 use harness::*;
 
 const TWO_DAYS: i64 = 2 * 86_400;
@@ -20,17 +20,7 @@ async fn skewed(home: &std::path::Path, base: &str, secs: i64) -> Engine {
 }
 
 fn pending_ids(engine: &Engine) -> Vec<String> {
-    engine
-        .list(&QueueQuery {
-            status: Some(ApprovalStatus::Pending),
-            limit: 10_000,
-            ..Default::default()
-        })
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|i| i.id)
-        .collect()
+    cached_ids(engine, Some(ApprovalStatus::Pending))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

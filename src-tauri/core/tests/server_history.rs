@@ -24,16 +24,7 @@ fn copy_db(from: &Path, to: &Path) {
 }
 
 fn ids(engine: &Engine) -> Vec<String> {
-    engine
-        .list(&QueueQuery {
-            limit: 10_000,
-            ..Default::default()
-        })
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|i| i.id)
-        .collect()
+    cached_ids(engine, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -217,3 +217,21 @@ pub fn server_idempotency_keys(db: &Path, subject: &str) -> Vec<(String, u16)> {
         .unwrap();
     rows
 }
+
+/// Ids of the cached approvals with `status` (all when `None`), in queue order.
+pub fn cached_ids(
+    engine: &countersign_core::Engine,
+    status: Option<countersign_core::api::ApprovalStatus>,
+) -> Vec<String> {
+    engine
+        .list(&countersign_core::QueueQuery {
+            status,
+            limit: 10_000,
+            ..Default::default()
+        })
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.id)
+        .collect()
+}
