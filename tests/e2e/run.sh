@@ -22,6 +22,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
+# axe-core (pinned in package.json) for the accessibility tests: injected into the app's
+# page through WebDriver, never shipped with it.
+if [ ! -f node_modules/axe-core/axe.min.js ]; then
+  command -v npm >/dev/null || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm; }
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v tauri-driver >/dev/null || cargo install --locked tauri-driver
 
