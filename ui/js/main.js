@@ -11,6 +11,7 @@ import { isDecidable } from "./rules.js";
 import { renderStats } from "./stats.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { initOutbox, renderOutbox } from "./outbox.js";
+import { announceStatus } from "./announce.js";
 
 const view = byId("view", HTMLElement);
 let rendering = Promise.resolve();
@@ -189,18 +190,41 @@ function paintBanner() {
     b.hidden = pieces.length === 0;
   }
 
+  announceStatus(statusWords(conn, failed));
+
+  // The badges are numbers on screen; the buttons carry them in words ("Approvals, 12 waiting").
   const pb = /** @type {HTMLElement} */ (document.getElementById("pending-badge"));
   const n = st ? st.pending_count : 0;
   if (pb.hidden !== !n) pb.hidden = !n;
   setText(pb, String(n));
-  setAttr(pb, "aria-label", `${n} pending approval${n === 1 ? "" : "s"}`);
+  setAttr(byId("nav-approvals", HTMLButtonElement), "aria-label", n ? `Approvals, ${n} waiting` : "Approvals");
   const ob = /** @type {HTMLElement} */ (document.getElementById("outbox-badge"));
   const q = queued + failed;
   if (ob.hidden !== !q) ob.hidden = !q;
   setText(ob, String(q));
-  setAttr(ob, "aria-label", `${q} decision${q === 1 ? "" : "s"} in the outbox`);
+  setAttr(byId("nav-outbox", HTMLButtonElement), "aria-label", !q ? "Outbox"
+    : failed ? `Outbox, ${q} decision${q === 1 ? "" : "s"}, ${failed} not applied` : `Outbox, ${q} decision${q === 1 ? "" : "s"} waiting to be sent`);
   ob.classList.toggle("badge-danger", failed > 0);
   paintPendingCount();
+}
+
+/**
+ * The state a screen reader is told about: the connection (not its passing "syncing"
+ * phases, nor the ageing "last synced" time) and decisions the server did not apply.
+ * @param {{state: string}} conn @param {number} failed
+ */
+function statusWords(conn, failed) {
+  const words = {
+    online: "Online.", offline: "Offline. Decisions are queued and sent when the server is back.",
+    unauthorized: "The server refused the token. Enter a new one in Settings.",
+    untrusted: "No secure connection: the server's certificate is not trusted.", not_configured: "Not connected.",
+  };
+  const el = document.getElementById("live-status");
+  // Syncing is a passing phase of the state before it: nothing to say.
+  const base = conn.state === "syncing" ? (el && el.dataset.conn) || "" : words[/** @type {keyof typeof words} */ (conn.state)] || "";
+  if (el && conn.state !== "syncing") el.dataset.conn = base;
+  const bad = failed > 0 ? ` ${failed} decision${failed === 1 ? " was" : "s were"} not applied by the server.` : "";
+  return `${base}${bad}`.trim();
 }
 
 /** Repaints only what differs: every DOM write costs a repaint, and a tray app must rest.

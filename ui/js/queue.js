@@ -11,6 +11,7 @@ import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow } from "./format.
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import * as win from "./window.js";
+import { announceNews } from "./announce.js";
 
 /** @typedef {import("./types").QueueItem} QueueItem */
 /** @typedef {import("./types").QueueQuery} QueueQuery */
@@ -184,6 +185,10 @@ export function paintPendingCount() {
   const n = state.app ? state.app.status.pending_count : 0;
   if (el.hidden !== !n) el.hidden = !n;
   if (el.textContent !== String(n)) el.textContent = String(n);
+  // The count in words on the tab itself ("Pending, 12 waiting"): a bare number is not a name.
+  const tab = document.getElementById("tab-pending");
+  const label = n ? `Pending, ${n} waiting` : "Pending";
+  if (tab && tab.getAttribute("aria-label") !== label) tab.setAttribute("aria-label", label);
 }
 
 /** @param {HTMLElement} root */
@@ -212,11 +217,14 @@ export function renderQueue(root) {
       hooks?.rerender();
     } }, "Clear"));
   bulkEl = h("div", { class: "bulkbar", id: "bulkbar", hidden: true });
-  countEl = h("div", { class: "list-count muted", id: "list-count", "aria-live": "polite" });
+  // Not a live region: it is rewritten with the list; arrivals are announced once (applyChanges).
+  countEl = h("div", { class: "list-count muted", id: "list-count" });
   newPill = h("button", { type: "button", class: "btn btn-small new-pill", id: "new-above", hidden: true,
     onclick: () => { newAbove = 0; if (scroller) scroller.scrollTop = 0; paint(); } });
   spacer = h("div", { class: "queue-spacer", "aria-hidden": "true" });
-  listEl = h("ul", { class: "queue", id: "queue", role: "list", "aria-label": "Approvals" });
+  // A grid: rows hold controls (checkbox, Review), which a listbox's options may not. Only
+  // the rows on screen exist, so each says where it sits in the whole (aria-rowindex).
+  listEl = h("ul", { class: "queue", id: "queue", role: "grid", "aria-label": "Approvals", "aria-multiselectable": "true" });
   scroller = h("div", { class: "queue-scroll", id: "queue-scroll" }, spacer, listEl);
   scroller.addEventListener("scroll", () => schedulePaint(), { passive: true });
   root.classList.add("view-queue");
@@ -275,6 +283,8 @@ export function paint() {
   if (!listEl || !scroller || !spacer || !countEl) return;
   const w = state.win;
   spacer.style.height = `${w.total * ROW_H}px`;
+  const rowcount = String(w.total);
+  if (listEl.getAttribute("aria-rowcount") !== rowcount) listEl.setAttribute("aria-rowcount", rowcount);
   const { first, last } = win.visibleRange(scroller.scrollTop, scroller.clientHeight || 600, ROW_H, w.total);
   if (newAbove && scroller.scrollTop < ROW_H) newAbove = 0;
   const missing = [];
@@ -307,12 +317,13 @@ export function paint() {
     const filtered = Object.values(state.filters).some((v) => v);
     const connected = !!(state.app && state.app.configured);
     const pendingTab = state.tab === "pending" && !filtered;
-    listEl.append(h("li", { class: "empty" },
+    listEl.append(h("li", { class: "empty", role: "row" },
       h("div", { class: "empty-glyph", "aria-hidden": "true" }, pendingTab && connected ? "✓" : "∅"),
-      h("div", null, !connected ? "Not connected — sign in under Settings, or try the demo."
+      h("div", { role: "gridcell" }, !connected ? "Not connected — sign in under Settings, or try the demo."
         : pendingTab ? "Nothing waiting for you." : "No approvals match these filters.")));
   }
-  countEl.textContent = `${w.total} approval${w.total === 1 ? "" : "s"}`;
+  const count = `${w.total} approval${w.total === 1 ? "" : "s"}`;
+  if (countEl.textContent !== count) countEl.textContent = count;
   if (newPill) {
     newPill.hidden = !newAbove;
     newPill.textContent = `${newAbove} new — show`;
@@ -358,13 +369,14 @@ function row(r, i, now) {
       : null;
   const li = h("li", {
     class: `row status-${r.status}${checked ? " selected" : ""}`,
+    role: "row", "aria-rowindex": String(i + 1), "aria-selected": checked ? "true" : "false",
     dataset: { id: r.id, index: String(i) },
   },
-  h("div", { class: "row-check-cell" }, cb),
-  h("div", { class: "row-glyph", title: STATUS_LABEL[r.status] || r.status },
+  h("div", { class: "row-check-cell", role: "gridcell" }, cb),
+  h("div", { class: "row-glyph", role: "gridcell", title: STATUS_LABEL[r.status] || r.status },
     h("span", { "aria-hidden": "true" }, GLYPH[r.status] || "?"),
     h("span", { class: "sr-only" }, STATUS_LABEL[r.status] || r.status)),
-  h("div", { class: "row-main" },
+  h("div", { class: "row-main", role: "gridcell" },
     h("div", { class: "row-line" },
       h("code", { class: "row-id" }, r.id),
       h("span", { class: "row-agent" }, h("bdi", null, r.agent)),
@@ -374,7 +386,7 @@ function row(r, i, now) {
       h("time", { class: "row-age muted", datetime: r.created_at, title: new Date(r.created_at).toLocaleString() },
         ago(r.created_at, now))),
     h("div", { class: "row-summary" }, h("bdi", null, r.summary))),
-  h("div", { class: "row-action-cell" },
+  h("div", { class: "row-action-cell", role: "gridcell" },
     h("button", { type: "button", class: "btn btn-small review", tabindex: "-1", "aria-label": `Review ${r.id}`,
       onclick: (/** @type {Event} */ e) => { e.stopPropagation(); setCursor(i); hooks?.openDetail(r.id); } }, "Review →")));
   li.style.top = `${i * ROW_H}px`;
@@ -454,6 +466,7 @@ export async function applyChanges(ids) {
   const q = currentQuery();
   const anchorIndex = Math.floor(scroller.scrollTop / ROW_H);
   const anchor = win.rowAt(state.win, anchorIndex);
+  const before = state.win.total;
   if (ids === null) {
     await loadQueue();
   } else {
@@ -471,6 +484,9 @@ export async function applyChanges(ids) {
     if (ci >= 0) state.cursor = ci;
   }
   state.cursor = Math.min(state.cursor, Math.max(0, state.win.total - 1));
+  // Arrivals are told once, politely; rows that leave the list are not news.
+  const arrived = state.win.total - before;
+  if (arrived > 0) announceNews(`${arrived} new approval${arrived === 1 ? "" : "s"}`);
   if (anchor && scroller.scrollTop >= ROW_H) {
     const now = win.indexOf(state.win, anchor.id);
     if (now >= 0 && now !== anchorIndex) {
