@@ -335,16 +335,36 @@ class Harness:
         self.proxy = Proxy(self.server.port)
         self.desktop = Desktop(self.tmp)
         # The token goes to a private file in COUNTERSIGN_HOME: no keychain on this bus.
-        env = dict(os.environ, COUNTERSIGN_HOME=self.home, COUNTERSIGN_KEYRING="off",
-                   COUNTERSIGN_LOG="info,countersign=debug")
-        native = free_port()
         self.app_log = os.path.join(self.tmp, "app.log")
         self.driver_log = open(self.app_log, "w")
+        self.theme = "light"
+        self._start_driver()
+        return self
+
+    def _start_driver(self):
+        env = dict(os.environ, COUNTERSIGN_HOME=self.home, COUNTERSIGN_KEYRING="off",
+                   COUNTERSIGN_LOG="info,countersign=debug")
+        env.pop("GTK_THEME", None)
+        if self.theme == "dark":
+            # What a desktop set to dark tells GTK apps; WebKitGTK maps a GTK_THEME ending
+            # in ":dark" to `prefers-color-scheme: dark` (tests check that it took).
+            env["GTK_THEME"] = "Adwaita:dark"
         self.driver = subprocess.Popen(
-            ["tauri-driver", "--port", str(self.driver_port), "--native-port", str(native)],
+            ["tauri-driver", "--port", str(self.driver_port), "--native-port", str(free_port())],
             env=env, stdout=self.driver_log, stderr=subprocess.STDOUT)
         wait_port(self.driver_port)
-        return self
+
+    def set_theme(self, theme):
+        """Light or dark for the sessions that follow: the app inherits its environment from
+        tauri-driver, so the driver restarts with the desktop's dark preference set or not."""
+        if theme == self.theme:
+            return
+        self.end_session()
+        self.driver.terminate()
+        self.driver.wait(10)
+        self.driver_port = free_port()
+        self.theme = theme
+        self._start_driver()
 
     def __exit__(self, *exc):
         self.end_session()

@@ -15,7 +15,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import APPROVER, ORG, Harness  # noqa: E402
+import a11y  # noqa: E402
+from harness import AGENT, APPROVER, ORG, Harness  # noqa: E402
 from wd import WebDriverError  # noqa: E402
 
 TESTS = []
@@ -584,6 +585,202 @@ def a_second_launch_hands_over_to_the_first(h):
     # The first instance is still the one running, and its window still answers.
     assert h.app_pids()[0] == first
     assert s.wait_css("#settings-form")
+
+
+def sync_in_page(s, n):
+    """The sync the background loop runs, n times, awaited (the app's own command, as the
+    page calls it; no toast, unlike the Sync button)."""
+    s.js("window.__syncs = 0; for (let i = 0; i < arguments[0]; i++) window.__TAURI__.core.invoke('sync_now')"
+         ".then(() => window.__syncs++, () => window.__syncs++);", n)
+    s.wait(lambda: s.js("return window.__syncs") == n, 60, f"{n} syncs")
+
+
+def create_risky(h, aid, summary):
+    """A pending approval an approver must look at twice: a failed and an escalated trace
+    step, the budget at 95 %, nested parameters."""
+    status, body = h.server.http("POST", "/approvals", token=AGENT, body={
+        "id": aid,
+        "agent": {"id": "billing-agent", "name": "Billing Agent", "version": "v3.2.1"},
+        "action": "payments:refund",
+        "summary": summary,
+        "reason_code": "BUDGET_THRESHOLD",
+        "reason_text": "Refund exceeds the per-day budget of the billing agent",
+        "params": {"customer": "cus_8841", "amount": {"value": 1840, "currency": "EUR"}, "items": ["inv-1", "inv-2"]},
+        "policy_trace": [{"step": "tool_authorization", "result": "pass"},
+                         {"step": "budget_check", "result": "fail", "detail": "95 % of the daily budget"},
+                         {"step": "human_review", "result": "escalate"}],
+        "risk": {"budget_used": 95, "budget_limit": 100, "budget_unit": "EUR k"},
+    })
+    assert status in (200, 201), (status, body)
+
+
+def axe_every_view(h, theme):
+    """axe-core over every view of the app in one theme; 0 serious/critical violations."""
+    tour = a11y.Tour(None, theme)
+    h.cli("logout")
+    s = h.session(signed_in=False)
+    tour.s = s
+    seen = a11y.theme_in_effect(s)
+    want = {"light": (False, "rgb(245, 245, 247)"), "dark": (True, "rgb(27, 27, 29)")}[theme]
+    assert (seen["dark"], seen["bg"]) == want, f"the {theme} theme is not in effect: {seen}"
+    s.wait_css("#welcome")
+    tour.check("welcome / sign-in")
+    s.find("#set-expiring").clear()
+    s.find("#set-expiring").send_keys("0")
+    s.click("#set-save")
+    # The app's own message, or at least the field's invalid state (WebKitGTK draws no bubble).
+    s.wait_css('.toast-error, [aria-invalid="true"], #set-expiring:invalid', 5)
+    tour.check("sign-in form with an invalid threshold")
+
+    risky, plain, other, decided, late = (h.uid(f"a11y-{theme}") for _ in range(5))
+    create_risky(h, risky, "Refund 1,840 EUR to cus_8841 for a double charge")
+    for aid in (plain, other, decided, late):
+        h.server.create(aid, agent="deploy-bot", action="kubernetes:deploy", summary=f"Deploy api:v2.4.1 ({aid})")
+    status, body = h.server.http("POST", f"/approvals/{decided}/approve", body={"notes": "checked the diff"})
+    assert status == 200, (status, body)
+    s = tour.s = h.session()
+    wait_rows(s, lambda ids: {risky, plain, other} <= set(ids), "the tour's rows")
+    s.click(f'#queue .row[data-id="{plain}"] .row-check')
+    s.js("document.querySelector('#queue li.row').focus()")
+    s.keys("j")
+    s.wait_css("#bulk-approve")
+    tour.check("queue: rows, cursor row, a selected row, checkboxes, bulk bar")
+    s.click("#bulk-approve")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the bulk confirmation")
+    tour.check("bulk confirmation dialog")
+    s.click("#confirm-cancel")
+    s.wait(lambda: not s.js("return document.getElementById('confirm').open"), 5, "the dialog to close")
+
+    s.click("#tab-all")
+    s.wait_css("#f-status")
+    s.wait(lambda: "deploy-bot" in s.js("return [...document.querySelectorAll('#f-agent option')].map(o => o.value)"),
+           15, "the agent among the filter values")
+    select_value(s, "#f-agent", "deploy-bot")
+    wait_rows(s, lambda ids: decided in ids and risky not in ids, "the agent filter")
+    tour.check("all tab, filtered by agent")
+    s.click("#f-clear")
+    open_detail(s, decided)
+    s.wait(lambda: "Approved" in (text_of(s, "#detail-status") or ""), 10, "the decided detail")
+    tour.check("detail of a decided approval")
+    s.keys("\ue00c")
+    open_detail(s, risky)
+    tour.check("detail: pending, failed trace step, budget 95 %")
+    s.keys("\ue00c")
+    s.click("#tab-stats")
+    s.wait_css("#stat-pending")
+    tour.check("stats")
+
+    # Offline, then a decision the server refuses: the banner and a failed outbox entry.
+    s.click("#tab-pending")
+    wait_rows(s, lambda ids: late in ids, f"{late} pending")
+    h.proxy.set_mode("refuse")
+    try:
+        s.click("#sync-now")
+        s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "offline", 30, "offline")
+        s.wait_css("#banner.banner-offline")
+        tour.check("offline banner")
+        status, body = h.server.http("POST", f"/approvals/{late}/deny", body={"reason": "bob got there first"})
+        assert status == 200, (status, body)
+        open_detail(s, late)
+        s.click("#approve")
+        confirm(s)
+        s.wait(lambda: detail_id(s) != late, 15, f"moved on from {late}")
+    finally:
+        h.proxy.set_mode("pass")
+    sync_in_page(s, 1)
+    s.wait(lambda: "not applied" in (text_of(s, "#banner") or ""), 60, "the refused decision in the banner")
+    s.click("#nav-outbox")
+    dismiss = f'#outbox-list .outbox-item[data-id="{late}"] .ob-dismiss'
+    s.wait_css(dismiss, 15)
+    tour.check("outbox with a failed entry")
+    # Dismissed, so the suite's later tests start without it in the banner.
+    s.click(dismiss)
+    s.wait(lambda: "not applied" not in (text_of(s, "#banner") or ""), 15, "the banner to stop counting it")
+    s.click("#nav-settings")
+    s.wait_css("#settings-form")
+    tour.check("settings")
+
+    # The demo's realistic data: checked too, and the README's light/dark screenshots.
+    s = tour.s = h.session(["--demo"])
+    wait_rows(s, lambda ids: {"appr-xyz789", "appr-abc123"} <= set(ids), "demo queue", timeout=30)
+    tour.check("demo queue")
+    shot(s, f"queue-{theme}")
+    open_detail(s, "appr-xyz789")
+    tour.check("demo detail")
+    shot(s, f"detail-{theme}")
+    tour.assert_clean()
+
+
+@test
+def axe_finds_no_serious_violations_in_any_view_light(h):
+    axe_every_view(h, "light")
+
+
+@test
+def axe_finds_no_serious_violations_in_any_view_dark(h):
+    h.set_theme("dark")
+    try:
+        axe_every_view(h, "dark")
+    finally:
+        h.set_theme("light")
+
+
+@test
+def live_regions_speak_once_per_change(h):
+    aid, gone = h.uid("live"), h.uid("live")
+    h.server.create(aid, summary="Present before the recording")
+    h.server.create(gone, summary="Decided by bob during the recording")
+    s = h.session()
+    wait_rows(s, lambda ids: {aid, gone} <= set(ids), "the queue")
+    s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "online", 20, "online")
+    regions = a11y.record_live_regions(s)
+    assert "live-status" in regions and "live-news" in regions, regions
+
+    # Syncs, and a decision by bob that shrinks the list: counts and badges change on
+    # screen, the connection does not. Nothing is said.
+    badge = text_of(s, "#pending-badge")
+    sync_in_page(s, 3)
+    status, body = h.server.http("POST", f"/approvals/{gone}/approve", body={})
+    assert status == 200, (status, body)
+    wait_rows(s, lambda ids: gone not in ids, "bob's decision to reach the queue")
+    s.wait(lambda: text_of(s, "#pending-badge") != badge, 15, "the badge to follow")
+    sync_in_page(s, 3)
+    assert a11y.live_changes(s) == [], a11y.live_changes(s)
+    # The badges' numbers are in the buttons' names, in words (the bare digits are hidden).
+    n = text_of(s, "#pending-badge")
+    assert a11y.name_from_content(s, "nav-approvals") == f"Approvals, {n} waiting"
+    assert a11y.name_from_content(s, "tab-pending") == f"Pending, {n} waiting"
+
+    # Three arrivals: "3 new approvals", said once.
+    fresh = [h.uid("live") for _ in range(3)]
+    create_many(h, fresh, summary="arrived while recording")
+    wait_rows(s, lambda ids: set(fresh) <= set(ids), "the arrivals")
+    s.wait(lambda: a11y.live_changes(s), 10, "an announcement")
+    sync_in_page(s, 2)
+    news = [c for c in a11y.live_changes(s) if c["region"] == "live-news"]
+    said = " ".join(c["text"] for c in news)
+    # Each arrival told once: the batches the sync delivered them in add up to three.
+    assert sum(int(c["text"].split()[0]) for c in news) == 3 and "new approval" in said, news
+    assert not [c for c in a11y.live_changes(s) if c["region"] != "live-news"], a11y.live_changes(s)
+
+    # The connection drops: one announcement, however often the app retries.
+    s.js("window.__live = []")
+    h.proxy.set_mode("refuse")
+    try:
+        s.click("#sync-now")
+        s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "offline", 30, "offline")
+        sync_in_page(s, 3)
+        changes = a11y.live_changes(s)
+        assert len(changes) == 1 and changes[0]["region"] == "live-status", changes
+        assert changes[0]["text"].startswith("Offline"), changes
+    finally:
+        h.proxy.set_mode("pass")
+    # ...and one when it is back.
+    s.js("window.__live = []")
+    sync_in_page(s, 1)
+    s.wait(lambda: s.js("return document.getElementById('conn').dataset.state") == "online", 30, "online again")
+    changes = a11y.live_changes(s)
+    assert len(changes) == 1 and changes[0]["text"].startswith("Online."), changes
 
 
 def detail_id(s):

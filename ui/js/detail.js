@@ -124,7 +124,8 @@ export async function renderDetail(root, id) {
   const params = section("Request parameters",
     a.params === null || a.params === undefined
       ? h("p", { class: "muted", id: "detail-params" }, "No parameters.")
-      : h("pre", { class: "json", id: "detail-params", tabindex: "0", "aria-label": "Request parameters as JSON" },
+      // A region: it scrolls, so it takes focus, and a focusable thing needs a role and name.
+      : h("pre", { class: "json", id: "detail-params", tabindex: "0", role: "region", "aria-label": "Request parameters as JSON" },
         JSON.stringify(a.params, null, 2)));
   const trace = section("Policy trace", a.policy_trace && a.policy_trace.length
     ? h("ul", { class: "trace", id: "detail-trace", role: "list" }, a.policy_trace.map((t) =>

@@ -192,18 +192,18 @@ function paintBanner() {
 
   announceStatus(statusWords(conn, failed));
 
-  // The badges are numbers on screen; the buttons carry them in words ("Approvals, 12 waiting").
+  // The badges are numbers on screen; the buttons' names carry them in words ("Approvals, 12 waiting").
   const pb = /** @type {HTMLElement} */ (document.getElementById("pending-badge"));
   const n = st ? st.pending_count : 0;
   if (pb.hidden !== !n) pb.hidden = !n;
   setText(pb, String(n));
-  setAttr(byId("nav-approvals", HTMLButtonElement), "aria-label", n ? `Approvals, ${n} waiting` : "Approvals");
+  setText(byId("pending-badge-words", HTMLSpanElement), n ? `, ${n} waiting` : "");
   const ob = /** @type {HTMLElement} */ (document.getElementById("outbox-badge"));
   const q = queued + failed;
   if (ob.hidden !== !q) ob.hidden = !q;
   setText(ob, String(q));
-  setAttr(byId("nav-outbox", HTMLButtonElement), "aria-label", !q ? "Outbox"
-    : failed ? `Outbox, ${q} decision${q === 1 ? "" : "s"}, ${failed} not applied` : `Outbox, ${q} decision${q === 1 ? "" : "s"} waiting to be sent`);
+  setText(byId("outbox-badge-words", HTMLSpanElement), !q ? ""
+    : `, ${q} decision${q === 1 ? "" : "s"}${failed ? `, ${failed} not applied` : " waiting to be sent"}`);
   ob.classList.toggle("badge-danger", failed > 0);
   paintPendingCount();
 }

@@ -138,7 +138,10 @@ export function renderTabs(root) {
         tabindex: state.tab === key ? "0" : "-1",
         onclick: () => { if (state.tab !== key) { state.tab = key; state.cursor = 0; state.cursorId = null; hooks?.rerender(); } },
       }, label);
-      if (key === "pending") b.append(h("span", { class: "tab-count", id: "tab-pending-count", hidden: true }));
+      if (key === "pending") {
+        b.append(h("span", { class: "tab-count", id: "tab-pending-count", "aria-hidden": "true", hidden: true }),
+          h("span", { class: "sr-only", id: "tab-pending-words" }));
+      }
       return b;
     }));
   bar.addEventListener("keydown", (e) => {
@@ -185,10 +188,10 @@ export function paintPendingCount() {
   const n = state.app ? state.app.status.pending_count : 0;
   if (el.hidden !== !n) el.hidden = !n;
   if (el.textContent !== String(n)) el.textContent = String(n);
-  // The count in words on the tab itself ("Pending, 12 waiting"): a bare number is not a name.
-  const tab = document.getElementById("tab-pending");
-  const label = n ? `Pending, ${n} waiting` : "Pending";
-  if (tab && tab.getAttribute("aria-label") !== label) tab.setAttribute("aria-label", label);
+  // The count in words in the tab's name ("Pending, 12 waiting"): a bare number is not a name.
+  const words = document.getElementById("tab-pending-words");
+  const said = n ? `, ${n} waiting` : "";
+  if (words && words.textContent !== said) words.textContent = said;
 }
 
 /** @param {HTMLElement} root */
