@@ -644,6 +644,14 @@ def axe_every_view(h, theme):
     s.js("document.querySelector('#queue li.row').focus()")
     s.keys("j")
     s.wait_css("#bulk-approve")
+    # A grid of rows that say whether they are selected and where they sit in the whole list.
+    grid = s.js("""const q = document.getElementById('queue');
+        const row = id => q.querySelector(`.row[data-id="${id}"]`);
+        return {role: q.getAttribute('role'), count: q.getAttribute('aria-rowcount'), total: document.getElementById('list-count').textContent,
+                picked: row(arguments[0]).getAttribute('aria-selected'), other: row(arguments[1]).getAttribute('aria-selected'),
+                cells: row(arguments[0]).querySelectorAll(':scope > [role=gridcell]').length}""", plain, other)
+    assert grid["role"] == "grid" and grid["total"] == f"{grid['count']} approvals", grid
+    assert (grid["picked"], grid["other"]) == ("true", "false") and grid["cells"] >= 3, grid
     tour.check("queue: rows, cursor row, a selected row, checkboxes, bulk bar")
     s.click("#bulk-approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the bulk confirmation")
