@@ -1,5 +1,5 @@
-// WCAG 2.2 contrast of the colour pairs ui/css/app.css uses for text, light and dark: a
-// fast guard beside the axe-core run in the real app (tests/e2e/a11y.py), which sees only
+// WCAG 2.2 contrast of the colour pairs ui/css/app.css uses, light and dark (text 4.5:1,
+// field edges and the focus ring 3:1): a fast guard beside the axe-core run in the real app (tests/e2e/a11y.py), which sees only
 // the views it visits. Reads the custom properties of both themes from the CSS itself,
 // so a changed variable is checked without touching this file.
 // Run with `make test-ui` or `node --test tests/ui/*.test.mjs`.
@@ -80,7 +80,26 @@ const PAIRS = [
   ["--bg", "--text", "toast"],
 ];
 
+// [colour, background, where]: what identifies a control needs 3:1 (WCAG 1.4.11 AA).
+const NON_TEXT = [
+  ["--field-border", "--surface", "text field and select edges"],
+  ["--field-border", "--surface-2", "fields in a hovered or tinted area"],
+  ["--field-border", "--bg", "fields on the page"],
+  ["--focus-ring", "--surface", "focus ring"],
+  ["--focus-ring", "--bg", "focus ring on the page"],
+  ["--focus-ring", "--side", "focus ring in the sidebar"],
+];
+
 for (const [name, theme] of Object.entries(THEMES)) {
+  test(`${name} theme: field edges and the focus ring reach 3:1`, () => {
+    const failures = [];
+    for (const [fg, bg, where] of NON_TEXT) {
+      const r = ratio(rgb(`var(${fg})`, theme), rgb(`var(${bg})`, theme));
+      if (r < 3) failures.push(`${fg} on ${bg} (${where}): ${r.toFixed(2)}:1`);
+    }
+    assert.deepEqual(failures, [], `below 3:1 in the ${name} theme`);
+  });
+
   test(`${name} theme: every text colour pair reaches 4.5:1`, () => {
     const failures = [];
     for (const [fg, bg, where] of PAIRS) {
