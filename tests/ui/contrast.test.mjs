@@ -1,7 +1,8 @@
 // WCAG 2.2 contrast of the colour pairs ui/css/app.css uses, light and dark (text 4.5:1,
-// field edges and the focus ring 3:1): a fast guard beside the axe-core run in the real app (tests/e2e/a11y.py), which sees only
-// the views it visits. Reads the custom properties of both themes from the CSS itself,
-// so a changed variable is checked without touching this file.
+// field edges and the focus ring 3:1): a fast guard beside the axe-core run in the real
+// app (tests/e2e/a11y.py), which sees only the views it visits. Reads the custom
+// properties of both themes from the CSS itself, so a changed variable is checked
+// without touching this file.
 // Run with `make test-ui` or `node --test tests/ui/*.test.mjs`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
