@@ -4,10 +4,11 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::store::outbox::OutboxEntry;
+use crate::store::snooze::Snooze;
 
 /// More new approvals than this at once become one summary notification.
 pub const SUMMARY_OVER: usize = 3;
@@ -19,12 +20,20 @@ pub enum NotificationKind {
     NewApprovalsSummary,
     ExpiringSoon,
     DecisionRejected,
+    /// A snoozed approval announced again ("Remind me in 1 h"); offers the same actions.
+    Reminder,
+    /// The pending count at one of the two digest times of the day.
+    Digest,
 }
 
 /// Keys under which announcements are remembered.
 pub const KEY_NEW: &str = "new";
 pub const KEY_EXPIRING: &str = "expiring";
 pub const KEY_REJECTED: &str = "rejected";
+/// A snooze that fired: key [`Snooze::key`].
+pub const KEY_SNOOZE: &str = "snooze";
+/// A digest slot given on a local day: key `YYYY-MM-DD#<slot index>`.
+pub const KEY_DIGEST: &str = "digest";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedNotification {
@@ -156,6 +165,151 @@ pub fn next_due(
         .filter(|p| p.expires_at > now && !announced.expiring.contains(&p.id))
         .map(|p| (p.expires_at - threshold).max(now))
         .min()
+}
+
+/// What the reminders (snoozes and the daily digest) are planned from.
+#[derive(Debug, Clone, Default)]
+pub struct Reminders {
+    /// Snoozes of approvals still pending (see `Store::live_snoozes`).
+    pub snoozes: Vec<Snooze>,
+    /// Keys of snoozes that already fired ([`KEY_SNOOZE`]).
+    pub fired_snoozes: HashSet<String>,
+    /// Local times of the digest; empty when the digest is off.
+    pub digest_times: Vec<NaiveTime>,
+    /// Keys of digest slots already given ([`KEY_DIGEST`]).
+    pub fired_digests: HashSet<String>,
+}
+
+/// The instant of `time` on the local day `day` in `tz`. A time skipped by a DST change
+/// falls an hour later (the first instant that exists); a repeated one is its first.
+fn local_instant<Tz: TimeZone>(tz: &Tz, day: chrono::NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let naive = day.and_time(time);
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+        .map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// Digest slots of today (local) whose time has come and that were not given yet.
+fn due_digest_keys<Tz: TimeZone>(r: &Reminders, tz: &Tz, now: DateTime<Utc>) -> Vec<String> {
+    let today = now.with_timezone(tz).date_naive();
+    r.digest_times
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| local_instant(tz, today, **t) <= now)
+        .map(|(i, _)| format!("{today}#{i}"))
+        .filter(|k| !r.fired_digests.contains(k))
+        .collect()
+}
+
+/// Plans the reminders at `now`:
+/// - a snoozed approval, still pending, is announced again once its snooze is over;
+/// - the digest: once per slot per local day. A slot missed while the app was not running
+///   (the laptop was closed at 09:00) is given when it starts, the same day only; several
+///   missed slots make one digest, not a burst of them.
+pub fn plan_reminders<Tz: TimeZone>(
+    pending: &[PendingInfo],
+    reminders: &Reminders,
+    tz: &Tz,
+    now: DateTime<Utc>,
+    threshold: Duration,
+) -> Vec<PlannedNotification> {
+    let mut out = Vec::new();
+    for s in &reminders.snoozes {
+        let key = s.key();
+        if s.until > now || reminders.fired_snoozes.contains(&key) {
+            continue;
+        }
+        let Some(p) = pending
+            .iter()
+            .find(|p| p.id == s.approval_id && p.expires_at > now)
+        else {
+            continue;
+        };
+        out.push(PlannedNotification {
+            kind: NotificationKind::Reminder,
+            approval_id: Some(p.id.clone()),
+            title: format!("Reminder: {} wants {}", p.agent, p.action),
+            body: format!(
+                "{} — expires in {}",
+                p.summary,
+                human_duration(p.expires_at - now)
+            ),
+            marks: vec![(KEY_SNOOZE.to_string(), key)],
+        });
+    }
+    let due = due_digest_keys(reminders, tz, now);
+    if !due.is_empty() {
+        let live: Vec<&PendingInfo> = pending.iter().filter(|p| p.expires_at > now).collect();
+        let soon = live
+            .iter()
+            .filter(|p| p.expires_at - now <= threshold)
+            .count();
+        let within = if threshold == Duration::hours(1) {
+            "within the hour".to_string()
+        } else {
+            format!("within {}", human_duration(threshold))
+        };
+        let title = match live.len() {
+            0 => "No approvals waiting".to_string(),
+            1 => "1 approval waiting".to_string(),
+            n => format!("{n} approvals waiting"),
+        };
+        let title = match soon {
+            0 => title,
+            1 => format!("{title}, 1 expires {within}"),
+            n => format!("{title}, {n} expire {within}"),
+        };
+        // Kept even when nothing waits: the approver who reviews at start and end of day
+        // learns there is nothing to review, rather than wondering whether it fired.
+        let body = if live.is_empty() {
+            "Nothing to review right now.".to_string()
+        } else {
+            "Open Countersign to review them.".to_string()
+        };
+        out.push(PlannedNotification {
+            kind: NotificationKind::Digest,
+            approval_id: None,
+            title,
+            body,
+            marks: due
+                .into_iter()
+                .map(|k| (KEY_DIGEST.to_string(), k))
+                .collect(),
+        });
+    }
+    out
+}
+
+/// When [`plan_reminders`] next has something to say with no data changing: the end of
+/// the earliest unfired snooze, or the next digest slot (today's, else tomorrow's first).
+pub fn next_reminder_due<Tz: TimeZone>(
+    reminders: &Reminders,
+    tz: &Tz,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let snooze = reminders
+        .snoozes
+        .iter()
+        .filter(|s| !reminders.fired_snoozes.contains(&s.key()))
+        .map(|s| s.until.max(now))
+        .min();
+    let today = now.with_timezone(tz).date_naive();
+    let digest = [today, today + Duration::days(1)]
+        .iter()
+        .flat_map(|day| {
+            reminders
+                .digest_times
+                .iter()
+                .enumerate()
+                .map(move |(i, t)| (format!("{day}#{i}"), local_instant(tz, *day, *t)))
+        })
+        .filter(|(key, _)| !reminders.fired_digests.contains(key))
+        // A past slot of an earlier day never fires (same day only); one of today does.
+        .filter(|(key, at)| *at > now || key.starts_with(&today.to_string()))
+        .map(|(_, at)| at.max(now))
+        .min();
+    [snooze, digest].into_iter().flatten().min()
 }
 
 /// "3h", "12m", "40s": coarse, for titles.
