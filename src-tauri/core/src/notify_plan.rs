@@ -468,4 +468,140 @@ mod tests {
         apply(&mut a, &out);
         assert!(plan(&[], &[f], &a, t0(), Duration::hours(1)).is_empty());
     }
+    fn fire(r: &mut Reminders, plan: &[PlannedNotification]) {
+        for p in plan {
+            for (k, key) in &p.marks {
+                match k.as_str() {
+                    KEY_SNOOZE => r.fired_snoozes.insert(key.clone()),
+                    KEY_DIGEST => r.fired_digests.insert(key.clone()),
+                    other => panic!("unexpected mark {other}"),
+                };
+            }
+        }
+    }
+
+    fn at(rfc: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc).unwrap().with_timezone(&Utc)
+    }
+
+    fn hm(s: &str) -> NaiveTime {
+        NaiveTime::parse_from_str(s, "%H:%M").unwrap()
+    }
+
+    #[test]
+    fn a_snoozed_approval_is_announced_again_once_when_the_snooze_is_over() {
+        let p = vec![pending("appr-1", 600)];
+        let utc = Utc;
+        let h = Duration::hours(1);
+        let mut r = Reminders {
+            snoozes: vec![Snooze {
+                approval_id: "appr-1".into(),
+                until: t0() + h,
+            }],
+            ..Reminders::default()
+        };
+        // Not before the hour is over; the wake-up is exactly then.
+        assert!(plan_reminders(&p, &r, &utc, t0() + Duration::minutes(59), h).is_empty());
+        assert_eq!(next_reminder_due(&r, &utc, t0()), Some(t0() + h));
+        let out = plan_reminders(&p, &r, &utc, t0() + h, h);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, NotificationKind::Reminder);
+        assert_eq!(out[0].approval_id.as_deref(), Some("appr-1"));
+        assert!(out[0].title.contains("bot-appr-1 wants k8s:deploy"), "{}", out[0].title);
+        fire(&mut r, &out);
+        assert!(plan_reminders(&p, &r, &utc, t0() + Duration::hours(2), h).is_empty());
+        assert_eq!(next_reminder_due(&r, &utc, t0() + h), None);
+        // Decided or expired meanwhile (no longer pending): never announced again.
+        let r2 = Reminders {
+            snoozes: r.snoozes.clone(),
+            ..Reminders::default()
+        };
+        assert!(plan_reminders(&[], &r2, &utc, t0() + h, h).is_empty());
+        let expired = vec![pending("appr-1", 30)];
+        assert!(plan_reminders(&expired, &r2, &utc, t0() + h, h).is_empty());
+    }
+
+    #[test]
+    fn the_digest_fires_once_per_slot_per_day_in_local_time() {
+        // UTC+1: the 09:00 slot is 08:00Z, the 17:00 slot 16:00Z.
+        let tz = chrono::FixedOffset::east_opt(3600).unwrap();
+        let h = Duration::hours(1);
+        let p = vec![
+            pending("appr-1", 600),
+            pending("appr-2", 600),
+            pending("appr-3", 10 * 60),
+        ];
+        let mut r = Reminders {
+            digest_times: vec![hm("09:00"), hm("17:00")],
+            ..Reminders::default()
+        };
+        let morning = at("2026-11-26T08:00:00Z");
+        assert!(plan_reminders(&p, &r, &tz, morning - Duration::seconds(1), h).is_empty());
+        assert_eq!(
+            next_reminder_due(&r, &tz, at("2026-11-26T01:00:00Z")),
+            Some(morning)
+        );
+        let out = plan_reminders(&p, &r, &tz, morning, h);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].kind, NotificationKind::Digest);
+        // t0 + 600 min is 22:00Z on the 25th: all three expired by the 26th. Use fresh ones.
+        let fresh: Vec<PendingInfo> = (0..7)
+            .map(|i| PendingInfo {
+                expires_at: morning + Duration::minutes(if i < 2 { 30 } else { 600 }),
+                ..pending(&format!("appr-{i}"), 0)
+            })
+            .collect();
+        let out = plan_reminders(&fresh, &r, &tz, morning, h);
+        assert_eq!(out[0].title, "7 approvals waiting, 2 expire within the hour");
+        assert_eq!(out[0].marks, vec![(KEY_DIGEST.to_string(), "2026-11-26#0".to_string())]);
+        fire(&mut r, &out);
+        // Given: not again that morning (nor after a restart: the marks are persisted).
+        assert!(plan_reminders(&fresh, &r, &tz, morning + Duration::hours(3), h).is_empty());
+        let evening = at("2026-11-26T16:00:00Z");
+        assert_eq!(next_reminder_due(&r, &tz, morning), Some(evening));
+        let out = plan_reminders(&fresh, &r, &tz, evening, h);
+        assert_eq!(out.len(), 1);
+        // The two that expired at 08:30Z are no longer counted.
+        assert_eq!(out[0].title, "5 approvals waiting");
+        fire(&mut r, &out);
+        // Both given: the next one is tomorrow morning.
+        assert_eq!(
+            next_reminder_due(&r, &tz, evening),
+            Some(at("2026-11-27T08:00:00Z"))
+        );
+        assert!(plan_reminders(&[], &r, &tz, at("2026-11-26T22:59:00Z"), h).is_empty());
+    }
+
+    #[test]
+    fn a_missed_digest_fires_once_the_same_day_only() {
+        let tz = Utc;
+        let h = Duration::hours(1);
+        let mut r = Reminders {
+            digest_times: vec![hm("09:00"), hm("17:00")],
+            ..Reminders::default()
+        };
+        // Yesterday's slots were missed (the laptop was closed); opening it today at
+        // 08:00 gives nothing for yesterday.
+        let opened = at("2026-11-26T08:00:00Z");
+        assert!(plan_reminders(&[], &r, &tz, opened, h).is_empty());
+        assert_eq!(
+            next_reminder_due(&r, &tz, opened),
+            Some(at("2026-11-26T09:00:00Z"))
+        );
+        // Opened at 18:00: both of today's slots were missed: one digest, both marked.
+        let late = at("2026-11-26T18:00:00Z");
+        assert_eq!(next_reminder_due(&r, &tz, late), Some(late));
+        let out = plan_reminders(&[], &r, &tz, late, h);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].title, "No approvals waiting");
+        assert_eq!(out[0].marks.len(), 2);
+        fire(&mut r, &out);
+        assert!(plan_reminders(&[], &r, &tz, late + Duration::minutes(1), h).is_empty());
+        assert_eq!(
+            next_reminder_due(&r, &tz, late),
+            Some(at("2026-11-27T09:00:00Z"))
+        );
+        // The digest off: no times, nothing due.
+        assert_eq!(next_reminder_due(&Reminders::default(), &tz, late), None);
+    }
 }
