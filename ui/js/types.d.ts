@@ -173,6 +173,20 @@ reason: string | null, };
 export type DecisionKind = "approve" | "deny";
 
 /**
+ * One reason to offer, exactly as it was sent (the agent receives this text).
+ */
+export type DenyReason = { text: string, 
+/**
+ * Denials with this reason among the cached approvals (at least 1 for a reason
+ * only this device used so far).
+ */
+uses: number, 
+/**
+ * The approver used it lately on this device.
+ */
+recent: boolean, };
+
+/**
  * What changed, for subscribers (GUI windows, tray, notification shell).
  */
 export type EngineEvent = { "type": "approvals_changed", ids: Array<string>, } | { "type": "connection_changed", state: ConnState, } | { "type": "outbox_changed" } | { "type": "synced", at: string, };
@@ -347,9 +361,30 @@ subject: string | null,
 /**
  * Pending approvals expiring within this many seconds are "expiring soon".
  */
-expiring_soon_secs: number, notifications_enabled: boolean, };
+expiring_soon_secs: number, notifications_enabled: boolean, 
+/**
+ * Offer "Approve" on new-approval notifications. Off by default: the document asks
+ * to review the policy trace and risk snapshot before approving.
+ */
+approve_from_notification: boolean, 
+/**
+ * Announce the pending count at [`Settings::digest_times`] each day.
+ */
+digest_enabled: boolean, 
+/**
+ * Two local times of day, "HH:MM" (see [`parse_digest_time`]).
+ */
+digest_times: Array<string>, };
 
-export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, };
+export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, 
+/**
+ * Offer "Approve" on new-approval notifications (off by default).
+ */
+approve_from_notification: boolean, digest_enabled: boolean, 
+/**
+ * Two local times of day, "HH:MM".
+ */
+digest_times: Array<string>, };
 
 export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 
