@@ -3,6 +3,7 @@ import { api } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
 import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow } from "./format.js";
+import { reasonCombobox } from "./reasons.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 
@@ -295,7 +296,7 @@ function decisionPanel(a, data, decidable) {
   const notes = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "notes", class: "input", rows: "4", maxlength: "4000",
     placeholder: "Optional notes for the audit trail", "aria-label": "Notes" }));
   const reason = /** @type {HTMLInputElement} */ (h("input", { type: "text", id: "deny-reason", class: "input", maxlength: "1000",
-    placeholder: "Required to deny", "aria-label": "Deny reason", "aria-describedby": "deny-hint" }));
+    placeholder: "Required to deny — ↓ for recent and common reasons", "aria-label": "Deny reason", "aria-describedby": "deny-hint" }));
   const hint = h("p", { class: "hint", id: "deny-hint" }, "A reason is required to deny.");
   const deny = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "btn btn-danger", id: "deny", "aria-keyshortcuts": "Shift+D",
     onclick: () => decide("deny") }, "Deny"));
@@ -313,7 +314,7 @@ function decisionPanel(a, data, decidable) {
   sync();
   return section("Decision",
     h("label", { class: "field" }, h("span", { class: "field-label" }, "Notes"), notes),
-    h("label", { class: "field" }, h("span", { class: "field-label" }, "Reason (for deny)"), reason),
+    h("label", { class: "field" }, h("span", { class: "field-label" }, "Reason (for deny)"), reasonCombobox(reason)),
     hint,
     h("div", { class: "decide-actions" }, deny, approve),
     h("p", { class: "muted small kbd-hints" }, h("kbd", null, "⇧A"), " approve · ", h("kbd", null, "⇧D"), " deny · ",
