@@ -22,6 +22,7 @@ ORG = "org-demo"
 APPROVER = "demo-approver-token"  # alice: the app signs in with it
 APPROVER2 = "demo-approver2-token"  # bob: the test checks the server with it
 AGENT = "demo-agent-token"
+SNOOZE_SECS = 4
 
 
 def free_port():
@@ -335,8 +336,10 @@ class Harness:
         self.proxy = Proxy(self.server.port)
         self.desktop = Desktop(self.tmp)
         # The token goes to a private file in COUNTERSIGN_HOME: no keychain on this bus.
+        # CS_SNOOZE_SECS: "Remind me in 1 h" on a notification snoozes for 4 s here, so a
+        # test sees the reminder come back (read by src-tauri/src/app/notification_actions.rs).
         env = dict(os.environ, COUNTERSIGN_HOME=self.home, COUNTERSIGN_KEYRING="off",
-                   COUNTERSIGN_LOG="info,countersign=debug")
+                   COUNTERSIGN_LOG="info,countersign=debug", CS_SNOOZE_SECS=str(SNOOZE_SECS))
         native = free_port()
         self.app_log = os.path.join(self.tmp, "app.log")
         self.driver_log = open(self.app_log, "w")
