@@ -156,6 +156,13 @@ export async function renderDetail(root, id) {
     if (document.hidden) { ticker = undefined; return; }
     const now = serverNow();
     setText(expiresRel, `(${remaining(a.expires_at, now)})`);
+    // Amber within the "expiring soon" threshold of Settings (the reminder's), red in
+    // its last quarter; the class follows on the next repaint of the text.
+    const left = Date.parse(a.expires_at) - now;
+    const soon = (state.app ? state.app.expiring_soon_secs : 3600) * 1000;
+    const pending = current !== null && current.status === "pending";
+    expiresRel.classList.toggle("expiring-soon", pending && left > 0 && left <= soon && left > soon / 4);
+    expiresRel.classList.toggle("expiring-urgent", pending && left > 0 && left <= soon / 4);
     setText(createdRel, `(${agoLong(a.created_at, now)})`);
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
   };

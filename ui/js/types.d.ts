@@ -19,7 +19,12 @@ name: string | null,
  */
 version: string | null, };
 
-export type AppState = { configured: boolean, demo: boolean, server_url: string | null, org: string | null, subject: string | null, status: Status, notifications_paused: boolean, };
+export type AppState = { configured: boolean, demo: boolean, server_url: string | null, org: string | null, subject: string | null, status: Status, notifications_paused: boolean, 
+/**
+ * The "expiring soon" threshold (Settings): the detail's countdown turns amber
+ * within it, as the planner's reminder does.
+ */
+expiring_soon_secs: number, };
 
 /**
  * An approval request, everything the detail view shows.

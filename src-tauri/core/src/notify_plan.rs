@@ -186,7 +186,10 @@ fn local_instant<Tz: TimeZone>(tz: &Tz, day: chrono::NaiveDate, time: NaiveTime)
     let naive = day.and_time(time);
     tz.from_local_datetime(&naive)
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
         .map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
 }
 
@@ -481,7 +484,9 @@ mod tests {
     }
 
     fn at(rfc: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(rfc)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn hm(s: &str) -> NaiveTime {
@@ -507,7 +512,11 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].kind, NotificationKind::Reminder);
         assert_eq!(out[0].approval_id.as_deref(), Some("appr-1"));
-        assert!(out[0].title.contains("bot-appr-1 wants k8s:deploy"), "{}", out[0].title);
+        assert!(
+            out[0].title.contains("bot-appr-1 wants k8s:deploy"),
+            "{}",
+            out[0].title
+        );
         fire(&mut r, &out);
         assert!(plan_reminders(&p, &r, &utc, t0() + Duration::hours(2), h).is_empty());
         assert_eq!(next_reminder_due(&r, &utc, t0() + h), None);
@@ -552,8 +561,14 @@ mod tests {
             })
             .collect();
         let out = plan_reminders(&fresh, &r, &tz, morning, h);
-        assert_eq!(out[0].title, "7 approvals waiting, 2 expire within the hour");
-        assert_eq!(out[0].marks, vec![(KEY_DIGEST.to_string(), "2026-11-26#0".to_string())]);
+        assert_eq!(
+            out[0].title,
+            "7 approvals waiting, 2 expire within the hour"
+        );
+        assert_eq!(
+            out[0].marks,
+            vec![(KEY_DIGEST.to_string(), "2026-11-26#0".to_string())]
+        );
         fire(&mut r, &out);
         // Given: not again that morning (nor after a restart: the marks are persisted).
         assert!(plan_reminders(&fresh, &r, &tz, morning + Duration::hours(3), h).is_empty());

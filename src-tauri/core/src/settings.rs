@@ -100,7 +100,10 @@ pub fn normalize_digest_times(raw: &[String]) -> Result<Vec<String>, crate::Core
             "the two digest times are the same; pick two different times of day".into(),
         ));
     }
-    Ok(vec![a.format("%H:%M").to_string(), b.format("%H:%M").to_string()])
+    Ok(vec![
+        a.format("%H:%M").to_string(),
+        b.format("%H:%M").to_string(),
+    ])
 }
 
 /// Normalises and checks a server URL typed by a user: scheme http(s), a host, no
@@ -204,7 +207,9 @@ mod tests {
     fn thresholds_and_digest_times_are_checked_with_clear_messages() {
         assert!(validate_expiring_soon_secs(60).is_ok());
         assert!(validate_expiring_soon_secs(24 * 3600).is_ok());
-        let m = validate_expiring_soon_secs(25 * 3600).unwrap_err().to_string();
+        let m = validate_expiring_soon_secs(25 * 3600)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("between 1 minute and 24 hours"), "{m}");
         assert!(validate_expiring_soon_secs(59).is_err());
         assert_eq!(

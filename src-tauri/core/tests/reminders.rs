@@ -39,15 +39,24 @@ async fn a_snoozed_approval_is_announced_again_after_the_hour_even_after_a_reope
     // both expire in a day, and what the demo seeded was announced above).
     let due = engine.next_notification_due().unwrap().unwrap();
     assert!(due <= until, "{due} after the snooze's end {until}");
-    assert_eq!(reminders_for(&engine.plan_notifications().unwrap(), &a.id), 0);
+    assert_eq!(
+        reminders_for(&engine.plan_notifications().unwrap(), &a.id),
+        0
+    );
     // b is decided meanwhile by another approver: it must not come back.
-    assert_eq!(decide_as(&base, BOB, &b.id, DecisionKind::Approve).await, 200);
+    assert_eq!(
+        decide_as(&base, BOB, &b.id, DecisionKind::Approve).await,
+        200
+    );
     engine.sync_now().await.unwrap();
 
     // The app restarts within the hour: the snooze is still there, not yet due.
     drop(engine);
     let engine = Engine::open_with(&home, options(offset.clone())).unwrap();
-    assert_eq!(reminders_for(&engine.plan_notifications().unwrap(), &a.id), 0);
+    assert_eq!(
+        reminders_for(&engine.plan_notifications().unwrap(), &a.id),
+        0
+    );
     // An hour later (the device clock moves; the server offset learned at the last
     // sync stays): announced again, once.
     offset.store(3601, Ordering::SeqCst);
@@ -55,10 +64,16 @@ async fn a_snoozed_approval_is_announced_again_after_the_hour_even_after_a_reope
     assert_eq!(reminders_for(&plan, &a.id), 1, "{plan:?}");
     assert_eq!(reminders_for(&plan, &b.id), 0, "{plan:?}");
     engine.mark_announced(&plan).unwrap();
-    assert_eq!(reminders_for(&engine.plan_notifications().unwrap(), &a.id), 0);
+    assert_eq!(
+        reminders_for(&engine.plan_notifications().unwrap(), &a.id),
+        0
+    );
     drop(engine);
     let engine = Engine::open_with(&home, options(offset)).unwrap();
-    assert_eq!(reminders_for(&engine.plan_notifications().unwrap(), &a.id), 0);
+    assert_eq!(
+        reminders_for(&engine.plan_notifications().unwrap(), &a.id),
+        0
+    );
     // Snoozing something that is not an approval id is refused, not stored.
     assert!(engine.snooze("../etc", Duration::hours(1)).is_err());
 }

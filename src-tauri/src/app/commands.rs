@@ -46,6 +46,9 @@ pub struct AppState {
     pub subject: Option<String>,
     pub status: Status,
     pub notifications_paused: bool,
+    /// The "expiring soon" threshold (Settings): the detail's countdown turns amber
+    /// within it, as the planner's reminder does.
+    pub expiring_soon_secs: i64,
 }
 
 pub fn pending_count(engine: &Engine) -> UiResult<u64> {
@@ -83,6 +86,7 @@ pub fn app_state_of(shell: &Shell) -> UiResult<AppState> {
         subject: s.subject,
         status: status_of(&engine)?,
         notifications_paused: shell.paused(),
+        expiring_soon_secs: s.expiring_soon_secs,
     })
 }
 

@@ -37,7 +37,10 @@ fn snooze_label(secs: i64) -> String {
 /// waiting for a decision get the snooze and (when enabled) the approve button.
 pub fn for_kind(kind: NotificationKind, approve_button: bool) -> Vec<(String, String)> {
     let mut out = vec![(ACTION_REVIEW.to_string(), "Review".to_string())];
-    if matches!(kind, NotificationKind::NewApproval | NotificationKind::Reminder) {
+    if matches!(
+        kind,
+        NotificationKind::NewApproval | NotificationKind::Reminder
+    ) {
         out.push((ACTION_SNOOZE.to_string(), snooze_label(snooze_secs())));
         if approve_button {
             out.push((ACTION_APPROVE.to_string(), "Approve".to_string()));

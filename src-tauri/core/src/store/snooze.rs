@@ -25,7 +25,12 @@ impl Snooze {
 
 impl Store {
     /// Snoozes `approval_id` until `until`, replacing an earlier snooze of it.
-    pub fn snooze(&self, approval_id: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    pub fn snooze(
+        &self,
+        approval_id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO snoozes(approval_id, until, at) VALUES (?1, ?2, ?3)
              ON CONFLICT(approval_id) DO UPDATE SET until = excluded.until, at = excluded.at",
