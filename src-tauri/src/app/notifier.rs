@@ -39,10 +39,11 @@ pub fn show(toast: Toast, on_action: OnAction) {
         .summary(&toast.summary)
         .body(&toast.body)
         .auto_icon();
-    #[cfg(not(target_os = "macos"))]
+    #[cfg(all(unix, not(target_os = "macos")))]
     {
-        // "default" is what freedesktop servers send for a click on the body (macOS
-        // reports a body click as "default" without it being listed).
+        // "default" is what freedesktop servers send for a click on the body (they show
+        // no button for it). macOS and Windows report a body click without it: listed
+        // there, it would only be a second "Open" button beside "Review".
         n.action(ACTION_DEFAULT, "Open");
     }
     for (id, label) in &toast.actions {
@@ -61,12 +62,20 @@ pub fn show(toast: Toast, on_action: OnAction) {
             Ok(handle) => {
                 tracing::info!(summary = %toast.summary, "notification shown");
                 let id = toast.approval_id.clone();
-                handle.wait_for_action(move |action| {
-                    // "__closed": dismissed or expired without an action.
-                    if action != "__closed" {
-                        on_action(action, id);
-                    }
-                });
+                // The typed response on every platform: Windows reports a click on the
+                // toast's body as `Default` (its `wait_for_action` folds that into
+                // "__closed"), freedesktop and macOS as `Default` too.
+                let waited = handle.wait_for_response(
+                    move |response: &notify_rust::NotificationResponse| match response {
+                        notify_rust::NotificationResponse::Default => on_action(ACTION_DEFAULT, id),
+                        notify_rust::NotificationResponse::Action(action) => on_action(action, id),
+                        // Dismissed or expired without an action; no inline replies here.
+                        _ => {}
+                    },
+                );
+                if let Err(e) = waited {
+                    tracing::debug!("notification response: {e}");
+                }
             }
             Err(e) => tracing::warn!("could not show a notification: {e}"),
         });
