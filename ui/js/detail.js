@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow } from "./format.js";
+import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow, expiryLevel } from "./format.js";
 import { reasonCombobox } from "./reasons.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
@@ -158,11 +158,10 @@ export async function renderDetail(root, id) {
     setText(expiresRel, `(${remaining(a.expires_at, now)})`);
     // Amber within the "expiring soon" threshold of Settings (the reminder's), red in
     // its last quarter; the class follows on the next repaint of the text.
-    const left = Date.parse(a.expires_at) - now;
-    const soon = (state.app ? state.app.expiring_soon_secs : 3600) * 1000;
-    const pending = current !== null && current.status === "pending";
-    expiresRel.classList.toggle("expiring-soon", pending && left > 0 && left <= soon && left > soon / 4);
-    expiresRel.classList.toggle("expiring-urgent", pending && left > 0 && left <= soon / 4);
+    const level = current !== null && current.status === "pending"
+      ? expiryLevel(a.expires_at, state.app ? state.app.expiring_soon_secs : 3600, now) : "";
+    expiresRel.classList.toggle("expiring-soon", level === "soon");
+    expiresRel.classList.toggle("expiring-urgent", level === "urgent");
     setText(createdRel, `(${agoLong(a.created_at, now)})`);
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
   };
