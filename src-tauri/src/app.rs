@@ -7,6 +7,7 @@ pub(crate) mod commands;
 pub mod deep_link;
 mod demo;
 pub(crate) mod error;
+mod notification_actions;
 mod notifier;
 mod shell;
 mod tray;
@@ -82,6 +83,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             commands::sync_now,
             commands::get_settings,
             commands::save_settings,
+            commands::deny_reasons,
             commands::start_demo,
             commands::set_notifications_paused,
             deep_link::link_ui_ready,

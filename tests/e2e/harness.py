@@ -22,6 +22,7 @@ ORG = "org-demo"
 APPROVER = "demo-approver-token"  # alice: the app signs in with it
 APPROVER2 = "demo-approver2-token"  # bob: the test checks the server with it
 AGENT = "demo-agent-token"
+SNOOZE_SECS = 4
 
 
 def free_port():
@@ -342,8 +343,10 @@ class Harness:
         return self
 
     def _start_driver(self):
+        # CS_SNOOZE_SECS: "Remind me in 1 h" on a notification snoozes for 4 s here, so a
+        # test sees the reminder come back (read by src-tauri/src/app/notification_actions.rs).
         env = dict(os.environ, COUNTERSIGN_HOME=self.home, COUNTERSIGN_KEYRING="off",
-                   COUNTERSIGN_LOG="info,countersign=debug")
+                   COUNTERSIGN_LOG="info,countersign=debug", CS_SNOOZE_SECS=str(SNOOZE_SECS))
         env.pop("GTK_THEME", None)
         if self.theme == "dark":
             # What a desktop set to dark tells GTK apps; WebKitGTK maps a GTK_THEME ending

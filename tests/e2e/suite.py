@@ -547,6 +547,173 @@ def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
            15, "the approval opened by the click")
 
 
+def notification_for(h, before, pred, what, timeout=30):
+    """The first Notify call after the first `before` records that matches `pred`."""
+    return wait_for(lambda: next((r for r in h.desktop.records("notify")[before:] if pred(r)), None),
+                    timeout, what)
+
+
+def set_approve_from_notification(s, on):
+    s.click("#nav-settings")
+    s.wait_css("#set-approve-notif")
+    if s.find("#set-approve-notif").prop("checked") != on:
+        s.click("#set-approve-notif")
+    s.click("#set-save")
+    s.wait(lambda: "Settings saved" in (text_of(s, "#toasts") or ""), 10, "settings saved")
+
+
+@test
+def remind_me_announces_the_approval_again_and_review_opens_it(h):
+    s = h.session()
+    s.wait_css("#queue")
+    agent = f"snooze-bot-{os.getpid()}"
+    before = len(h.desktop.records("notify"))
+    aid = h.uid("snooze")
+    h.server.create(aid, agent=agent, action="e2e:snooze", summary="Snooze me")
+    n = notification_for(h, before, lambda r: agent in r["summary"], "the new-approval notification")
+    actions = dict(zip(n["actions"][::2], n["actions"][1::2]))
+    assert actions.get("open") == "Review", actions
+    assert actions.get("snooze", "").startswith("Remind me in"), actions
+    # The Approve button is off by default.
+    assert "approve" not in actions, actions
+    after_first = len(h.desktop.records("notify"))
+    h.desktop.click(n["id"], "snooze")
+    # Announced again once the snooze is over (CS_SNOOZE_SECS in the harness), not before.
+    snoozed_at = time.time()
+    again = notification_for(h, after_first, lambda r: r["summary"].startswith("Reminder:") and agent in r["summary"],
+                             "the reminder after the snooze")
+    waited = time.time() - snoozed_at
+    assert waited >= 3, f"reminder after {waited:.1f} s, the snooze is 4 s"
+    assert "Snooze me" in again["body"], again
+    assert "snooze" in again["actions"], again
+    # "Review" on the reminder opens the approval.
+    s.click("#nav-settings")
+    s.wait_css("#settings-form")
+    h.desktop.click(again["id"], "open")
+    s.wait(lambda: detail_id(s) == aid, 15, "the approval opened by Review")
+    # Once only: after the next announcement, still one reminder for it.
+    later = h.uid("snooze")
+    mark = len(h.desktop.records("notify"))
+    h.server.create(later, agent=agent, action="e2e:snooze", summary="Another one")
+    notification_for(h, mark, lambda r: agent in r["summary"] and not r["summary"].startswith("Reminder:"),
+                     "the next new-approval notification")
+    reminders = [r for r in h.desktop.records("notify") if r["summary"].startswith("Reminder:") and agent in r["summary"]]
+    assert len(reminders) == 1, reminders
+
+
+@test
+def approve_from_a_notification_goes_through_the_outbox(h):
+    s = h.session()
+    set_approve_from_notification(s, True)
+    try:
+        agent = f"approve-bot-{os.getpid()}"
+        before = len(h.desktop.records("notify"))
+        aid, gone = h.uid("notif-approve"), h.uid("notif-approve")
+        h.server.create(aid, agent=agent, action="e2e:approve", summary="Approve me from the notification")
+        n = notification_for(h, before, lambda r: agent in r["summary"] and "Approve me" in r["body"],
+                             "the notification with Approve")
+        assert "approve" in n["actions"], n
+        h.desktop.click(n["id"], "approve")
+        a = wait_server(h, aid, "approved")
+        assert a["decision"]["by"] == "alice", a["decision"]
+        assert a["decision"]["notes"] == "Approved from a notification", a["decision"]
+        # Decided elsewhere before the click: nothing is approved, and a notification says why.
+        mark = len(h.desktop.records("notify"))
+        h.server.create(gone, agent=agent, action="e2e:approve", summary="Bob takes this one")
+        n2 = notification_for(h, mark, lambda r: agent in r["summary"] and "Bob takes" in r["body"],
+                              "the second notification")
+        status, body = h.server.http("POST", f"/approvals/{gone}/deny", body={"reason": "bob said no"})
+        assert status == 200, (status, body)
+        wait_for(lambda: "denied" in h.cli("show", gone, "--json").stdout, 20, "the app's cache to see bob's deny")
+        mark = len(h.desktop.records("notify"))
+        h.desktop.click(n2["id"], "approve")
+        why = notification_for(h, mark, lambda r: r["summary"].startswith("Nothing was approved"),
+                               "the explanation of the refused approve")
+        assert gone in why["summary"], why
+        assert h.server.approval(gone)["decision"]["by"] == "bob"
+    finally:
+        set_approve_from_notification(s, False)
+
+
+def set_digest(s, on, times=("09:00", "17:00")):
+    s.click("#nav-settings")
+    s.wait_css("#set-digest")
+    if s.find("#set-digest").prop("checked") != on:
+        s.click("#set-digest")
+    for i, t in enumerate(times, 1):
+        # A time input takes its value from script (typing into it is locale-dependent).
+        s.js(f"const e = document.getElementById('set-digest-{i}'); e.value = arguments[0];", t)
+    s.click("#set-save")
+    s.wait(lambda: "Settings saved" in (text_of(s, "#toasts") or ""), 10, "settings saved")
+
+
+@test
+def the_digest_of_a_missed_time_comes_once_and_not_after_a_restart(h):
+    now = time.localtime()
+    if now.tm_hour == 0 and now.tm_min < 2:
+        print("    skipped: a minute after midnight, 'earlier today' does not exist yet")
+        return
+    two_min_ago = time.strftime("%H:%M", time.localtime(time.time() - 120))
+    a_min_ago = time.strftime("%H:%M", time.localtime(time.time() - 60))
+    s = h.session()
+    h.server.create(h.uid("digest"))
+    before = len(h.desktop.records("notify"))
+
+    def is_digest(r):
+        t = r["summary"]
+        return "new approvals" not in t and (t.endswith(" waiting") or " waiting, " in t)
+
+    try:
+        # Both times passed today while the digest was off: one digest, once.
+        set_digest(s, True, (two_min_ago, a_min_ago))
+        d = notification_for(h, before, is_digest, "the digest")
+        assert "approval" in d["summary"] and "No approvals" not in d["summary"], d
+        # A restart does not give it again: after the next announcement, still one.
+        h.end_session()
+        s = h.session()
+        agent = f"digest-bot-{os.getpid()}"
+        mark = len(h.desktop.records("notify"))
+        h.server.create(h.uid("digest"), agent=agent)
+        notification_for(h, mark, lambda r: agent in r["summary"], "a notification after the restart")
+        digests = [r for r in h.desktop.records("notify")[before:] if is_digest(r)]
+        assert len(digests) == 1, digests
+    finally:
+        set_digest(s, False)
+
+
+@test
+def a_deny_reason_chosen_by_keyboard_reaches_the_server_verbatim(h):
+    first, second = h.uid("reason"), h.uid("reason")
+    h.server.create(first)
+    h.server.create(second)
+    reason = f"Outside the change window — retry after 18:00 <b>&amp; {first[-6:]}</b>"
+    # The approver denied with this reason before (from this device, through the CLI).
+    h.sign_in()
+    h.cli("deny", first, "--reason", reason)
+    s = h.session()
+    open_detail(s, second)
+    field = s.find("#deny-reason")
+    assert field.attr("role") == "combobox"
+    field.click()
+    field.send_keys("\ue015")  # ArrowDown: the list opens on the most recent reason
+    s.wait(lambda: s.js("return document.getElementById('deny-reason').getAttribute('aria-expanded')") == "true",
+           10, "the suggestions listbox open")
+    active = s.js("const i = document.getElementById('deny-reason').getAttribute('aria-activedescendant');"
+                  "return i && document.getElementById(i).querySelector('.combo-text').textContent")
+    assert active == reason, (active, reason)
+    field.send_keys("\ue007")  # Enter takes it
+    s.wait(lambda: field.prop("value") == reason, 5, "the reason in the field")
+    assert s.js("return document.getElementById('deny-reason').getAttribute('aria-expanded')") == "false"
+    # Still editable; what the field shows is what the agent gets.
+    field.send_keys(" (ticket 7)")
+    shown = field.prop("value")
+    assert shown == reason + " (ticket 7)", shown
+    s.click("#deny")
+    confirm(s)
+    a = wait_server(h, second, "denied")
+    assert a["decision"]["reason"] == shown, a["decision"]
+
+
 @test
 def tray_count_follows_the_queue(h):
     s = h.session()

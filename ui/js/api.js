@@ -72,6 +72,9 @@ export const api = {
   outbox: () => call("outbox"),
   /** @param {number} seq */
   dismissOutbox: (seq) => call("dismiss_outbox", { seq }),
+  /** The approver's recent deny reasons, then the org's most used (local cache).
+   * @returns {Promise<import("./types").DenyReason[]>} */
+  denyReasons: () => call("deny_reasons"),
   syncNow: () => call("sync_now"),
   getSettings: () => call("get_settings"),
   /** @param {Record<string, unknown>} settings */

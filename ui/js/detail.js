@@ -2,7 +2,8 @@
 import { api } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow } from "./format.js";
+import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow, expiryLevel } from "./format.js";
+import { reasonCombobox } from "./reasons.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 
@@ -156,6 +157,12 @@ export async function renderDetail(root, id) {
     if (document.hidden) { ticker = undefined; return; }
     const now = serverNow();
     setText(expiresRel, `(${remaining(a.expires_at, now)})`);
+    // Amber within the "expiring soon" threshold of Settings (the reminder's), red in
+    // its last quarter; the class follows on the next repaint of the text.
+    const level = current !== null && current.status === "pending"
+      ? expiryLevel(a.expires_at, state.app ? state.app.expiring_soon_secs : 3600, now) : "";
+    expiresRel.classList.toggle("expiring-soon", level === "soon");
+    expiresRel.classList.toggle("expiring-urgent", level === "urgent");
     setText(createdRel, `(${agoLong(a.created_at, now)})`);
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
   };
@@ -296,7 +303,7 @@ function decisionPanel(a, data, decidable) {
   const notes = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "notes", class: "input", rows: "4", maxlength: "4000",
     placeholder: "Optional notes for the audit trail", "aria-label": "Notes" }));
   const reason = /** @type {HTMLInputElement} */ (h("input", { type: "text", id: "deny-reason", class: "input", maxlength: "1000",
-    placeholder: "Required to deny", "aria-label": "Deny reason", "aria-describedby": "deny-hint" }));
+    placeholder: "Required to deny — ↓ for recent and common reasons", "aria-label": "Deny reason", "aria-describedby": "deny-hint" }));
   const hint = h("p", { class: "hint", id: "deny-hint" }, "A reason is required to deny.");
   const deny = /** @type {HTMLButtonElement} */ (h("button", { type: "button", class: "btn btn-danger", id: "deny", "aria-keyshortcuts": "Shift+D",
     onclick: () => decide("deny") }, "Deny"));
@@ -314,7 +321,7 @@ function decisionPanel(a, data, decidable) {
   sync();
   return section("Decision",
     h("label", { class: "field" }, h("span", { class: "field-label" }, "Notes"), notes),
-    h("label", { class: "field" }, h("span", { class: "field-label" }, "Reason (for deny)"), reason),
+    h("label", { class: "field" }, h("span", { class: "field-label" }, "Reason (for deny)"), reasonCombobox(reason)),
     hint,
     h("div", { class: "decide-actions" }, deny, approve),
     h("p", { class: "muted small kbd-hints" }, h("kbd", null, "⇧A"), " approve · ", h("kbd", null, "⇧D"), " deny · ",

@@ -94,6 +94,22 @@ export function remaining(t, now = serverNow()) {
 }
 
 /**
+ * How close an expiry is, against the "expiring soon" threshold of Settings (the one the
+ * reminder notification uses): "soon" (amber) within it, "urgent" (red) in its last
+ * quarter, "" otherwise or once expired.
+ * @param {Time} t @param {number} thresholdSecs @param {number} [now] epoch ms
+ * @returns {"" | "soon" | "urgent"}
+ */
+export function expiryLevel(t, thresholdSecs, now = serverNow()) {
+  const d = parse(t);
+  if (!d) return "";
+  const left = d.getTime() - now;
+  const soon = thresholdSecs * 1000;
+  if (left <= 0 || left > soon) return "";
+  return left <= soon / 4 ? "urgent" : "soon";
+}
+
+/**
  * Milliseconds until `remaining(t)` or `agoLong(t)` next shows a different text, so
  * a view wakes exactly when something visible changes (at most about once a second).
  * @param {Time} t @param {"remaining"|"ago"} kind @param {number} [now]

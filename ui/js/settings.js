@@ -32,7 +32,8 @@ export async function renderSettings(root, welcome) {
     st = await api.getSettings();
   } catch (e) {
     toast(e.message, "error");
-    st = { server_url: "", org: "", has_token: false, expiring_soon_minutes: 60, notifications_enabled: true, start_at_login: false };
+    st = { server_url: "", org: "", has_token: false, expiring_soon_minutes: 60, notifications_enabled: true, start_at_login: false,
+      approve_from_notification: false, digest_enabled: false, digest_times: ["09:00", "17:00"] };
   }
   if (welcome) {
     root.append(h("div", { class: "welcome card", id: "welcome" },
@@ -49,7 +50,12 @@ export async function renderSettings(root, welcome) {
   const org = h("input", { type: "text", id: "set-org", class: "input", value: st.org || "", placeholder: "org-…", autocomplete: "off", spellcheck: "false" });
   const token = h("input", { type: "password", id: "set-token", class: "input", autocomplete: "new-password",
     placeholder: st.has_token ? "•••••••• stored in the system keychain" : "Paste an approver token" });
-  const expiring = h("input", { type: "number", id: "set-expiring", class: "input input-narrow", min: "1", max: "10080", value: String(st.expiring_soon_minutes) });
+  const expiring = h("input", { type: "number", id: "set-expiring", class: "input input-narrow", min: "1", max: "1440", value: String(st.expiring_soon_minutes) });
+  const approveBtn = h("input", { type: "checkbox", id: "set-approve-notif", checked: st.approve_from_notification, "aria-describedby": "set-approve-help" });
+  const digest = h("input", { type: "checkbox", id: "set-digest", checked: st.digest_enabled });
+  const [t1, t2] = (st.digest_times && st.digest_times.length === 2) ? st.digest_times : ["09:00", "17:00"];
+  const digestAt = [t1, t2].map((t, i) => h("input", { type: "time", id: `set-digest-${i + 1}`, class: "input input-narrow", value: t,
+    "aria-label": i === 0 ? "First digest time" : "Second digest time", required: true }));
   const notif = h("input", { type: "checkbox", id: "set-notify", checked: st.notifications_enabled });
   const login = h("input", { type: "checkbox", id: "set-login", checked: st.start_at_login });
   const form = h("form", { class: "card settings", id: "settings-form", "aria-label": "Settings" },
@@ -59,19 +65,32 @@ export async function renderSettings(root, welcome) {
     field("Token", token, st.has_token ? "A token is stored. Leave empty to keep it; it is never shown." : "Kept in the system keychain, never shown again."),
     h("h2", { class: "card-title" }, "Notifications"),
     h("label", { class: "check" }, notif, " Notify me about new approvals, expiring ones and rejected decisions"),
-    field("Expiring soon threshold (minutes)", expiring),
+    field("Expiring soon threshold (minutes)", expiring, "1 to 1440 (24 hours). Used by the expiring-soon reminder and the digest."),
+    h("label", { class: "check" }, approveBtn, " Offer “Approve” on new-approval notifications"),
+    h("p", { class: "help muted small", id: "set-approve-help" },
+      "Off by default: the approval process asks you to review the policy trace and the risk snapshot before approving, ",
+      "which a notification does not show. When on, the approval still goes through the outbox, noted “Approved from a notification”."),
+    h("label", { class: "check" }, digest, " Daily digest of pending approvals"),
+    h("div", { class: "digest-times" }, "At ", digestAt[0], " and ", digestAt[1],
+      h("span", { class: "help muted small" }, " local time. A digest missed while the app was closed comes once when it opens, the same day.")),
     h("h2", { class: "card-title" }, "System"),
     h("label", { class: "check" }, login, " Start Countersign at login"),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary", id: "set-save" }, "Save")));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const minutes = Number(expiring.value);
-    if (!Number.isInteger(minutes) || minutes < 1) { toast("The threshold must be a whole number of minutes.", "error"); expiring.focus(); return; }
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
+      toast("The expiring-soon threshold must be a whole number of minutes from 1 to 1440 (24 hours).", "error"); expiring.focus(); return;
+    }
+    const bad = digestAt.find((i) => !/^\d{2}:\d{2}/.test(i.value));
+    if (bad) { toast("Enter both digest times as HH:MM, e.g. 09:00 and 17:00.", "error"); bad.focus(); return; }
     try {
       await api.saveSettings({
         server_url: url.value.trim() || null, org: org.value.trim() || null,
         token: token.value ? token.value : null, has_token: st.has_token,
         expiring_soon_minutes: minutes, notifications_enabled: notif.checked, start_at_login: login.checked,
+        approve_from_notification: approveBtn.checked, digest_enabled: digest.checked,
+        digest_times: digestAt.map((i) => i.value.slice(0, 5)),
       });
       token.value = "";
       toast("Settings saved");

@@ -19,7 +19,12 @@ name: string | null,
  */
 version: string | null, };
 
-export type AppState = { configured: boolean, demo: boolean, server_url: string | null, org: string | null, subject: string | null, status: Status, notifications_paused: boolean, };
+export type AppState = { configured: boolean, demo: boolean, server_url: string | null, org: string | null, subject: string | null, status: Status, notifications_paused: boolean, 
+/**
+ * The "expiring soon" threshold (Settings): the detail's countdown turns amber
+ * within it, as the planner's reminder does.
+ */
+expiring_soon_secs: number, };
 
 /**
  * An approval request, everything the detail view shows.
@@ -171,6 +176,20 @@ by: string, at: string, notes: string | null,
 reason: string | null, };
 
 export type DecisionKind = "approve" | "deny";
+
+/**
+ * One reason to offer, exactly as it was sent (the agent receives this text).
+ */
+export type DenyReason = { text: string, 
+/**
+ * Denials with this reason among the cached approvals (at least 1 for a reason
+ * only this device used so far).
+ */
+uses: number, 
+/**
+ * The approver used it lately on this device.
+ */
+recent: boolean, };
 
 /**
  * What changed, for subscribers (GUI windows, tray, notification shell).
@@ -347,9 +366,30 @@ subject: string | null,
 /**
  * Pending approvals expiring within this many seconds are "expiring soon".
  */
-expiring_soon_secs: number, notifications_enabled: boolean, };
+expiring_soon_secs: number, notifications_enabled: boolean, 
+/**
+ * Offer "Approve" on new-approval notifications. Off by default: the document asks
+ * to review the policy trace and risk snapshot before approving.
+ */
+approve_from_notification: boolean, 
+/**
+ * Announce the pending count at [`Settings::digest_times`] each day.
+ */
+digest_enabled: boolean, 
+/**
+ * Two local times of day, "HH:MM" (see [`parse_digest_time`]).
+ */
+digest_times: Array<string>, };
 
-export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, };
+export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, 
+/**
+ * Offer "Approve" on new-approval notifications (off by default).
+ */
+approve_from_notification: boolean, digest_enabled: boolean, 
+/**
+ * Two local times of day, "HH:MM".
+ */
+digest_times: Array<string>, };
 
 export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 

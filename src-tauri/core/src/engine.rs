@@ -350,11 +350,7 @@ impl Engine {
     }
 
     pub fn set_expiring_soon_secs(&self, secs: i64) -> Result<()> {
-        if !(60..=7 * 86_400).contains(&secs) {
-            return Err(CoreError::Settings(
-                "expiring-soon threshold must be between 1 minute and 7 days".into(),
-            ));
-        }
+        settings::validate_expiring_soon_secs(secs)?;
         let store = self.store();
         let mut s = store.load_settings()?;
         s.expiring_soon_secs = secs;
@@ -631,6 +627,11 @@ impl Engine {
         self.reader()?.outbox_list(states, true)
     }
 
+    /// Denial reasons to offer in the deny field (see `Store::deny_reasons`).
+    pub fn deny_reasons(&self, limit: usize) -> Result<Vec<crate::store::reasons::DenyReason>> {
+        self.reader()?.deny_reasons(limit)
+    }
+
     /// Acknowledges a rejected or expired decision: it leaves the default outbox
     /// listing and the attention counts, the row stays. Idempotent; any other state
     /// (still queued, or applied) is `invalid_input`.
@@ -810,13 +811,17 @@ impl Engine {
             expiring: store.announced_keys(notify_plan::KEY_EXPIRING)?,
             rejected: store.announced_keys(notify_plan::KEY_REJECTED)?,
         };
-        Ok(notify_plan::plan(
+        let threshold = chrono::Duration::seconds(s.expiring_soon_secs);
+        let mut out = notify_plan::plan(&pending, &failed, &announced, now, threshold);
+        let reminders = self.reminders_of(&store, &s, now)?;
+        out.extend(notify_plan::plan_reminders(
             &pending,
-            &failed,
-            &announced,
+            &reminders,
+            &chrono::Local,
             now,
-            chrono::Duration::seconds(s.expiring_soon_secs),
-        ))
+            threshold,
+        ));
+        Ok(out)
     }
 
     /// When the next expiring-soon notification falls due with no data changing
@@ -832,12 +837,15 @@ impl Engine {
             expiring: store.announced_keys(notify_plan::KEY_EXPIRING)?,
             ..Announced::default()
         };
-        Ok(notify_plan::next_due(
+        let expiring = notify_plan::next_due(
             &store.pending_infos(now)?,
             &announced,
             now,
             chrono::Duration::seconds(s.expiring_soon_secs),
-        ))
+        );
+        let reminders = self.reminders_of(&store, &s, now)?;
+        let reminder = notify_plan::next_reminder_due(&reminders, &chrono::Local, now);
+        Ok([expiring, reminder].into_iter().flatten().min())
     }
 
     /// Remembers that these were shown, so they are not planned again (even after a restart).

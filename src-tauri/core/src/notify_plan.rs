@@ -4,10 +4,11 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::store::outbox::OutboxEntry;
+use crate::store::snooze::Snooze;
 
 /// More new approvals than this at once become one summary notification.
 pub const SUMMARY_OVER: usize = 3;
@@ -19,12 +20,20 @@ pub enum NotificationKind {
     NewApprovalsSummary,
     ExpiringSoon,
     DecisionRejected,
+    /// A snoozed approval announced again ("Remind me in 1 h"); offers the same actions.
+    Reminder,
+    /// The pending count at one of the two digest times of the day.
+    Digest,
 }
 
 /// Keys under which announcements are remembered.
 pub const KEY_NEW: &str = "new";
 pub const KEY_EXPIRING: &str = "expiring";
 pub const KEY_REJECTED: &str = "rejected";
+/// A snooze that fired: key [`Snooze::key`].
+pub const KEY_SNOOZE: &str = "snooze";
+/// A digest slot given on a local day: key `YYYY-MM-DD#<slot index>`.
+pub const KEY_DIGEST: &str = "digest";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedNotification {
@@ -156,6 +165,154 @@ pub fn next_due(
         .filter(|p| p.expires_at > now && !announced.expiring.contains(&p.id))
         .map(|p| (p.expires_at - threshold).max(now))
         .min()
+}
+
+/// What the reminders (snoozes and the daily digest) are planned from.
+#[derive(Debug, Clone, Default)]
+pub struct Reminders {
+    /// Snoozes of approvals still pending (see `Store::live_snoozes`).
+    pub snoozes: Vec<Snooze>,
+    /// Keys of snoozes that already fired ([`KEY_SNOOZE`]).
+    pub fired_snoozes: HashSet<String>,
+    /// Local times of the digest; empty when the digest is off.
+    pub digest_times: Vec<NaiveTime>,
+    /// Keys of digest slots already given ([`KEY_DIGEST`]).
+    pub fired_digests: HashSet<String>,
+}
+
+/// The instant of `time` on the local day `day` in `tz`. A time skipped by a DST change
+/// falls an hour later (the first instant that exists); a repeated one is its first.
+fn local_instant<Tz: TimeZone>(tz: &Tz, day: chrono::NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let naive = day.and_time(time);
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
+        .map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// Digest slots of today (local) whose time has come and that were not given yet.
+fn due_digest_keys<Tz: TimeZone>(r: &Reminders, tz: &Tz, now: DateTime<Utc>) -> Vec<String> {
+    let today = now.with_timezone(tz).date_naive();
+    r.digest_times
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| local_instant(tz, today, **t) <= now)
+        .map(|(i, _)| format!("{today}#{i}"))
+        .filter(|k| !r.fired_digests.contains(k))
+        .collect()
+}
+
+/// Plans the reminders at `now`:
+/// - a snoozed approval, still pending, is announced again once its snooze is over;
+/// - the digest: once per slot per local day. A slot missed while the app was not running
+///   (the laptop was closed at 09:00) is given when it starts, the same day only; several
+///   missed slots make one digest, not a burst of them.
+pub fn plan_reminders<Tz: TimeZone>(
+    pending: &[PendingInfo],
+    reminders: &Reminders,
+    tz: &Tz,
+    now: DateTime<Utc>,
+    threshold: Duration,
+) -> Vec<PlannedNotification> {
+    let mut out = Vec::new();
+    for s in &reminders.snoozes {
+        let key = s.key();
+        if s.until > now || reminders.fired_snoozes.contains(&key) {
+            continue;
+        }
+        let Some(p) = pending
+            .iter()
+            .find(|p| p.id == s.approval_id && p.expires_at > now)
+        else {
+            continue;
+        };
+        out.push(PlannedNotification {
+            kind: NotificationKind::Reminder,
+            approval_id: Some(p.id.clone()),
+            title: format!("Reminder: {} wants {}", p.agent, p.action),
+            body: format!(
+                "{} — expires in {}",
+                p.summary,
+                human_duration(p.expires_at - now)
+            ),
+            marks: vec![(KEY_SNOOZE.to_string(), key)],
+        });
+    }
+    let due = due_digest_keys(reminders, tz, now);
+    if !due.is_empty() {
+        let live: Vec<&PendingInfo> = pending.iter().filter(|p| p.expires_at > now).collect();
+        let soon = live
+            .iter()
+            .filter(|p| p.expires_at - now <= threshold)
+            .count();
+        let within = if threshold == Duration::hours(1) {
+            "within the hour".to_string()
+        } else {
+            format!("within {}", human_duration(threshold))
+        };
+        let title = match live.len() {
+            0 => "No approvals waiting".to_string(),
+            1 => "1 approval waiting".to_string(),
+            n => format!("{n} approvals waiting"),
+        };
+        let title = match soon {
+            0 => title,
+            1 => format!("{title}, 1 expires {within}"),
+            n => format!("{title}, {n} expire {within}"),
+        };
+        // Kept even when nothing waits: the approver who reviews at start and end of day
+        // learns there is nothing to review, rather than wondering whether it fired.
+        let body = if live.is_empty() {
+            "Nothing to review right now.".to_string()
+        } else {
+            "Open Countersign to review them.".to_string()
+        };
+        out.push(PlannedNotification {
+            kind: NotificationKind::Digest,
+            approval_id: None,
+            title,
+            body,
+            marks: due
+                .into_iter()
+                .map(|k| (KEY_DIGEST.to_string(), k))
+                .collect(),
+        });
+    }
+    out
+}
+
+/// When [`plan_reminders`] next has something to say with no data changing: the end of
+/// the earliest unfired snooze, or the next digest slot (today's, else tomorrow's first).
+pub fn next_reminder_due<Tz: TimeZone>(
+    reminders: &Reminders,
+    tz: &Tz,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let snooze = reminders
+        .snoozes
+        .iter()
+        .filter(|s| !reminders.fired_snoozes.contains(&s.key()))
+        .map(|s| s.until.max(now))
+        .min();
+    let today = now.with_timezone(tz).date_naive();
+    let digest = [today, today + Duration::days(1)]
+        .iter()
+        .flat_map(|day| {
+            reminders
+                .digest_times
+                .iter()
+                .enumerate()
+                .map(move |(i, t)| (format!("{day}#{i}"), local_instant(tz, *day, *t)))
+        })
+        .filter(|(key, _)| !reminders.fired_digests.contains(key))
+        // A past slot of an earlier day never fires (same day only); one of today does.
+        .filter(|(key, at)| *at > now || key.starts_with(&today.to_string()))
+        .map(|(_, at)| at.max(now))
+        .min();
+    [snooze, digest].into_iter().flatten().min()
 }
 
 /// "3h", "12m", "40s": coarse, for titles.
@@ -313,5 +470,153 @@ mod tests {
         assert!(out[0].body.contains("your deny"), "{}", out[0].body);
         apply(&mut a, &out);
         assert!(plan(&[], &[f], &a, t0(), Duration::hours(1)).is_empty());
+    }
+    fn fire(r: &mut Reminders, plan: &[PlannedNotification]) {
+        for p in plan {
+            for (k, key) in &p.marks {
+                match k.as_str() {
+                    KEY_SNOOZE => r.fired_snoozes.insert(key.clone()),
+                    KEY_DIGEST => r.fired_digests.insert(key.clone()),
+                    other => panic!("unexpected mark {other}"),
+                };
+            }
+        }
+    }
+
+    fn at(rfc: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn hm(s: &str) -> NaiveTime {
+        NaiveTime::parse_from_str(s, "%H:%M").unwrap()
+    }
+
+    #[test]
+    fn a_snoozed_approval_is_announced_again_once_when_the_snooze_is_over() {
+        let p = vec![pending("appr-1", 600)];
+        let utc = Utc;
+        let h = Duration::hours(1);
+        let mut r = Reminders {
+            snoozes: vec![Snooze {
+                approval_id: "appr-1".into(),
+                until: t0() + h,
+            }],
+            ..Reminders::default()
+        };
+        // Not before the hour is over; the wake-up is exactly then.
+        assert!(plan_reminders(&p, &r, &utc, t0() + Duration::minutes(59), h).is_empty());
+        assert_eq!(next_reminder_due(&r, &utc, t0()), Some(t0() + h));
+        let out = plan_reminders(&p, &r, &utc, t0() + h, h);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, NotificationKind::Reminder);
+        assert_eq!(out[0].approval_id.as_deref(), Some("appr-1"));
+        assert!(
+            out[0].title.contains("bot-appr-1 wants k8s:deploy"),
+            "{}",
+            out[0].title
+        );
+        fire(&mut r, &out);
+        assert!(plan_reminders(&p, &r, &utc, t0() + Duration::hours(2), h).is_empty());
+        assert_eq!(next_reminder_due(&r, &utc, t0() + h), None);
+        // Decided or expired meanwhile (no longer pending): never announced again.
+        let r2 = Reminders {
+            snoozes: r.snoozes.clone(),
+            ..Reminders::default()
+        };
+        assert!(plan_reminders(&[], &r2, &utc, t0() + h, h).is_empty());
+        let expired = vec![pending("appr-1", 30)];
+        assert!(plan_reminders(&expired, &r2, &utc, t0() + h, h).is_empty());
+    }
+
+    #[test]
+    fn the_digest_fires_once_per_slot_per_day_in_local_time() {
+        // UTC+1: the 09:00 slot is 08:00Z, the 17:00 slot 16:00Z.
+        let tz = chrono::FixedOffset::east_opt(3600).unwrap();
+        let h = Duration::hours(1);
+        let p = vec![
+            pending("appr-1", 600),
+            pending("appr-2", 600),
+            pending("appr-3", 10 * 60),
+        ];
+        let mut r = Reminders {
+            digest_times: vec![hm("09:00"), hm("17:00")],
+            ..Reminders::default()
+        };
+        let morning = at("2026-11-26T08:00:00Z");
+        assert!(plan_reminders(&p, &r, &tz, morning - Duration::seconds(1), h).is_empty());
+        assert_eq!(
+            next_reminder_due(&r, &tz, at("2026-11-26T01:00:00Z")),
+            Some(morning)
+        );
+        let out = plan_reminders(&p, &r, &tz, morning, h);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].kind, NotificationKind::Digest);
+        // t0 + 600 min is 22:00Z on the 25th: all three expired by the 26th. Use fresh ones.
+        let fresh: Vec<PendingInfo> = (0..7)
+            .map(|i| PendingInfo {
+                expires_at: morning + Duration::minutes(if i < 2 { 30 } else { 600 }),
+                ..pending(&format!("appr-{i}"), 0)
+            })
+            .collect();
+        let out = plan_reminders(&fresh, &r, &tz, morning, h);
+        assert_eq!(
+            out[0].title,
+            "7 approvals waiting, 2 expire within the hour"
+        );
+        assert_eq!(
+            out[0].marks,
+            vec![(KEY_DIGEST.to_string(), "2026-11-26#0".to_string())]
+        );
+        fire(&mut r, &out);
+        // Given: not again that morning (nor after a restart: the marks are persisted).
+        assert!(plan_reminders(&fresh, &r, &tz, morning + Duration::hours(3), h).is_empty());
+        let evening = at("2026-11-26T16:00:00Z");
+        assert_eq!(next_reminder_due(&r, &tz, morning), Some(evening));
+        let out = plan_reminders(&fresh, &r, &tz, evening, h);
+        assert_eq!(out.len(), 1);
+        // The two that expired at 08:30Z are no longer counted.
+        assert_eq!(out[0].title, "5 approvals waiting");
+        fire(&mut r, &out);
+        // Both given: the next one is tomorrow morning.
+        assert_eq!(
+            next_reminder_due(&r, &tz, evening),
+            Some(at("2026-11-27T08:00:00Z"))
+        );
+        assert!(plan_reminders(&[], &r, &tz, at("2026-11-26T22:59:00Z"), h).is_empty());
+    }
+
+    #[test]
+    fn a_missed_digest_fires_once_the_same_day_only() {
+        let tz = Utc;
+        let h = Duration::hours(1);
+        let mut r = Reminders {
+            digest_times: vec![hm("09:00"), hm("17:00")],
+            ..Reminders::default()
+        };
+        // Yesterday's slots were missed (the laptop was closed); opening it today at
+        // 08:00 gives nothing for yesterday.
+        let opened = at("2026-11-26T08:00:00Z");
+        assert!(plan_reminders(&[], &r, &tz, opened, h).is_empty());
+        assert_eq!(
+            next_reminder_due(&r, &tz, opened),
+            Some(at("2026-11-26T09:00:00Z"))
+        );
+        // Opened at 18:00: both of today's slots were missed: one digest, both marked.
+        let late = at("2026-11-26T18:00:00Z");
+        assert_eq!(next_reminder_due(&r, &tz, late), Some(late));
+        let out = plan_reminders(&[], &r, &tz, late, h);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].title, "No approvals waiting");
+        assert_eq!(out[0].marks.len(), 2);
+        fire(&mut r, &out);
+        assert!(plan_reminders(&[], &r, &tz, late + Duration::minutes(1), h).is_empty());
+        assert_eq!(
+            next_reminder_due(&r, &tz, late),
+            Some(at("2026-11-27T09:00:00Z"))
+        );
+        // The digest off: no times, nothing due.
+        assert_eq!(next_reminder_due(&Reminders::default(), &tz, late), None);
     }
 }

@@ -1,9 +1,19 @@
 //! User settings, persisted in the store (never the token).
 
+use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 
 /// Default "expiring soon" threshold: one hour.
 pub const DEFAULT_EXPIRING_SOON_SECS: i64 = 3600;
+/// Bounds of the "expiring soon" threshold: under a minute the reminder comes too late
+/// to act on; over a day nearly everything is "expiring".
+pub const EXPIRING_SOON_MIN_SECS: i64 = 60;
+pub const EXPIRING_SOON_MAX_SECS: i64 = 24 * 3600;
+
+/// The document's "review pending approvals at start and end of day".
+fn default_digest_times() -> Vec<String> {
+    vec!["09:00".into(), "17:00".into()]
+}
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +26,16 @@ pub struct Settings {
     /// Pending approvals expiring within this many seconds are "expiring soon".
     pub expiring_soon_secs: i64,
     pub notifications_enabled: bool,
+    /// Offer "Approve" on new-approval notifications. Off by default: the document asks
+    /// to review the policy trace and risk snapshot before approving.
+    #[serde(default)]
+    pub approve_from_notification: bool,
+    /// Announce the pending count at [`Settings::digest_times`] each day.
+    #[serde(default)]
+    pub digest_enabled: bool,
+    /// Two local times of day, "HH:MM" (see [`parse_digest_time`]).
+    #[serde(default = "default_digest_times")]
+    pub digest_times: Vec<String>,
 }
 
 impl Default for Settings {
@@ -26,6 +46,9 @@ impl Default for Settings {
             subject: None,
             expiring_soon_secs: DEFAULT_EXPIRING_SOON_SECS,
             notifications_enabled: true,
+            approve_from_notification: false,
+            digest_enabled: false,
+            digest_times: default_digest_times(),
         }
     }
 }
@@ -38,6 +61,49 @@ impl Settings {
             _ => None,
         }
     }
+}
+
+/// Checks the "expiring soon" threshold (seconds), saying the allowed range.
+pub fn validate_expiring_soon_secs(secs: i64) -> Result<(), crate::CoreError> {
+    if (EXPIRING_SOON_MIN_SECS..=EXPIRING_SOON_MAX_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(crate::CoreError::Settings(format!(
+            "the expiring-soon threshold must be between 1 minute and 24 hours \
+             (1 to 1440 minutes), got {} minutes",
+            secs / 60
+        )))
+    }
+}
+
+/// Reads a digest time typed as "HH:MM" (24-hour, local time), e.g. "09:00" or "17:30".
+pub fn parse_digest_time(raw: &str) -> Result<NaiveTime, crate::CoreError> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+        crate::CoreError::Settings(format!(
+            "a digest time is written as HH:MM in 24-hour local time, e.g. 09:00 or 17:30; \
+             got {raw:?}"
+        ))
+    })
+}
+
+/// Checks and normalises the two digest times ("9:00" becomes "09:00"); they must differ.
+pub fn normalize_digest_times(raw: &[String]) -> Result<Vec<String>, crate::CoreError> {
+    let [a, b] = raw else {
+        return Err(crate::CoreError::Settings(format!(
+            "the digest needs exactly two times of day, got {}",
+            raw.len()
+        )));
+    };
+    let (a, b) = (parse_digest_time(a)?, parse_digest_time(b)?);
+    if a == b {
+        return Err(crate::CoreError::Settings(
+            "the two digest times are the same; pick two different times of day".into(),
+        ));
+    }
+    Ok(vec![
+        a.format("%H:%M").to_string(),
+        b.format("%H:%M").to_string(),
+    ])
 }
 
 /// Normalises and checks a server URL typed by a user: scheme http(s), a host, no
@@ -135,6 +201,34 @@ mod tests {
         assert!(validate_org("org-demo").is_ok());
         assert!(validate_org("org/../x").is_err());
         assert!(validate_org("").is_err());
+    }
+
+    #[test]
+    fn thresholds_and_digest_times_are_checked_with_clear_messages() {
+        assert!(validate_expiring_soon_secs(60).is_ok());
+        assert!(validate_expiring_soon_secs(24 * 3600).is_ok());
+        let m = validate_expiring_soon_secs(25 * 3600)
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("between 1 minute and 24 hours"), "{m}");
+        assert!(validate_expiring_soon_secs(59).is_err());
+        assert_eq!(
+            normalize_digest_times(&["9:00".into(), "17:30".into()]).unwrap(),
+            ["09:00", "17:30"]
+        );
+        let m = normalize_digest_times(&["25:00".into(), "17:00".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("HH:MM") && m.contains("25:00"), "{m}");
+        assert!(normalize_digest_times(&["09:00".into(), "09:00".into()]).is_err());
+        assert!(normalize_digest_times(&["09:00".into()]).is_err());
+        // Settings saved before these fields existed still load, with the defaults.
+        let old: Settings = serde_json::from_str(
+            r#"{"server_url":null,"org":null,"subject":null,"expiring_soon_secs":3600,"notifications_enabled":true}"#,
+        )
+        .unwrap();
+        assert!(!old.approve_from_notification && !old.digest_enabled);
+        assert_eq!(old.digest_times, ["09:00", "17:00"]);
     }
 
     #[test]

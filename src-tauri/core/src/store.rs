@@ -11,7 +11,9 @@ pub mod count_memo;
 pub mod match_set;
 pub mod migrations;
 pub mod outbox;
+pub mod reasons;
 pub mod resync;
+pub mod snooze;
 pub mod stats;
 
 use std::path::Path;

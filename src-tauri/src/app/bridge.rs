@@ -18,6 +18,7 @@ use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::commands::{self, Status};
+use super::notification_actions;
 use super::notifier::{self, Toast};
 use super::shell::Shell;
 use super::tray::Tray;
@@ -68,6 +69,10 @@ pub fn announce(app: &AppHandle, engine: &Engine) {
         return;
     }
     if !shell.paused() {
+        let approve_button = engine
+            .settings()
+            .map(|s| s.approve_from_notification)
+            .unwrap_or(false);
         for n in &plan {
             let app2 = app.clone();
             notifier::show(
@@ -75,8 +80,9 @@ pub fn announce(app: &AppHandle, engine: &Engine) {
                     summary: n.title.clone(),
                     body: n.body.clone(),
                     approval_id: n.approval_id.clone(),
+                    actions: notification_actions::for_kind(n.kind, approve_button),
                 },
-                Arc::new(move |id| open_approval(&app2, id)),
+                Arc::new(move |action, id| notification_actions::on_action(&app2, action, id)),
             );
         }
     } else {
@@ -228,6 +234,7 @@ pub async fn run(app: AppHandle, engine: Engine) {
         ..Todo::default()
     };
     let (app2, mut sent2) = (app.clone(), Sent::default());
+    let replan = app.state::<Shell>().replan.clone();
     let (mut sent_back, mut due) = engine
         .blocking(move |e| {
             apply(&app2, e, &first, &mut sent2);
@@ -260,8 +267,12 @@ pub async fn run(app: AppHandle, engine: Engine) {
                     None => std::future::pending().await,
                 }
             } => {
-                // An approval entered the expiring-soon threshold: only the planner has
-                // work (the empty `todo` makes `apply` do nothing else).
+                // An approval entered the expiring-soon threshold, a snooze ended or a
+                // digest slot came: only the planner has work (the empty `todo` makes
+                // `apply` do nothing else).
+            }
+            _ = replan.notified() => {
+                // A snooze or the reminder settings moved the next wake-up.
             }
         }
         let app2 = app.clone();

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use countersign_core::api::{ApprovalStatus, DecisionKind, Stats};
 use countersign_core::store::approvals::{QueueItem, QueuePage, QueueQuery};
 use countersign_core::store::outbox::{OutboxItem, OutboxState};
+use countersign_core::store::reasons::DenyReason;
 use countersign_core::{ApprovalDetail, CoreError, Engine, Facets, Queued, SyncStatus};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, State};
@@ -45,6 +46,9 @@ pub struct AppState {
     pub subject: Option<String>,
     pub status: Status,
     pub notifications_paused: bool,
+    /// The "expiring soon" threshold (Settings): the detail's countdown turns amber
+    /// within it, as the planner's reminder does.
+    pub expiring_soon_secs: i64,
 }
 
 pub fn pending_count(engine: &Engine) -> UiResult<u64> {
@@ -82,6 +86,7 @@ pub fn app_state_of(shell: &Shell) -> UiResult<AppState> {
         subject: s.subject,
         status: status_of(&engine)?,
         notifications_paused: shell.paused(),
+        expiring_soon_secs: s.expiring_soon_secs,
     })
 }
 
@@ -309,6 +314,11 @@ pub struct SettingsView {
     pub expiring_soon_minutes: i64,
     pub notifications_enabled: bool,
     pub start_at_login: bool,
+    /// Offer "Approve" on new-approval notifications (off by default).
+    pub approve_from_notification: bool,
+    pub digest_enabled: bool,
+    /// Two local times of day, "HH:MM".
+    pub digest_times: Vec<String>,
 }
 
 fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
@@ -320,6 +330,9 @@ fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
         expiring_soon_minutes: s.expiring_soon_secs / 60,
         notifications_enabled: s.notifications_enabled,
         start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+        approve_from_notification: s.approve_from_notification,
+        digest_enabled: s.digest_enabled,
+        digest_times: s.digest_times,
     })
 }
 
@@ -337,6 +350,13 @@ pub struct SettingsInput {
     pub expiring_soon_minutes: i64,
     pub notifications_enabled: bool,
     pub start_at_login: bool,
+    /// Absent (an older window): left as stored.
+    #[serde(default)]
+    pub approve_from_notification: Option<bool>,
+    #[serde(default)]
+    pub digest_enabled: Option<bool>,
+    #[serde(default)]
+    pub digest_times: Option<Vec<String>>,
 }
 
 #[tauri::command]
@@ -347,12 +367,20 @@ pub async fn save_settings(
 ) -> UiResult<SettingsView> {
     let input = settings;
     let minutes = input.expiring_soon_minutes;
-    if !(1..=7 * 24 * 60).contains(&minutes) {
+    if !(1..=24 * 60).contains(&minutes) {
         return Err(UiError::new(
             "settings",
-            "The expiring-soon threshold must be between 1 minute and 7 days.",
+            "The expiring-soon threshold must be between 1 and 1440 minutes (24 hours).",
         ));
     }
+    // Checked before anything is saved, so a bad time loses nothing else typed.
+    let digest_times = match &input.digest_times {
+        Some(t) => Some(
+            countersign_core::settings::normalize_digest_times(t)
+                .map_err(|e| UiError::new("settings", digest_message(&e)))?,
+        ),
+        None => None,
+    };
     // Saving a real server leaves the demo.
     let wants_server = opt(input.server_url.clone()).is_some();
     if wants_server && shell.is_demo() && opt(input.token.clone()).is_some() {
@@ -383,11 +411,24 @@ pub async fn save_settings(
         _ => {}
     }
     let notifications = input.notifications_enabled;
+    let (approve_button, digest_on) = (input.approve_from_notification, input.digest_enabled);
     off_runtime(engine, move |e| {
         e.set_expiring_soon_secs(minutes * 60)?;
+        if let Some(on) = approve_button {
+            e.set_approve_from_notification(on)?;
+        }
+        if digest_on.is_some() || digest_times.is_some() {
+            let s = e.settings()?;
+            e.set_digest(
+                digest_on.unwrap_or(s.digest_enabled),
+                &digest_times.unwrap_or(s.digest_times),
+            )?;
+        }
         Ok(e.set_notifications_enabled(notifications)?)
     })
     .await?;
+    // The threshold or the digest may move the planner's next wake-up.
+    shell.replan.notify_one();
     let autolaunch = app.autolaunch();
     let on = autolaunch.is_enabled().unwrap_or(false);
     if input.start_at_login != on {
@@ -402,6 +443,31 @@ pub async fn save_settings(
     let app2 = app.clone();
     off_runtime(shell.engine(), move |e| settings_view(&app2, e)).await
 }
+
+/// A digest-time refusal as the settings form shows it (no "bad settings value:" prefix).
+fn digest_message(e: &CoreError) -> String {
+    match e {
+        CoreError::Settings(m) => {
+            let mut m = m.clone();
+            if let Some(first) = m.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("{m}.")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Reasons to offer in the deny field: the approver's recent ones, then the org's most
+/// used (from the local cache, so it works offline).
+#[tauri::command]
+pub async fn deny_reasons(shell: State<'_, Shell>) -> UiResult<Vec<DenyReason>> {
+    off_runtime(shell.engine(), |e| Ok(e.deny_reasons(DENY_REASONS_SHOWN)?)).await
+}
+
+/// How many reasons the deny field lists: enough for the habits of an org, few enough
+/// to read at a glance.
+const DENY_REASONS_SHOWN: usize = 8;
 
 #[tauri::command]
 pub async fn start_demo(app: AppHandle, shell: State<'_, Shell>) -> UiResult<AppState> {

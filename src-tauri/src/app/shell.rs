@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use countersign_core::Engine;
 use tauri::async_runtime::JoinHandle;
@@ -22,6 +22,9 @@ pub struct Shell {
     pub paused: AtomicBool,
     /// Approvals whose background refresh is in flight.
     refreshing: Mutex<HashSet<String>>,
+    /// Poked when the notification planner's next wake-up may have moved without the
+    /// data changing (a snooze, the reminder settings): the bridge re-plans.
+    pub replan: Arc<tokio::sync::Notify>,
 }
 
 impl Shell {
@@ -33,6 +36,7 @@ impl Shell {
             tasks: Mutex::new(Vec::new()),
             paused: AtomicBool::new(false),
             refreshing: Mutex::new(HashSet::new()),
+            replan: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -147,6 +147,16 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX approvals_status_key;
     CREATE INDEX approvals_status_key ON approvals(status, created_at, id, expires_at, gone_at);
     "#,
+    // (issue 8 §3, notification actions) v8: "Remind me in 1 h" from a notification: the
+    // approval is announced again at `until` (a snooze that fired is remembered in
+    // `announced` as kind `snooze`, key `<id>@<until ms>`, so a restart does not repeat it).
+    r#"
+    CREATE TABLE snoozes (
+        approval_id TEXT PRIMARY KEY,
+        until       INTEGER NOT NULL,
+        at          INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub fn latest_version() -> i64 {
