@@ -25,10 +25,11 @@ function outcomeKey(o) {
 /**
  * The queue row's mark for an approved row (null for the others): a glyph for the eye and
  * its words for a screen reader and the tooltip.
- * @param {{status: string, outcome?: ExecutionOutcome | null}} r
+ * @param {{status: string, outcome?: ExecutionOutcome | null, pending_decision?: unknown}} r
  */
 export function outcomeMark(r) {
-  if (r.status !== "approved") return null;
+  // An approve of this device still on its way is not an approval yet (its chip says so).
+  if (r.status !== "approved" || r.pending_decision) return null;
   const k = outcomeKey(r.outcome);
   const { glyph, label } = OUTCOME[k];
   return h("span", { class: `outcome-mark outcome-${k}`, title: label, dataset: { outcome: k } },

@@ -99,7 +99,7 @@ impl Store {
         let recent_activity = self.recent_activity(rowid, &agent, &action, now)?;
         let params_diff = match self.last_approved_before(rowid, &agent, &action, created_at)? {
             Some((against, old_params)) => {
-                let new_params = params_of(id, &json)?;
+                let (new_params, _) = params_and_decision(id, &json)?;
                 Some(ParamsComparison {
                     against,
                     diff: params_diff::diff(&old_params, &new_params),
@@ -177,7 +177,7 @@ impl Store {
             )?
             .map(|row| {
                 let (id, summary, status, created_at, json) = row?;
-                let decision = decision_of(&id, &json)?;
+                let (_, decision) = params_and_decision(&id, &json)?;
                 Ok(RecentDecision {
                     status: ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending),
                     created_at: from_ms(created_at),
@@ -223,8 +223,7 @@ impl Store {
         let Some((id, created_at, json)) = row else {
             return Ok(None);
         };
-        let params = params_of(&id, &json)?;
-        let decision = decision_of(&id, &json)?;
+        let (params, decision) = params_and_decision(&id, &json)?;
         Ok(Some((
             DiffBase {
                 id,
@@ -236,29 +235,20 @@ impl Store {
     }
 }
 
-fn parsed(id: &str, json: &str) -> Result<Value> {
-    serde_json::from_str(json)
-        .map_err(|e| CoreError::Protocol(format!("cached approval {id} unreadable: {e}")))
-}
-
-fn params_of(id: &str, json: &str) -> Result<Value> {
-    Ok(match parsed(id, json)? {
-        Value::Object(mut m) => m.remove("params").unwrap_or(Value::Null),
-        _ => Value::Null,
-    })
-}
-
-fn decision_of(id: &str, json: &str) -> Result<Option<Decision>> {
-    let v = match parsed(id, json)? {
-        Value::Object(mut m) => m.remove("decision").unwrap_or(Value::Null),
-        _ => Value::Null,
+/// The parameters and the decision of a cached approval's JSON (one parse for both).
+fn params_and_decision(id: &str, json: &str) -> Result<(Value, Option<Decision>)> {
+    let unreadable =
+        |e: serde_json::Error| CoreError::Protocol(format!("cached approval {id} unreadable: {e}"));
+    let mut m = match serde_json::from_str::<Value>(json).map_err(unreadable)? {
+        Value::Object(m) => m,
+        _ => return Ok((Value::Null, None)),
     };
-    if v.is_null() {
-        return Ok(None);
-    }
-    serde_json::from_value(v)
-        .map(Some)
-        .map_err(|e| CoreError::Protocol(format!("cached approval {id}: decision unreadable: {e}")))
+    let params = m.remove("params").unwrap_or(Value::Null);
+    let decision = match m.remove("decision") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(serde_json::from_value(v).map_err(unreadable)?),
+    };
+    Ok((params, decision))
 }
 
 #[cfg(test)]
