@@ -329,6 +329,13 @@ def stats_chart_the_local_store_and_match_the_server(h):
     s.wait(lambda: all(text_of(s, f"#stat-{k} .stat-value") == str(server["totals"][k])
                        for k in ("pending", "approved", "denied", "expired")), 15,
            f"stat cards to match the server's totals {server['totals']}")
+    # The share of approved actions that failed, from the same store, matches the server's counts.
+    x = server["executions"]
+    approved = x["succeeded"] + x["failed"] + x["not_reported"]
+    share = f"{x['failed'] / approved * 100:.1f}%" if approved else "—"
+    s.wait(lambda: text_of(s, "#stat-failed .stat-value") == share, 15, f"the failed share {share}")
+    assert text_of(s, "#stat-failed-detail") == \
+        f"{x['failed']} failed · {x['succeeded']} executed · {x['not_reported']} not reported"
     agents = s.js("return document.querySelectorAll('#chart-agent .bar-label').length")
     assert agents == min(12, len(server["by_agent"])), (agents, len(server["by_agent"]))
     reasons = s.js("return [...document.querySelectorAll('#chart-reason .bar-label')].map(t => t.firstChild.nodeValue)")
