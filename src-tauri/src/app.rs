@@ -76,6 +76,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             commands::position_of,
             commands::facets,
             commands::approval_detail,
+            commands::approval_context,
             commands::decide,
             commands::stats,
             commands::outbox,

@@ -48,6 +48,7 @@ fn roots(d: &mut Declarations) {
     d.add::<core::OutboxItem>();
     d.add::<core::RowKey>();
     d.add::<core::store::reasons::DenyReason>();
+    d.add::<core::ApprovalContext>();
 
     // The shell's own: what the window is told about the app and its events.
     d.add::<crate::app::commands::AppState>();

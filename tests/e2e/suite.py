@@ -84,6 +84,27 @@ def wait_for(pred, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def create_request(h, aid, agent, action, params, summary="Raised by the e2e suite"):
+    """An agent's request with the given parameters (the harness's `create` sends fixed ones)."""
+    status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
+        "id": aid, "agent": {"id": agent, "name": "E2E Bot", "version": "v1.0.0"}, "action": action,
+        "summary": summary, "reason_code": "REQUIRES_APPROVAL", "reason_text": f"Action '{action}' requires human approval",
+        "params": params,
+    })
+    assert status in (200, 201), (status, body)
+
+
+def approve_as_bob(h, aid, notes=None):
+    status, body = h.server.http("POST", f"/approvals/{aid}/approve", body={"notes": notes} if notes else {})
+    assert status == 200, (status, body)
+
+
+def post_result(h, aid, outcome, output):
+    status, body = h.server.http("POST", f"/approvals/{aid}/result", token="demo-agent-token",
+                                 body={"outcome": outcome, "output": output})
+    assert status in (200, 201), (status, body)
+
+
 def shot(s, name):
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
@@ -309,6 +330,13 @@ def stats_chart_the_local_store_and_match_the_server(h):
     s.wait(lambda: all(text_of(s, f"#stat-{k} .stat-value") == str(server["totals"][k])
                        for k in ("pending", "approved", "denied", "expired")), 15,
            f"stat cards to match the server's totals {server['totals']}")
+    # The share of approved actions that failed, from the same store, matches the server's counts.
+    x = server["executions"]
+    approved = x["succeeded"] + x["failed"] + x["not_reported"]
+    share = f"{x['failed'] / approved * 100:.1f}%" if approved else "—"
+    s.wait(lambda: text_of(s, "#stat-failed .stat-value") == share, 15, f"the failed share {share}")
+    assert text_of(s, "#stat-failed-detail") == \
+        f"{x['failed']} failed · {x['succeeded']} executed · {x['not_reported']} not reported"
     agents = s.js("return document.querySelectorAll('#chart-agent .bar-label').length")
     assert agents == min(12, len(server["by_agent"])), (agents, len(server["by_agent"]))
     reasons = s.js("return [...document.querySelectorAll('#chart-reason .bar-label')].map(t => t.firstChild.nodeValue)")
@@ -490,6 +518,13 @@ def a_rejected_decision_is_dismissed_and_stays_dismissed_after_a_restart(h):
 @test
 def script_injection_is_shown_as_text_and_never_runs(h):
     aid = h.uid("xss")
+    # An earlier approved request of the same kind, whose agent reported hostile output:
+    # the diff compares with it, and its outcome shows that output.
+    earlier = h.uid("xss-earlier")
+    create_request(h, earlier, "xss-bot", "web:publish",
+                   {"html": "<b>old</b>", "img": "<img src=x onerror=alert(4)>"})
+    approve_as_bob(h, earlier, "<img src=x onerror=alert(5)>")
+    post_result(h, earlier, "failed", {"log": "<img src=x onerror=alert(3)>", "html": "<script>alert(3)</script>"})
     status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
         "id": aid,
         "agent": {"id": "xss-bot", "name": "<img src=x onerror=alert(1)>", "version": "<script>alert('v')</script>"},
@@ -515,6 +550,14 @@ def script_injection_is_shown_as_text_and_never_runs(h):
     assert s.js("return document.querySelector('#detail-reason bdi') !== null")
     assert "<script>alert(1)</script>" in text_of(s, "#detail-params")
     assert "<img src=x onerror=alert(2)>" in text_of(s, "#detail-trace")
+    s.wait_css("#params-diff", 15)
+    diff = text_of(s, "#params-diff")
+    assert '"<b>old</b>"' in diff and '"<script>alert(1)</script>"' in diff, diff
+    assert "<img src=x onerror=alert(5)>" in text_of(s, f'#activity-decisions li[data-id="{earlier}"]')
+    s.click(f'#activity-decisions li[data-id="{earlier}"] button')
+    s.wait(lambda: text_of(s, "#detail-id") == earlier, 15, "the earlier request")
+    s.wait(lambda: "<img src=x onerror=alert(3)>" in (text_of(s, "#detail-output") or ""), 15, "the agent's output as text")
+    assert "<script>alert(3)</script>" in text_of(s, "#detail-output")
     time.sleep(0.5)
     assert s.js("return document.scripts.length") == scripts_before
     assert s.js("return document.querySelectorAll('img[src=x], b').length") == 0
@@ -525,6 +568,82 @@ def script_injection_is_shown_as_text_and_never_runs(h):
         raise AssertionError(f"an alert is open: {text}")
     except WebDriverError as e:
         assert "no such alert" in str(e), e
+
+
+@test
+def an_approved_action_that_fails_shows_its_outcome_and_notifies_once(h):
+    aid = h.uid("outcome")
+    agent = h.uid("outcome-bot")
+    create_request(h, aid, agent, "db:migrate", {"migration": "0042_add_index"}, summary="Run migration 0042")
+    approve_as_bob(h, aid, "window agreed")
+    s = h.session()
+    s.click("#tab-all")
+    wait_rows(s, lambda ids: aid in ids, "the approved row")
+    mark = f'#queue .row[data-id="{aid}"] .outcome-mark'
+    s.wait(lambda: s.js("const e = document.querySelector(arguments[0]); return e && e.dataset.outcome", mark) == "waiting",
+           20, "approved, not yet executed")
+    assert text_of(s, f"{mark} .sr-only") == "Approved, not yet executed"
+    open_detail(s, aid)
+    s.wait(lambda: "not yet executed" in (text_of(s, "#detail-outcome") or ""), 15, "the outcome section")
+    before = len(h.desktop.records("notify"))
+    # The agent reports a failure with a long output while the detail is open.
+    output = {"error": "lock timeout", "steps": [{"n": i, "ok": i < 20} for i in range(30)]}
+    post_result(h, aid, "failed", output)
+    s.wait(lambda: "Failed" in (text_of(s, "#detail-outcome") or ""), 30, "the open detail to show the failure")
+    assert s.js("return document.querySelector('#detail-outcome').dataset.outcome") == "failed"
+    # Long output is folded behind "Show all", and is the agent's JSON, formatted.
+    assert s.js("return document.getElementById('detail-output-more').open") is False
+    assert json.loads(text_of(s, "#detail-output")) == output
+    s.click("#detail-output-more summary")
+    s.wait(lambda: s.js("return document.getElementById('detail-output').offsetHeight > 0"), 5, "the whole output")
+    n = wait_for(lambda: next((r for r in h.desktop.records("notify")[before:]
+                               if "Failed after approval" in r["summary"] and agent in r["summary"]), None),
+                 30, "a notification of the failure")
+    assert n["body"] == "Run migration 0042", n
+    # The row's mark changed in place.
+    s.keys("\ue00c")
+    s.wait(lambda: s.js("const e = document.querySelector(arguments[0]); return e && e.dataset.outcome", mark) == "failed",
+           20, "the failed mark in the queue")
+    assert text_of(s, f"{mark} .sr-only") == "Execution failed"
+    # Announced once: another change to the queue does not repeat it.
+    h.server.create(h.uid("after-outcome"), agent=agent)
+    wait_for(lambda: any(agent in r["summary"] and "wants" in r["summary"]
+                         for r in h.desktop.records("notify")[before:]), 30, "the next notification")
+    fails = [r for r in h.desktop.records("notify")[before:] if "Failed after approval" in r["summary"] and agent in r["summary"]]
+    assert len(fails) == 1, fails
+
+
+@test
+def the_detail_shows_recent_activity_and_what_changed_since_the_last_approval(h):
+    agent = h.uid("diff-bot")
+    first, denied, now = h.uid("diff-first"), h.uid("diff-denied"), h.uid("diff-now")
+    create_request(h, first, agent, "k8s:scale", {"spec": {"replicas": 3}, "image": "web:v1", "dry_run": False})
+    approve_as_bob(h, first, "capacity checked")
+    create_request(h, denied, agent, "k8s:scale", {"spec": {"replicas": 300}, "image": "web:v1"})
+    status, body = h.server.http("POST", f"/approvals/{denied}/deny", body={"reason": "far too many"})
+    assert status == 200, (status, body)
+    create_request(h, now, agent, "k8s:scale", {"spec": {"replicas": 5}, "image": "web:v1", "force": True})
+    s = h.session()
+    open_detail(s, now)
+    s.wait_css("#params-diff", 15)
+    assert s.js("return document.querySelector('#params-diff tr[data-path=\"spec.replicas\"] .diff-old').textContent") == "3"
+    assert s.js("return document.querySelector('#params-diff tr[data-path=\"spec.replicas\"] .diff-new').textContent") == "5"
+    assert "added" in text_of(s, '#params-diff tr.diff-added[data-path="force"]')
+    assert "removed" in text_of(s, '#params-diff tr.diff-removed[data-path="dry_run"]')
+    assert text_of(s, "#diff-unchanged summary") == "1 unchanged"
+    assert first in text_of(s, "#diff-against") and "bob" in text_of(s, "#diff-against")
+    # Recent activity: the agent's other requests for this action, and the last decisions.
+    assert text_of(s, "#activity-7 .count-approved") == "1"
+    assert text_of(s, "#activity-7 .count-denied") == "1"
+    assert text_of(s, "#activity-30 .count-pending") == "0"
+    d = text_of(s, f'#activity-decisions li[data-id="{denied}"]')
+    assert "bob" in d and "far too many" in d, d
+    shot(s, "detail-context")
+    # Each decision is a click away; the first of its kind has nothing to compare with.
+    s.click(f'#activity-decisions li[data-id="{first}"] button')
+    s.wait(lambda: text_of(s, "#detail-id") == first, 15, "the earlier approval's detail")
+    s.wait_css("#diff-first", 15)
+    assert "First request of its kind" in text_of(s, "#diff-first")
 
 
 @test

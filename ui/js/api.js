@@ -63,6 +63,9 @@ export const api = {
   /** From the cache; a background refresh follows as an approvals-changed event.
    * @param {string} id @param {boolean} [refresh] @returns {Promise<import("./types").ApprovalDetail>} */
   approvalDetail: (id, refresh = true) => call("approval_detail", { id, refresh }),
+  /** This agent's recent activity and the parameter changes since the last approval, from the cache.
+   * @param {string} id @returns {Promise<import("./types").ApprovalContext>} */
+  approvalContext: (id) => call("approval_context", { id }),
   /** @param {string[]} ids @param {"approve"|"deny"} kind @param {string|null} reason @param {string|null} notes
    * @returns {Promise<import("./types").Queued>} */
   decide: (ids, kind, reason, notes) => call("decide", { ids, kind, reason, notes }),

@@ -6,6 +6,7 @@ import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNo
 import { reasonCombobox } from "./reasons.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
+import { deskSlots, paintDesk } from "./desk.js";
 
 /** @typedef {import("./types").ApprovalDetail} ApprovalDetail */
 /** @typedef {import("./types").Approval} Approval */
@@ -32,7 +33,7 @@ let form = null;
 /** The open detail's countdown step, to resume it when the window shows again. @type {(() => void) | null} */
 let restartTicker = null;
 /** Parts of the page that change in place when the approval changes. */
-/** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement, sig?: string} | null} */
+/** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement, sig?: string, desk: import("./desk.js").DeskSlots} | null} */
 let live = null;
 
 /** @param {HTMLElement} el @param {string} text */
@@ -144,11 +145,12 @@ export async function renderDetail(root, id) {
   const history = h("div", { id: "detail-history-slot" });
   const decision = h("div", { id: "decision-slot" });
 
-  const left = h("div", { class: "detail-main" }, section("Overview", meta), reason, params, trace, risk,
-    section("History", history));
+  const desk = deskSlots();
+  const left = h("div", { class: "detail-main" }, section("Overview", meta), desk.outcome, reason, params, desk.diff,
+    trace, risk, desk.activity, section("History", history));
   const right = h("aside", { class: "detail-side", "aria-label": "Decision" }, checklist, decision);
   root.append(h("div", { class: "detail" }, left, right));
-  live = { pill, local, status: statusDd, history, decision };
+  live = { pill, local, status: statusDd, history, decision, desk };
   paintLive(data, true);
 
   // Countdowns repaint when their text changes, not on a fixed beat.
@@ -181,6 +183,7 @@ function paintLive(data, first) {
   if (!live) return;
   const a = data.approval;
   const st = data.status;
+  paintDesk(live.desk, data, (id) => hooks?.open(id));
   const label = `${GLYPH[st] || ""} ${STATUS_LABEL[st] || st}`;
   // Only what changed is touched: a repaint costs a tray app its rest.
   const sig = JSON.stringify([st, data.local_decision, data.local_explanation, data.gone_at,

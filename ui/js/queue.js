@@ -8,6 +8,7 @@ import { api, syncNow } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./store.js";
 import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow } from "./format.js";
+import { outcomeMark } from "./outcome.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import * as win from "./window.js";
@@ -336,7 +337,7 @@ export function paint() {
 
 /** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */
 function rowStamp(r) {
-  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${r.gone_at ? "g" : ""}/${state.selected.has(r.id) ? 1 : 0}`;
+  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${r.gone_at ? "g" : ""}/${state.selected.has(r.id) ? 1 : 0}/${r.outcome || ""}`;
 }
 
 /** @param {HTMLElement} li @param {number} i */
@@ -385,7 +386,7 @@ function row(r, i, now) {
       h("span", { class: "row-agent" }, h("bdi", null, r.agent)),
       h("code", { class: "row-action" }, h("bdi", null, r.action)),
       h("span", { class: "chip chip-reason" }, h("bdi", null, r.reason_code)),
-      local,
+      local, outcomeMark(r),
       h("time", { class: "row-age muted", datetime: r.created_at, title: new Date(r.created_at).toLocaleString() },
         ago(r.created_at, now))),
     h("div", { class: "row-summary" }, h("bdi", null, r.summary))),

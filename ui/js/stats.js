@@ -60,7 +60,8 @@ function statsView(st) {
     ORDER.map((k) => h("div", { class: `stat-card stat-${k}`, id: `stat-${k}` },
       h("div", { class: "stat-label" }, STATUS_LABEL[k]), h("div", { class: "stat-value" }, String(t[k] || 0)))),
     h("div", { class: "stat-card", id: "stat-avg" }, h("div", { class: "stat-label" }, "Avg response time"),
-      h("div", { class: "stat-value" }, duration(st.average_response_secs))));
+      h("div", { class: "stat-value" }, duration(st.average_response_secs))),
+    failedCard(st.executions));
   return [
     cards,
     h("div", { class: "stat-grid" },
@@ -143,4 +144,20 @@ function tot(t) {
  */
 function truncate(str, n) {
   return str.length > n ? `${str.slice(0, n - 1)}…` : str;
+}
+
+/**
+ * Share of approved actions whose agent reported a failure (over all approved ones,
+ * reported or not), with the counts behind it.
+ * @param {import("./types").ExecutionTotals | null | undefined} x
+ */
+function failedCard(x) {
+  if (!x) return null;
+  const approved = x.succeeded + x.failed + x.not_reported;
+  const share = approved ? `${((x.failed / approved) * 100).toFixed(1)}%` : "—";
+  return h("div", { class: "stat-card stat-failed", id: "stat-failed" },
+    h("div", { class: "stat-label" }, "Approved actions that failed"),
+    h("div", { class: "stat-value" }, share),
+    h("div", { class: "muted small", id: "stat-failed-detail" },
+      `${x.failed} failed · ${x.succeeded} executed · ${x.not_reported} not reported`));
 }

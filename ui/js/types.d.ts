@@ -65,6 +65,16 @@ change_seq: number,
 links?: ApprovalLinks | null, };
 
 /**
+ * What the detail shows next to the request to decide well.
+ */
+export type ApprovalContext = { approval_id: string, recent_activity: RecentActivity, 
+/**
+ * `None`: the first request of its kind (no earlier approved one with the same
+ * agent and action).
+ */
+params_diff: ParamsComparison | null, };
+
+/**
  * Everything the detail view shows, from the cache.
  */
 export type ApprovalDetail = { 
@@ -192,6 +202,30 @@ uses: number,
 recent: boolean, };
 
 /**
+ * The request the parameters are compared with.
+ */
+export type DiffBase = { id: string, created_at: string, decision: Decision | null, };
+
+export type DiffChange = "added" | "removed" | "changed";
+
+/**
+ * One leaf that differs. Values are compact JSON, cut to the limit.
+ */
+export type DiffEntry = { 
+/**
+ * `""` for the parameters as a whole (when they are not an object or array).
+ */
+path: string, change: DiffChange, 
+/**
+ * In the last approved request (absent when added).
+ */
+old: string | null, 
+/**
+ * In this request (absent when removed).
+ */
+new: string | null, };
+
+/**
  * What changed, for subscribers (GUI windows, tray, notification shell).
  */
 export type EngineEvent = { "type": "approvals_changed", ids: Array<string>, } | { "type": "connection_changed", state: ConnState, } | { "type": "outbox_changed" } | { "type": "synced", at: string, };
@@ -202,6 +236,16 @@ export type ExecutionOutcome = "succeeded" | "failed";
  * What the agent reported after executing an approved action.
  */
 export type ExecutionResult = { outcome: ExecutionOutcome, output: JsonValue, recorded_at: string, };
+
+/**
+ * Outcomes of approved approvals, as their agents reported them
+ * (`POST /approvals/{id}/result`).
+ */
+export type ExecutionTotals = { succeeded: number, failed: number, 
+/**
+ * Approved, no result reported yet.
+ */
+not_reported: number, };
 
 /**
  * Distinct values for the filter dropdowns.
@@ -256,6 +300,28 @@ dismissed_at: string | null, };
 export type OutboxState = "queued" | "sending" | "applied" | "rejected" | "expired";
 
 /**
+ * This request's parameters against the last approved request of its kind.
+ */
+export type ParamsComparison = { against: DiffBase, diff: ParamsDiff, };
+
+/**
+ * The diff of two parameter values; counts cover every leaf, lists stop at the limits.
+ */
+export type ParamsDiff = { 
+/**
+ * Differences in path order (keys sorted, array items by index).
+ */
+entries: Array<DiffEntry>, 
+/**
+ * Differences beyond `entries` ("+N more").
+ */
+more_entries: number, unchanged: Array<UnchangedEntry>, 
+/**
+ * Unchanged leaves beyond `unchanged`.
+ */
+more_unchanged: number, added: number, removed: number, changed: number, unchanged_count: number, };
+
+/**
  * A decision of this device that has not reached the server yet.
  */
 export type PendingDecision = { kind: DecisionKind, state: OutboxState, decided_at: string, };
@@ -286,7 +352,12 @@ decidable: boolean,
  * older backup, or rebuilt). Kept because the approver decided on it; it cannot
  * be decided again.
  */
-gone_at: string | null, };
+gone_at: string | null, 
+/**
+ * What the agent reported after executing it (approved rows only); `None` while
+ * it has not reported: the queue's executed ✓ / failed ✗ / not yet executed.
+ */
+outcome: ExecutionOutcome | null, };
 
 export type QueuePage = { items: Array<QueueItem>, 
 /**
@@ -333,6 +404,33 @@ export type Queued = { entries: Array<OutboxEntry>,
  * Ids not queued, with the reason (already decided, expired, unknown, ...).
  */
 skipped: Array<[string, string]>, };
+
+/**
+ * Other requests from the same agent for the same action.
+ */
+export type RecentActivity = { agent: string, action: string, 
+/**
+ * Created in the last 7 days, by the status the user sees now.
+ */
+last_7_days: StatusTotals, 
+/**
+ * Created in the last 30 days (the 7 included).
+ */
+last_30_days: StatusTotals, 
+/**
+ * The newest decided ones, newest first, at most [`RECENT_DECISIONS`].
+ */
+recent_decisions: Array<RecentDecision>, };
+
+/**
+ * A decided request of the same agent and action.
+ */
+export type RecentDecision = { id: string, summary: string, status: ApprovalStatus, created_at: string, 
+/**
+ * Who, when, notes and reason; absent while this device's own decision on it is
+ * still on its way to the server.
+ */
+decision: Decision | null, };
 
 /**
  * What the engine knew about risk when it escalated. Budget is the part the
@@ -396,7 +494,12 @@ export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 /**
  * `GET /approvals/stats?from=&to=`. Counts approvals created in `[from, to)`.
  */
-export type Stats = { from: string | null, to: string | null, totals: StatusTotals, average_response_secs: number | null, by_agent: Array<StatsBucket>, by_reason: Array<StatsBucket>, };
+export type Stats = { from: string | null, to: string | null, totals: StatusTotals, average_response_secs: number | null, by_agent: Array<StatsBucket>, by_reason: Array<StatsBucket>, 
+/**
+ * What the agents reported after executing the approved ones. Absent from servers
+ * older than this field.
+ */
+executions?: ExecutionTotals | null, };
 
 /**
  * A row of a stats breakdown (by agent or by reason code).
@@ -465,6 +568,11 @@ export type TraceResult = "pass" | "escalate" | "fail";
 export type TraceStep = { step: string, result: TraceResult, detail: string | null, };
 
 export type UiError = { code: string, message: string, };
+
+/**
+ * One leaf equal on both sides.
+ */
+export type UnchangedEntry = { path: string, value: string, };
 
 /**
  * `GET /api/v1/me`: who the token belongs to.

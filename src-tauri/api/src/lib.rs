@@ -512,6 +512,39 @@ pub struct Stats {
     pub average_response_secs: Option<f64>,
     pub by_agent: Vec<StatsBucket>,
     pub by_reason: Vec<StatsBucket>,
+    /// What the agents reported after executing the approved ones. Absent from servers
+    /// older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executions: Option<ExecutionTotals>,
+}
+
+/// Outcomes of approved approvals, as their agents reported them
+/// (`POST /approvals/{id}/result`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionTotals {
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Approved, no result reported yet.
+    pub not_reported: u64,
+}
+
+impl ExecutionTotals {
+    pub fn add(&mut self, outcome: Option<ExecutionOutcome>, n: u64) {
+        match outcome {
+            Some(ExecutionOutcome::Succeeded) => self.succeeded += n,
+            Some(ExecutionOutcome::Failed) => self.failed += n,
+            None => self.not_reported += n,
+        }
+    }
+
+    /// Share of approved actions whose agent reported a failure, over all approved
+    /// ones (reported or not); `None` when nothing was approved.
+    pub fn failed_share(&self) -> Option<f64> {
+        let approved = self.succeeded + self.failed + self.not_reported;
+        (approved > 0).then(|| self.failed as f64 / approved as f64)
+    }
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -19,6 +19,7 @@ use crate::notify_plan::{self, Announced, PlannedNotification};
 use crate::private_files;
 use crate::server_clock::ServerClock;
 use crate::settings::{self, Settings};
+use crate::store::activity::ApprovalContext;
 use crate::store::approvals::{ApprovalDetail, Facets, QueueItem, QueuePage, QueueQuery};
 use crate::store::count_memo::CountMemo;
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
@@ -596,6 +597,14 @@ impl Engine {
         Ok(d)
     }
 
+    /// This agent's recent activity and the parameters against the last approved
+    /// request of its kind, from the cache (works offline).
+    pub fn approval_context(&self, id: &str) -> Result<ApprovalContext> {
+        self.reader()?
+            .approval_context(id, self.now())?
+            .ok_or_else(|| CoreError::NotFound(id.to_string()))
+    }
+
     /// Stats from the cache (works offline), same shape as the server's.
     pub fn local_stats(
         &self,
@@ -810,6 +819,7 @@ impl Engine {
             new: store.announced_keys(notify_plan::KEY_NEW)?,
             expiring: store.announced_keys(notify_plan::KEY_EXPIRING)?,
             rejected: store.announced_keys(notify_plan::KEY_REJECTED)?,
+            failed: store.announced_keys(notify_plan::KEY_FAILED)?,
         };
         let threshold = chrono::Duration::seconds(s.expiring_soon_secs);
         let mut out = notify_plan::plan(&pending, &failed, &announced, now, threshold);
@@ -820,6 +830,12 @@ impl Engine {
             &chrono::Local,
             now,
             threshold,
+        ));
+        let executions_failed = store.unannounced_failures(now)?;
+        out.extend(notify_plan::plan_failed(
+            &executions_failed,
+            &announced.failed,
+            now,
         ));
         Ok(out)
     }

@@ -11,6 +11,7 @@ pub mod conn_state;
 pub mod engine;
 pub mod error;
 pub mod notify_plan;
+pub mod params_diff;
 pub mod paths;
 pub mod private_files;
 pub mod reminders;
@@ -26,7 +27,11 @@ pub use engine::{
 };
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
+pub use params_diff::{DiffChange, DiffEntry, ParamsDiff, UnchangedEntry};
 pub use settings::Settings;
+pub use store::activity::{
+    ApprovalContext, DiffBase, ParamsComparison, RecentActivity, RecentDecision,
+};
 pub use store::approvals::{
     is_decidable, ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery,
     RowKey, SortOrder,

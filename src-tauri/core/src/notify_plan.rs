@@ -24,6 +24,8 @@ pub enum NotificationKind {
     Reminder,
     /// The pending count at one of the two digest times of the day.
     Digest,
+    /// An approved action whose agent reported that it failed.
+    ExecutionFailed,
 }
 
 /// Keys under which announcements are remembered.
@@ -34,6 +36,12 @@ pub const KEY_REJECTED: &str = "rejected";
 pub const KEY_SNOOZE: &str = "snooze";
 /// A digest slot given on a local day: key `YYYY-MM-DD#<slot index>`.
 pub const KEY_DIGEST: &str = "digest";
+pub const KEY_FAILED: &str = "failed";
+
+/// A failure reported longer ago than this when this device first sees it (a first
+/// sync of a long history, a device back after weeks off) is shown in the app, not
+/// announced.
+pub const FAILED_FRESH_FOR: Duration = Duration::hours(24);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedNotification {
@@ -55,12 +63,23 @@ pub struct PendingInfo {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An approved approval whose agent reported a failure, not yet announced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedInfo {
+    pub id: String,
+    pub agent: String,
+    pub action: String,
+    pub summary: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// What was already announced.
 #[derive(Debug, Clone, Default)]
 pub struct Announced {
     pub new: HashSet<String>,
     pub expiring: HashSet<String>,
     pub rejected: HashSet<String>,
+    pub failed: HashSet<String>,
 }
 
 /// Plans notifications at `now`.
@@ -149,6 +168,42 @@ pub fn plan(
         });
     }
     out
+}
+
+/// Approved actions that failed: one notification each (one summary when more than
+/// [`SUMMARY_OVER`]), for failures reported within [`FAILED_FRESH_FOR`] and not
+/// announced yet (`announced`: the [`KEY_FAILED`] keys).
+pub fn plan_failed(
+    failed: &[FailedInfo],
+    announced: &HashSet<String>,
+    now: DateTime<Utc>,
+) -> Vec<PlannedNotification> {
+    let fresh: Vec<&FailedInfo> = failed
+        .iter()
+        .filter(|f| !announced.contains(&f.id) && now - f.recorded_at <= FAILED_FRESH_FOR)
+        .collect();
+    if fresh.len() > SUMMARY_OVER {
+        return vec![PlannedNotification {
+            kind: NotificationKind::ExecutionFailed,
+            approval_id: None,
+            title: format!("{} approved actions failed", fresh.len()),
+            body: "Their agents reported a failure after approval".into(),
+            marks: fresh
+                .iter()
+                .map(|f| (KEY_FAILED.to_string(), f.id.clone()))
+                .collect(),
+        }];
+    }
+    fresh
+        .into_iter()
+        .map(|f| PlannedNotification {
+            kind: NotificationKind::ExecutionFailed,
+            approval_id: Some(f.id.clone()),
+            title: format!("Failed after approval: {} {}", f.agent, f.action),
+            body: f.summary.clone(),
+            marks: vec![(KEY_FAILED.to_string(), f.id.clone())],
+        })
+        .collect()
 }
 
 /// When [`plan`] will next have an expiring-soon notification to give without any
@@ -357,6 +412,7 @@ mod tests {
                 match k.as_str() {
                     KEY_NEW => a.new.insert(key.clone()),
                     KEY_EXPIRING => a.expiring.insert(key.clone()),
+                    KEY_FAILED => a.failed.insert(key.clone()),
                     _ => a.rejected.insert(key.clone()),
                 };
             }
@@ -442,6 +498,42 @@ mod tests {
             Duration::hours(1)
         )
         .is_empty());
+    }
+
+    fn failed(id: &str, minutes_ago: i64) -> FailedInfo {
+        FailedInfo {
+            id: id.into(),
+            agent: "deployment-bot".into(),
+            action: "kubernetes:deploy".into(),
+            summary: format!("Deploy {id}"),
+            recorded_at: t0() - Duration::minutes(minutes_ago),
+        }
+    }
+
+    #[test]
+    fn failed_executions_are_announced_once_while_fresh() {
+        let f = vec![failed("appr-1", 5), failed("appr-old", 60 * 25)];
+        let mut a = Announced::default();
+        let out = plan_failed(&f, &a.failed, t0());
+        assert_eq!(out.len(), 1, "the day-old failure is not announced");
+        assert_eq!(out[0].kind, NotificationKind::ExecutionFailed);
+        assert_eq!(out[0].approval_id.as_deref(), Some("appr-1"));
+        assert_eq!(
+            out[0].title,
+            "Failed after approval: deployment-bot kubernetes:deploy"
+        );
+        assert_eq!(
+            out[0].marks,
+            vec![(KEY_FAILED.to_string(), "appr-1".to_string())]
+        );
+        apply(&mut a, &out);
+        assert!(plan_failed(&f, &a.failed, t0()).is_empty());
+        // Many at once: one summary, every one marked.
+        let many: Vec<_> = (0..5).map(|i| failed(&format!("appr-m{i}"), 1)).collect();
+        let out = plan_failed(&many, &a.failed, t0());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].title, "5 approved actions failed");
+        assert_eq!(out[0].marks.len(), 5);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! WAL with `synchronous=FULL`: decisions are made at human pace and must survive a
 //! power cut, so every commit is fsynced.
 
+pub mod activity;
 pub mod announced;
 pub mod approvals;
 pub mod count_memo;
 pub mod match_set;
 pub mod migrations;
 pub mod outbox;
+pub mod outcomes;
 pub mod reasons;
 pub mod resync;
 pub mod snooze;

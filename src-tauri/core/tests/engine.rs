@@ -67,7 +67,8 @@ async fn notifications_are_planned_once_and_not_repeated_after_a_restart() {
     engine.set_notifications_enabled(false).unwrap();
     assert!(engine.plan_notifications().unwrap().is_empty());
     engine.set_notifications_enabled(true).unwrap();
-    assert_eq!(engine.plan_notifications().unwrap().len(), 1);
+    let again = engine.plan_notifications().unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
     assert!(engine.set_expiring_soon_secs(5).is_err());
     engine.set_expiring_soon_secs(7200).unwrap();
     assert_eq!(engine.settings().unwrap().expiring_soon_secs, 7200);
@@ -132,4 +133,84 @@ async fn offline_the_loop_still_reports_approvals_passing_their_expiry() {
     assert_eq!(d.status, countersign_core::api::ApprovalStatus::Expired);
     assert!(d.locally_expired);
     bg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_execution_arrives_as_a_row_change_and_is_announced_once_across_a_restart() {
+    use countersign_core::api::{ApprovalStatus, DecisionKind, ExecutionOutcome};
+    use countersign_core::{EngineEvent, QueueQuery};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let home = dir.path().join("client");
+    let engine = engine(&home, &base).await;
+    engine.sync_now().await.unwrap();
+    // The demo's backlog is announced (or not) first; this test is about what follows.
+    engine
+        .mark_announced(&engine.plan_notifications().unwrap())
+        .unwrap();
+
+    let a = create_approval(&base, "migrate the billing database", None).await;
+    assert_eq!(
+        decide_as(&base, BOB, &a.id, DecisionKind::Approve).await,
+        200
+    );
+    engine.sync_now().await.unwrap();
+    engine
+        .mark_announced(&engine.plan_notifications().unwrap())
+        .unwrap();
+    let outcome_of = |e: &Engine| {
+        e.list(&QueueQuery {
+            status: Some(ApprovalStatus::Approved),
+            limit: 1000,
+            ..QueueQuery::default()
+        })
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|i| i.id == a.id)
+        .expect("the approved row")
+        .outcome
+    };
+    assert_eq!(outcome_of(&engine), None, "approved, not yet executed");
+
+    // The agent reports a failure; the next pull names the row.
+    let mut events = engine.subscribe();
+    let r = http()
+        .post(api(&base, &format!("/{}/result", a.id)))
+        .bearer_auth(AGENT)
+        .json(&serde_json::json!({"outcome": "failed", "output": {"error": "lock timeout"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    engine.sync_now().await.unwrap();
+    let mut named = false;
+    while let Ok(ev) = events.try_recv() {
+        if let EngineEvent::ApprovalsChanged { ids } = ev {
+            named |= ids.contains(&a.id);
+        }
+    }
+    assert!(named, "the pull named {} as changed", a.id);
+    assert_eq!(outcome_of(&engine), Some(ExecutionOutcome::Failed));
+    let detail = engine.detail(&a.id).unwrap();
+    let x = detail.approval.execution.expect("the result is cached");
+    assert_eq!(x.output["error"], "lock timeout");
+
+    // Announced once, and not again after a restart.
+    let plan = engine.plan_notifications().unwrap();
+    let failed: Vec<_> = plan
+        .iter()
+        .filter(|p| p.kind == NotificationKind::ExecutionFailed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{plan:?}");
+    assert_eq!(failed[0].approval_id.as_deref(), Some(a.id.as_str()));
+    assert_eq!(failed[0].body, "migrate the billing database");
+    engine.mark_announced(&plan).unwrap();
+    assert!(engine.plan_notifications().unwrap().is_empty());
+    drop(engine);
+    let engine = Engine::open_with(&home, options(Arc::new(AtomicI64::new(0)))).unwrap();
+    assert!(engine.plan_notifications().unwrap().is_empty());
+    assert_eq!(outcome_of(&engine), Some(ExecutionOutcome::Failed));
 }

@@ -483,6 +483,12 @@ async fn openapi_document_describes_every_endpoint() {
         );
     }
     assert!(doc["components"]["schemas"]["Approval"].is_object());
+    // Stats carry the outcomes of approved actions (issue 8).
+    assert!(
+        doc["components"]["schemas"]["ExecutionTotals"]["properties"]["failed"].is_object(),
+        "{}",
+        doc["components"]["schemas"]["Stats"]
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     demo.stop().await;
 }

@@ -270,6 +270,20 @@ async fn stats_count_what_was_created_and_decided() {
     assert_eq!(reason("REQUIRES_APPROVAL").totals.denied, 1);
     assert_eq!(reason("REQUIRES_APPROVAL").totals.pending, 3);
     assert!(reason("REQUIRES_APPROVAL").average_response_secs.is_some());
+    // Outcomes of the approved ones: none reported yet, then one failure.
+    let x = stats.executions.unwrap();
+    assert_eq!((x.succeeded, x.failed, x.not_reported), (0, 0, 2));
+    let (s, _) = t
+        .post(ENGINE, "/appr-l03/result", json!({"outcome": "failed"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, body) = t.get(ALICE, "/stats").await;
+    let x = serde_json::from_value::<Stats>(body)
+        .unwrap()
+        .executions
+        .unwrap();
+    assert_eq!((x.succeeded, x.failed, x.not_reported), (0, 1, 1));
+    assert_eq!(x.failed_share(), Some(0.5));
 
     // A range that excludes everything.
     let (_, body) = t.get(ALICE, "/stats?from=2024-12-01&to=2024-12-31").await;

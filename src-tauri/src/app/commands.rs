@@ -13,7 +13,9 @@ use countersign_core::api::{ApprovalStatus, DecisionKind, Stats};
 use countersign_core::store::approvals::{QueueItem, QueuePage, QueueQuery};
 use countersign_core::store::outbox::{OutboxItem, OutboxState};
 use countersign_core::store::reasons::DenyReason;
-use countersign_core::{ApprovalDetail, CoreError, Engine, Facets, Queued, SyncStatus};
+use countersign_core::{
+    ApprovalContext, ApprovalDetail, CoreError, Engine, Facets, Queued, SyncStatus,
+};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, State};
 use tauri_plugin_autostart::ManagerExt;
@@ -266,6 +268,14 @@ pub async fn stats(
     to: Option<DateTime<Utc>>,
 ) -> UiResult<Stats> {
     off_runtime(shell.engine(), move |e| Ok(e.local_stats(from, to)?)).await
+}
+
+/// The context to decide well on one approval, from the cache (works offline): this
+/// agent's recent activity for the action, and the parameters against the last
+/// approved request of its kind.
+#[tauri::command]
+pub async fn approval_context(shell: State<'_, Shell>, id: String) -> UiResult<ApprovalContext> {
+    off_runtime(shell.engine(), move |e| Ok(e.approval_context(&id)?)).await
 }
 
 /// Decisions still to deliver and failed ones not yet dismissed, newest first.

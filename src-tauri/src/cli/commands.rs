@@ -394,17 +394,41 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<(), CliError> {
         },
         (None, false) => return Err(CoreError::NotFound(id.to_string()).into()),
     };
+    // The context comes from the cache, which now holds the approval.
+    let context = match engine.approval_context(id) {
+        Ok(c) => Some(c),
+        Err(CoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
     if json {
-        return print_json(&detail);
+        return print_json(&ShowReport {
+            detail: &detail,
+            recent_activity: context.as_ref().map(|c| &c.recent_activity),
+            params_diff: context.as_ref().map(|c| &c.params_diff),
+        });
     }
     if let Some(n) = note {
         eprintln!("note: {n}");
     }
-    print!(
-        "{}",
-        output::detail(&detail, engine.now(), output::terminal_width())
-    );
+    let width = output::terminal_width();
+    print!("{}", output::detail(&detail, engine.now(), width));
+    if let Some(c) = &context {
+        print!("{}", output::context(c, engine.now(), width));
+    }
     Ok(())
+}
+
+/// `show --json`: the detail's fields, plus the context to decide well.
+#[derive(Serialize)]
+struct ShowReport<'a> {
+    #[serde(flatten)]
+    detail: &'a countersign_core::ApprovalDetail,
+    /// Absent only when the approval is not in the cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recent_activity: Option<&'a countersign_core::RecentActivity>,
+    /// `null`: the first request of its kind (nothing approved to compare with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params_diff: Option<&'a Option<countersign_core::ParamsComparison>>,
 }
 
 /// One decision's outcome for `--json`.

@@ -3,9 +3,12 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
-use countersign_core::api::{ApprovalStatus, RiskSnapshot, Stats, StatsBucket, TraceResult};
+use countersign_core::api::{
+    ApprovalStatus, ExecutionOutcome, RiskSnapshot, Stats, StatsBucket, StatusTotals, TraceResult,
+};
 use countersign_core::{
-    ApprovalDetail, ConnState, OutboxEntry, OutboxState, QueuePage, ResyncReport, SyncStatus,
+    ApprovalContext, ApprovalDetail, ConnState, DiffChange, OutboxEntry, OutboxState, QueuePage,
+    ResyncReport, SyncStatus,
 };
 
 pub fn glyph(status: ApprovalStatus) -> &'static str {
@@ -185,6 +188,12 @@ pub fn queue_table(page: &QueuePage, now: DateTime<Utc>) -> String {
             );
         } else if item.locally_expired {
             second.push_str("  [expired]");
+        } else if item.status == ApprovalStatus::Approved {
+            second.push_str(match item.outcome {
+                Some(ExecutionOutcome::Succeeded) => "  [executed ✓]",
+                Some(ExecutionOutcome::Failed) => "  [failed ✗]",
+                None => "  [not yet executed]",
+            });
         } else if item.status == ApprovalStatus::Pending {
             let left = (item.expires_at - now).num_seconds();
             let _ = write!(second, "  (expires in {})", span(left));
@@ -347,6 +356,7 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
             labelled(&mut o, "  Notes: ", n, width);
         }
     }
+    execution(&mut o, d);
     if let Some(local) = &d.local_decision {
         if local.state != OutboxState::Applied {
             let _ = writeln!(
@@ -382,6 +392,153 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
                 clean(&e.actor)
             );
         }
+    }
+    o
+}
+
+/// Lines of the agent's output shown before "… N more lines".
+const OUTPUT_LINES: usize = 40;
+
+/// What the agent reported after executing an approved action, or that it has not.
+fn execution(o: &mut String, d: &ApprovalDetail) {
+    let a = &d.approval;
+    let Some(x) = &a.execution else {
+        if a.status == ApprovalStatus::Approved {
+            let _ = writeln!(
+                o,
+                "\nOUTCOME\n  … approved, not yet executed (no result reported)"
+            );
+        }
+        return;
+    };
+    let (g, word) = match x.outcome {
+        ExecutionOutcome::Succeeded => ("✓", "executed"),
+        ExecutionOutcome::Failed => ("✗", "failed"),
+    };
+    let _ = writeln!(
+        o,
+        "\nOUTCOME\n  {g} {word} (reported {})",
+        x.recorded_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if x.output.is_null() {
+        return;
+    }
+    let _ = writeln!(o, "  Output:");
+    let text = serde_json::to_string_pretty(&x.output).unwrap_or_default();
+    let total = text.lines().count();
+    for line in text.lines().take(OUTPUT_LINES) {
+        let _ = writeln!(o, "    {}", clean(line));
+    }
+    if total > OUTPUT_LINES {
+        let _ = writeln!(
+            o,
+            "    … {} more lines (--json shows all)",
+            total - OUTPUT_LINES
+        );
+    }
+}
+
+/// "3 requests — 1 approved, 1 denied, 1 expired, 0 pending".
+fn totals_line(t: &StatusTotals) -> String {
+    format!(
+        "{} request{} — {} approved, {} denied, {} expired, {} pending",
+        t.total(),
+        if t.total() == 1 { "" } else { "s" },
+        t.approved,
+        t.denied,
+        t.expired,
+        t.pending
+    )
+}
+
+/// The detail's context sections: this agent's recent activity for the action, and
+/// what changed in the parameters since the last approved request of its kind.
+pub fn context(c: &ApprovalContext, now: DateTime<Utc>, width: usize) -> String {
+    let mut o = String::new();
+    let r = &c.recent_activity;
+    let _ = writeln!(
+        o,
+        "\nRECENT ACTIVITY ({} · {}; this request not counted)",
+        clean(&r.agent),
+        clean(&r.action)
+    );
+    let _ = writeln!(o, "  Last 7 days:  {}", totals_line(&r.last_7_days));
+    let _ = writeln!(o, "  Last 30 days: {}", totals_line(&r.last_30_days));
+    if r.recent_decisions.is_empty() {
+        let _ = writeln!(o, "  No earlier decisions.");
+    } else {
+        let _ = writeln!(o, "  Recent decisions:");
+        for rd in &r.recent_decisions {
+            let who = match &rd.decision {
+                Some(d) => format!(
+                    "{} by {} {} ({})",
+                    rd.status,
+                    clean(&d.by),
+                    d.at.format("%Y-%m-%d %H:%M UTC"),
+                    ago(d.at, now)
+                ),
+                None => format!("{} (this device's decision, not yet delivered)", rd.status),
+            };
+            let _ = writeln!(o, "    {} {}  {who}", glyph(rd.status), clean(&rd.id));
+            if let Some(d) = &rd.decision {
+                if let Some(reason) = &d.reason {
+                    labelled(&mut o, "      Reason: ", reason, width);
+                }
+                if let Some(notes) = &d.notes {
+                    labelled(&mut o, "      Notes: ", notes, width);
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "\nCHANGES SINCE THE LAST APPROVAL");
+    let Some(cmp) = &c.params_diff else {
+        let _ = writeln!(
+            o,
+            "  First request of its kind: nothing approved earlier from this agent for this action."
+        );
+        return o;
+    };
+    let by = cmp
+        .against
+        .decision
+        .as_ref()
+        .map(|d| {
+            format!(
+                ", approved by {} {}",
+                clean(&d.by),
+                d.at.format("%Y-%m-%d %H:%M UTC")
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(o, "  Compared with {}{by}", clean(&cmp.against.id));
+    let d = &cmp.diff;
+    if d.is_same() {
+        let _ = writeln!(o, "  Same parameters.");
+    }
+    for e in &d.entries {
+        let path = if e.path.is_empty() {
+            "(parameters)".to_string()
+        } else {
+            clean(&e.path)
+        };
+        let show = |v: &Option<String>| clean(v.as_deref().unwrap_or(""));
+        let line = match e.change {
+            DiffChange::Changed => format!("  ~ {path}: {} → {}", show(&e.old), show(&e.new)),
+            DiffChange::Added => format!("  + {path}: {}", show(&e.new)),
+            DiffChange::Removed => format!("  - {path}: {}", show(&e.old)),
+        };
+        let _ = writeln!(o, "{line}");
+    }
+    if d.more_entries > 0 {
+        let _ = writeln!(o, "  +{} more changes (--json counts them)", d.more_entries);
+    }
+    if d.unchanged_count > 0 {
+        let _ = writeln!(
+            o,
+            "  {} unchanged value{} (--json lists them)",
+            d.unchanged_count,
+            if d.unchanged_count == 1 { "" } else { "s" }
+        );
     }
     o
 }
@@ -489,6 +646,17 @@ pub fn stats(s: &Stats) -> String {
         "  average response time: {}",
         avg(s.average_response_secs)
     );
+    if let Some(x) = &s.executions {
+        let share = x
+            .failed_share()
+            .map(|f| format!("{:.1}%", f * 100.0))
+            .unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            o,
+            "  approved actions that failed: {share} ({} failed, {} executed, {} not reported)",
+            x.failed, x.succeeded, x.not_reported
+        );
+    }
     buckets(&mut o, "BY AGENT", &s.by_agent);
     buckets(&mut o, "BY REASON CODE", &s.by_reason);
     o

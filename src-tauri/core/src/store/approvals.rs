@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::match_set::PROBE;
 use super::outbox::{OutboxEntry, OutboxState};
 use super::{from_ms, to_ms, Store};
-use crate::api::{Approval, ApprovalStatus, AuditTrail, DecisionKind};
+use crate::api::{Approval, ApprovalStatus, AuditTrail, DecisionKind, ExecutionOutcome};
 use crate::engine::lock;
 use crate::error::{CoreError, Result};
 use crate::notify_plan::PendingInfo;
@@ -100,6 +100,26 @@ pub struct QueueItem {
     /// be decided again.
     #[serde(default)]
     pub gone_at: Option<DateTime<Utc>>,
+    /// What the agent reported after executing it (approved rows only); `None` while
+    /// it has not reported: the queue's executed ✓ / failed ✗ / not yet executed.
+    #[serde(default)]
+    pub outcome: Option<ExecutionOutcome>,
+}
+
+/// The stored spelling of an outcome (the wire's, see [`ExecutionOutcome`]).
+pub fn outcome_str(o: ExecutionOutcome) -> &'static str {
+    match o {
+        ExecutionOutcome::Succeeded => "succeeded",
+        ExecutionOutcome::Failed => "failed",
+    }
+}
+
+pub fn parse_outcome(s: &str) -> Option<ExecutionOutcome> {
+    match s {
+        "succeeded" => Some(ExecutionOutcome::Succeeded),
+        "failed" => Some(ExecutionOutcome::Failed),
+        _ => None,
+    }
 }
 
 /// Whether an approval can be decided here now: pending as the user sees it (not
@@ -172,7 +192,7 @@ pub fn fts_query(text: &str) -> Option<String> {
 /// decision in flight (if any).
 const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.name'),
         a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
-        o.kind, o.state, o.decided_at, a.gone_at
+        o.kind, o.state, o.decided_at, a.gone_at, a.outcome
      FROM approvals a
      LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
 
@@ -781,8 +801,8 @@ fn upsert_with(
     {
         let mut up = tx.prepare_cached(
                 "INSERT INTO approvals(id, status, server_status, agent, action, reason_code, summary,
-                     created_at, expires_at, decided_at, change_seq, json)
-                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     created_at, expires_at, decided_at, change_seq, json, outcome)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13)
                  ON CONFLICT(id) DO UPDATE SET
                      server_status = excluded.server_status,
                      status = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
@@ -794,7 +814,8 @@ fn upsert_with(
                      decided_at = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
                                                 AND o.state IN ('queued', 'sending'))
                               THEN approvals.decided_at ELSE excluded.decided_at END,
-                     change_seq = excluded.change_seq, json = excluded.json, gone_at = NULL
+                     change_seq = excluded.change_seq, json = excluded.json, gone_at = NULL,
+                     outcome = excluded.outcome
                  WHERE excluded.change_seq >= approvals.change_seq OR ?12
                  RETURNING rowid",
             )?;
@@ -820,6 +841,7 @@ fn upsert_with(
                         a.change_seq,
                         json,
                         force,
+                        a.execution.as_ref().map(|x| outcome_str(x.outcome)),
                     ],
                     |r| r.get(0),
                 )
@@ -880,7 +902,12 @@ fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
     };
     let status = ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending);
     let gone_at = r.get::<_, Option<i64>>(13)?.map(from_ms);
+    let outcome = r
+        .get::<_, Option<String>>(14)?
+        .as_deref()
+        .and_then(parse_outcome);
     Ok(QueueItem {
+        outcome,
         decidable: is_decidable(status, pending_decision.is_some(), gone_at.is_some()),
         id,
         key,

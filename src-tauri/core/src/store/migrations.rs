@@ -157,6 +157,18 @@ pub const MIGRATIONS: &[&str] = &[
         at          INTEGER NOT NULL
     );
     "#,
+    // v9 (issue 8 §1–2, the approver's desk): the agent's reported outcome as a column,
+    // so the queue's glyph and the stats read no JSON; the agent+action history key that
+    // answers the detail's recent-activity counts and "last approved" lookup from the
+    // index alone; and the (few) failed outcomes the notification planner looks for.
+    r#"
+    ALTER TABLE approvals ADD COLUMN outcome TEXT;
+    UPDATE approvals SET outcome = json_extract(json, '$.execution.outcome')
+        WHERE json_extract(json, '$.execution.outcome') IS NOT NULL;
+    CREATE INDEX approvals_agent_action_key
+        ON approvals(agent, action, created_at, status, expires_at);
+    CREATE INDEX approvals_failed ON approvals(id) WHERE outcome = 'failed';
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::named_params;
 
+use super::approvals::parse_outcome;
 use super::{to_ms, Store};
-use crate::api::{ApprovalStatus, Stats, StatsBucket, StatusTotals};
+use crate::api::{ApprovalStatus, ExecutionTotals, Stats, StatsBucket, StatusTotals};
 use crate::error::Result;
 
 #[derive(Default)]
@@ -54,7 +55,8 @@ impl Store {
             "SELECT CASE WHEN status = 'pending' AND expires_at <= :now THEN 'expired' ELSE status END,
                     agent, reason_code,
                     CASE WHEN decided_at IS NOT NULL AND status IN ('approved', 'denied')
-                         THEN (decided_at - created_at) / 1000.0 END
+                         THEN (decided_at - created_at) / 1000.0 END,
+                    outcome
              FROM approvals
              WHERE created_at >= :from AND created_at < :to",
         )?;
@@ -70,15 +72,20 @@ impl Store {
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             },
         )?;
         let mut all = Acc::default();
         let mut by_agent: BTreeMap<String, Acc> = BTreeMap::new();
         let mut by_reason: BTreeMap<String, Acc> = BTreeMap::new();
+        let mut executions = ExecutionTotals::default();
         for row in rows {
-            let (status, agent, reason, resp) = row?;
+            let (status, agent, reason, resp, outcome) = row?;
             let status = ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Pending);
+            if status == ApprovalStatus::Approved {
+                executions.add(outcome.as_deref().and_then(parse_outcome), 1);
+            }
             all.add(status, resp);
             by_agent.entry(agent).or_default().add(status, resp);
             by_reason.entry(reason).or_default().add(status, resp);
@@ -96,6 +103,7 @@ impl Store {
             average_response_secs,
             by_agent: sorted(by_agent),
             by_reason: sorted(by_reason),
+            executions: Some(executions),
         })
     }
 }

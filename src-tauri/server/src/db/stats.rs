@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use countersign_api::{ApprovalStatus, Stats, StatsBucket, StatusTotals};
+use countersign_api::{
+    ApprovalStatus, ExecutionOutcome, ExecutionTotals, Stats, StatsBucket, StatusTotals,
+};
 use rusqlite::{params, Connection};
 
 use super::to_ms;
@@ -90,12 +92,48 @@ pub fn stats(
         countersign_api::sort_busiest_first(&mut v);
         v
     };
+    let executions = executions(conn, org, from, to)?;
     Ok(Stats {
         from,
         to,
+        executions: Some(executions),
         average_response_secs: all.average_secs(),
         totals: all.totals,
         by_agent: sorted(by_agent),
         by_reason: sorted(by_reason),
     })
+}
+
+/// Outcomes of the approved approvals created in `[from, to)`.
+fn executions(
+    conn: &Connection,
+    org: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<ExecutionTotals, ServerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT exec_outcome, COUNT(*) FROM approvals
+         WHERE org = ?1 AND status = 'approved' AND created_at >= ?2 AND created_at < ?3
+         GROUP BY exec_outcome",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            org,
+            from.map_or(i64::MIN, to_ms),
+            to.map_or(i64::MAX, to_ms)
+        ],
+        |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    let mut t = ExecutionTotals::default();
+    for row in rows {
+        let (outcome, n) = row?;
+        let outcome = match outcome.as_deref() {
+            None => None,
+            Some("succeeded") => Some(ExecutionOutcome::Succeeded),
+            Some("failed") => Some(ExecutionOutcome::Failed),
+            Some(other) => return Err(ServerError::Corrupt(format!("outcome {other:?}"))),
+        };
+        t.add(outcome, u64::try_from(n).unwrap_or(0));
+    }
+    Ok(t)
 }
