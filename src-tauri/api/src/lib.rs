@@ -338,9 +338,10 @@ pub struct BulkApproveRequest {
     /// See [`BulkDenyRequest::idempotency_keys`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_keys: Option<Vec<String>>,
-    /// One receipt per id, in the order of `approval_ids` (see [`Receipt`]).
+    /// One receipt per id, in the order of `approval_ids` (see [`Receipt`]); `null`
+    /// for an item sent unsigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub receipts: Option<Vec<Receipt>>,
+    pub receipts: Option<Vec<Option<Receipt>>>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -359,9 +360,10 @@ pub struct BulkDenyRequest {
     /// queued decisions freely between attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_keys: Option<Vec<String>>,
-    /// One receipt per id, in the order of `approval_ids` (see [`Receipt`]).
+    /// One receipt per id, in the order of `approval_ids` (see [`Receipt`]); `null`
+    /// for an item sent unsigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub receipts: Option<Vec<Receipt>>,
+    pub receipts: Option<Vec<Option<Receipt>>>,
 }
 
 /// The agent side of ESCALATE: `POST /approvals` with an agent token.

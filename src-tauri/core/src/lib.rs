@@ -13,6 +13,7 @@ pub mod error;
 pub mod notify_plan;
 pub mod paths;
 pub mod private_files;
+pub mod receipt;
 pub mod server_clock;
 pub mod settings;
 pub mod store;

@@ -1417,6 +1417,7 @@ pub(crate) mod tests {
                     notes: None,
                     reason: None,
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1482,6 +1483,7 @@ pub(crate) mod tests {
                     notes: Some("ok"),
                     reason: None,
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1508,6 +1510,7 @@ pub(crate) mod tests {
                     notes: None,
                     reason: Some("r"),
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1529,6 +1532,7 @@ pub(crate) mod tests {
             at: now,
             notes: None,
             reason: None,
+            receipt: None,
         });
         s.outbox_mark_applied(q[0].seq, &applied, now).unwrap();
         let item = &s.list(&QueueQuery::default(), now).unwrap().items[0];
@@ -1555,6 +1559,7 @@ pub(crate) mod tests {
                     notes: None,
                     reason: Some("r"),
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1568,6 +1573,7 @@ pub(crate) mod tests {
             at: now,
             notes: None,
             reason: None,
+            receipt: None,
         });
         s.outbox_mark_failed(
             q[0].seq,
@@ -1613,6 +1619,7 @@ pub(crate) mod tests {
                         notes: None,
                         reason: None,
                         batch_id: None,
+                        signer: None,
                     },
                     now,
                 )

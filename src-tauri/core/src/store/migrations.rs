@@ -147,6 +147,11 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX approvals_status_key;
     CREATE INDEX approvals_status_key ON approvals(status, created_at, id, expires_at, gone_at);
     "#,
+    // v8 (issue 10 §2, receipts): the decision's receipt, signed by this device when
+    // the approver decided, sent with every attempt.
+    r#"
+    ALTER TABLE outbox ADD COLUMN receipt_json TEXT;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -4,7 +4,7 @@
 //! still under its own key, so a retry replays per item however it is regrouped.
 
 use crate::api::{Approval, MAX_BULK_IDS};
-use crate::client::{ApiClient, Failure};
+use crate::client::{ApiClient, BulkItem, Failure};
 use crate::conn_state::EngineEvent;
 use crate::engine::Engine;
 use crate::error::{CoreError, Result};
@@ -156,13 +156,18 @@ async fn send(
                 head.notes.as_deref(),
                 head.reason.as_deref(),
                 &head.idempotency_key,
+                head.receipt.as_ref(),
             )
             .await;
         return vec![answer.map(|r| r.approval)];
     }
-    let items: Vec<(&str, &str)> = group
+    let items: Vec<BulkItem<'_>> = group
         .iter()
-        .map(|r| (r.approval_id.as_str(), r.idempotency_key.as_str()))
+        .map(|r| BulkItem {
+            id: &r.approval_id,
+            key: &r.idempotency_key,
+            receipt: r.receipt.as_ref(),
+        })
         .collect();
     match client
         .decide_bulk(
@@ -222,6 +227,7 @@ mod tests {
             server_approval: None,
             finished_at: None,
             dismissed_at: None,
+            receipt: None,
         }
     }
 
@@ -235,6 +241,7 @@ mod tests {
             at: now,
             notes: Some("ok".into()),
             reason: None,
+            receipt: None,
         });
         assert!(is_ours(
             &a,

@@ -379,7 +379,7 @@ async fn bulk(
     key: Option<String>,
     item_keys: Option<Vec<String>>,
     req: Request,
-    item_receipts: Option<Vec<Receipt>>,
+    item_receipts: Option<Vec<Option<Receipt>>>,
 ) -> ApiResult<Response> {
     check_ids(&ids)?;
     check_item_keys(&ids, item_keys.as_deref(), key.as_deref())?;
@@ -400,7 +400,7 @@ async fn bulk(
             let mut changes = Vec::new();
             let mut results = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
-                let receipt = item_receipts.as_ref().map(|r| &r[i]);
+                let receipt = item_receipts.as_ref().and_then(|r| r[i].as_ref());
                 if let Err(e) = validate::approval_id(id) {
                     results.push(item_result(id, Answer::Err(e)));
                     continue;

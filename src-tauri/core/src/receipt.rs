@@ -1,0 +1,147 @@
+//! This device's signing key: made at login, registered with the server, kept next to
+//! the token (keychain or the private fallback file), and used to sign every decision
+//! when the approver makes it (see `countersign_api::receipt`).
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::api::receipt::{public_key_hex, Expected, ReceiptSigned};
+use crate::api::{Approval, DecisionKind, Receipt};
+use crate::client::{ApiClient, Failure};
+use crate::error::{CoreError, Result};
+use crate::token::TokenStore;
+
+/// An Ed25519 key pair of this device and the id the server gave its public key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeviceKey {
+    pub key_id: String,
+    /// Hex of the 32-byte secret key.
+    secret: String,
+}
+
+impl std::fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret never reaches a log.
+        f.debug_struct("DeviceKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceKey {
+    /// A fresh key pair from the OS's random source; `key_id` is set once registered.
+    pub fn generate() -> DeviceKey {
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        DeviceKey {
+            key_id: String::new(),
+            secret: hex::encode(secret),
+        }
+    }
+
+    fn secret(&self) -> Result<[u8; 32]> {
+        hex::decode(&self.secret)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| CoreError::Token("the stored device key is unreadable".into()))
+    }
+
+    pub fn public_key(&self) -> Result<String> {
+        Ok(public_key_hex(&self.secret()?))
+    }
+
+    /// The receipt for deciding `approval` now, over the parameters as cached here.
+    pub fn sign(
+        &self,
+        approval: &Approval,
+        kind: DecisionKind,
+        notes: Option<&str>,
+        reason: Option<&str>,
+        decided_at: DateTime<Utc>,
+    ) -> Result<Receipt> {
+        let expected = Expected {
+            org_id: &approval.org_id,
+            approval_id: &approval.id,
+            kind,
+            params: &approval.params,
+            notes,
+            reason,
+        };
+        Receipt::sign(
+            &self.secret()?,
+            &self.key_id,
+            ReceiptSigned::for_decision(&expected, decided_at),
+        )
+        .map_err(|e| CoreError::Protocol(e.to_string()))
+    }
+
+    pub fn load(tokens: &TokenStore, account: &str) -> Result<Option<DeviceKey>> {
+        match tokens.load_device_key(account)? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| CoreError::Token(format!("the stored device key is unreadable: {e}"))),
+        }
+    }
+
+    fn save(&self, tokens: &TokenStore, account: &str) -> Result<()> {
+        let json = serde_json::to_string(self).map_err(|e| CoreError::Token(e.to_string()))?;
+        tokens.save_device_key(account, &json)?;
+        Ok(())
+    }
+}
+
+/// "Countersign on <host>", the name the history shows for this device's decisions.
+pub fn device_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "an unnamed host".to_string());
+    format!("Countersign on {host}")
+}
+
+/// Registers this device's key at login: the stored key when there is one (the same
+/// key answers the same id), else a new one. `None` when the server has no device
+/// endpoint (an older server: decisions go unsigned) or refused the key; the login
+/// itself never fails here.
+pub async fn register(client: &ApiClient, tokens: &TokenStore, account: &str) -> Option<DeviceKey> {
+    let stored = match DeviceKey::load(tokens, account) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the stored device key; making a new one");
+            None
+        }
+    };
+    let mut candidates = stored.into_iter().collect::<Vec<_>>();
+    candidates.push(DeviceKey::generate());
+    for mut key in candidates {
+        let public = key.public_key().ok()?;
+        match client.register_device(&public, &device_name()).await {
+            Ok(r) => {
+                key.key_id = r.key_id;
+                if let Err(e) = key.save(tokens, account) {
+                    tracing::warn!(error = %e, "cannot store the device key; decisions go unsigned");
+                    return None;
+                }
+                return Some(key);
+            }
+            // The old key was revoked or is someone else's: try a fresh one.
+            Err(Failure::Rejected { status: 409, .. }) => continue,
+            Err(Failure::Rejected { status: 404, .. }) => {
+                tracing::warn!(
+                    "this server has no device keys (an older version): decisions are sent unsigned"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot register this device's key; decisions are sent unsigned until the next sign-in");
+                return None;
+            }
+        }
+    }
+    None
+}
