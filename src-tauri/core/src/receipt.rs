@@ -7,7 +7,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::api::receipt::{public_key_hex, Expected, ReceiptSigned};
-use crate::api::{Approval, DecisionKind, Receipt};
+use crate::api::{Approval, DecisionKind, Device, Receipt};
 use crate::client::{ApiClient, Failure};
 use crate::error::{CoreError, Result};
 use crate::token::TokenStore;
@@ -144,4 +144,137 @@ pub async fn register(client: &ApiClient, tokens: &TokenStore, account: &str) ->
         }
     }
     None
+}
+
+/// Store key of the org's device keys as last fetched, for verifying offline.
+const DEVICE_KEYS_META: &str = "device_keys";
+
+/// Where the keys a receipt was checked with came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeysSource {
+    File,
+    Server,
+    Cache,
+}
+
+/// The org's device keys: from the server when it answers within `wait` (and then
+/// cached), else the copy cached by the last successful fetch.
+pub async fn org_device_keys(
+    engine: &crate::Engine,
+    wait: std::time::Duration,
+) -> Result<(Vec<Device>, KeysSource)> {
+    if let Ok(client) = engine.client() {
+        match tokio::time::timeout(wait, client.devices()).await {
+            Ok(Ok(list)) => {
+                let json = serde_json::to_string(&list.items)
+                    .map_err(|e| CoreError::Protocol(e.to_string()))?;
+                engine
+                    .blocking(move |e| e.store().meta_set(DEVICE_KEYS_META, &json))
+                    .await?;
+                return Ok((list.items, KeysSource::Server));
+            }
+            Ok(Err(e)) => tracing::info!(error = %e, "device keys: using the cached copy"),
+            Err(_) => tracing::info!("device keys: the server is slow; using the cached copy"),
+        }
+    }
+    let cached = engine
+        .blocking(|e| e.reader()?.meta_get(DEVICE_KEYS_META))
+        .await?;
+    match cached {
+        Some(json) => serde_json::from_str(&json)
+            .map(|keys| (keys, KeysSource::Cache))
+            .map_err(|e| CoreError::Protocol(format!("cached device keys are unreadable: {e}"))),
+        None => Err(CoreError::Invalid(
+            "no device keys: the server is not reachable and none are cached here \
+             (sign in and run this once online, or pass --keys FILE with the JSON of \
+             GET /api/v1/orgs/ORG/devices)"
+                .into(),
+        )),
+    }
+}
+
+/// Why a receipt did not verify offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfflineFailure {
+    /// The approval carries no receipt (an unsigned decision).
+    Unsigned,
+    /// No key with the receipt's id among the org's keys.
+    UnknownDevice(String),
+    /// The key was revoked before the decision was made.
+    RevokedBefore(String),
+    BadSignature(String),
+    Mismatch(String),
+}
+
+impl std::fmt::Display for OfflineFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OfflineFailure::Unsigned => {
+                f.write_str("the decision carries no receipt (it was made unsigned)")
+            }
+            OfflineFailure::UnknownDevice(m)
+            | OfflineFailure::RevokedBefore(m)
+            | OfflineFailure::BadSignature(m)
+            | OfflineFailure::Mismatch(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Checks `receipt` (or, when `None`, the one in `approval.decision`) against the
+/// approval and the org's keys: the signature, and that it is for exactly this
+/// approval, its parameters and its decision. Returns the signing device.
+pub fn verify_offline(
+    approval: &Approval,
+    receipt: Option<&Receipt>,
+    keys: &[Device],
+) -> std::result::Result<Device, OfflineFailure> {
+    let receipt = receipt
+        .or_else(|| approval.decision.as_ref().and_then(|d| d.receipt.as_ref()))
+        .ok_or(OfflineFailure::Unsigned)?;
+    let device = keys
+        .iter()
+        .find(|d| d.key_id == receipt.key_id)
+        .ok_or_else(|| {
+            OfflineFailure::UnknownDevice(format!(
+                "device key {} is not one of the org's keys",
+                receipt.key_id
+            ))
+        })?;
+    // A revocation does not undo past decisions: only a key revoked before the
+    // decision fails it.
+    let decided = approval
+        .decision
+        .as_ref()
+        .map_or(receipt.signed.decided_at, |d| d.at);
+    if let Some(revoked) = device.revoked_at {
+        if revoked < decided {
+            return Err(OfflineFailure::RevokedBefore(format!(
+                "device key {} was revoked at {revoked}, before the decision",
+                receipt.key_id
+            )));
+        }
+    }
+    receipt
+        .verify_signature(&device.public_key)
+        .map_err(|e| OfflineFailure::BadSignature(e.to_string()))?;
+    // Against the decision the approval records; without one, the receipt's own
+    // kind, notes and reason (it still binds the approval and its parameters).
+    let s = &receipt.signed;
+    let (kind, notes, reason) = match &approval.decision {
+        Some(d) => (d.kind, d.notes.as_deref(), d.reason.as_deref()),
+        None => (s.kind, s.notes.as_deref(), s.reason.as_deref()),
+    };
+    let expected = Expected {
+        org_id: &approval.org_id,
+        approval_id: &approval.id,
+        kind,
+        params: &approval.params,
+        notes,
+        reason,
+    };
+    receipt
+        .check_matches(&expected)
+        .map_err(|e| OfflineFailure::Mismatch(e.to_string()))?;
+    Ok(device.clone())
 }
