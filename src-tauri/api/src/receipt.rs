@@ -342,7 +342,10 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"b": 1, "a": [1.0, "x"]}"#).expect("json");
         let b: Value = serde_json::from_str(r#"{"a":[1,"x"],"b":1}"#).expect("json");
         assert_eq!(params_sha256(&a), params_sha256(&b));
-        assert_ne!(params_sha256(&a), params_sha256(&json!({"a": [1, "y"], "b": 1})));
+        assert_ne!(
+            params_sha256(&a),
+            params_sha256(&json!({"a": [1, "y"], "b": 1}))
+        );
         assert_eq!(
             params_sha256(&Value::Null),
             hex::encode(Sha256::digest(b"null"))
@@ -363,12 +366,8 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-25T21:44:07.123456Z")
             .expect("time")
             .with_timezone(&Utc);
-        let receipt = Receipt::sign(
-            &secret,
-            "dev-1",
-            ReceiptSigned::for_decision(&expected, at),
-        )
-        .expect("signs");
+        let receipt = Receipt::sign(&secret, "dev-1", ReceiptSigned::for_decision(&expected, at))
+            .expect("signs");
         (secret, receipt, params)
     }
 

@@ -17,6 +17,7 @@ use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
 use crate::error::{CoreError, Result};
 use crate::notify_plan::{self, Announced, PlannedNotification};
 use crate::private_files;
+use crate::receipt::DeviceKey;
 use crate::server_clock::ServerClock;
 use crate::settings::{self, Settings};
 use crate::store::approvals::{ApprovalDetail, Facets, QueueItem, QueuePage, QueueQuery};
@@ -24,7 +25,6 @@ use crate::store::count_memo::CountMemo;
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
 use crate::store::resync::ResyncReport;
 use crate::store::Store;
-use crate::receipt::DeviceKey;
 use crate::token::{TokenLocation, TokenStore};
 
 /// Source of the device's "now"; replaceable so tests can move the clock past an

@@ -49,7 +49,10 @@ pub fn check(
         None => {
             return Ok(Err(refuse(
                 codes::UNKNOWN_DEVICE,
-                format!("device key {} is not registered in this org", receipt.key_id),
+                format!(
+                    "device key {} is not registered in this org",
+                    receipt.key_id
+                ),
             )))
         }
     };

@@ -44,7 +44,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/orgs/{org}/devices",
             get(devices::list).post(devices::register),
         )
-        .route("/api/v1/orgs/{org}/devices/{key_id}", delete(devices::revoke))
+        .route(
+            "/api/v1/orgs/{org}/devices/{key_id}",
+            delete(devices::revoke),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -24,7 +24,13 @@ fn devices_url(t: &TestServer, suffix: &str) -> String {
 async fn register(t: &TestServer, token: &str, secret: &[u8; 32], name: &str) -> String {
     let body = json!({"public_key": public_key_hex(secret), "name": name});
     let (s, resp) = t
-        .call(Method::POST, &devices_url(t, ""), Some(token), Some(&body), None)
+        .call(
+            Method::POST,
+            &devices_url(t, ""),
+            Some(token),
+            Some(&body),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{resp}");
     resp["key_id"].as_str().expect("key_id").to_string()
@@ -69,9 +75,20 @@ async fn a_signed_decision_is_applied_audited_and_handed_to_the_agent() {
     // The same key again names the same device.
     assert_eq!(register(&t, ALICE, &ALICE_KEY, "again").await, key_id);
     let a = t.create(new_request("appr-s1", json!({}))).await;
-    let receipt = sign(&ALICE_KEY, &key_id, &a, DecisionKind::Approve, Some("ok"), None);
+    let receipt = sign(
+        &ALICE_KEY,
+        &key_id,
+        &a,
+        DecisionKind::Approve,
+        Some("ok"),
+        None,
+    );
     let (s, body) = t
-        .post(ALICE, "/appr-s1/approve", json!({"notes": "ok", "receipt": receipt}))
+        .post(
+            ALICE,
+            "/appr-s1/approve",
+            json!({"notes": "ok", "receipt": receipt}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
 
@@ -85,15 +102,19 @@ async fn a_signed_decision_is_applied_audited_and_handed_to_the_agent() {
         .call(Method::GET, &devices_url(&t, ""), Some(ENGINE), None, None)
         .await;
     let devices: DeviceList = serde_json::from_value(devices).expect("devices");
-    let device = devices.items.iter().find(|d| d.key_id == key_id).expect("listed");
+    let device = devices
+        .items
+        .iter()
+        .find(|d| d.key_id == key_id)
+        .expect("listed");
     assert_eq!(device.owner, "alice");
-    receipt.verify_signature(&device.public_key).expect("verifies");
+    receipt
+        .verify_signature(&device.public_key)
+        .expect("verifies");
 
     // The audit entry carries the receipt and the device's name; unsigned is marked.
     t.create(new_request("appr-s2", json!({}))).await;
-    let (s, _) = t
-        .post(BOB, "/appr-s2/deny", json!({"reason": "no"}))
-        .await;
+    let (s, _) = t.post(BOB, "/appr-s2/deny", json!({"reason": "no"})).await;
     assert_eq!(s, StatusCode::OK);
     let (_, trail) = t.get(ALICE, "/appr-s1/audit").await;
     let trail: AuditTrail = serde_json::from_value(trail).expect("trail");
@@ -129,18 +150,46 @@ async fn bad_receipts_are_refused_with_their_code_and_nothing_is_applied() {
     sig[0] ^= 1;
     tampered.signature = hex::encode(sig);
     // Signed content changed after signing (the notes), signature left as it was.
-    let mut edited = sign(&ALICE_KEY, &key_id, &a, DecisionKind::Approve, Some("a"), None);
+    let mut edited = sign(
+        &ALICE_KEY,
+        &key_id,
+        &a,
+        DecisionKind::Approve,
+        Some("a"),
+        None,
+    );
     edited.signed.notes = Some("b".into());
     // A receipt over other parameters (what the approver saw is not what runs).
     let mut other_params = a.clone();
     other_params.params = other.params.clone();
-    let for_other_params = sign(&ALICE_KEY, &key_id, &other_params, DecisionKind::Approve, None, None);
+    let for_other_params = sign(
+        &ALICE_KEY,
+        &key_id,
+        &other_params,
+        DecisionKind::Approve,
+        None,
+        None,
+    );
     // A replay of a valid receipt for appr-r2 on appr-r1.
-    let replay = sign(&ALICE_KEY, &key_id, &other, DecisionKind::Approve, None, None);
+    let replay = sign(
+        &ALICE_KEY,
+        &key_id,
+        &other,
+        DecisionKind::Approve,
+        None,
+        None,
+    );
     // Signed as a deny, sent as an approve.
     let wrong_kind = sign(&ALICE_KEY, &key_id, &a, DecisionKind::Deny, None, Some("x"));
     // A key nobody registered.
-    let unknown = sign(&[99; 32], "dev-0000000000000000", &a, DecisionKind::Approve, None, None);
+    let unknown = sign(
+        &[99; 32],
+        "dev-0000000000000000",
+        &a,
+        DecisionKind::Approve,
+        None,
+        None,
+    );
 
     let cases = [
         (tampered, json!({}), "bad_signature"),
@@ -160,7 +209,11 @@ async fn bad_receipts_are_refused_with_their_code_and_nothing_is_applied() {
     // Notes in the body that the receipt does not say.
     let plain = sign(&ALICE_KEY, &key_id, &a, DecisionKind::Approve, None, None);
     let (s, resp) = t
-        .post(ALICE, "/appr-r1/approve", json!({"notes": "added", "receipt": plain}))
+        .post(
+            ALICE,
+            "/appr-r1/approve",
+            json!({"notes": "added", "receipt": plain}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(&resp), "receipt_mismatch");
@@ -169,7 +222,13 @@ async fn bad_receipts_are_refused_with_their_code_and_nothing_is_applied() {
     // A revoked key: refused, even for a receipt made before the revocation.
     let before = sign(&ALICE_KEY, &key_id, &a, DecisionKind::Approve, None, None);
     let (s, _) = t
-        .call(Method::DELETE, &devices_url(&t, &format!("/{key_id}")), Some(ALICE), None, None)
+        .call(
+            Method::DELETE,
+            &devices_url(&t, &format!("/{key_id}")),
+            Some(ALICE),
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, resp) = t
@@ -193,11 +252,18 @@ async fn bad_receipts_are_refused_with_their_code_and_nothing_is_applied() {
     assert_eq!(s, StatusCode::OK, "{resp}");
     let resp: BulkResponse = serde_json::from_value(resp).expect("bulk");
     assert_eq!(resp.results[0].status, 422);
-    assert_eq!(resp.results[0].error.as_ref().map(|e| e.code.as_str()), Some("receipt_mismatch"));
+    assert_eq!(
+        resp.results[0].error.as_ref().map(|e| e.code.as_str()),
+        Some("receipt_mismatch")
+    );
     assert_eq!(resp.results[1].status, 200);
     nothing_applied(&t, "appr-r1").await;
     let (s, _) = t
-        .post(ALICE, "/bulk-approve", json!({"approval_ids": ["appr-r1"], "receipts": []}))
+        .post(
+            ALICE,
+            "/bulk-approve",
+            json!({"approval_ids": ["appr-r1"], "receipts": []}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     t.stop().await;
@@ -210,16 +276,22 @@ async fn devices_are_registered_listed_and_revoked_by_their_owner_only() {
     let url = devices_url(&t, "");
     // Someone else's key, an agent, a bad key, a blank name.
     let body = json!({"public_key": public_key_hex(&ALICE_KEY), "name": "mine now"});
-    let (s, resp) = t.call(Method::POST, &url, Some(BOB), Some(&body), None).await;
+    let (s, resp) = t
+        .call(Method::POST, &url, Some(BOB), Some(&body), None)
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{resp}");
-    let (s, _) = t.call(Method::POST, &url, Some(ENGINE), Some(&body), None).await;
+    let (s, _) = t
+        .call(Method::POST, &url, Some(ENGINE), Some(&body), None)
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     for bad in [
         json!({"public_key": "abc", "name": "x"}),
         json!({"public_key": public_key_hex(&[3; 32]), "name": "  "}),
         json!({"public_key": public_key_hex(&[3; 32]), "name": "x", "extra": 1}),
     ] {
-        let (s, resp) = t.call(Method::POST, &url, Some(BOB), Some(&bad), None).await;
+        let (s, resp) = t
+            .call(Method::POST, &url, Some(BOB), Some(&bad), None)
+            .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {resp}");
     }
     // Another org sees none of them.
@@ -229,17 +301,27 @@ async fn devices_are_registered_listed_and_revoked_by_their_owner_only() {
     let (s, resp) = t.call(Method::DELETE, &revoke, Some(BOB), None, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{resp}");
     let (s, _) = t
-        .call(Method::DELETE, &devices_url(&t, "/dev-nope"), Some(ALICE), None, None)
+        .call(
+            Method::DELETE,
+            &devices_url(&t, "/dev-nope"),
+            Some(ALICE),
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = t.call(Method::DELETE, &revoke, Some(ALICE), None, None).await;
+    let (s, _) = t
+        .call(Method::DELETE, &revoke, Some(ALICE), None, None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, list) = t.call(Method::GET, &url, Some(BOB), None, None).await;
     let list: DeviceList = serde_json::from_value(list).expect("list");
     assert_eq!(list.items.len(), 1);
     assert!(list.items[0].revoked_at.is_some());
     // A revoked key cannot be registered again.
-    let (s, _) = t.call(Method::POST, &url, Some(ALICE), Some(&body), None).await;
+    let (s, _) = t
+        .call(Method::POST, &url, Some(ALICE), Some(&body), None)
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     t.stop().await;
 }
@@ -247,7 +329,8 @@ async fn devices_are_registered_listed_and_revoked_by_their_owner_only() {
 /// What `audit::compute_hash` does, so a test can play an attacker who rewrites the
 /// whole chain after editing an entry.
 fn rehash_chain(conn: &rusqlite::Connection) {
-    conn.execute_batch("DROP TRIGGER audit_no_update;").expect("drop trigger");
+    conn.execute_batch("DROP TRIGGER audit_no_update;")
+        .expect("drop trigger");
     let rows: Vec<(i64, Vec<Value>)> = conn
         .prepare("SELECT seq, org, approval_id, event, actor, at, notes, reason, data FROM audit ORDER BY seq")
         .expect("prepare")
@@ -294,14 +377,31 @@ async fn verify_audit_checks_every_receipt_and_survives_a_later_revocation() {
     let mut t = TestServer::start().await;
     let key_id = register(&t, ALICE, &ALICE_KEY, "laptop").await;
     let a = t.create(new_request("appr-v1", json!({}))).await;
-    let receipt = sign(&ALICE_KEY, &key_id, &a, DecisionKind::Deny, None, Some("no"));
+    let receipt = sign(
+        &ALICE_KEY,
+        &key_id,
+        &a,
+        DecisionKind::Deny,
+        None,
+        Some("no"),
+    );
     let (s, body) = t
-        .post(ALICE, "/appr-v1/deny", json!({"reason": "no", "receipt": receipt}))
+        .post(
+            ALICE,
+            "/appr-v1/deny",
+            json!({"reason": "no", "receipt": receipt}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     // Revoking the key afterwards does not undo the decision it signed.
     let (s, _) = t
-        .call(Method::DELETE, &devices_url(&t, &format!("/{key_id}")), Some(ALICE), None, None)
+        .call(
+            Method::DELETE,
+            &devices_url(&t, &format!("/{key_id}")),
+            Some(ALICE),
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let path = t.db_path.clone();
@@ -320,7 +420,8 @@ async fn verify_audit_checks_every_receipt_and_survives_a_later_revocation() {
         .expect("data");
     let mut data: Value = serde_json::from_str(&data).expect("json");
     data["receipt"]["signed"]["reason"] = json!("approved after all");
-    conn.execute_batch("DROP TRIGGER audit_no_update;").expect("drop");
+    conn.execute_batch("DROP TRIGGER audit_no_update;")
+        .expect("drop");
     conn.execute(
         "UPDATE audit SET reason = 'approved after all', data = ?1 WHERE seq = 2",
         [data.to_string()],

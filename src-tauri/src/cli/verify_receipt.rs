@@ -64,7 +64,12 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, CliError> {
     } else {
         std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut buf))
     };
-    res.map_err(|e| CliError::new(EXIT_USAGE, format!("cannot read the {what} from {shown}: {e}")))?;
+    res.map_err(|e| {
+        CliError::new(
+            EXIT_USAGE,
+            format!("cannot read the {what} from {shown}: {e}"),
+        )
+    })?;
     if buf.len() as u64 > MAX_INPUT_BYTES {
         return Err(CliError::new(
             EXIT_USAGE,
@@ -96,14 +101,11 @@ pub async fn run(
     };
     let (keys, source) = match keys {
         Some(path) => {
-            let parsed: KeysFile = serde_json::from_slice(&read(path, "device keys")?)
-                .map_err(|e| {
+            let parsed: KeysFile =
+                serde_json::from_slice(&read(path, "device keys")?).map_err(|e| {
                     CliError::new(
                         EXIT_USAGE,
-                        format!(
-                            "{} is not the JSON of GET …/devices: {e}",
-                            path.display()
-                        ),
+                        format!("{} is not the JSON of GET …/devices: {e}", path.display()),
                     )
                 })?;
             let keys = match parsed {

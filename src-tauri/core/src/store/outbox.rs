@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{from_ms, to_ms, Store};
 use crate::api::{Approval, ApprovalStatus, DecisionKind, Receipt};
-use crate::receipt::DeviceKey;
 use crate::error::{CoreError, Result};
+use crate::receipt::DeviceKey;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
