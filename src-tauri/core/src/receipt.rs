@@ -146,6 +146,31 @@ pub async fn register(client: &ApiClient, tokens: &TokenStore, account: &str) ->
     None
 }
 
+/// Registers the signed-in device's stored key again (after a server forgot it).
+/// True when the server took it under the same id, so queued receipts are valid.
+pub async fn reregister(engine: &crate::Engine, client: &ApiClient) -> bool {
+    let Some(key) = engine.device_key() else {
+        return false;
+    };
+    let Ok(public) = key.public_key() else {
+        return false;
+    };
+    match client.register_device(&public, &device_name()).await {
+        Ok(r) if r.key_id == key.key_id => {
+            tracing::info!(key_id = %key.key_id, "registered this device's key again");
+            true
+        }
+        Ok(r) => {
+            tracing::warn!(ours = %key.key_id, theirs = %r.key_id, "the server named this device's key differently");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot register this device's key again");
+            false
+        }
+    }
+}
+
 /// Store key of the org's device keys as last fetched, for verifying offline.
 const DEVICE_KEYS_META: &str = "device_keys";
 
