@@ -23,8 +23,8 @@ const KEYS_WAIT: Duration = Duration::from_secs(5);
 #[serde(untagged)]
 enum Input {
     Pair {
-        receipt: Receipt,
-        approval: Approval,
+        receipt: Box<Receipt>,
+        approval: Box<Approval>,
     },
     Approval(Box<Approval>),
 }
@@ -96,7 +96,7 @@ pub async fn run(
         )
     })?;
     let (approval, receipt) = match input {
-        Input::Pair { receipt, approval } => (approval, Some(receipt)),
+        Input::Pair { receipt, approval } => (*approval, Some(*receipt)),
         Input::Approval(a) => (*a, None),
     };
     let (keys, source) = match keys {

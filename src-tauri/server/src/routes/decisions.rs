@@ -139,6 +139,14 @@ enum Keyed {
     Mismatch,
 }
 
+/// What came with one decision besides the shared request: its idempotency key and
+/// its receipt, either of which may be absent.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    key: Option<&'a str>,
+    receipt: Option<&'a Receipt>,
+}
+
 /// One decision under an optional idempotency key, as `POST /{id}/approve|deny`
 /// answers it. A bulk item carrying its own key goes through here too, with the same
 /// request hash and the same stored form, so the single and bulk endpoints replay each
@@ -149,10 +157,10 @@ fn decide_keyed(
     subject: &str,
     id: &str,
     req: &Request,
-    receipt: Option<&Receipt>,
-    key: Option<&str>,
+    sent: Sent<'_>,
     changes: &mut Vec<Change>,
 ) -> Result<Keyed, ServerError> {
+    let Sent { key, receipt } = sent;
     let endpoint = format!("{}:{id}", req.kind.as_str());
     let hash = idempotency::request_hash(&endpoint, &req.canonical(id));
     let scope = key.map(|key| Scope { org, subject, key });
@@ -210,8 +218,10 @@ async fn single(
                 &subject,
                 &id,
                 &req,
-                receipt.as_ref(),
-                key.as_deref(),
+                Sent {
+                    key: key.as_deref(),
+                    receipt: receipt.as_ref(),
+                },
                 &mut changes,
             )?;
             let Keyed::Answer(status, body) = keyed else {
@@ -412,8 +422,10 @@ async fn bulk(
                         &subject,
                         id,
                         &req,
-                        receipt,
-                        Some(&keys[i]),
+                        Sent {
+                            key: Some(&keys[i]),
+                            receipt,
+                        },
                         &mut changes,
                     )? {
                         Keyed::Answer(status, body) => item_from_answer(id, status, &body)?,
