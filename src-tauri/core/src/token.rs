@@ -119,14 +119,19 @@ impl TokenStore {
         self.load(&format!("{DEVICE_KEY_PREFIX}{account}"))
     }
 
+    /// Removes the token of `account` and this device's signing key registered with it
+    /// (a new login makes and registers a new key), so logging out leaves no secret.
     pub fn clear(&self, account: &str) -> Result<()> {
-        if self.use_keychain {
-            if let Ok(entry) = keyring::Entry::new(SERVICE, account) {
-                // NoEntry or no keychain: nothing to delete there.
-                let _ = entry.delete_credential();
+        for name in [account.to_string(), format!("{DEVICE_KEY_PREFIX}{account}")] {
+            if self.use_keychain {
+                if let Ok(entry) = keyring::Entry::new(SERVICE, &name) {
+                    // NoEntry or no keychain: nothing to delete there.
+                    let _ = entry.delete_credential();
+                }
             }
+            self.file_remove(&name)?;
         }
-        self.file_remove(account)
+        Ok(())
     }
 
     fn keychain_save(&self, account: &str, token: &str) -> std::result::Result<(), String> {
