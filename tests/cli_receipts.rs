@@ -37,6 +37,11 @@ fn an_offline_decision_is_signed_when_made_and_verifies_offline() {
     let a = env.create("Deploy the signed build");
     let o = env.login();
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("signed with its key dev-"),
+        "{}",
+        stdout(&o)
+    );
     let list: DeviceList = serde_json::from_value(devices(&env)).unwrap();
     assert_eq!(list.items.len(), 1, "login registers one device key");
     assert!(list.items[0].name.starts_with("Countersign on "));

@@ -29,8 +29,10 @@ pub const RECEIPT_ALG: &str = "ed25519";
 /// A decision signed by a registered device.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+// Not `deny_unknown_fields`: a receipt also arrives inside approvals a server sends,
+// which clients read leniently. A field unknown here is neither kept nor verified: a
+// signature that covered one fails as `bad_signature`; one added after signing is dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Receipt {
     /// Always `ed25519`.
     pub alg: String,
@@ -45,7 +47,6 @@ pub struct Receipt {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ReceiptSigned {
     pub org_id: String,
     pub approval_id: String,
@@ -425,5 +426,17 @@ mod tests {
         let mut alg = receipt;
         alg.alg = "rsa".into();
         assert!(alg.verify_signature(&key).is_err());
+        // A signer that signed a field this definition lacks: refused, not half-checked.
+        let mut signed = serde_json::to_value(&alg.signed).expect("json");
+        signed["amount_cap"] = 10.into();
+        let sig = SigningKey::from_bytes(&secret)
+            .sign(canonical_json(&signed).expect("canonical").as_bytes());
+        let wire = json!({"alg": "ed25519", "key_id": "dev-1", "signed": signed,
+                          "signature": hex::encode(sig.to_bytes())});
+        let extra: Receipt = serde_json::from_value(wire).expect("lenient");
+        assert!(matches!(
+            extra.verify_signature(&key),
+            Err(ReceiptError::BadSignature(_))
+        ));
     }
 }

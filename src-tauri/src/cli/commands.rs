@@ -213,6 +213,12 @@ async fn login(
             eprintln!("warning: no OS keychain is reachable; the token is kept in {loc}");
         }
     }
+    match &outcome.device_key_id {
+        Some(id) => println!("Decisions from this device are signed with its key {id}."),
+        None => eprintln!(
+            "warning: this device's key could not be registered; decisions are sent unsigned"
+        ),
+    }
     match engine.sync_now().await {
         Ok(s) => println!("Synced: {} approvals received.", s.pulled),
         Err(e) => eprintln!("warning: first sync failed: {}", explain::core_error(&e)),
