@@ -303,3 +303,75 @@ pub fn verify_offline(
         .map_err(|e| OfflineFailure::Mismatch(e.to_string()))?;
     Ok(device.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Decision;
+    use crate::store::approvals::tests::approval;
+
+    fn device(key: &DeviceKey, revoked_at: Option<DateTime<Utc>>) -> Device {
+        Device {
+            key_id: key.key_id.clone(),
+            public_key: key.public_key().unwrap(),
+            owner: "alice".into(),
+            name: "Countersign on test".into(),
+            created_at: Utc::now() - chrono::Duration::days(1),
+            revoked_at,
+        }
+    }
+
+    fn decided() -> (DeviceKey, Approval) {
+        let mut key = DeviceKey::generate();
+        key.key_id = "dev-1".into();
+        let now = Utc::now();
+        let mut a = approval("appr-1", "bot", 1, now - chrono::Duration::hours(1));
+        a.params = serde_json::json!({"amount": 10});
+        let receipt = key
+            .sign(&a, DecisionKind::Approve, Some("ok"), None, now)
+            .unwrap();
+        a.decision = Some(Decision {
+            kind: DecisionKind::Approve,
+            by: "alice".into(),
+            at: now,
+            notes: Some("ok".into()),
+            reason: None,
+            receipt: Some(receipt),
+        });
+        (key, a)
+    }
+
+    #[test]
+    fn a_revocation_after_the_decision_does_not_undo_it_one_before_does() {
+        let (key, a) = decided();
+        let at = a.decision.as_ref().unwrap().at;
+        let later = [device(&key, Some(at + chrono::Duration::minutes(5)))];
+        assert_eq!(verify_offline(&a, None, &later).unwrap().key_id, "dev-1");
+        let earlier = [device(&key, Some(at - chrono::Duration::minutes(5)))];
+        assert!(matches!(
+            verify_offline(&a, None, &earlier),
+            Err(OfflineFailure::RevokedBefore(_))
+        ));
+        assert!(matches!(
+            verify_offline(&a, None, &[]),
+            Err(OfflineFailure::UnknownDevice(_))
+        ));
+    }
+
+    #[test]
+    fn what_runs_must_be_what_was_approved() {
+        let (key, mut a) = decided();
+        let keys = [device(&key, None)];
+        assert!(verify_offline(&a, None, &keys).is_ok());
+        a.params = serde_json::json!({"amount": 10000});
+        assert!(matches!(
+            verify_offline(&a, None, &keys),
+            Err(OfflineFailure::Mismatch(_))
+        ));
+        a.decision.as_mut().unwrap().receipt = None;
+        assert_eq!(
+            verify_offline(&a, None, &keys).unwrap_err(),
+            OfflineFailure::Unsigned
+        );
+    }
+}
