@@ -120,6 +120,12 @@ fn sigkill_mid_drain_loses_and_duplicates_nothing() {
         assert_eq!(decided.len(), 1, "{id}: {decided:?}");
         assert_eq!(decided[0].event, AuditEvent::Approved);
         assert_eq!(decided[0].actor, "alice");
+        // Signed at decide time (offline), delivered signed through every regrouping.
+        assert!(
+            decided[0].data.get("receipt").is_some(),
+            "{id} applied unsigned: {:?}",
+            decided[0].data
+        );
     }
     assert_eq!(approved_count(&env) - baseline, N as u64);
     // Each decision kept its own key through every regrouping: the server stored one

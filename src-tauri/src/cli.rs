@@ -2,12 +2,14 @@
 //!
 //! Exit codes: 0 ok (including "queued, will be sent when online"), 1 other errors,
 //! 2 usage, 3 authentication (not signed in, token refused), 4 a decision not applied
-//! (rejected by the server, or expired before it could be sent).
+//! (rejected by the server, or expired before it could be sent), 5 a receipt that does
+//! not verify (`verify-receipt`).
 
 mod args;
 mod commands;
 mod explain;
 mod output;
+mod verify_receipt;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -20,6 +22,7 @@ pub const EXIT_OTHER: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_AUTH: u8 = 3;
 pub const EXIT_REJECTED: u8 = 4;
+pub const EXIT_UNVERIFIED: u8 = 5;
 
 /// Why a build without the `desktop` feature opens no window.
 #[cfg_attr(feature = "desktop", allow(dead_code))]
@@ -82,6 +85,7 @@ impl CliError {
             EXIT_USAGE => "usage",
             EXIT_AUTH => "unauthorized",
             EXIT_REJECTED => "rejected",
+            EXIT_UNVERIFIED => "unverified",
             _ => "error",
         };
         CliError {

@@ -249,6 +249,29 @@ def an_open_detail_changes_in_place_when_another_approver_decides(h):
 
 
 @test
+def the_history_says_which_device_signed_each_decision(h):
+    signed, unsigned = h.uid("signed"), h.uid("unsigned")
+    h.server.create(unsigned, summary="Denied with curl, unsigned")
+    h.server.create(signed, summary="Approved in the app, signed")
+    status, body = h.server.http("POST", f"/approvals/{unsigned}/deny", body={"reason": "decided with curl"})
+    assert status == 200, (status, body)
+    s = h.session()
+    open_detail(s, signed)
+    s.click("#approve")
+    confirm(s)
+    a = wait_server(h, signed, "approved")
+    assert a["decision"]["receipt"]["alg"] == "ed25519", a["decision"]
+    s.keys("\ue00c")
+    s.click("#tab-all")
+    open_detail(s, signed)
+    s.wait(lambda: "signed on Countersign on" in (text_of(s, "#detail-history") or ""), 20, "signed in the history")
+    assert "unsigned" not in text_of(s, "#detail-history")
+    s.keys("\ue00c")
+    open_detail(s, unsigned)
+    s.wait(lambda: "unsigned" in (text_of(s, "#detail-history") or ""), 20, "unsigned in the history")
+
+
+@test
 def deny_without_a_reason_is_refused(h):
     aid = h.uid("noreason")
     h.server.create(aid)

@@ -280,7 +280,24 @@ function auditView(entries, a) {
       h("div", { class: "tl-head" }, h("strong", null, e.event), h("span", null, " by ", h("bdi", null, e.actor)),
         h("time", { class: "muted", datetime: e.at }, ` · ${absolute(e.at)}`)),
       e.reason ? h("div", null, h("span", { class: "muted" }, "Reason: "), h("bdi", null, e.reason)) : null,
-      e.notes ? h("div", null, h("span", { class: "muted" }, "Notes: "), h("bdi", null, e.notes)) : null)));
+      e.notes ? h("div", null, h("span", { class: "muted" }, "Notes: "), h("bdi", null, e.notes)) : null,
+      signedLine(e))));
+}
+
+/**
+ * "signed on <device>" or "unsigned" under a decision entry: the server records the
+ * receipt and the signing device's name in the entry's data (entries from before
+ * receipts existed carry none, so they read as unsigned too).
+ * @param {import("./types").AuditEntry} e
+ */
+function signedLine(e) {
+  if (e.event !== "approved" && e.event !== "denied") return null;
+  const data = e.data !== null && typeof e.data === "object" && !Array.isArray(e.data)
+    ? /** @type {{ [key: string]: unknown }} */ (e.data) : null;
+  const device = data && data.receipt && typeof data.device === "string" ? data.device : null;
+  return device
+    ? h("div", { class: "muted tl-signed" }, "signed on ", h("bdi", null, device))
+    : h("div", { class: "muted tl-signed tl-unsigned" }, "unsigned");
 }
 
 /** @param {Approval} a @param {ApprovalDetail} data @param {boolean} decidable */

@@ -183,7 +183,12 @@ by: string, at: string, notes: string | null,
 /**
  * Required for a deny, absent for an approve.
  */
-reason: string | null, };
+reason: string | null, 
+/**
+ * The approver's device's signature over this decision, when it sent one: an
+ * executor can check offline that what it runs is what was approved.
+ */
+receipt?: Receipt | null, };
 
 export type DecisionKind = "approve" | "deny";
 
@@ -270,7 +275,12 @@ server_approval: Approval | null, finished_at: string | null,
 /**
  * When the approver acknowledged this failed decision; kept, never deleted.
  */
-dismissed_at: string | null, };
+dismissed_at: string | null, 
+/**
+ * Signed by this device when the approver decided; `None` when the device has no
+ * registered key (the decision goes unsigned).
+ */
+receipt?: Receipt | null, };
 
 /**
  * An outbox row as the approver sees it: the entry and the sentence that explains it.
@@ -295,7 +305,12 @@ server_approval: Approval | null, finished_at: string | null,
 /**
  * When the approver acknowledged this failed decision; kept, never deleted.
  */
-dismissed_at: string | null, };
+dismissed_at: string | null, 
+/**
+ * Signed by this device when the approver decided; `None` when the device has no
+ * registered key (the decision goes unsigned).
+ */
+receipt?: Receipt | null, };
 
 export type OutboxState = "queued" | "sending" | "applied" | "rejected" | "expired";
 
@@ -404,6 +419,37 @@ export type Queued = { entries: Array<OutboxEntry>,
  * Ids not queued, with the reason (already decided, expired, unknown, ...).
  */
 skipped: Array<[string, string]>, };
+
+/**
+ * A decision signed by a registered device.
+ */
+export type Receipt = { 
+/**
+ * Always `ed25519`.
+ */
+alg: string, 
+/**
+ * The device key that signed, as `POST /devices` returned it.
+ */
+key_id: string, signed: ReceiptSigned, 
+/**
+ * Hex Ed25519 signature (64 bytes) over the canonical JSON of `signed`.
+ */
+signature: string, };
+
+/**
+ * What the approver's device signs.
+ */
+export type ReceiptSigned = { org_id: string, approval_id: string, kind: DecisionKind, 
+/**
+ * Hex SHA-256 of the approval's `params` in RFC 8785 canonical JSON.
+ */
+params_sha256: string, notes: string | null, reason: string | null, 
+/**
+ * When the approver decided (not when the decision reached the server: a
+ * decision queued offline is signed when it is made).
+ */
+decided_at: string, };
 
 /**
  * Other requests from the same agent for the same action.

@@ -11,6 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod receipt;
+pub use receipt::{
+    DecisionAuditData, Device, DeviceList, Receipt, ReceiptSigned, RegisterDeviceRequest,
+    RegisterDeviceResponse,
+};
+
 /// Base path of every org-scoped endpoint: `/api/v1/orgs/{org}`.
 pub const API_PREFIX: &str = "/api/v1";
 /// Header carrying the client's idempotency key on decision endpoints.
@@ -168,6 +174,10 @@ pub struct Decision {
     /// Required for a deny, absent for an approve.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The approver's device's signature over this decision, when it sent one: an
+    /// executor can check offline that what it runs is what was approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -299,6 +309,9 @@ pub fn is_valid_approval_id(id: &str) -> bool {
 pub struct ApproveRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The decision signed by the approver's device (see [`Receipt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -309,6 +322,9 @@ pub struct DenyRequest {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The decision signed by the approver's device (see [`Receipt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -322,6 +338,10 @@ pub struct BulkApproveRequest {
     /// See [`BulkDenyRequest::idempotency_keys`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_keys: Option<Vec<String>>,
+    /// One receipt per id, in the order of `approval_ids` (see [`Receipt`]); `null`
+    /// for an item sent unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts: Option<Vec<Option<Receipt>>>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -340,6 +360,10 @@ pub struct BulkDenyRequest {
     /// queued decisions freely between attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_keys: Option<Vec<String>>,
+    /// One receipt per id, in the order of `approval_ids` (see [`Receipt`]); `null`
+    /// for an item sent unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts: Option<Vec<Option<Receipt>>>,
 }
 
 /// The agent side of ESCALATE: `POST /approvals` with an agent token.
@@ -671,6 +695,14 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     /// 405: the endpoint exists but not with this method.
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// 422: a decision's receipt names a device key that is not registered in the
+    /// org, or was revoked before the decision.
+    pub const UNKNOWN_DEVICE: &str = "unknown_device";
+    /// 422: a decision's receipt signature does not verify.
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    /// 422: a decision's receipt is for another approval, org, kind, parameters,
+    /// notes or reason than the request it came with.
+    pub const RECEIPT_MISMATCH: &str = "receipt_mismatch";
     /// 500: a server fault (logged server-side; never caused by input).
     pub const INTERNAL: &str = "internal";
 }

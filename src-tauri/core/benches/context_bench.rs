@@ -72,6 +72,7 @@ fn approval(i: usize, now: chrono::DateTime<Utc>) -> Approval {
             at: created + chrono::Duration::minutes(5),
             notes: Some("looked fine".into()),
             reason: (kind == DecisionKind::Deny).then(|| "no".into()),
+            receipt: None,
         }),
         execution: None,
         change_seq: i as i64 + 1,

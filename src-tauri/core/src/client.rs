@@ -11,8 +11,17 @@ use serde::de::DeserializeOwned;
 use crate::api::{
     self, Approval, ApproveRequest, AuditTrail, BulkApproveRequest, BulkDenyRequest,
     BulkItemResult, BulkResponse, ChangesPage, DecisionKind, DecisionResponse, DenyRequest,
-    ErrorResponse, Stats, WhoAmI,
+    DeviceList, ErrorResponse, Receipt, RegisterDeviceRequest, RegisterDeviceResponse, Stats,
+    WhoAmI,
 };
+
+/// One item of a bulk decision: the approval, its idempotency key and its receipt.
+#[derive(Debug, Clone, Copy)]
+pub struct BulkItem<'a> {
+    pub id: &'a str,
+    pub key: &'a str,
+    pub receipt: Option<&'a Receipt>,
+}
 use crate::error::CoreError;
 use crate::server_clock::{parse_http_date, ServerClock};
 
@@ -193,6 +202,28 @@ impl ApiClient {
         self.http.request(method, url).bearer_auth(&self.token)
     }
 
+    /// Registers this device's public key (`POST /devices`); the same key again
+    /// answers the same id.
+    pub async fn register_device(
+        &self,
+        public_key: &str,
+        name: &str,
+    ) -> Result<RegisterDeviceResponse, Failure> {
+        let url = self.url(true, &["devices"])?;
+        let body = RegisterDeviceRequest {
+            public_key: public_key.to_string(),
+            name: name.to_string(),
+        };
+        self.send_json(self.request(Method::POST, url).json(&body))
+            .await
+    }
+
+    /// Every device key of the org (`GET /devices`), revoked ones included.
+    pub async fn devices(&self) -> Result<DeviceList, Failure> {
+        let url = self.url(true, &["devices"])?;
+        self.send_json(self.request(Method::GET, url)).await
+    }
+
     pub async fn me(&self) -> Result<WhoAmI, Failure> {
         let url = self.url(false, &["me"])?;
         self.send_json(self.request(Method::GET, url)).await
@@ -269,6 +300,7 @@ impl ApiClient {
         notes: Option<&str>,
         reason: Option<&str>,
         idempotency_key: &str,
+        receipt: Option<&Receipt>,
     ) -> Result<DecisionResponse, Failure> {
         let url = self.url(true, &["approvals", id, kind.as_str()])?;
         let req = self
@@ -277,10 +309,12 @@ impl ApiClient {
         let req = match kind {
             DecisionKind::Approve => req.json(&ApproveRequest {
                 notes: notes.map(str::to_string),
+                receipt: receipt.cloned(),
             }),
             DecisionKind::Deny => req.json(&DenyRequest {
                 reason: reason.unwrap_or_default().to_string(),
                 notes: notes.map(str::to_string),
+                receipt: receipt.cloned(),
             }),
         };
         let resp: DecisionResponse = self.send_json(req).await?;
@@ -301,12 +335,17 @@ impl ApiClient {
     pub async fn decide_bulk(
         &self,
         kind: DecisionKind,
-        items: &[(&str, &str)],
+        items: &[BulkItem<'_>],
         notes: Option<&str>,
         reason: Option<&str>,
     ) -> Result<Vec<Result<Approval, Failure>>, Failure> {
-        let ids: Vec<String> = items.iter().map(|(id, _)| id.to_string()).collect();
-        let keys: Vec<String> = items.iter().map(|(_, k)| k.to_string()).collect();
+        let ids: Vec<String> = items.iter().map(|i| i.id.to_string()).collect();
+        let keys: Vec<String> = items.iter().map(|i| i.key.to_string()).collect();
+        // Sent only when some item is signed, so an unsigned bulk stays as it was.
+        let receipts = items
+            .iter()
+            .any(|i| i.receipt.is_some())
+            .then(|| items.iter().map(|i| i.receipt.cloned()).collect());
         let notes = notes.map(str::to_string);
         let path = match kind {
             DecisionKind::Approve => "bulk-approve",
@@ -318,12 +357,14 @@ impl ApiClient {
                 approval_ids: ids,
                 notes,
                 idempotency_keys: Some(keys),
+                receipts,
             }),
             DecisionKind::Deny => req.json(&BulkDenyRequest {
                 approval_ids: ids,
                 reason: reason.unwrap_or_default().to_string(),
                 notes,
                 idempotency_keys: Some(keys),
+                receipts,
             }),
         };
         let resp: BulkResponse = self.send_json(req).await?;
@@ -332,7 +373,7 @@ impl ApiClient {
                 .results
                 .iter()
                 .zip(items)
-                .any(|(r, (id, _))| r.id != *id)
+                .any(|(r, item)| r.id != item.id)
         {
             return Err(Failure::Protocol(format!(
                 "bulk {} of {} ids answered with {} results for other ids",

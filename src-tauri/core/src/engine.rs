@@ -17,6 +17,7 @@ use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
 use crate::error::{CoreError, Result};
 use crate::notify_plan::{self, Announced, PlannedNotification};
 use crate::private_files;
+use crate::receipt::DeviceKey;
 use crate::server_clock::ServerClock;
 use crate::settings::{self, Settings};
 use crate::store::activity::ApprovalContext;
@@ -117,6 +118,10 @@ pub struct LogoutOutcome {
 pub struct LoginOutcome {
     pub who: WhoAmI,
     pub token_location: TokenLocation,
+    /// The id of this device's registered signing key; `None` when decisions go
+    /// unsigned (a server without device keys).
+    #[serde(default)]
+    pub device_key_id: Option<String>,
 }
 
 pub(crate) struct Inner {
@@ -144,6 +149,9 @@ pub(crate) struct Inner {
     clock: Arc<ServerClock>,
     /// The offset last written to the store, to skip writes that change nothing.
     saved_offset_ms: AtomicI64,
+    /// This device's signing key for the current account, loaded on first use
+    /// (`Some(None)`: none registered, decisions go unsigned).
+    device_key: Mutex<Option<Option<DeviceKey>>>,
 }
 
 #[derive(Clone)]
@@ -197,6 +205,7 @@ impl Engine {
                 expiry_mark: Mutex::new(DateTime::<Utc>::MIN_UTC),
                 clock,
                 saved_offset_ms: AtomicI64::new(saved.unwrap_or(i64::MIN)),
+                device_key: Mutex::new(None),
             }),
         };
         let initial = if engine.client().is_ok() {
@@ -423,12 +432,16 @@ impl Engine {
             s.subject = Some(who.subject.clone());
             store.save_settings(&s)?;
         }
+        let device = crate::receipt::register(&client, &self.inner.tokens, &account).await;
+        let device_key_id = device.as_ref().map(|k| k.key_id.clone());
+        *lock(&self.inner.device_key) = Some(device);
         *lock(&self.inner.client) = Some(client);
         self.set_conn(ConnState::Syncing);
         self.inner.wake.notify_one();
         Ok(LoginOutcome {
             who,
             token_location: location,
+            device_key_id,
         })
     }
 
@@ -474,6 +487,7 @@ impl Engine {
             .collect();
         self.store().forget_token_accounts(&targets)?;
         *lock(&self.inner.client) = None;
+        *lock(&self.inner.device_key) = None;
         self.set_conn(ConnState::NotConfigured);
         self.inner.wake.notify_one();
         Ok(LogoutOutcome {
@@ -501,6 +515,7 @@ impl Engine {
     /// Drops the cached client so the next request reads settings and token afresh.
     pub(crate) fn forget_client(&self) {
         *lock(&self.inner.client) = None;
+        *lock(&self.inner.device_key) = None;
     }
 
     /// An API client from the settings and the stored token.
@@ -762,6 +777,7 @@ impl Engine {
             }
         }
         self.expire_sweep()?;
+        let signer = self.device_key();
         let (entries, skipped) = self.store().enqueue_decisions(
             ids,
             &NewDecision {
@@ -769,6 +785,7 @@ impl Engine {
                 notes,
                 reason,
                 batch_id,
+                signer: signer.as_ref(),
             },
             self.now(),
         )?;
@@ -780,6 +797,25 @@ impl Engine {
             self.inner.wake.notify_one();
         }
         Ok(Queued { entries, skipped })
+    }
+
+    /// This device's signing key for the signed-in account, if one is registered.
+    /// A key that cannot be read is logged and decisions go unsigned (the server
+    /// still accepts them, marked unsigned) rather than refusing to decide.
+    pub fn device_key(&self) -> Option<DeviceKey> {
+        let mut cached = lock(&self.inner.device_key);
+        if let Some(k) = cached.as_ref() {
+            return k.clone();
+        }
+        let s = self.settings().ok()?;
+        let (server, org) = s.endpoint()?;
+        let key = DeviceKey::load(&self.inner.tokens, &TokenStore::account(server, org))
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "decisions go unsigned");
+                None
+            });
+        *cached = Some(key.clone());
+        key
     }
 
     /// Marks queued-but-never-sent decisions whose approval expired as expired.

@@ -14,6 +14,7 @@ pub mod notify_plan;
 pub mod params_diff;
 pub mod paths;
 pub mod private_files;
+pub mod receipt;
 pub mod reminders;
 pub mod server_clock;
 pub mod settings;

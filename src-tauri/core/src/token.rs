@@ -10,6 +10,8 @@ use crate::error::{CoreError, Result};
 
 /// Keychain service name.
 const SERVICE: &str = "countersign";
+/// Prefix of the account this device's signing key is filed under, beside the token.
+const DEVICE_KEY_PREFIX: &str = "device-key:";
 /// Set to `off` (or `file`) to skip the keychain entirely (tests, CI).
 pub const KEYRING_ENV: &str = "COUNTERSIGN_KEYRING";
 
@@ -100,17 +102,36 @@ impl TokenStore {
 
     /// Accounts with a token in the fallback file (the keychain cannot be listed).
     pub fn file_accounts(&self) -> Result<Vec<String>> {
-        Ok(self.file_read()?.into_keys().collect())
+        Ok(self
+            .file_read()?
+            .into_keys()
+            .filter(|a| !a.starts_with(DEVICE_KEY_PREFIX))
+            .collect())
     }
 
+    /// Stores this device's signing key (serialized) for `account`, the same way as
+    /// the token: keychain, else the private file.
+    pub fn save_device_key(&self, account: &str, key: &str) -> Result<TokenLocation> {
+        self.save(&format!("{DEVICE_KEY_PREFIX}{account}"), key)
+    }
+
+    pub fn load_device_key(&self, account: &str) -> Result<Option<String>> {
+        self.load(&format!("{DEVICE_KEY_PREFIX}{account}"))
+    }
+
+    /// Removes the token of `account` and this device's signing key registered with it
+    /// (a new login makes and registers a new key), so logging out leaves no secret.
     pub fn clear(&self, account: &str) -> Result<()> {
-        if self.use_keychain {
-            if let Ok(entry) = keyring::Entry::new(SERVICE, account) {
-                // NoEntry or no keychain: nothing to delete there.
-                let _ = entry.delete_credential();
+        for name in [account.to_string(), format!("{DEVICE_KEY_PREFIX}{account}")] {
+            if self.use_keychain {
+                if let Ok(entry) = keyring::Entry::new(SERVICE, &name) {
+                    // NoEntry or no keychain: nothing to delete there.
+                    let _ = entry.delete_credential();
+                }
             }
+            self.file_remove(&name)?;
         }
-        self.file_remove(account)
+        Ok(())
     }
 
     fn keychain_save(&self, account: &str, token: &str) -> std::result::Result<(), String> {

@@ -218,6 +218,18 @@ pub fn verify(conn: &Connection) -> Result<Verification, ServerError> {
         if e.compute_hash() != e.hash {
             return Ok(broken("hash does not match the entry's contents"));
         }
+        let decision = crate::receipts::AuditedDecision {
+            org: &e.org,
+            approval_id: &e.approval_id,
+            event: &e.event,
+            at: &e.at,
+            notes: e.notes.as_deref(),
+            reason: e.reason.as_deref(),
+            data: &e.data,
+        };
+        if let Some(problem) = crate::receipts::verify_entry(conn, &decision)? {
+            return Ok(broken(&problem));
+        }
         expected_prev = e.hash;
         expected_seq += 1;
         count += 1;

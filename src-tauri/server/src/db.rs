@@ -4,6 +4,7 @@
 
 pub mod approvals;
 pub mod decisions;
+pub mod devices;
 pub mod idempotency;
 pub mod rows;
 pub mod schema;

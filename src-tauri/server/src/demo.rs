@@ -428,6 +428,7 @@ fn history(now: DateTime<Utc>, expiry: Duration) -> Vec<Approval> {
                 at: decided_at,
                 notes: Some(APPROVE_NOTES[rng.gen_range(0..APPROVE_NOTES.len())].to_string()),
                 reason: None,
+                receipt: None,
             });
             if rng.gen_bool(0.75) {
                 let ok = rng.gen_bool(0.85);
@@ -455,6 +456,7 @@ fn history(now: DateTime<Utc>, expiry: Duration) -> Vec<Approval> {
                     .gen_bool(0.6)
                     .then(|| "Discussed with the owning team".to_string()),
                 reason: Some(DENY_REASONS[rng.gen_range(0..DENY_REASONS.len())].to_string()),
+                receipt: None,
             });
         } else {
             a.status = ApprovalStatus::Expired;

@@ -47,7 +47,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the audit trail's hash chain; exits non-zero if it is broken.
+    /// Check the audit trail's hash chain and every decision receipt in it (with the
+    /// device keys, revoked ones included: a revocation does not undo past receipts);
+    /// exits 2 if anything is broken.
     VerifyAudit {
         #[arg(long)]
         db: PathBuf,

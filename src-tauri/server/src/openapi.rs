@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agent, approvals, decisions, events, meta};
+use crate::routes::{agent, approvals, decisions, devices, events, meta};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,9 @@ use crate::routes::{agent, approvals, decisions, events, meta};
         decisions::deny,
         decisions::bulk_approve,
         decisions::bulk_deny,
+        devices::register,
+        devices::list,
+        devices::revoke,
         agent::create_approval,
         agent::record_result,
         events::events,
@@ -37,6 +40,7 @@ use crate::routes::{agent, approvals, decisions, events, meta};
         (name = "agent", description = "The policy engine's side of ESCALATE (agent tokens)"),
         (name = "sync", description = "Incremental sync: change feed and change events"),
         (name = "audit", description = "The hash-chained audit trail"),
+        (name = "devices", description = "Approvers' device keys, which sign decisions (receipts)"),
         (name = "meta", description = "Health, identity, this document"),
     )
 )]

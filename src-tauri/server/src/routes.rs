@@ -3,12 +3,13 @@
 pub mod agent;
 pub mod approvals;
 pub mod decisions;
+pub mod devices;
 pub mod events;
 pub mod meta;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use countersign_api::codes;
 use tower_http::trace::TraceLayer;
@@ -39,6 +40,14 @@ pub fn router(state: AppState) -> Router {
         .route(&p("/{id}/approve"), post(decisions::approve))
         .route(&p("/{id}/deny"), post(decisions::deny))
         .route(&p("/{id}/result"), post(agent::record_result))
+        .route(
+            "/api/v1/orgs/{org}/devices",
+            get(devices::list).post(devices::register),
+        )
+        .route(
+            "/api/v1/orgs/{org}/devices/{key_id}",
+            delete(devices::revoke),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -117,6 +117,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check offline that a decision's receipt was signed by one of the org's devices
+    /// and binds exactly this approval, its parameters and its decision. FILE holds the
+    /// approval JSON as the agent got it (`GET …/approvals/ID`, with
+    /// `decision.receipt`), or `{"receipt": …, "approval": …}`. Exit 0 verified, 5 not
+    /// verified (unsigned, unknown or revoked key, bad signature, mismatch), 2 unreadable
+    /// input, 1 no keys available.
+    VerifyReceipt {
+        /// The JSON file (`-` for standard input).
+        file: PathBuf,
+        /// The org's device keys (the JSON of `GET /api/v1/orgs/ORG/devices`) instead
+        /// of asking the server (or, offline, the copy cached by the last ask).
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Acknowledge the rejected or expired decision(s) on an approval: they leave
     /// `outbox` (still listed by `outbox --all`); nothing is deleted or re-sent.
     Dismiss {
@@ -141,7 +157,8 @@ impl Command {
             | Command::BulkDeny { json, .. }
             | Command::Stats { json, .. }
             | Command::Outbox { json, .. }
-            | Command::Dismiss { json, .. } => *json,
+            | Command::Dismiss { json, .. }
+            | Command::VerifyReceipt { json, .. } => *json,
         }
     }
 }

@@ -62,6 +62,9 @@ async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
         Command::Stats { from, to, json } => stats(engine, from.as_deref(), to.as_deref(), json),
         Command::Outbox { all, json } => outbox(engine, all, json),
         Command::Dismiss { id, json } => dismiss(engine, &id, json),
+        Command::VerifyReceipt { file, keys, json } => {
+            super::verify_receipt::run(engine, &file, keys.as_deref(), json).await
+        }
     }
 }
 
@@ -143,7 +146,7 @@ fn read_reason_and_notes(
     Ok((reason, notes))
 }
 
-fn print_json<T: Serialize>(v: &T) -> Result<(), CliError> {
+pub(super) fn print_json<T: Serialize>(v: &T) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v)
         .map_err(|e| CliError::new(EXIT_OTHER, format!("cannot encode JSON: {e}")))?;
     println!("{s}");
@@ -209,6 +212,12 @@ async fn login(
         loc @ countersign_core::TokenLocation::File { .. } => {
             eprintln!("warning: no OS keychain is reachable; the token is kept in {loc}");
         }
+    }
+    match &outcome.device_key_id {
+        Some(id) => println!("Decisions from this device are signed with its key {id}."),
+        None => eprintln!(
+            "warning: this device's key could not be registered; decisions are sent unsigned"
+        ),
     }
     match engine.sync_now().await {
         Ok(s) => println!("Synced: {} approvals received.", s.pulled),

@@ -281,6 +281,7 @@ mod tests {
             at: a.created_at + Duration::hours(1),
             notes: Some(format!("notes on {id}")),
             reason: (kind == DecisionKind::Deny).then(|| "too risky".to_string()),
+            receipt: None,
         });
         a
     }

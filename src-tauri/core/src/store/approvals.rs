@@ -1444,6 +1444,7 @@ pub(crate) mod tests {
                     notes: None,
                     reason: None,
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1509,6 +1510,7 @@ pub(crate) mod tests {
                     notes: Some("ok"),
                     reason: None,
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1535,6 +1537,7 @@ pub(crate) mod tests {
                     notes: None,
                     reason: Some("r"),
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1556,6 +1559,7 @@ pub(crate) mod tests {
             at: now,
             notes: None,
             reason: None,
+            receipt: None,
         });
         s.outbox_mark_applied(q[0].seq, &applied, now).unwrap();
         let item = &s.list(&QueueQuery::default(), now).unwrap().items[0];
@@ -1582,6 +1586,7 @@ pub(crate) mod tests {
                     notes: None,
                     reason: Some("r"),
                     batch_id: None,
+                    signer: None,
                 },
                 now,
             )
@@ -1595,6 +1600,7 @@ pub(crate) mod tests {
             at: now,
             notes: None,
             reason: None,
+            receipt: None,
         });
         s.outbox_mark_failed(
             q[0].seq,
@@ -1640,6 +1646,7 @@ pub(crate) mod tests {
                         notes: None,
                         reason: None,
                         batch_id: None,
+                        signer: None,
                     },
                     now,
                 )

@@ -169,6 +169,11 @@ pub const MIGRATIONS: &[&str] = &[
         ON approvals(agent, action, created_at, status, expires_at);
     CREATE INDEX approvals_failed ON approvals(id) WHERE outcome = 'failed';
     "#,
+    // v10 (issue 10 §2, receipts): the decision's receipt, signed by this device when
+    // the approver decided, sent with every attempt.
+    r#"
+    ALTER TABLE outbox ADD COLUMN receipt_json TEXT;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -10,8 +10,9 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::{from_ms, to_ms, Store};
-use crate::api::{Approval, ApprovalStatus, DecisionKind};
+use crate::api::{Approval, ApprovalStatus, DecisionKind, Receipt};
 use crate::error::{CoreError, Result};
+use crate::receipt::DeviceKey;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,6 +85,10 @@ pub struct OutboxEntry {
     /// When the approver acknowledged this failed decision; kept, never deleted.
     #[serde(default)]
     pub dismissed_at: Option<DateTime<Utc>>,
+    /// Signed by this device when the approver decided; `None` when the device has no
+    /// registered key (the decision goes unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 /// An outbox row as the approver sees it: the entry and the sentence that explains it.
@@ -185,11 +190,14 @@ pub struct NewDecision<'a> {
     pub notes: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub batch_id: Option<&'a str>,
+    /// This device's signing key: each queued row gets its receipt now, at decide time.
+    pub signer: Option<&'a DeviceKey>,
 }
 
 const COLUMNS: &str =
     "seq, approval_id, kind, notes, reason, batch_id, decided_at, idempotency_key,
-     attempts, next_attempt_at, last_error, state, result_json, finished_at, dismissed_at";
+     attempts, next_attempt_at, last_error, state, result_json, finished_at, dismissed_at,
+     receipt_json";
 
 fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let kind: String = r.get(2)?;
@@ -215,7 +223,28 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         server_approval: result_json.and_then(|j| serde_json::from_str(&j).ok()),
         finished_at: r.get::<_, Option<i64>>(13)?.map(from_ms),
         dismissed_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
+        receipt: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
+}
+
+/// The receipt (as JSON) for deciding cached approval `id` now, signed over the
+/// parameters this device holds: what the approver saw.
+fn sign_cached(
+    tx: &Transaction<'_>,
+    id: &str,
+    d: &NewDecision<'_>,
+    signer: &DeviceKey,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let json: String = tx.query_row("SELECT json FROM approvals WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })?;
+    let approval: Approval = serde_json::from_str(&json)
+        .map_err(|e| CoreError::Protocol(format!("cached approval {id} is unreadable: {e}")))?;
+    let receipt = signer.sign(&approval, d.kind, d.notes, d.reason, now)?;
+    serde_json::to_string(&receipt).map_err(|e| CoreError::Protocol(e.to_string()))
 }
 
 /// Why an approval cannot be decided from this device right now, if it cannot.
@@ -335,10 +364,14 @@ impl Store {
             // The key is made now, at queue time, so every retry of this decision
             // (across crashes and restarts) carries the same key.
             let key = uuid::Uuid::new_v4().to_string();
+            let receipt = match d.signer {
+                Some(signer) => Some(sign_cached(&tx, id, d, signer, now)?),
+                None => None,
+            };
             tx.execute(
                 "INSERT INTO outbox(approval_id, kind, notes, reason, batch_id, decided_at,
-                     idempotency_key, attempts, next_attempt_at, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?6, 'queued')",
+                     idempotency_key, attempts, next_attempt_at, state, receipt_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?6, 'queued', ?8)",
                 params![
                     id,
                     d.kind.as_str(),
@@ -346,7 +379,8 @@ impl Store {
                     d.reason,
                     d.batch_id,
                     to_ms(now),
-                    key
+                    key,
+                    receipt
                 ],
             )?;
             queued_seqs.push(tx.last_insert_rowid());
@@ -658,6 +692,7 @@ mod tests {
             notes,
             reason,
             batch_id: (ids.len() > 1).then_some("batch"),
+            signer: None,
         };
         let (q, skipped) = s.enqueue_decisions(&ids, &d, now).unwrap();
         assert_eq!((q.len(), skipped.len()), (ids.len(), 0), "{skipped:?}");

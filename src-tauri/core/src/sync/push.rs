@@ -4,7 +4,7 @@
 //! still under its own key, so a retry replays per item however it is regrouped.
 
 use crate::api::{Approval, MAX_BULK_IDS};
-use crate::client::{ApiClient, Failure};
+use crate::client::{ApiClient, BulkItem, Failure};
 use crate::conn_state::EngineEvent;
 use crate::engine::Engine;
 use crate::error::{CoreError, Result};
@@ -26,6 +26,7 @@ pub struct PushSummary {
 pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<PushSummary> {
     let mut summary = PushSummary::default();
     let mut first = true;
+    let mut reregistered = false;
     let max = engine.inner.opts.max_batch.clamp(1, MAX_BULK_IDS);
     loop {
         summary.expired += engine.blocking(|e| e.expire_sweep()).await?;
@@ -48,6 +49,17 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
             .await?;
         let outcomes = send(client, &group).await;
         summary.requests += 1;
+        // A server that no longer knows this device's key (its database was rebuilt or
+        // restored) refuses signed decisions: register the same key again (same key,
+        // same id, so the receipts stay valid) and resend, once per drain. The rows are
+        // still `sending`, so the next batch picks them up; an item that did apply is
+        // replayed under its key.
+        if !reregistered && outcomes.iter().any(is_unknown_device) {
+            reregistered = true;
+            if crate::receipt::reregister(engine, client).await {
+                continue;
+            }
+        }
         let now = engine.now();
 
         let mut records = Vec::with_capacity(group.len());
@@ -156,13 +168,18 @@ async fn send(
                 head.notes.as_deref(),
                 head.reason.as_deref(),
                 &head.idempotency_key,
+                head.receipt.as_ref(),
             )
             .await;
         return vec![answer.map(|r| r.approval)];
     }
-    let items: Vec<(&str, &str)> = group
+    let items: Vec<BulkItem<'_>> = group
         .iter()
-        .map(|r| (r.approval_id.as_str(), r.idempotency_key.as_str()))
+        .map(|r| BulkItem {
+            id: &r.approval_id,
+            key: &r.idempotency_key,
+            receipt: r.receipt.as_ref(),
+        })
         .collect();
     match client
         .decide_bulk(
@@ -176,6 +193,10 @@ async fn send(
         Ok(outcomes) => outcomes,
         Err(f) => vec![Err(f); group.len()],
     }
+}
+
+fn is_unknown_device(outcome: &std::result::Result<Approval, Failure>) -> bool {
+    matches!(outcome, Err(Failure::Rejected { code, .. }) if code == crate::api::codes::UNKNOWN_DEVICE)
 }
 
 /// Whether the approval's decision is this outbox row's: same approver, same kind,
@@ -222,6 +243,7 @@ mod tests {
             server_approval: None,
             finished_at: None,
             dismissed_at: None,
+            receipt: None,
         }
     }
 
@@ -235,6 +257,7 @@ mod tests {
             at: now,
             notes: Some("ok".into()),
             reason: None,
+            receipt: None,
         });
         assert!(is_ours(
             &a,

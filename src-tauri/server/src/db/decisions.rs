@@ -2,7 +2,10 @@
 //! the caller's transaction on the writer connection and appends its audit entry there.
 
 use chrono::{DateTime, Utc};
-use countersign_api::{Approval, ApprovalStatus, AuditEvent, DecisionKind, ExecutionOutcome};
+use countersign_api::{
+    Approval, ApprovalStatus, AuditEvent, DecisionAuditData, DecisionKind, ExecutionOutcome,
+    Receipt,
+};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
@@ -17,6 +20,9 @@ pub struct DecisionInput<'a> {
     pub notes: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub now: DateTime<Utc>,
+    /// The verified receipt and the name of the device that signed it; `None` is an
+    /// unsigned decision (recorded as such in the audit trail).
+    pub receipt: Option<(&'a Receipt, &'a str)>,
 }
 
 #[derive(Debug)]
@@ -54,7 +60,7 @@ pub fn decide(
     let updated = conn
         .prepare_cached(
             "UPDATE approvals SET status = ?1, decision_kind = ?2, decided_by = ?3, decided_at = ?4,
-                 decision_notes = ?5, decision_reason = ?6, change_seq = ?7
+                 decision_notes = ?5, decision_reason = ?6, change_seq = ?7, decision_receipt = ?10
              WHERE org = ?8 AND id = ?9 AND status = 'pending' AND expires_at > ?4",
         )?
         .execute(params![
@@ -67,10 +73,27 @@ pub fn decide(
             seq,
             org,
             id,
+            input
+                .receipt
+                .map(|(r, _)| serde_json::to_string(r))
+                .transpose()?,
         ])?;
     if updated == 0 {
         return settled(conn, org, id);
     }
+    // The receipt is part of the hashed entry, so the chain covers it too.
+    let audit_data = match input.receipt {
+        Some((receipt, device)) => DecisionAuditData {
+            receipt: Some(receipt.clone()),
+            device: Some(device.to_string()),
+            unsigned: false,
+        },
+        None => DecisionAuditData {
+            receipt: None,
+            device: None,
+            unsigned: true,
+        },
+    };
     audit::append(
         conn,
         NewEntry {
@@ -84,7 +107,7 @@ pub fn decide(
             at: input.now,
             notes: input.notes,
             reason: input.reason,
-            data: Value::Null,
+            data: serde_json::to_value(&audit_data)?,
         },
     )?;
     changes.push(Change {

@@ -14,7 +14,7 @@ use crate::error::ServerError;
 pub const COLUMNS: &str = "org, id, agent_id, agent_name, agent_version, action, summary, status, \
      reason_code, reason_text, params, policy_trace, risk, created_at, expires_at, requested_by, \
      decision_kind, decided_by, decided_at, decision_notes, decision_reason, \
-     exec_outcome, exec_output, exec_recorded_at, change_seq";
+     exec_outcome, exec_output, exec_recorded_at, change_seq, decision_receipt";
 
 fn bad(col: usize, msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, Type::Text, msg.into())
@@ -42,6 +42,7 @@ pub fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
             at: from_ms(row.get::<_, Option<i64>>(18)?.unwrap_or_default()),
             notes: row.get(19)?,
             reason: row.get(20)?,
+            receipt: super::devices::stored_receipt(row.get(25)?),
         }),
     };
     let exec_outcome: Option<String> = row.get(21)?;
@@ -106,7 +107,7 @@ pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<(), ServerErro
     let exec_output = e.map(|e| serde_json::to_string(&e.output)).transpose()?;
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO approvals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
     ))?;
     stmt.execute(params![
         a.org_id,
@@ -134,6 +135,9 @@ pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<(), ServerErro
         exec_output,
         e.map(|e| to_ms(e.recorded_at)),
         a.change_seq,
+        d.and_then(|d| d.receipt.as_ref())
+            .map(serde_json::to_string)
+            .transpose()?,
     ])?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use countersign_api::codes;
 use countersign_api::{
     Approval, ApproveRequest, BulkApproveRequest, BulkDenyRequest, BulkItemResult, BulkResponse,
-    DecisionKind, DecisionResponse, DenyRequest, ErrorDetail, ErrorResponse, MAX_BULK_IDS,
+    DecisionKind, DecisionResponse, DenyRequest, ErrorDetail, ErrorResponse, Receipt, MAX_BULK_IDS,
 };
 use rusqlite::Connection;
 
@@ -22,6 +22,7 @@ use crate::db::idempotency::{self, Scope, StoredAnswer};
 use crate::db::{now, Change};
 use crate::error::{ApiError, ApiResult, ServerError};
 use crate::extract::{ApiJson, ApiPath, IdempotencyKey};
+use crate::receipts::{self, Claim};
 use crate::routes::approvals::IdPath;
 use crate::state::AppState;
 use crate::validate;
@@ -53,14 +54,33 @@ fn decide_item(
     subject: &str,
     id: &str,
     req: &Request,
+    receipt: Option<&Receipt>,
     changes: &mut Vec<Change>,
 ) -> Result<Answer, ServerError> {
+    // A signed decision is verified before anything is applied.
+    let device = match receipt {
+        Some(receipt) => {
+            let claim = Claim {
+                org,
+                id,
+                kind: req.kind,
+                notes: req.notes.as_deref(),
+                reason: req.reason.as_deref(),
+            };
+            match receipts::check(conn, &claim, receipt)? {
+                Ok(name) => Some(name),
+                Err(e) => return Ok(Answer::Err(e)),
+            }
+        }
+        None => None,
+    };
     let input = DecisionInput {
         kind: req.kind,
         by: subject,
         notes: req.notes.as_deref(),
         reason: req.reason.as_deref(),
         now: now(),
+        receipt: receipt.zip(device.as_deref()),
     };
     Ok(match decide(conn, org, id, &input, changes)? {
         DecideOutcome::Decided(a) => Answer::Ok(Box::new(a)),
@@ -119,6 +139,14 @@ enum Keyed {
     Mismatch,
 }
 
+/// What came with one decision besides the shared request: its idempotency key and
+/// its receipt, either of which may be absent.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    key: Option<&'a str>,
+    receipt: Option<&'a Receipt>,
+}
+
 /// One decision under an optional idempotency key, as `POST /{id}/approve|deny`
 /// answers it. A bulk item carrying its own key goes through here too, with the same
 /// request hash and the same stored form, so the single and bulk endpoints replay each
@@ -129,9 +157,10 @@ fn decide_keyed(
     subject: &str,
     id: &str,
     req: &Request,
-    key: Option<&str>,
+    sent: Sent<'_>,
     changes: &mut Vec<Change>,
 ) -> Result<Keyed, ServerError> {
+    let Sent { key, receipt } = sent;
     let endpoint = format!("{}:{id}", req.kind.as_str());
     let hash = idempotency::request_hash(&endpoint, &req.canonical(id));
     let scope = key.map(|key| Scope { org, subject, key });
@@ -143,7 +172,7 @@ fn decide_keyed(
             return Ok(Keyed::Answer(stored.status, stored.body));
         }
     }
-    let (status, body) = match decide_item(tx, org, subject, id, req, changes)? {
+    let (status, body) = match decide_item(tx, org, subject, id, req, receipt, changes)? {
         Answer::Ok(approval) => {
             let approval = *approval;
             let change_seq = approval.change_seq;
@@ -174,6 +203,7 @@ async fn single(
     id: String,
     key: Option<String>,
     req: Request,
+    receipt: Option<Receipt>,
 ) -> ApiResult<Response> {
     validate::approval_id(&id)?;
     let (org, subject) = (caller.org().to_string(), caller.subject().to_string());
@@ -182,7 +212,18 @@ async fn single(
         .write(move |conn| -> Result<_, ApiError> {
             let tx = conn.transaction().map_err(ServerError::from)?;
             let mut changes = Vec::new();
-            let keyed = decide_keyed(&tx, &org, &subject, &id, &req, key.as_deref(), &mut changes)?;
+            let keyed = decide_keyed(
+                &tx,
+                &org,
+                &subject,
+                &id,
+                &req,
+                Sent {
+                    key: key.as_deref(),
+                    receipt: receipt.as_ref(),
+                },
+                &mut changes,
+            )?;
             let Keyed::Answer(status, body) = keyed else {
                 return Err(mismatch());
             };
@@ -197,7 +238,7 @@ async fn single(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/approve", tag = "decisions",
     params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
     request_body(content = ApproveRequest, description = "Optional notes; an empty body is allowed"),
-    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorResponse)),
+    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch; nothing applied", body = ErrorResponse)),
     security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -211,13 +252,13 @@ pub async fn approve(
         notes: validate::notes(body.notes)?,
         reason: None,
     };
-    single(state, caller, path.id, key, req).await
+    single(state, caller, path.id, key, req, body.receipt).await
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/deny", tag = "decisions",
     params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
     request_body = DenyRequest,
-    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorResponse)),
+    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch; nothing applied", body = ErrorResponse)),
     security(("bearer" = [])))]
 pub async fn deny(
     State(state): State<AppState>,
@@ -231,7 +272,7 @@ pub async fn deny(
         notes: validate::notes(body.notes)?,
         reason: Some(validate::deny_reason(body.reason)?),
     };
-    single(state, caller, path.id, key, req).await
+    single(state, caller, path.id, key, req, body.receipt).await
 }
 
 /// Per-item keys from the body: one per id, each a valid key, no key twice, and not
@@ -348,9 +389,19 @@ async fn bulk(
     key: Option<String>,
     item_keys: Option<Vec<String>>,
     req: Request,
+    item_receipts: Option<Vec<Option<Receipt>>>,
 ) -> ApiResult<Response> {
     check_ids(&ids)?;
     check_item_keys(&ids, item_keys.as_deref(), key.as_deref())?;
+    if let Some(r) = &item_receipts {
+        if r.len() != ids.len() {
+            return Err(ApiError::validation(format!(
+                "receipts holds {} receipts for {} approval_ids; one receipt per id",
+                r.len(),
+                ids.len()
+            )));
+        }
+    }
     let (org, subject) = (caller.org().to_string(), caller.subject().to_string());
     let (response, changes) = state
         .db
@@ -359,6 +410,7 @@ async fn bulk(
             let mut changes = Vec::new();
             let mut results = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
+                let receipt = item_receipts.as_ref().and_then(|r| r[i].as_ref());
                 if let Err(e) = validate::approval_id(id) {
                     results.push(item_result(id, Answer::Err(e)));
                     continue;
@@ -370,7 +422,10 @@ async fn bulk(
                         &subject,
                         id,
                         &req,
-                        Some(&keys[i]),
+                        Sent {
+                            key: Some(&keys[i]),
+                            receipt,
+                        },
                         &mut changes,
                     )? {
                         Keyed::Answer(status, body) => item_from_answer(id, status, &body)?,
@@ -400,7 +455,7 @@ async fn bulk(
                 }
                 let item = item_result(
                     id,
-                    decide_item(&tx, &org, &subject, id, &req, &mut changes)?,
+                    decide_item(&tx, &org, &subject, id, &req, receipt, &mut changes)?,
                 );
                 if let Some(scope) = &scope {
                     if worth_storing(item.status) {
@@ -451,6 +506,7 @@ pub async fn bulk_approve(
         key,
         body.idempotency_keys,
         req,
+        body.receipts,
     )
     .await
 }
@@ -478,6 +534,7 @@ pub async fn bulk_deny(
         key,
         body.idempotency_keys,
         req,
+        body.receipts,
     )
     .await
 }

@@ -1,0 +1,135 @@
+//! Device keys: the Ed25519 public keys approvers' devices sign decisions with, and
+//! the receipt each signed decision stored on its approval.
+
+use chrono::{DateTime, Utc};
+use countersign_api::{Device, Receipt};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use sha2::{Digest, Sha256};
+
+use super::{from_ms, to_ms};
+use crate::error::ServerError;
+
+const SCHEMA: &str = r#"
+-- Registered device keys (issue 10, receipts). Never deleted: a revoked key still
+-- verifies the receipts it made before its revocation.
+CREATE TABLE IF NOT EXISTS devices (
+    org        TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    owner      TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    PRIMARY KEY (org, key_id)
+);
+"#;
+
+/// Creates the devices table and the approvals' `decision_receipt` column; both
+/// idempotent, so opening an older file upgrades it.
+pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
+    conn.execute_batch(SCHEMA)?;
+    let has_column: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('approvals') WHERE name = 'decision_receipt'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE approvals ADD COLUMN decision_receipt TEXT")?;
+    }
+    Ok(())
+}
+
+/// A key's id: `dev-` and the first 16 hex digits of SHA-256 of the key's bytes, so
+/// registering the same key twice names it alike.
+pub fn key_id_for(public_key: &[u8]) -> String {
+    format!("dev-{}", &hex::encode(Sha256::digest(public_key))[..16])
+}
+
+const DEVICE_COLUMNS: &str = "key_id, public_key, owner, name, created_at, revoked_at";
+
+fn device_from_row(r: &Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        key_id: r.get(0)?,
+        public_key: r.get(1)?,
+        owner: r.get(2)?,
+        name: r.get(3)?,
+        created_at: from_ms(r.get(4)?),
+        revoked_at: r.get::<_, Option<i64>>(5)?.map(from_ms),
+    })
+}
+
+pub fn get(conn: &Connection, org: &str, key_id: &str) -> Result<Option<Device>, ServerError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE org = ?1 AND key_id = ?2"
+        ))?
+        .query_row(params![org, key_id], device_from_row)
+        .optional()?)
+}
+
+pub fn list(conn: &Connection, org: &str) -> Result<Vec<Device>, ServerError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices WHERE org = ?1 ORDER BY created_at, key_id"
+    ))?;
+    let rows = stmt.query_map([org], device_from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// What registering a key did.
+pub enum Registered {
+    /// New, or the same owner registering it again.
+    Ok(String),
+    /// The key is registered to another approver, or was revoked.
+    Taken(String),
+}
+
+pub fn register(
+    conn: &Connection,
+    org: &str,
+    owner: &str,
+    public_key: &[u8],
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Registered, ServerError> {
+    let key_id = key_id_for(public_key);
+    if let Some(existing) = get(conn, org, &key_id)? {
+        if existing.owner != owner || existing.revoked_at.is_some() {
+            return Ok(Registered::Taken(key_id));
+        }
+        return Ok(Registered::Ok(key_id));
+    }
+    conn.prepare_cached(
+        "INSERT INTO devices (org, key_id, public_key, owner, name, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        org,
+        key_id,
+        hex::encode(public_key),
+        owner,
+        name,
+        to_ms(now)
+    ])?;
+    Ok(Registered::Ok(key_id))
+}
+
+/// Marks a key revoked (once: a second revocation keeps the first time).
+pub fn revoke(
+    conn: &Connection,
+    org: &str,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ServerError> {
+    conn.prepare_cached(
+        "UPDATE devices SET revoked_at = ?3 WHERE org = ?1 AND key_id = ?2 AND revoked_at IS NULL",
+    )?
+    .execute(params![org, key_id, to_ms(now)])?;
+    Ok(())
+}
+
+/// The receipt stored with an approval's decision, if any.
+pub fn stored_receipt(text: Option<String>) -> Option<Receipt> {
+    // The server wrote it from a verified receipt; an unreadable one is reported as
+    // absent rather than failing every read of the approval.
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
