@@ -32,7 +32,9 @@ fn assert_refused(status: StatusCode, body: &Value, what: &str) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
     assert_eq!(error_code(body), "validation_failed", "{what}: {body}");
     assert!(
-        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{what}: {body}"
     );
 }
@@ -92,7 +94,10 @@ async fn array_bodies_are_refused_on_every_endpoint_and_change_nothing() {
     assert_refused(s, &body, "a trace step as an array");
 
     // Nothing was applied or created.
-    assert_eq!(t.approval("appr-arr1").await.status, ApprovalStatus::Pending);
+    assert_eq!(
+        t.approval("appr-arr1").await.status,
+        ApprovalStatus::Pending
+    );
     assert_eq!(audit_len(&t, "appr-arr1").await, 1);
     for id in ["appr-arr3", "appr-arr4"] {
         let (s, _) = t.get(ALICE, &format!("/{id}")).await;
@@ -105,7 +110,13 @@ async fn array_bodies_are_refused_on_every_endpoint_and_change_nothing() {
     assert_refused(s, &body, "result as an array");
     assert!(t.approval("appr-arr2").await.execution.is_none());
     // The object forms still work, and an empty body still means `{}`.
-    let (s, body) = post_text(&t, ENGINE, "/appr-arr2/result", r#"{"outcome":"succeeded"}"#).await;
+    let (s, body) = post_text(
+        &t,
+        ENGINE,
+        "/appr-arr2/result",
+        r#"{"outcome":"succeeded"}"#,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(
         t.approval("appr-arr2").await.execution.map(|e| e.outcome),
@@ -139,7 +150,11 @@ async fn unknown_keys_are_refused_at_every_depth_naming_where() {
     assert_eq!(s, StatusCode::NOT_FOUND, "nothing was created");
     // Top level, as before.
     let (s, body) = t
-        .post(ENGINE, "", new_request("appr-unk1", json!({"summry": "typo"})))
+        .post(
+            ENGINE,
+            "",
+            new_request("appr-unk1", json!({"summry": "typo"})),
+        )
         .await;
     assert_refused(s, &body, "top-level typo");
 
@@ -191,7 +206,10 @@ async fn reasons_without_a_visible_character_or_with_control_characters_are_refu
             .await;
         assert_refused(s, &body, &format!("bulk-deny {reason:?}"));
     }
-    assert_eq!(t.approval("appr-rsn1").await.status, ApprovalStatus::Pending);
+    assert_eq!(
+        t.approval("appr-rsn1").await.status,
+        ApprovalStatus::Pending
+    );
     assert_eq!(audit_len(&t, "appr-rsn1").await, 1);
 
     // Visible text with right-to-left marks and line breaks is a reason.
@@ -217,7 +235,14 @@ async fn add_token_refuses_org_ids_the_client_refuses() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-server"))
         .args(["add-token", "--db"])
         .arg(&db)
-        .args(["--org", "bad org/..", "--role", "approver", "--subject", "alice"])
+        .args([
+            "--org",
+            "bad org/..",
+            "--role",
+            "approver",
+            "--subject",
+            "alice",
+        ])
         .output()
         .expect("runs");
     assert!(!out.status.success());
