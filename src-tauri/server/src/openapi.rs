@@ -189,15 +189,43 @@ mod strict {
                 continue;
             };
             for p in params {
-                let schema = match (p.get("in").and_then(Value::as_str), p.get("name")) {
-                    (Some("path"), Some(n)) if n == "id" => id.clone(),
-                    (Some("path"), Some(n)) if n == "org" => org.clone(),
-                    (Some("header"), Some(n)) if n == countersign_api::IDEMPOTENCY_HEADER => {
-                        key.clone()
+                let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+                let schema = match (p.get("in").and_then(Value::as_str), name) {
+                    (Some("path"), "id") => id.clone(),
+                    (Some("path"), "org") => org.clone(),
+                    (Some("header"), countersign_api::IDEMPOTENCY_HEADER) => key.clone(),
+                    // Read as strings so a bad one gets a clear message; documented as
+                    // what they must hold.
+                    (Some("query"), "after") => {
+                        json!({"type": "integer", "minimum": 0, "maximum": i64::MAX})
                     }
+                    (Some("query"), "wait") => json!({
+                        "type": "integer", "minimum": 0, "maximum": u64::MAX,
+                        "description": "Seconds; more than 60 waits 60."
+                    }),
+                    (Some("query"), "limit") => json!({
+                        "type": "integer", "minimum": 1,
+                        "maximum": countersign_api::MAX_PAGE_LIMIT
+                    }),
+                    (Some("query"), "from" | "to") => json!({
+                        "anyOf": [
+                            {"type": "string", "format": "date"},
+                            {"type": "string", "format": "date-time"}
+                        ]
+                    }),
                     _ => continue,
                 };
                 p["schema"] = schema;
+            }
+        }
+        // Bulk bodies: the server refuses an empty, oversized or repeating id list.
+        for name in ["BulkApproveRequest", "BulkDenyRequest"] {
+            if let Some(ids) = doc.pointer_mut(&format!(
+                "/components/schemas/{name}/properties/approval_ids"
+            )) {
+                ids["minItems"] = json!(1);
+                ids["maxItems"] = json!(countersign_api::MAX_BULK_IDS);
+                ids["uniqueItems"] = json!(true);
             }
         }
     }
