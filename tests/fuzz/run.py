@@ -12,7 +12,11 @@ token (approver, agent) with these checks:
   response_headers_conformance
   response_schema_conformance every body matches the document
   negative_data_rejection     a request the document calls invalid is refused (4xx)
-  no_other_org_data           (hooks.py) org-demo's tokens never see org-other's data
+  no_other_org_data           (hooks.py) one org's token never sees the other's data
+  strict_request_bodies       (hooks.py) an unknown key or an array anywhere is a 400
+
+Three runs: org-demo's approver and agent tokens (org-other's marker must not show),
+then org-other's approver token (a demo summary must not show).
 
 Usage: run.py SERVER_BINARY SCHEMATHESIS [--examples N] [--seed N] [schemathesis options]
 Exits non-zero when any check failed; the failing cases are printed by schemathesis.
@@ -38,8 +42,10 @@ OTHER_ORG = "org-other"
 MARKER = "XORG-SECRET-5b1e"
 OTHER_ID = "appr-xorg-5b1e"
 DEMO_TOKENS = {"approver": "demo-approver-token", "agent": "demo-agent-token"}
+# A summary only org-demo's seeded data has (appr-xyz789), for the run as org-other.
+DEMO_MARKER = "Deploy app:v2.0.0 to production namespace"
 # Ids the fuzzer may put in `{id}`: the demo's own, one that does not exist, and the
-# other org's (which must be a 404 for org-demo's tokens).
+# other org's (each a 404 for the other org's tokens).
 DEMO_IDS = ["appr-xyz789", "appr-abc123", "appr-def456", "appr-missing-1", OTHER_ID]
 # The SSE stream never ends, so a fuzzer request to it would only time out; it is
 # covered by the server's own tests (tests/events.rs).
@@ -133,9 +139,14 @@ values = ["org-demo", "{OTHER_ORG}"]
 [dictionaries.ids]
 values = [{ids}]
 
+# A long poll holds the request for up to 60 s on a pending approval: keep it short.
+[dictionaries.waits]
+values = [0, 1]
+
 [parameters]
 "path.org" = {{ dictionary = "orgs", probability = 0.9 }}
 "path.id" = {{ dictionary = "ids", probability = 0.7 }}
+"query.wait" = {{ dictionary = "waits", probability = 1.0 }}
 """
     )
 
@@ -171,7 +182,6 @@ def main() -> int:
             env = dict(os.environ)
             env["SCHEMATHESIS_HOOKS"] = "hooks"
             env["PYTHONPATH"] = f"{HERE}{os.pathsep}{env.get('PYTHONPATH', '')}"
-            env["FUZZ_FOREIGN_MARKERS"] = MARKER
             checks = ",".join(
                 [
                     "not_a_server_error",
@@ -185,8 +195,13 @@ def main() -> int:
                 ]
                 + args.also_check
             )
-            for role, token in DEMO_TOKENS.items():
-                print(f"\n=== schemathesis with org-demo's {role} token ===", flush=True)
+            runs = [
+                ("org-demo", role, token, MARKER) for role, token in DEMO_TOKENS.items()
+            ] + [(OTHER_ORG, "approver", other_approver, DEMO_MARKER)]
+            for org, role, token, foreign in runs:
+                env["FUZZ_FOREIGN_MARKERS"] = foreign
+                print(f"\n=== schemathesis with {org}'s {role} token ===", flush=True)
+                role = f"{org}-{role}"
                 cmd = [
                     args.schemathesis,
                     "--config-file",

@@ -165,6 +165,11 @@ mod strict {
         }
     }
 
+    /// `schema`, or an empty value, which the server reads as absent (`?from=&to=`).
+    fn or_empty(schema: Value) -> Value {
+        json!({"anyOf": [schema, {"type": "string", "maxLength": 0}]})
+    }
+
     /// The forms the server checks on path parameters and headers, from the rules in
     /// `countersign-api` and the idempotency store.
     pub fn describe_parameters(doc: &mut Value) {
@@ -197,22 +202,22 @@ mod strict {
                     // Read as strings so a bad one gets a clear message; documented as
                     // what they must hold.
                     (Some("query"), "after") => {
-                        json!({"type": "integer", "minimum": 0, "maximum": i64::MAX})
+                        or_empty(json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}))
                     }
-                    (Some("query"), "wait") => json!({
+                    (Some("query"), "wait") => or_empty(json!({
                         "type": "integer", "minimum": 0, "maximum": u64::MAX,
                         "description": "Seconds; more than 60 waits 60."
-                    }),
+                    })),
                     (Some("query"), "limit") => json!({
                         "type": "integer", "minimum": 1,
                         "maximum": countersign_api::MAX_PAGE_LIMIT
                     }),
-                    (Some("query"), "from" | "to") => json!({
+                    (Some("query"), "from" | "to") => or_empty(json!({
                         "anyOf": [
                             {"type": "string", "format": "date"},
                             {"type": "string", "format": "date-time"}
                         ]
-                    }),
+                    })),
                     _ => continue,
                 };
                 p["schema"] = schema;

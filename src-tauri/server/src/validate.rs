@@ -50,10 +50,14 @@ pub fn org_id(org: &str) -> Result<(), String> {
     }
 }
 
-/// A required text field: not blank, at most `max` characters.
+/// A required text field: a visible character (the reasons' rule:
+/// [`countersign_api::has_visible_char`], so a zero-width space is blank here too), at
+/// most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        return Err(ApiError::validation(format!("{field} must not be blank")));
+    if !countersign_api::has_visible_char(value) {
+        return Err(ApiError::validation(format!(
+            "{field} must not be blank (it needs a visible character)"
+        )));
     }
     optional_text(field, Some(value), max)
 }

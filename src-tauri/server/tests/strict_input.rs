@@ -268,3 +268,23 @@ async fn add_token_refuses_org_ids_the_client_refuses() {
     assert_eq!(me["org_id"], "acme.eu_1");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn required_texts_of_a_new_approval_need_a_visible_character() {
+    let t = TestServer::start().await;
+    for (field, value) in [
+        ("summary", json!("\u{200B}")),
+        ("action", json!("\u{3164}")),
+        ("reason_code", json!("\u{FEFF}")),
+        ("reason_text", json!("\u{0}")),
+        ("agent", json!({"id": "\u{2800}"})),
+    ] {
+        let mut req = new_request("appr-txt1", json!({}));
+        req[field] = value;
+        let (s, body) = t.post(ENGINE, "", req).await;
+        assert_refused(s, &body, field);
+    }
+    let (s, _) = t.get(ALICE, "/appr-txt1").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was created");
+    t.stop().await;
+}
