@@ -5,6 +5,8 @@
 #   make cli    the command-line-only `countersign` (no GTK/WebKit), for headless boxes
 #   make server the reference approvals server in demo mode on 127.0.0.1:8000
 #               (make server-trickle: plus a new pending request every 30 s)
+#   make fuzz   schemathesis against a real server and its OpenAPI document
+#               (FUZZ_EXAMPLES=30 per operation and token; e.g. make fuzz FUZZ_EXAMPLES=500)
 #   make bench  benchmarks (figures printed to stdout)
 #   make lint   rustfmt + clippy (warnings are errors), actionlint (the release workflow), then
 #               the UI against the Rust types: ui/js/types.d.ts regenerated and compared,
@@ -19,7 +21,9 @@ CARGO ?= cargo
 # and test (Xvfb, WebKitWebDriver, a D-Bus session bus).
 APT_BUILD := pkg-config build-essential libwebkit2gtk-4.1-dev libgtk-3-dev \
 	libayatana-appindicator3-dev librsvg2-dev libssl-dev libsoup-3.0-dev libxdo-dev curl
-APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin ca-certificates
+# The API fuzzer (schemathesis, from PyPI) runs in a venv under .tools.
+APT_FUZZ := python3 python3-venv
+APT_TEST := xvfb xauth webkit2gtk-driver dbus dbus-x11 dbus-bin ca-certificates $(APT_FUZZ)
 SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && echo sudo))
 
 # TypeScript only checks ui/js (the app has no build step); installed into a git-ignored
@@ -34,7 +38,7 @@ BINDINGS := ui/js/types.d.ts
 BINDINGS_TEST := $(CARGO) test -p countersign --features ts --bin countersign --quiet ts_bindings
 
 .PHONY: all build cli run server server-trickle test test-unit test-ui test-cli-headless test-e2e test-package \
-	package bench lint lint-rust lint-ui actionlint bindings deps deps-build deps-test deps-node fmt clean
+	fuzz deps-fuzz package bench lint lint-rust lint-ui actionlint bindings deps deps-build deps-test deps-node fmt clean
 
 all: build
 
@@ -93,10 +97,37 @@ server:
 server-trickle:
 	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000 --demo-trickle 30s
 
-test: deps-test lint test-unit test-ui test-cli-headless test-e2e test-package
+test: deps-test lint test-unit fuzz test-ui test-cli-headless test-e2e test-package
 
 test-unit:
 	$(CARGO) test --workspace --all-targets
+
+# schemathesis against a real countersign-server (127.0.0.1, ephemeral port, temp database,
+# demo data plus a second org): no 5xx, every status, content type, header and body as the
+# document says, invalid input refused, strict bodies (tests/fuzz/hooks.py), and org-demo's
+# tokens never see the other org's data. FUZZ_EXAMPLES cases per operation and token;
+# FUZZ_ARGS go to `schemathesis run` (e.g. FUZZ_ARGS="--seed 7 --include-method POST").
+FUZZ_EXAMPLES ?= 30
+FUZZ_ARGS ?=
+SCHEMATHESIS_VERSION := 4.32.5
+FUZZ_VENV := $(TOOLS)/fuzz-venv
+SCHEMATHESIS := $(FUZZ_VENV)/bin/schemathesis
+
+deps-fuzz:
+	@missing=$$(for p in $(APT_FUZZ); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then \
+	  echo "installing system packages: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(SCHEMATHESIS): | deps-fuzz
+	python3 -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+
+fuzz: $(SCHEMATHESIS)
+	$(CARGO) build -p countersign-server
+	$(FUZZ_VENV)/bin/python tests/fuzz/run.py $(TARGET_DIR)/debug/countersign-server $(SCHEMATHESIS) \
+	  --examples $(FUZZ_EXAMPLES) $(FUZZ_ARGS)
 
 # Pure UI modules (no DOM), with Node's own runner.
 test-ui: deps-node

@@ -215,3 +215,43 @@ fn queue_show_decide_stats_outbox_logout() {
     assert_eq!(code(&env.run(&["sync"])), 3);
     assert!(!env.home().join("token").exists());
 }
+
+#[test]
+fn a_reason_without_a_visible_character_is_a_usage_error_and_nothing_is_queued() {
+    let env = Env::new();
+    let a = env.create("Deny me with a real reason");
+    let o = env.login();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(env.run(&["sync"]).status.success());
+    // Zero-width space (the reported defect), its friends, a braille blank, a NUL-free
+    // control character: each refused by the API's one rule, before anything is queued.
+    for reason in [
+        "\u{200B}",
+        "\u{200B}\u{200D}\u{FEFF}",
+        "\u{2800}",
+        "\u{3164}",
+        "ok\u{1B}",
+    ] {
+        let o = env.run(&["deny", &a.id, "--reason", reason]);
+        assert_eq!(code(&o), 2, "{reason:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("reason"), "{reason:?}: {}", stderr(&o));
+        let o = env.run(&["bulk-deny", &a.id, "--reason", reason]);
+        assert_eq!(code(&o), 2, "bulk {reason:?}: {}", stderr(&o));
+    }
+    let o = env.run(&["outbox", "--all", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
+    assert_eq!(env.get(&a.id).status, ApprovalStatus::Pending);
+    // An org id add-token would refuse is refused at login too.
+    let c = env.cmd(&[
+        "login",
+        "--server",
+        &env.url(),
+        "--org",
+        "bad org/..",
+        "--token-stdin",
+    ]);
+    let o = output_with_stdin(c, &format!("{ALICE}\n"));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("org id"), "{}", stderr(&o));
+}

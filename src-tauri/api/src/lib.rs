@@ -298,6 +298,86 @@ pub fn is_valid_approval_id(id: &str) -> bool {
     }
 }
 
+/// Longest org id accepted, in bytes.
+pub const MAX_ORG_ID_LEN: usize = 128;
+
+/// Checks the form of an org id: 1..=128 of `[A-Za-z0-9._-]`, and not `.` or `..`,
+/// so it is one URL path segment and one file name as it stands. The one rule for
+/// org ids: the server's `add-token`, the client's login and settings use it.
+pub fn is_valid_org_id(org: &str) -> bool {
+    !org.is_empty()
+        && org.len() <= MAX_ORG_ID_LEN
+        && org != "."
+        && org != ".."
+        && org
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Why an org id is refused, for messages on both sides.
+pub const ORG_ID_RULE: &str =
+    "an org id is 1 to 128 of letters, digits, '-', '_' or '.' (not '.' or '..')";
+
+/// Whether `c` shows nothing on its own: Unicode whitespace, control characters (Cc),
+/// format characters (Cf: zero-width space and joiners, the BOM, bidi controls, tags,
+/// ...), variation selectors, and the characters that render blank although Unicode
+/// does not class them as space (Hangul fillers, the braille blank, the combining
+/// grapheme joiner, Khmer inherent vowels, Mongolian selectors).
+pub fn is_invisible_char(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c,
+            // Cf, format characters (Unicode 15.1).
+            '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+            | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}' | '\u{E0020}'..='\u{E007F}'
+            // Blank-looking letters and marks, variation selectors.
+            | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180D}' | '\u{180F}' | '\u{2800}' | '\u{3164}' | '\u{FFA0}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Whether `text` has at least one character that shows (see [`is_invisible_char`]).
+pub fn has_visible_char(text: &str) -> bool {
+    text.chars().any(|c| !is_invisible_char(c))
+}
+
+/// Why a free-text field (a deny reason) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("it must contain a visible character")]
+    NotVisible,
+    #[error("it must not contain control characters (U+{0:04X}); tab and line breaks are fine")]
+    ControlChar(u32),
+    #[error("it must be at most {0} characters")]
+    TooLong(usize),
+}
+
+/// The one rule for a deny reason, used by the server, the core's decide path and the
+/// CLI: at least one visible character; no control character other than tab, line
+/// feed and carriage return anywhere (a NUL or an escape inside an otherwise visible
+/// reason is refused, since it would be stored and shown to auditors as-is; format
+/// characters such as bidi marks stay allowed inside, as right-to-left text needs
+/// them); at most [`MAX_REASON_CHARS`] characters.
+pub fn check_reason(reason: &str) -> Result<(), TextError> {
+    if let Some(c) = reason
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(TextError::ControlChar(c as u32));
+    }
+    if !has_visible_char(reason) {
+        return Err(TextError::NotVisible);
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(TextError::TooLong(MAX_REASON_CHARS));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // Requests (strict: unknown fields are a 400)
 // ---------------------------------------------------------------------------
@@ -741,6 +821,71 @@ mod tests {
         assert!(!is_valid_approval_id("appr-XYZ"));
         assert!(!is_valid_approval_id("appr-a/b"));
         assert!(!is_valid_approval_id(&format!("appr-{}", "a".repeat(65))));
+    }
+
+    #[test]
+    fn org_ids_are_checked() {
+        for ok in ["org-demo", "acme.eu", "A_1", &"o".repeat(128)] {
+            assert!(is_valid_org_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "bad org/..",
+            "a/b",
+            "é",
+            "org%2F",
+            &"o".repeat(129),
+        ] {
+            assert!(!is_valid_org_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_reason_needs_a_visible_character() {
+        for bad in [
+            "",
+            " ",
+            "\u{00A0}",
+            "\u{200B}",
+            "\u{200B}\u{200D}\u{FEFF}",
+            "\u{2800}",
+            "\u{3164}",
+            "\u{115F}\u{1160}",
+            "\u{FE0F}",
+            "\u{202E}\u{2066}",
+            "\u{E0041}",
+            "\t\n\r",
+        ] {
+            assert_eq!(check_reason(bad), Err(TextError::NotVisible), "{bad:?}");
+        }
+        for ok in [
+            "no",
+            " x ",
+            "Not during the freeze",
+            "\u{05D0}\u{200F}",
+            "line\nline",
+            "👍\u{FE0F}",
+        ] {
+            assert_eq!(check_reason(ok), Ok(()), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_anywhere_in_a_reason() {
+        assert_eq!(check_reason("\u{0}"), Err(TextError::ControlChar(0)));
+        assert_eq!(check_reason("ok\u{0}ok"), Err(TextError::ControlChar(0)));
+        assert_eq!(
+            check_reason("ok\u{1B}[31m"),
+            Err(TextError::ControlChar(0x1B))
+        );
+        assert_eq!(check_reason("ok\u{85}"), Err(TextError::ControlChar(0x85)));
+        assert_eq!(
+            check_reason(&"r".repeat(MAX_REASON_CHARS + 1)),
+            Err(TextError::TooLong(MAX_REASON_CHARS))
+        );
+        assert_eq!(check_reason(&"é".repeat(MAX_REASON_CHARS)), Ok(()));
     }
 
     #[test]

@@ -763,17 +763,18 @@ impl Engine {
         }
         let reason = reason.map(str::trim);
         if kind == DecisionKind::Deny {
-            match reason {
-                None | Some("") => {
-                    return Err(CoreError::Invalid("a deny needs a reason".into()));
+            // The API's one rule for reasons, so what is queued here is what the server
+            // accepts: a zero-width space or a NUL is refused now, not after a retry.
+            match reason.map(api::check_reason) {
+                None | Some(Err(api::TextError::NotVisible)) => {
+                    return Err(CoreError::Invalid(
+                        "a deny needs a reason with a visible character".into(),
+                    ));
                 }
-                Some(r) if r.chars().count() > api::MAX_REASON_CHARS => {
-                    return Err(CoreError::Invalid(format!(
-                        "the reason is limited to {} characters",
-                        api::MAX_REASON_CHARS
-                    )));
+                Some(Err(e)) => {
+                    return Err(CoreError::Invalid(format!("the reason is refused: {e}")));
                 }
-                _ => {}
+                Some(Ok(())) => {}
             }
         }
         self.expire_sweep()?;

@@ -155,18 +155,14 @@ pub fn normalize_server_url(raw: &str) -> Result<String, crate::CoreError> {
     Ok(trimmed.to_string())
 }
 
-/// Checks an org id: non-empty, URL-path safe.
+/// Checks an org id with the API's one rule ([`countersign_api::is_valid_org_id`]).
 pub fn validate_org(org: &str) -> Result<(), crate::CoreError> {
-    let ok = !org.is_empty()
-        && org.len() <= 128
-        && org
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if ok {
+    if countersign_api::is_valid_org_id(org) {
         Ok(())
     } else {
         Err(crate::CoreError::Settings(format!(
-            "org must be letters, digits, '-', '_' or '.', got {org:?}"
+            "{}, got {org:?}",
+            countersign_api::ORG_ID_RULE
         )))
     }
 }

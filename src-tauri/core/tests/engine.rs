@@ -214,3 +214,45 @@ async fn a_failed_execution_arrives_as_a_row_change_and_is_announced_once_across
     assert!(engine.plan_notifications().unwrap().is_empty());
     assert_eq!(outcome_of(&engine), Some(ExecutionOutcome::Failed));
 }
+
+/// The API's one rule for reasons (countersign_api::check_reason) on the decide path the
+/// CLI and the app share: an invisible reason is refused before anything is queued, not
+/// queued to be refused by the server later. And login takes only org ids the server's
+/// add-token would issue a token for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_reasons_and_bad_org_ids_are_refused_before_anything_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let a = create_approval(&base, "deny me visibly", None).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+
+    for reason in [
+        "\u{200B}",
+        "\u{0}",
+        "\u{200B}\u{FEFF}",
+        " \u{2800} ",
+        "ok\u{0}ok",
+    ] {
+        let err = engine.decide_deny(&a.id, reason, None).unwrap_err();
+        assert_eq!(err.code(), "invalid_input", "{reason:?}: {err}");
+        let err = engine
+            .bulk_deny(std::slice::from_ref(&a.id), reason, None)
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_input", "{reason:?}: {err}");
+    }
+    assert!(engine.outbox(&[OutboxState::Queued]).unwrap().is_empty());
+    assert_eq!(
+        engine.detail(&a.id).unwrap().status,
+        countersign_api::ApprovalStatus::Pending
+    );
+
+    for org in ["bad org/..", "..", "a/b"] {
+        let err = engine.login(&base, org, ALICE).await.unwrap_err();
+        assert!(err.to_string().contains("org id"), "{org:?}: {err}");
+    }
+    // A visible reason with a zero-width character inside is fine.
+    engine.decide_deny(&a.id, "no\u{200B}pe", None).unwrap();
+    assert_eq!(engine.sync_now().await.unwrap().delivered, 1);
+}

@@ -13,6 +13,9 @@ use crate::db::idempotency::{is_valid_key, MAX_KEY_LEN};
 use crate::error::ApiError;
 
 /// A JSON body. An empty body reads as `{}` so `POST .../approve` needs no body.
+/// Every body is a JSON object, and it is read strictly (see [`crate::strict_json`]):
+/// an array in place of any object, or a key the type does not know at any depth, is
+/// a 400, so no endpoint can accept either by forgetting a check.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -37,12 +40,20 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(bytes_rejection)?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
+        let text: &[u8] = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => b"{}",
+            Some(b'{') => &bytes,
+            // Only objects: serde would read an array in field order as a struct.
+            Some(_) => {
+                return Err(
+                    match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                        Ok(_) => ApiError::validation("the request body must be a JSON object"),
+                        Err(e) => json_error(e),
+                    },
+                )
+            }
         };
-        serde_json::from_slice(text)
+        crate::strict_json::from_slice(text)
             .map(ApiJson)
             .map_err(json_error)
     }

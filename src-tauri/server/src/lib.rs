@@ -24,6 +24,7 @@ pub mod page;
 pub mod receipts;
 pub mod routes;
 pub mod state;
+pub mod strict_json;
 pub mod tls;
 pub mod validate;
 
@@ -181,10 +182,9 @@ pub fn add_token(
     role: Role,
     subject: &str,
 ) -> Result<String, ServerError> {
-    if org.trim().is_empty() || subject.trim().is_empty() {
-        return Err(ServerError::Config(
-            "org and subject must not be blank".to_string(),
-        ));
+    validate::org_id(org).map_err(ServerError::Config)?;
+    if subject.trim().is_empty() {
+        return Err(ServerError::Config("subject must not be blank".to_string()));
     }
     let db = db::Db::open(db_path)?;
     let token = db::tokens::generate_token();

@@ -58,14 +58,186 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The document as served. JSON rather than utoipa's type: the edits below produce
+/// schemas utoipa's own types do not read back.
+pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     let limits = limits();
     doc.info.description = Some(match doc.info.description.take() {
-        Some(d) => format!("{d}\n\n{limits}"),
-        None => limits,
+        Some(d) => format!("{d}\n\n{limits}\n\n{STRICT_BODIES}"),
+        None => format!("{limits}\n\n{STRICT_BODIES}"),
     });
-    doc
+    // The derives describe the Rust types; what the server enforces on input beyond
+    // them (strict bodies, the forms of ids and keys) is stated here, from the same
+    // rules, so a client or a fuzzer reading the document sees what is refused.
+    let mut value = serde_json::to_value(&doc).unwrap_or_else(|e| {
+        // Plain data with string keys: cannot fail, but never panic in a handler.
+        tracing::error!(error = %e, "OpenAPI document does not serialise");
+        serde_json::Value::Null
+    });
+    strict::close_request_objects(&mut value);
+    strict::describe_parameters(&mut value);
+    value
+}
+
+const STRICT_BODIES: &str = "Request bodies are JSON objects (an array in place of any \
+    object is refused), and a key the server does not know is refused at any depth \
+    (`additionalProperties: false` on every object a request body contains, except the \
+    free-form `params`, `output` and `risk` extras). Responses are open: a client must \
+    ignore keys it does not know, since newer servers add fields.";
+
+/// Edits of the generated document, on its JSON form.
+mod strict {
+    use serde_json::{json, Map, Value};
+
+    /// Every object schema reachable from a request body, which states no
+    /// `additionalProperties` of its own, gets `additionalProperties: false`: the
+    /// extractor refuses unknown keys at every depth (`crate::strict_json`). A schema
+    /// that keeps extra keys (`RiskSnapshot`, flattened) already says so and is left.
+    pub fn close_request_objects(doc: &mut Value) {
+        let mut pending: Vec<String> = Vec::new();
+        if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+            for op in paths
+                .values()
+                .filter_map(Value::as_object)
+                .flat_map(|p| p.values())
+            {
+                if let Some(content) = op
+                    .pointer("/requestBody/content")
+                    .and_then(Value::as_object)
+                {
+                    for media in content.values() {
+                        collect_refs(media.get("schema"), &mut pending);
+                    }
+                }
+            }
+        }
+        let mut done: Vec<String> = Vec::new();
+        while let Some(name) = pending.pop() {
+            if done.contains(&name) {
+                continue;
+            }
+            let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) else {
+                continue;
+            };
+            close(schema);
+            collect_refs(Some(schema), &mut pending);
+            done.push(name);
+        }
+    }
+
+    /// `additionalProperties: false` on this object schema and the inline objects in it.
+    fn close(schema: &mut Value) {
+        let Some(obj) = schema.as_object_mut() else {
+            return;
+        };
+        let is_object = obj.contains_key("properties")
+            || obj.get("type").is_some_and(|t| {
+                t == "object" || t.as_array().is_some_and(|a| a.contains(&json!("object")))
+            });
+        if is_object && !obj.contains_key("additionalProperties") {
+            obj.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        if let Some(props) = obj.get_mut("properties").and_then(Value::as_object_mut) {
+            props.values_mut().for_each(close);
+        }
+        if let Some(items) = obj.get_mut("items") {
+            close(items);
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            if let Some(list) = obj.get_mut(key).and_then(Value::as_array_mut) {
+                list.iter_mut().for_each(close);
+            }
+        }
+    }
+
+    /// The component names `$ref`'d anywhere under `schema`.
+    fn collect_refs(schema: Option<&Value>, out: &mut Vec<String>) {
+        match schema {
+            Some(Value::Object(m)) => {
+                if let Some(name) = m
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.push(name.to_string());
+                }
+                m.values().for_each(|v| collect_refs(Some(v), out));
+            }
+            Some(Value::Array(a)) => a.iter().for_each(|v| collect_refs(Some(v), out)),
+            _ => {}
+        }
+    }
+
+    /// `schema`, or an empty value, which the server reads as absent (`?from=&to=`).
+    fn or_empty(schema: Value) -> Value {
+        json!({"anyOf": [schema, {"type": "string", "maxLength": 0}]})
+    }
+
+    /// The forms the server checks on path parameters and headers, from the rules in
+    /// `countersign-api` and the idempotency store.
+    pub fn describe_parameters(doc: &mut Value) {
+        let id = json!({"type": "string", "pattern": "^appr-[a-z0-9_-]{1,64}$"});
+        let org = json!({
+            "type": "string",
+            "pattern": format!("^[A-Za-z0-9._-]{{1,{}}}$", countersign_api::MAX_ORG_ID_LEN),
+        });
+        let key = json!({
+            "type": "string",
+            "pattern": format!("^[!-~]{{1,{}}}$", crate::db::idempotency::MAX_KEY_LEN),
+        });
+        let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+            return;
+        };
+        for op in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(Map::values_mut)
+        {
+            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for p in params {
+                let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+                let schema = match (p.get("in").and_then(Value::as_str), name) {
+                    (Some("path"), "id") => id.clone(),
+                    (Some("path"), "org") => org.clone(),
+                    (Some("header"), countersign_api::IDEMPOTENCY_HEADER) => key.clone(),
+                    // Read as strings so a bad one gets a clear message; documented as
+                    // what they must hold.
+                    (Some("query"), "after") => {
+                        or_empty(json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}))
+                    }
+                    (Some("query"), "wait") => or_empty(json!({
+                        "type": "integer", "minimum": 0, "maximum": u64::MAX,
+                        "description": "Seconds; more than 60 waits 60."
+                    })),
+                    (Some("query"), "limit") => json!({
+                        "type": "integer", "minimum": 1,
+                        "maximum": countersign_api::MAX_PAGE_LIMIT
+                    }),
+                    (Some("query"), "from" | "to") => or_empty(json!({
+                        "anyOf": [
+                            {"type": "string", "format": "date"},
+                            {"type": "string", "format": "date-time"}
+                        ]
+                    })),
+                    _ => continue,
+                };
+                p["schema"] = schema;
+            }
+        }
+        // Bulk bodies: the server refuses an empty, oversized or repeating id list.
+        for name in ["BulkApproveRequest", "BulkDenyRequest"] {
+            if let Some(ids) = doc.pointer_mut(&format!(
+                "/components/schemas/{name}/properties/approval_ids"
+            )) {
+                ids["minItems"] = json!(1);
+                ids["maxItems"] = json!(countersign_api::MAX_BULK_IDS);
+                ids["uniqueItems"] = json!(true);
+            }
+        }
+    }
 }
 
 /// The limits a client must know, from the constants the server enforces.
@@ -86,4 +258,62 @@ fn limits() -> String {
         items = api::MAX_PAGE_LIMIT,
         page = api::MAX_PAGE_BYTES,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(doc: &serde_json::Value, name: &str) -> serde_json::Value {
+        doc["components"]["schemas"][name].clone()
+    }
+
+    #[test]
+    fn request_objects_are_closed_at_every_depth_and_risk_stays_open() {
+        let doc = document();
+        for name in [
+            "CreateApprovalRequest",
+            "AgentRef",
+            "TraceStep",
+            "DenyRequest",
+        ] {
+            assert_eq!(schema(&doc, name)["additionalProperties"], false, "{name}");
+        }
+        assert_eq!(
+            schema(&doc, "RiskSnapshot")["additionalProperties"],
+            serde_json::json!({})
+        );
+        // Response-only types are not touched.
+        assert!(schema(&doc, "ChangesPage")
+            .get("additionalProperties")
+            .is_none());
+        assert!(doc["info"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("ignore keys it does not know")));
+    }
+
+    #[test]
+    fn id_and_org_parameters_carry_their_form() {
+        let doc = document();
+        let params = &doc["paths"]["/api/v1/orgs/{org}/approvals/{id}/deny"]["post"]["parameters"];
+        let by_name = |n: &str| {
+            params
+                .as_array()
+                .and_then(|a| a.iter().find(|p| p["name"] == n))
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            by_name("id")["schema"]["pattern"],
+            "^appr-[a-z0-9_-]{1,64}$"
+        );
+        assert_eq!(
+            by_name("org")["schema"]["pattern"],
+            "^[A-Za-z0-9._-]{1,128}$"
+        );
+        assert_eq!(
+            by_name("Idempotency-Key")["schema"]["pattern"],
+            "^[!-~]{1,200}$"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use countersign_api::codes;
-use countersign_api::{is_valid_approval_id, MAX_NOTES_CHARS, MAX_REASON_CHARS};
+use countersign_api::{is_valid_approval_id, TextError, MAX_NOTES_CHARS};
 
 use crate::error::ApiError;
 
@@ -28,23 +28,36 @@ pub fn notes(notes: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// A deny reason: required, not blank, at most `MAX_REASON_CHARS` characters.
+/// A deny reason: the API's one rule ([`countersign_api::check_reason`]): a visible
+/// character, no control characters but tab and line breaks, at most
+/// `MAX_REASON_CHARS` characters.
 pub fn deny_reason(reason: String) -> Result<String, ApiError> {
-    if reason.trim().is_empty() {
-        return Err(ApiError::validation("a reason is required to deny"));
+    match countersign_api::check_reason(&reason) {
+        Ok(()) => Ok(reason),
+        Err(TextError::NotVisible) => Err(ApiError::validation(
+            "a reason is required to deny, with at least one visible character",
+        )),
+        Err(e) => Err(ApiError::validation(format!("reason: {e}"))),
     }
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::validation(format!(
-            "reason must be at most {MAX_REASON_CHARS} characters"
-        )));
-    }
-    Ok(reason)
 }
 
-/// A required text field: not blank, at most `max` characters.
+/// An org id: the API's one rule ([`countersign_api::is_valid_org_id`]).
+pub fn org_id(org: &str) -> Result<(), String> {
+    if countersign_api::is_valid_org_id(org) {
+        Ok(())
+    } else {
+        Err(format!("{}, got {org:?}", countersign_api::ORG_ID_RULE))
+    }
+}
+
+/// A required text field: a visible character (the reasons' rule:
+/// [`countersign_api::has_visible_char`], so a zero-width space is blank here too), at
+/// most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        return Err(ApiError::validation(format!("{field} must not be blank")));
+    if !countersign_api::has_visible_char(value) {
+        return Err(ApiError::validation(format!(
+            "{field} must not be blank (it needs a visible character)"
+        )));
     }
     optional_text(field, Some(value), max)
 }
@@ -120,6 +133,7 @@ pub fn limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use countersign_api::MAX_REASON_CHARS;
 
     #[test]
     fn dates_and_times_parse_with_day_bounds() {
@@ -145,6 +159,8 @@ mod tests {
         assert!(deny_reason(String::new()).is_err());
         assert!(deny_reason("r".repeat(MAX_REASON_CHARS + 1)).is_err());
         assert_eq!(deny_reason("ok".into()).unwrap(), "ok");
+        assert!(deny_reason("\u{200B}".into()).is_err());
+        assert!(deny_reason("\u{0}".into()).is_err());
     }
 
     #[test]
