@@ -359,7 +359,7 @@ fn bench_query() {
     std::fs::create_dir_all(&home).unwrap();
     let db = countersign_core::paths::db_path(&home);
     {
-        let mut store = Store::open(&db).unwrap();
+        let mut store = Store::open(&db, None).unwrap();
         let now = Utc::now();
         let batch: Vec<Approval> = (0..100_000)
             .map(|i| {
@@ -394,7 +394,7 @@ fn bench_query() {
         println!("(setup) cached 100,000 approvals in {}", ms(t.elapsed()));
     }
     let engine = Engine::open_with(&home, opts()).unwrap();
-    let reader = Store::open_reader(&db).unwrap();
+    let reader = Store::open_reader(&db, None).unwrap();
     // The old path on a connection of its own, as the store opened them before.
     let old = rusqlite::Connection::open_with_flags(
         &db,

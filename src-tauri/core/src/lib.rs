@@ -13,6 +13,7 @@ pub mod error;
 pub mod notify_plan;
 pub mod paths;
 pub mod private_files;
+pub mod secrets;
 pub mod server_clock;
 pub mod settings;
 pub mod store;
@@ -21,7 +22,7 @@ pub mod token;
 
 pub use conn_state::{ConnState, EngineEvent, SyncStatus};
 pub use engine::{
-    Clock, Engine, EngineOptions, LoginOutcome, LogoutOutcome, Queued, SyncSummary, PUSH_BATCH_ENV,
+    Clock, Engine, EngineOptions, ForgottenDevice, LoginOutcome, LogoutOutcome, Queued, SyncSummary, PUSH_BATCH_ENV,
 };
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
@@ -31,6 +32,7 @@ pub use store::approvals::{
     RowKey, SortOrder,
 };
 pub use store::outbox::{OutboxEntry, OutboxItem, OutboxState};
+pub use store::cipher::StoreRecovery;
 pub use store::resync::ResyncReport;
 pub use sync::Background;
 pub use token::{TokenLocation, TokenStore};
