@@ -125,6 +125,8 @@ pub struct ForgottenDevice {
     pub tokens: Vec<String>,
     /// The store's files that were deleted.
     pub files: Vec<PathBuf>,
+    /// Decisions still queued (never sent) that were deleted with the store.
+    pub discarded_queued: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,6 +253,8 @@ impl Engine {
     /// the store closed) the store itself, its side files and the device's secrets.
     /// Refused while another handle to this engine is alive (a running sync loop).
     pub fn forget_device(self) -> Result<ForgottenDevice> {
+        // Said out loud: these decisions were never sent and go with the store.
+        let discarded_queued = self.store().outbox_active_count()?;
         let logout = self.logout(true)?;
         let inner = Arc::try_unwrap(self.inner).map_err(|_| {
             CoreError::Invalid("the engine is still in use; stop syncing first".into())
@@ -264,6 +268,7 @@ impl Engine {
         Ok(ForgottenDevice {
             tokens: logout.removed,
             files,
+            discarded_queued,
         })
     }
 
