@@ -68,7 +68,9 @@ fn plaintext_store_migrates_in_place_surviving_a_kill_after_every_step() {
             ..EngineOptions::default()
         };
         let engine = Engine::open_with(&template, opts).unwrap();
-        env.rt.block_on(engine.login(&env.url(), ORG, ALICE)).unwrap();
+        env.rt
+            .block_on(engine.login(&env.url(), ORG, ALICE))
+            .unwrap();
         env.rt.block_on(engine.sync_now()).unwrap();
         env.stop_server();
         for id in &ids {
@@ -93,7 +95,8 @@ fn plaintext_store_migrates_in_place_surviving_a_kill_after_every_step() {
         let home = env.dir.path().join(format!("home-{n}"));
         copy_home(&template, &home);
         let mut cmd = env.cmd(&["outbox", "--json"]);
-        cmd.env("COUNTERSIGN_HOME", &home).env(ABORT_AFTER_ENV, step);
+        cmd.env("COUNTERSIGN_HOME", &home)
+            .env(ABORT_AFTER_ENV, step);
         let out = cmd.output().unwrap();
         assert!(!out.status.success(), "{step}: the hook did not stop it");
         assert!(
@@ -136,7 +139,10 @@ fn plaintext_store_migrates_in_place_surviving_a_kill_after_every_step() {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     for id in &ids {
-        assert_eq!(env.get(id).status, countersign_core::api::ApprovalStatus::Approved);
+        assert_eq!(
+            env.get(id).status,
+            countersign_core::api::ApprovalStatus::Approved
+        );
     }
 }
 
@@ -217,7 +223,13 @@ fn forget_device_removes_token_key_and_store() {
     let out = env.run(&["logout", "--forget-device"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("forgotten"), "{}", stdout(&out));
-    for f in [db(&home), side(&home, "-wal"), side(&home, "-shm"), secrets, token] {
+    for f in [
+        db(&home),
+        side(&home, "-wal"),
+        side(&home, "-shm"),
+        secrets,
+        token,
+    ] {
         assert!(!f.exists(), "{} survived", f.display());
     }
 }

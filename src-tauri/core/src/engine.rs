@@ -17,14 +17,14 @@ use crate::conn_state::{ConnState, EngineEvent, SyncStatus};
 use crate::error::{CoreError, Result};
 use crate::notify_plan::{self, Announced, PlannedNotification};
 use crate::private_files;
+use crate::secrets::SecretStore;
 use crate::server_clock::ServerClock;
 use crate::settings::{self, Settings};
 use crate::store::approvals::{ApprovalDetail, Facets, QueueItem, QueuePage, QueueQuery};
+use crate::store::cipher::{StoreKey, StoreRecovery};
 use crate::store::count_memo::CountMemo;
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
 use crate::store::resync::ResyncReport;
-use crate::secrets::SecretStore;
-use crate::store::cipher::{StoreKey, StoreRecovery};
 use crate::store::Store;
 use crate::token::{TokenLocation, TokenStore};
 
@@ -260,7 +260,12 @@ impl Engine {
             CoreError::Invalid("the engine is still in use; stop syncing first".into())
         })?;
         let db = crate::paths::db_path(&inner.home);
-        let Inner { store, readers, secrets, .. } = inner;
+        let Inner {
+            store,
+            readers,
+            secrets,
+            ..
+        } = inner;
         // Close every connection before the files go.
         drop(readers);
         drop(store);

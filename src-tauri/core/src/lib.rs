@@ -22,7 +22,8 @@ pub mod token;
 
 pub use conn_state::{ConnState, EngineEvent, SyncStatus};
 pub use engine::{
-    Clock, Engine, EngineOptions, ForgottenDevice, LoginOutcome, LogoutOutcome, Queued, SyncSummary, PUSH_BATCH_ENV,
+    Clock, Engine, EngineOptions, ForgottenDevice, LoginOutcome, LogoutOutcome, Queued,
+    SyncSummary, PUSH_BATCH_ENV,
 };
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
@@ -31,8 +32,8 @@ pub use store::approvals::{
     is_decidable, ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery,
     RowKey, SortOrder,
 };
-pub use store::outbox::{OutboxEntry, OutboxItem, OutboxState};
 pub use store::cipher::StoreRecovery;
+pub use store::outbox::{OutboxEntry, OutboxItem, OutboxState};
 pub use store::resync::ResyncReport;
 pub use sync::Background;
 pub use token::{TokenLocation, TokenStore};

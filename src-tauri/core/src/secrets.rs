@@ -31,7 +31,10 @@ pub const DEVICE_SECRETS: &[&str] = &[STORE_KEY];
 pub enum SecretLocation {
     Keychain,
     /// Fallback file (mode 0600); `reason` says why the keychain was not used.
-    File { path: PathBuf, reason: String },
+    File {
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for SecretLocation {

@@ -32,7 +32,10 @@ fn raw_files(home: &Path) -> (Vec<u8>, Vec<u8>) {
 
 async fn synced(dir: &Path, base: &str, encrypt: bool) -> (Vec<u8>, Vec<u8>, String) {
     let home = dir.join(if encrypt { "encrypted" } else { "plain" });
-    let summary = format!("Refund customer cus-{} for 8123.45 EUR", uuid::Uuid::new_v4().simple());
+    let summary = format!(
+        "Refund customer cus-{} for 8123.45 EUR",
+        uuid::Uuid::new_v4().simple()
+    );
     let a = create_approval(base, &summary, None).await;
     let mut opts = options(Arc::new(AtomicI64::new(0)));
     opts.encrypt_store = encrypt;
@@ -55,16 +58,28 @@ async fn store_and_wal_hold_none_of_the_approvals_text() {
     // Control: in a plaintext store the grep finds the summary and a parameter value.
     let (db, wal, summary) = synced(dir.path(), &base, false).await;
     let both = [db.as_slice(), wal.as_slice()].concat();
-    assert!(contains(&both, &summary), "control: plaintext holds the summary");
+    assert!(
+        contains(&both, &summary),
+        "control: plaintext holds the summary"
+    );
     assert!(contains(&both, "production"), "control: and the params");
     assert!(db.starts_with(b"SQLite format 3"));
 
     let (db, wal, summary) = synced(dir.path(), &base, true).await;
-    assert!(!db.starts_with(b"SQLite format 3"), "the header is encrypted");
+    assert!(
+        !db.starts_with(b"SQLite format 3"),
+        "the header is encrypted"
+    );
     for (name, bytes) in [("store", &db), ("wal", &wal)] {
         assert!(!contains(bytes, &summary), "{name} holds the summary");
-        assert!(!contains(bytes, "production"), "{name} holds a parameter value");
-        assert!(!contains(bytes, "Refund customer"), "{name} holds summary text");
+        assert!(
+            !contains(bytes, "production"),
+            "{name} holds a parameter value"
+        );
+        assert!(
+            !contains(bytes, "Refund customer"),
+            "{name} holds summary text"
+        );
         assert!(!contains(bytes, "test-bot"), "{name} holds the agent id");
     }
 }

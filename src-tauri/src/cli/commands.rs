@@ -261,9 +261,7 @@ fn forget_device(engine: Engine) -> Result<(), CliError> {
             out.discarded_queued
         );
     }
-    println!(
-        "This device is forgotten: no token, no encryption key and no local store are left."
-    );
+    println!("This device is forgotten: no token, no encryption key and no local store are left.");
     Ok(())
 }
 

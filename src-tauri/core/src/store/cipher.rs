@@ -303,7 +303,10 @@ fn migrate_plaintext(db: &Path, key: &StoreKey) -> Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         conn.execute(
             "ATTACH DATABASE ?1 AS encrypted KEY ?2",
-            [tmp.to_string_lossy().into_owned(), format!("x'{}'", key.to_hex())],
+            [
+                tmp.to_string_lossy().into_owned(),
+                format!("x'{}'", key.to_hex()),
+            ],
         )?;
         conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
         // The schema version is a header field, not a table: carry it over.
