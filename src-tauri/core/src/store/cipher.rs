@@ -228,7 +228,9 @@ pub fn open_encrypted(db: &Path, secrets: &SecretStore) -> Result<Opened> {
                         })
                     }
                     Err(e) if e.is_unreadable_db() => {
-                        "this device's key does not open it".to_string()
+                        // Encrypted pages are authenticated: a damaged first page and
+                        // another key fail alike.
+                        "this device's key does not open it, or it is damaged".to_string()
                     }
                     Err(e) => return Err(e),
                 },
