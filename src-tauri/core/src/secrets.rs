@@ -121,6 +121,29 @@ impl SecretStore {
         Ok(self.file_read()?.remove(name))
     }
 
+    /// Every copy of `name` this device holds (keychain first, then the fallback
+    /// file, distinct values), and the keychain's error if it could not be asked. A
+    /// secret that must not be mistaken for absent (the store key: a store is moved
+    /// aside when its key is gone) is looked up this way: a locked or unreachable
+    /// keychain is not "no key", and a stale copy beside the current one is tried too.
+    pub fn load_all(&self, name: &str) -> Result<(Vec<String>, Option<String>)> {
+        let mut found = Vec::new();
+        let mut unreachable = None;
+        if self.use_keychain {
+            match keychain_load(&self.keychain_name(name)) {
+                Ok(Some(t)) => found.push(t),
+                Ok(None) => {}
+                Err(e) => unreachable = Some(e),
+            }
+        }
+        if let Some(t) = self.file_read()?.remove(name) {
+            if !found.contains(&t) {
+                found.push(t);
+            }
+        }
+        Ok((found, unreachable))
+    }
+
     /// Names with a secret in the fallback file (the keychain cannot be listed).
     pub fn file_names(&self) -> Result<Vec<String>> {
         Ok(self.file_read()?.into_keys().collect())

@@ -114,18 +114,33 @@ pub struct Opened {
 
 /// What the secret storage says about the key.
 enum KeyLookup {
-    Found(StoreKey),
+    /// Every copy found (usually one), in the order to try them.
+    Found(Vec<StoreKey>),
     Absent,
+    /// No copy found, and the keychain could not be asked: the key may well be in it.
+    Unreachable(String),
 }
 
 fn load_key(secrets: &SecretStore) -> Result<KeyLookup> {
-    match secrets.load(STORE_KEY)? {
-        Some(hex) => match StoreKey::from_hex(&hex) {
-            Some(k) => Ok(KeyLookup::Found(k)),
-            // A mangled entry opens nothing: treat as lost, the store is moved aside.
-            None => Ok(KeyLookup::Absent),
-        },
-        None => Ok(KeyLookup::Absent),
+    let (copies, unreachable) = secrets.load_all(STORE_KEY)?;
+    // A mangled entry opens nothing: skipped, as if absent.
+    let keys: Vec<StoreKey> = copies
+        .iter()
+        .filter_map(|h| StoreKey::from_hex(h))
+        .collect();
+    Ok(match (keys.is_empty(), unreachable) {
+        (false, _) => KeyLookup::Found(keys),
+        (true, Some(e)) => KeyLookup::Unreachable(e),
+        (true, None) => KeyLookup::Absent,
+    })
+}
+
+/// The key to create a store with (fresh, or migrating a plaintext one, so nothing
+/// is yet encrypted under any older copy): the first one found, or a new one.
+fn key_for_new_store(secrets: &SecretStore) -> Result<StoreKey> {
+    match load_key(secrets)? {
+        KeyLookup::Found(mut keys) => Ok(keys.swap_remove(0)),
+        KeyLookup::Absent | KeyLookup::Unreachable(_) => new_key(secrets),
     }
 }
 
@@ -187,10 +202,7 @@ pub fn open_encrypted(db: &Path, secrets: &SecretStore) -> Result<Opened> {
     remove_if_exists(&migration_tmp(db))?;
     match file_state(db)? {
         FileState::Fresh => {
-            let key = match load_key(secrets)? {
-                KeyLookup::Found(k) => k,
-                KeyLookup::Absent => new_key(secrets)?,
-            };
+            let key = key_for_new_store(secrets)?;
             // A `-wal` without a main file belongs to nothing we can read.
             for f in side_files(db) {
                 remove_if_exists(&f)?;
@@ -203,11 +215,8 @@ pub fn open_encrypted(db: &Path, secrets: &SecretStore) -> Result<Opened> {
             })
         }
         FileState::Plaintext => {
-            let key = match load_key(secrets)? {
-                // Saved by an earlier, interrupted migration: reuse it.
-                KeyLookup::Found(k) => k,
-                KeyLookup::Absent => new_key(secrets)?,
-            };
+            // A key saved by an earlier, interrupted migration is reused.
+            let key = key_for_new_store(secrets)?;
             step_done("key");
             migrate_plaintext(db, &key)?;
             let store = Store::open(db, Some(&key))?;
@@ -219,22 +228,41 @@ pub fn open_encrypted(db: &Path, secrets: &SecretStore) -> Result<Opened> {
         }
         FileState::Other => {
             let reason = match load_key(secrets)? {
-                KeyLookup::Found(key) => match Store::open(db, Some(&key)) {
-                    Ok(store) => {
-                        return Ok(Opened {
-                            store,
-                            key,
-                            recovered: None,
-                        })
+                KeyLookup::Found(keys) => {
+                    let copies = keys.len();
+                    for key in keys {
+                        match Store::open(db, Some(&key)) {
+                            Ok(store) => {
+                                if copies > 1 {
+                                    // A stale copy beside it: the one that opened the
+                                    // store is kept, the other dropped.
+                                    secrets.save(STORE_KEY, &key.to_hex())?;
+                                }
+                                return Ok(Opened {
+                                    store,
+                                    key,
+                                    recovered: None,
+                                });
+                            }
+                            Err(e) if e.is_unreadable_db() => {}
+                            Err(e) => return Err(e),
+                        }
                     }
-                    Err(e) if e.is_unreadable_db() => {
-                        // Encrypted pages are authenticated: a damaged first page and
-                        // another key fail alike.
-                        "this device's key does not open it, or it is damaged".to_string()
-                    }
-                    Err(e) => return Err(e),
-                },
+                    // Encrypted pages are authenticated: a damaged first page and
+                    // another key fail alike.
+                    "this device's key does not open it, or it is damaged".to_string()
+                }
                 KeyLookup::Absent => "its key is not on this device".to_string(),
+                KeyLookup::Unreachable(e) => {
+                    // Never move a store aside because the keychain is locked.
+                    return Err(CoreError::Token(format!(
+                        "the local store is encrypted and its key is in the OS keychain, \
+                         which cannot be reached ({e}); nothing was changed. Unlock the \
+                         keychain and try again (if the key is gone for good, move {} \
+                         aside and start again)",
+                        db.display()
+                    )));
+                }
             };
             let recovered = move_aside(db, reason)?;
             tracing::warn!(moved_to = %recovered.moved_to.display(), "unreadable local store moved aside");
@@ -436,6 +464,33 @@ mod tests {
         assert_eq!(o.store.cursor().unwrap(), 42);
         assert!(!migration_tmp(&db).exists());
         assert_ne!(&std::fs::read(&db).unwrap()[..16], PLAINTEXT_HEADER);
+    }
+
+    #[test]
+    fn a_mangled_key_is_treated_as_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let s = secrets(dir.path());
+        {
+            let o = open_encrypted(&db, &s).unwrap();
+            o.store.set_cursor(5).unwrap();
+        }
+        // A mangled copy opens nothing and is skipped; the store stays.
+        s.save(STORE_KEY, "not hex").unwrap();
+        let o = open_encrypted(&db, &s).unwrap();
+        assert!(o.recovered.is_some(), "no usable key: moved aside");
+        drop(o);
+        let moved: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".unreadable-")
+            })
+            .collect();
+        assert!(!moved.is_empty());
     }
 
     #[test]
