@@ -220,6 +220,10 @@ fn forget_device_removes_token_key_and_store() {
     let token = countersign_core::paths::token_file(&home);
     assert!(db(&home).exists() && secrets.exists() && token.exists());
 
+    // A store kept aside earlier (lost key) goes too.
+    let aside = side(&home, ".unreadable-20260101T000000.000Z");
+    std::fs::write(&aside, b"old encrypted store").unwrap();
+
     let out = env.run(&["logout", "--forget-device"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("forgotten"), "{}", stdout(&out));

@@ -46,8 +46,9 @@ pub enum Command {
         /// Remove every token this device stored, for every server and org.
         #[arg(long)]
         all: bool,
-        /// Also remove the local store (cached approvals, queued decisions) and its
-        /// encryption key: nothing of this account is left on the device.
+        /// Also remove the local store (cached approvals, queued decisions, stores
+        /// kept aside as unreadable) and its encryption key: nothing of this account is
+        /// left on the device.
         #[arg(long)]
         forget_device: bool,
     },

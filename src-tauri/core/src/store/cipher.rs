@@ -392,7 +392,18 @@ fn sync_dir(path: &Path) -> Result<()> {
 pub fn forget_store(db: &Path, secrets: &SecretStore) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let [wal, shm] = side_files(db);
-    for f in [db.to_path_buf(), wal, shm, migration_tmp(db)] {
+    let mut files = vec![db.to_path_buf(), wal, shm, migration_tmp(db)];
+    // Stores moved aside as unreadable are this account's data too.
+    if let (Some(dir), Some(name)) = (db.parent(), db.file_name()) {
+        let prefix = format!("{}.unreadable-", name.to_string_lossy());
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                files.push(entry.path());
+            }
+        }
+    }
+    for f in files {
         if f.exists() {
             std::fs::remove_file(&f)?;
             removed.push(f);
