@@ -197,6 +197,24 @@ pub fn side_files(db: &Path) -> [PathBuf; 2] {
 /// Opens (creating, migrating or recovering as needed) the encrypted store at `db`,
 /// with its key from `secrets`.
 pub fn open_encrypted(db: &Path, secrets: &SecretStore) -> Result<Opened> {
+    // The app and the CLI may start at once: one of them migrates or recovers, the
+    // other waits and then finds an encrypted store (no two exports into one copy).
+    let lock_path = open_lock(db);
+    crate::private_files::precreate_private_file(&lock_path)?;
+    let lock = std::fs::OpenOptions::new().write(true).open(&lock_path)?;
+    lock.lock()?;
+    let opened = open_locked(db, secrets);
+    // Released on close as well; explicit so the order is plain.
+    let _ = lock.unlock();
+    opened
+}
+
+/// The file locked while a store is opened (empty; its lock is what counts).
+fn open_lock(db: &Path) -> PathBuf {
+    sibling(db, ".open-lock")
+}
+
+fn open_locked(db: &Path, secrets: &SecretStore) -> Result<Opened> {
     // Left by a migration that stopped before its rename: the plaintext file is still
     // the store, so the copy is discarded and the migration starts over.
     remove_if_exists(&migration_tmp(db))?;
@@ -392,7 +410,7 @@ fn sync_dir(path: &Path) -> Result<()> {
 pub fn forget_store(db: &Path, secrets: &SecretStore) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let [wal, shm] = side_files(db);
-    let mut files = vec![db.to_path_buf(), wal, shm, migration_tmp(db)];
+    let mut files = vec![db.to_path_buf(), wal, shm, migration_tmp(db), open_lock(db)];
     // Stores moved aside as unreadable are this account's data too.
     if let (Some(dir), Some(name)) = (db.parent(), db.file_name()) {
         let prefix = format!("{}.unreadable-", name.to_string_lossy());
