@@ -1159,6 +1159,26 @@ def demo_mode_runs_an_embedded_server_and_keeps_the_real_login(h):
     s.wait(lambda: s.find("#set-url").prop("value") == h.proxy.url, 10, "the real server URL kept")
 
 
+@test
+def lost_store_key_is_said_in_the_banner(h):
+    """The keychain lost the store's key: the app keeps the unreadable file aside, starts a
+    new store and says so in the banner; signed in again, the queue fills from the server."""
+    h.sign_in()
+    aid = h.uid("lost-key")
+    h.server.create(aid, summary="Back after the key was lost")
+    h.cli("sync")
+    h.end_session()
+    os.remove(os.path.join(h.home, "device-secrets"))
+    s = h.session(signed_in=False)
+    s.wait(lambda: "could not be opened" in (text_of(s, "#banner") or ""), 20, "the banner to say the store was lost")
+    note = text_of(s, "#store-notice")
+    assert "countersign.db.unreadable-" in note and "never sent" in note, note
+    assert any(n.startswith("countersign.db.unreadable-") for n in os.listdir(h.home))
+    s = h.session()
+    wait_rows(s, lambda ids: aid in ids, "the queue refilled from the server")
+    assert "could not be opened" not in (text_of(s, "#banner") or ""), "said once, not on every start"
+
+
 def main(argv):
     only = set(argv[1:])
     passed = failed = 0

@@ -167,6 +167,11 @@ function paintBanner() {
     pieces.push(h("span", { id: "clock-note" },
       `This computer's clock is ${span} ${st.clock_offset_ms > 0 ? "behind" : "ahead of"} the server's; times shown are the server's.`));
   }
+  if (st && st.store_notice) {
+    if (pieces.length) pieces.push(h("span", { class: "sep" }, " "));
+    kind = "banner-error";
+    pieces.push(h("span", { id: "store-notice" }, st.store_notice));
+  }
   const failed = st ? st.outbox_failed : 0;
   const queued = st ? st.outbox_pending : 0;
   if (failed > 0) {

@@ -584,7 +584,12 @@ clock_offset_ms: number | null,
  * This device's clock is off by more than a minute: say so (times shown are
  * the server's anyway).
  */
-clock_off: boolean, };
+clock_off: boolean, 
+/**
+ * Set when, on this start, the local store could not be read with this device's
+ * key and was moved aside: what happened, where the file is, what was lost.
+ */
+store_notice: string | null, };
 
 export type StatusTotals = { pending: number, approved: number, denied: number, expired: number, };
 
@@ -604,7 +609,12 @@ clock_offset_ms: number | null,
  * This device's clock is off by more than a minute: say so (times shown are
  * the server's anyway).
  */
-clock_off: boolean, };
+clock_off: boolean, 
+/**
+ * Set when, on this start, the local store could not be read with this device's
+ * key and was moved aside: what happened, where the file is, what was lost.
+ */
+store_notice: string | null, };
 
 export type TraceResult = "pass" | "escalate" | "fail";
 

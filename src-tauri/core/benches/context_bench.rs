@@ -109,7 +109,7 @@ fn bench_context() {
     let db = countersign_core::paths::db_path(&home);
     let now = Utc::now();
     {
-        let mut store = Store::open(&db).unwrap();
+        let mut store = Store::open(&db, None).unwrap();
         let batch: Vec<Approval> = (0..N).map(|i| approval(i, now)).collect();
         for chunk in batch.chunks(1000) {
             store.upsert_approvals(chunk).unwrap();

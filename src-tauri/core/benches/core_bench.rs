@@ -4,6 +4,8 @@
 //! - filtered + full-text query over 100,000 cached approvals (p50/p95)
 //! - draining 1,000 queued decisions: on loopback, and over a proxy adding 50 ms per
 //!   request one decision per request (before) beside batched (after)
+//! - the cost of the encrypted store: first sync, query p95 and drain on a SQLCipher
+//!   store beside the same on a plaintext one, same run (`-- encryption` runs only this)
 //!
 //! Plain timing with `std::time::Instant` (harness = false); numbers go to stdout.
 
@@ -359,7 +361,7 @@ fn bench_query() {
     std::fs::create_dir_all(&home).unwrap();
     let db = countersign_core::paths::db_path(&home);
     {
-        let mut store = Store::open(&db).unwrap();
+        let mut store = Store::open(&db, None).unwrap();
         let now = Utc::now();
         let batch: Vec<Approval> = (0..100_000)
             .map(|i| {
@@ -393,8 +395,17 @@ fn bench_query() {
         }
         println!("(setup) cached 100,000 approvals in {}", ms(t.elapsed()));
     }
-    let engine = Engine::open_with(&home, opts()).unwrap();
-    let reader = Store::open_reader(&db).unwrap();
+    // Plaintext: the old path below reads the file on raw connections. What
+    // encryption adds to these queries is measured in `bench_encryption`.
+    let engine = Engine::open_with(
+        &home,
+        EngineOptions {
+            encrypt_store: false,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let reader = Store::open_reader(&db, None).unwrap();
     // The old path on a connection of its own, as the store opened them before.
     let old = rusqlite::Connection::open_with_flags(
         &db,
@@ -586,6 +597,169 @@ fn bench_query() {
     );
 }
 
+/// What encryption at rest costs: each figure on a SQLCipher store (as users run)
+/// beside a plaintext store (the floor), interleaved in the same run.
+async fn bench_encryption() {
+    const CACHED: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), 10_000).await;
+    let base = server.base_url();
+    let modes = [("plaintext", false), ("encrypted", true)];
+    let mode_opts = |encrypt_store: bool| EngineOptions {
+        encrypt_store,
+        ..opts()
+    };
+
+    // First sync of 10,000 approvals, three runs per mode, alternating.
+    let mut firsts: [Vec<Duration>; 2] = Default::default();
+    for run in 0..3 {
+        for (m, (name, encrypt)) in modes.iter().enumerate() {
+            let home = dir.path().join(format!("sync-{name}-{run}"));
+            let e = Engine::open_with(&home, mode_opts(*encrypt)).unwrap();
+            e.login(&base, ORG, ALICE).await.unwrap();
+            let t = Instant::now();
+            let s = e.sync_now().await.unwrap();
+            firsts[m].push(t.elapsed());
+            assert!(s.pulled >= 10_000);
+        }
+    }
+
+    // Drain 1,000 queued decisions over loopback.
+    let mut drains = [Duration::ZERO; 2];
+    for (m, (name, encrypt)) in modes.iter().enumerate() {
+        let home = dir.path().join(format!("drain-{name}"));
+        let e = Engine::open_with(&home, mode_opts(*encrypt)).unwrap();
+        e.login(&base, ORG, ALICE).await.unwrap();
+        e.sync_now().await.unwrap();
+        let from = 4000 + m * 1000;
+        let ids: Vec<String> = (from..from + 1000)
+            .map(|i| format!("appr-b{i:07}"))
+            .collect();
+        for chunk in ids.chunks(500) {
+            let q = e.bulk_approve(chunk, Some("bench")).unwrap();
+            assert_eq!(q.entries.len(), chunk.len());
+        }
+        let t = Instant::now();
+        let s = e.push_now().await.unwrap();
+        drains[m] = t.elapsed();
+        assert_eq!((s.delivered, s.rejected), (1000, 0), "{s:?}");
+    }
+    server.shutdown().await;
+
+    // Queries over 100,000 cached approvals: the engine's first page of each shape.
+    let mut engines = Vec::new();
+    for (name, encrypt) in modes {
+        let home = dir.path().join(format!("query-{name}"));
+        std::fs::create_dir_all(&home).unwrap();
+        let engine = Engine::open_with(&home, mode_opts(encrypt)).unwrap();
+        let mut store = if encrypt {
+            countersign_core::store::cipher::open_home_file_keyed(&home).unwrap()
+        } else {
+            Store::open(&countersign_core::paths::db_path(&home), None).unwrap()
+        };
+        let now = Utc::now();
+        let batch: Vec<Approval> = (0..CACHED)
+            .map(|i| {
+                let req = synthetic(i);
+                let created = now - chrono::Duration::minutes(i as i64);
+                Approval {
+                    id: req.id.unwrap(),
+                    org_id: ORG.into(),
+                    agent: req.agent,
+                    action: req.action,
+                    summary: req.summary,
+                    status: ApprovalStatus::ALL[i % 4],
+                    reason_code: req.reason_code,
+                    reason_text: req.reason_text,
+                    params: req.params,
+                    policy_trace: vec![],
+                    risk: Default::default(),
+                    created_at: created,
+                    expires_at: created + chrono::Duration::hours(24 * 30),
+                    requested_by: "policy-engine".into(),
+                    decision: None,
+                    execution: None,
+                    change_seq: i as i64 + 1,
+                    links: None,
+                }
+            })
+            .collect();
+        for chunk in batch.chunks(1000) {
+            store.upsert_approvals(chunk).unwrap();
+        }
+        engines.push(engine);
+    }
+    let shapes: Vec<QueueQuery> = vec![
+        QueueQuery::default(),
+        QueueQuery {
+            status: Some(ApprovalStatus::Pending),
+            ..QueueQuery::default()
+        },
+        QueueQuery {
+            agent: Some(AGENTS[2].into()),
+            ..QueueQuery::default()
+        },
+        QueueQuery {
+            search: Some("invoice".into()),
+            ..QueueQuery::default()
+        },
+        QueueQuery {
+            search: Some("production".into()),
+            status: Some(ApprovalStatus::Pending),
+            agent: Some(AGENTS[0].into()),
+            ..QueueQuery::default()
+        },
+    ]
+    .into_iter()
+    .map(|q| QueueQuery { limit: 50, ..q })
+    .collect();
+    const N: usize = 40;
+    let mut queries: [Vec<Duration>; 2] = Default::default();
+    for (m, engine) in engines.iter().enumerate() {
+        for s in &shapes {
+            engine.list(s).unwrap(); // warm, as an open app is
+        }
+        for _ in 0..N {
+            for s in &shapes {
+                let t = Instant::now();
+                engine.list(s).unwrap();
+                queries[m].push(t.elapsed());
+            }
+        }
+        queries[m].sort();
+    }
+
+    println!("encrypted store (SQLCipher) beside plaintext, same run:");
+    println!("{:<44}{:>14}{:>14}", "", "plaintext", "encrypted");
+    for f in firsts.iter_mut() {
+        f.sort();
+    }
+    println!(
+        "{:<44}{:>14}{:>14}",
+        "first sync, 10,000 approvals (median of 3)",
+        ms(firsts[0][1]),
+        ms(firsts[1][1])
+    );
+    println!(
+        "{:<44}{:>14}{:>14}",
+        "queue page + count, 100,000 cached: p50",
+        ms(percentile(&queries[0], 0.5)),
+        ms(percentile(&queries[1], 0.5))
+    );
+    println!(
+        "{:<44}{:>14}{:>14}",
+        format!("                      p95 ({} shapes x {N})", shapes.len()),
+        ms(percentile(&queries[0], 0.95)),
+        ms(percentile(&queries[1], 0.95))
+    );
+    println!(
+        "{:<44}{:>14}{:>14}",
+        "drain 1,000 queued decisions (loopback)",
+        ms(drains[0]),
+        ms(drains[1])
+    );
+}
+
 fn main() {
     // `cargo test --benches` runs bench binaries with --bench absent; keep that quick.
     if !std::env::args().any(|a| a == "--bench") {
@@ -597,6 +771,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::args().any(|a| a == "encryption") {
+        rt.block_on(bench_encryption());
+        return;
+    }
     rt.block_on(bench_sync());
     bench_query();
+    rt.block_on(bench_encryption());
 }

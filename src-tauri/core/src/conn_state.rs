@@ -58,6 +58,10 @@ pub struct SyncStatus {
     /// the server's anyway).
     #[serde(default)]
     pub clock_off: bool,
+    /// Set when, on this start, the local store could not be read with this device's
+    /// key and was moved aside: what happened, where the file is, what was lost.
+    #[serde(default)]
+    pub store_notice: Option<String>,
 }
 
 /// What changed, for subscribers (GUI windows, tray, notification shell).

@@ -18,10 +18,12 @@ use crate::error::{CoreError, Result};
 use crate::notify_plan::{self, Announced, PlannedNotification};
 use crate::private_files;
 use crate::receipt::DeviceKey;
+use crate::secrets::SecretStore;
 use crate::server_clock::ServerClock;
 use crate::settings::{self, Settings};
 use crate::store::activity::ApprovalContext;
 use crate::store::approvals::{ApprovalDetail, Facets, QueueItem, QueuePage, QueueQuery};
+use crate::store::cipher::{StoreKey, StoreRecovery};
 use crate::store::count_memo::CountMemo;
 use crate::store::outbox::{NewDecision, OutboxEntry, OutboxState};
 use crate::store::resync::ResyncReport;
@@ -45,8 +47,11 @@ pub struct EngineOptions {
     pub page_limit: u32,
     /// Event stream silent for this long is considered dead (server heartbeats are faster).
     pub stream_idle_timeout: Duration,
-    /// Use only the token file, never the OS keychain.
+    /// Use only the fallback files for secrets (token, store key), never the OS keychain.
     pub file_token_store: bool,
+    /// Encrypt the local store (SQLCipher, key in the keychain). Off only for the
+    /// benchmarks' plaintext baseline.
+    pub encrypt_store: bool,
     /// Most queued decisions sent in one request (1 sends each on its own). Defaults
     /// to the API's bulk limit, or [`PUSH_BATCH_ENV`] when set.
     pub max_batch: usize,
@@ -73,6 +78,7 @@ impl Default for EngineOptions {
             page_limit: api::MAX_PAGE_LIMIT,
             stream_idle_timeout: Duration::from_secs(90),
             file_token_store: false,
+            encrypt_store: true,
             max_batch: max_batch_from_env(),
         }
     }
@@ -114,6 +120,17 @@ pub struct LogoutOutcome {
     pub remaining: Vec<String>,
 }
 
+/// What `forget_device` removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ForgottenDevice {
+    /// Accounts (`org@server`) whose token was removed.
+    pub tokens: Vec<String>,
+    /// The store's files that were deleted.
+    pub files: Vec<PathBuf>,
+    /// Decisions still queued (never sent) that were deleted with the store.
+    pub discarded_queued: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginOutcome {
     pub who: WhoAmI,
@@ -135,6 +152,12 @@ pub(crate) struct Inner {
     /// Queue totals per filter shape, shared by every reader.
     counts: Mutex<CountMemo>,
     pub(crate) tokens: TokenStore,
+    /// The store's encryption key, for each connection the reader pool opens.
+    key: Option<StoreKey>,
+    /// The device's own secrets (store key), removed by `forget_device`.
+    secrets: SecretStore,
+    /// An unreadable store moved aside when this engine opened.
+    recovered: Option<StoreRecovery>,
     pub(crate) events: broadcast::Sender<EngineEvent>,
     conn: Mutex<ConnState>,
     /// Poked when there is something to send or the configuration changed.
@@ -177,7 +200,13 @@ impl Engine {
         private_files::secure_home(home)?;
         let db_path = crate::paths::db_path(home);
         private_files::precreate_private_file(&db_path)?;
-        let store = Store::open(&db_path)?;
+        let secrets = SecretStore::device(home, opts.file_token_store);
+        let (store, key, recovered) = if opts.encrypt_store {
+            let o = crate::store::cipher::open_encrypted(&db_path, &secrets)?;
+            (o.store, Some(o.key), o.recovered)
+        } else {
+            (Store::open(&db_path, None)?, None, None)
+        };
         let clock = Arc::new(ServerClock::new(opts.clock.clone()));
         let saved = store.clock_offset_ms()?;
         if let Some(ms) = saved {
@@ -196,6 +225,9 @@ impl Engine {
                 readers: Mutex::new(Vec::new()),
                 counts: Mutex::new(CountMemo::default()),
                 tokens,
+                key,
+                secrets,
+                recovered,
                 events,
                 conn: Mutex::new(ConnState::NotConfigured),
                 wake: Notify::new(),
@@ -219,6 +251,40 @@ impl Engine {
 
     pub fn home(&self) -> &Path {
         &self.inner.home
+    }
+
+    /// Set when the store on disk could not be read with this device's key and was
+    /// moved aside on open: the UI and CLI show [`StoreRecovery::message`].
+    pub fn store_recovery(&self) -> Option<&StoreRecovery> {
+        self.inner.recovered.as_ref()
+    }
+
+    /// `logout --forget-device`: removes every token this device stored, then (with
+    /// the store closed) the store itself, its side files and the device's secrets.
+    /// Refused while another handle to this engine is alive (a running sync loop).
+    pub fn forget_device(self) -> Result<ForgottenDevice> {
+        // Said out loud: these decisions were never sent and go with the store.
+        let discarded_queued = self.store().outbox_active_count()?;
+        let logout = self.logout(true)?;
+        let inner = Arc::try_unwrap(self.inner).map_err(|_| {
+            CoreError::Invalid("the engine is still in use; stop syncing first".into())
+        })?;
+        let db = crate::paths::db_path(&inner.home);
+        let Inner {
+            store,
+            readers,
+            secrets,
+            ..
+        } = inner;
+        // Close every connection before the files go.
+        drop(readers);
+        drop(store);
+        let files = crate::store::cipher::forget_store(&db, &secrets)?;
+        Ok(ForgottenDevice {
+            tokens: logout.removed,
+            files,
+            discarded_queued,
+        })
     }
 
     /// The server's time as this device estimates it: the device clock corrected by
@@ -274,7 +340,10 @@ impl Engine {
         let pooled = lock(&self.inner.readers).pop();
         let store = match pooled {
             Some(s) => s,
-            None => Store::open_reader(&crate::paths::db_path(&self.inner.home))?,
+            None => Store::open_reader(
+                &crate::paths::db_path(&self.inner.home),
+                self.inner.key.as_ref(),
+            )?,
         };
         Ok(Reader {
             engine: self,
@@ -350,6 +419,7 @@ impl Engine {
             clock_offset_ms,
             clock_off: clock_offset_ms
                 .is_some_and(|ms| ms.abs() > crate::server_clock::CLOCK_OFF_THRESHOLD_MS),
+            store_notice: self.inner.recovered.as_ref().map(StoreRecovery::message),
         })
     }
 

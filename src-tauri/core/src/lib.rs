@@ -16,6 +16,7 @@ pub mod paths;
 pub mod private_files;
 pub mod receipt;
 pub mod reminders;
+pub mod secrets;
 pub mod server_clock;
 pub mod settings;
 pub mod store;
@@ -24,7 +25,8 @@ pub mod token;
 
 pub use conn_state::{ConnState, EngineEvent, SyncStatus};
 pub use engine::{
-    Clock, Engine, EngineOptions, LoginOutcome, LogoutOutcome, Queued, SyncSummary, PUSH_BATCH_ENV,
+    Clock, Engine, EngineOptions, ForgottenDevice, LoginOutcome, LogoutOutcome, Queued,
+    SyncSummary, PUSH_BATCH_ENV,
 };
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
@@ -37,6 +39,7 @@ pub use store::approvals::{
     is_decidable, ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery,
     RowKey, SortOrder,
 };
+pub use store::cipher::StoreRecovery;
 pub use store::outbox::{OutboxEntry, OutboxItem, OutboxState};
 pub use store::resync::ResyncReport;
 pub use sync::Background;

@@ -28,3 +28,9 @@ pub fn db_path(home: &Path) -> PathBuf {
 pub fn token_file(home: &Path) -> PathBuf {
     home.join("token")
 }
+
+/// The fallback file of the device's own secrets (the store key; only used when no
+/// keychain is reachable).
+pub fn device_secrets_file(home: &Path) -> PathBuf {
+    home.join("device-secrets")
+}

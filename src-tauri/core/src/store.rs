@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod announced;
 pub mod approvals;
+pub mod cipher;
 pub mod count_memo;
 pub mod match_set;
 pub mod migrations;
@@ -51,19 +52,25 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings it to the latest schema.
-    pub fn open(path: &Path) -> Result<Store> {
+    /// Opens (creating if needed) the database at `path` and brings it to the latest
+    /// schema. With `key` the file is SQLCipher-encrypted (a wrong key fails here, as
+    /// `SQLITE_NOTADB`); without, plain SQLite (benchmarks' baseline, tests). The app's
+    /// store is opened through [`cipher::open_encrypted`].
+    pub fn open(path: &Path, key: Option<&cipher::StoreKey>) -> Result<Store> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let conn = Connection::open(path)?;
+        if let Some(key) = key {
+            cipher::apply_key(&conn, key)?;
+        }
         Self::setup(conn)
     }
 
     /// A read-only connection to an existing store (the engine's reader pool). In WAL
     /// mode readers never wait for the writer, so a query answers at once even while a
     /// sync commits a large page.
-    pub fn open_reader(path: &Path) -> Result<Store> {
+    pub fn open_reader(path: &Path, key: Option<&cipher::StoreKey>) -> Result<Store> {
         use rusqlite::OpenFlags;
         let conn = Connection::open_with_flags(
             path,
@@ -71,6 +78,9 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
+        if let Some(key) = key {
+            cipher::apply_key(&conn, key)?;
+        }
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "query_only", "ON")?;
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
@@ -228,7 +238,7 @@ mod tests {
     #[test]
     fn opens_with_wal_and_full_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("x.db")).unwrap();
+        let store = Store::open(&dir.path().join("x.db"), None).unwrap();
         let mode: String = store
             .conn()
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -246,7 +256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.db");
         {
-            let store = Store::open(&path).unwrap();
+            let store = Store::open(&path, None).unwrap();
             let mut s = store.load_settings().unwrap();
             assert_eq!(s, Settings::default());
             s.org = Some("org-demo".into());
@@ -254,7 +264,7 @@ mod tests {
             store.save_settings(&s).unwrap();
             store.set_cursor(42).unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, None).unwrap();
         assert_eq!(
             store.load_settings().unwrap().org.as_deref(),
             Some("org-demo")

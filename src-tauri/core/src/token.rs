@@ -1,67 +1,39 @@
 //! Where the API token lives: the OS keychain (via `keyring`), or, where no keychain
 //! is reachable (headless CI, minimal containers), a file in the home directory that
-//! only the user can read. Never in SQLite, never in logs.
+//! only the user can read. Never in SQLite, never in logs. The mechanism is
+//! [`crate::secrets`], shared with the device's own secrets.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::error::{CoreError, Result};
+use crate::error::Result;
+use crate::secrets::SecretStore;
 
-/// Keychain service name.
-const SERVICE: &str = "countersign";
 /// Prefix of the account this device's signing key is filed under, beside the token.
 const DEVICE_KEY_PREFIX: &str = "device-key:";
 /// Set to `off` (or `file`) to skip the keychain entirely (tests, CI).
-pub const KEYRING_ENV: &str = "COUNTERSIGN_KEYRING";
+pub use crate::secrets::KEYRING_ENV;
 
 /// Where a saved token ended up.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TokenLocation {
-    Keychain,
-    /// Fallback file (mode 0600); `reason` says why the keychain was not used.
-    File {
-        path: PathBuf,
-        reason: String,
-    },
-}
+pub type TokenLocation = crate::secrets::SecretLocation;
 
-impl std::fmt::Display for TokenLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenLocation::Keychain => f.write_str("the OS keychain"),
-            TokenLocation::File { path, reason } => write!(
-                f,
-                "{} (readable only by you; no keychain available: {reason})",
-                path.display()
-            ),
-        }
-    }
-}
-
+/// The API tokens, filed by account (`org@server`) in the secret storage of
+/// [`crate::secrets`], with their own fallback file.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
-    file: PathBuf,
-    use_keychain: bool,
+    secrets: SecretStore,
 }
 
 impl TokenStore {
     pub fn new(home: &Path) -> Self {
-        let off = std::env::var(KEYRING_ENV)
-            .map(|v| v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("file"))
-            .unwrap_or(false);
         TokenStore {
-            file: crate::paths::token_file(home),
-            use_keychain: !off,
+            secrets: SecretStore::new(crate::paths::token_file(home), false, String::new()),
         }
     }
 
     /// A store that never touches the keychain.
     pub fn file_only(home: &Path) -> Self {
         TokenStore {
-            file: crate::paths::token_file(home),
-            use_keychain: false,
+            secrets: SecretStore::new(crate::paths::token_file(home), true, String::new()),
         }
     }
 
@@ -71,40 +43,19 @@ impl TokenStore {
     }
 
     pub fn save(&self, account: &str, token: &str) -> Result<TokenLocation> {
-        let reason = if self.use_keychain {
-            match self.keychain_save(account, token) {
-                Ok(()) => {
-                    // A stale fallback copy must not outlive a keychain login.
-                    self.file_remove(account)?;
-                    return Ok(TokenLocation::Keychain);
-                }
-                Err(e) => e,
-            }
-        } else {
-            format!("{KEYRING_ENV} is set to off")
-        };
-        tracing::info!("no keychain ({reason}); storing the token in a private file");
-        self.file_save(account, token)?;
-        Ok(TokenLocation::File {
-            path: self.file.clone(),
-            reason,
-        })
+        self.secrets.save(account, token)
     }
 
     pub fn load(&self, account: &str) -> Result<Option<String>> {
-        if self.use_keychain {
-            if let Ok(Some(t)) = self.keychain_load(account) {
-                return Ok(Some(t));
-            }
-        }
-        Ok(self.file_read()?.remove(account))
+        self.secrets.load(account)
     }
 
     /// Accounts with a token in the fallback file (the keychain cannot be listed).
     pub fn file_accounts(&self) -> Result<Vec<String>> {
         Ok(self
-            .file_read()?
-            .into_keys()
+            .secrets
+            .file_names()?
+            .into_iter()
             .filter(|a| !a.starts_with(DEVICE_KEY_PREFIX))
             .collect())
     }
@@ -122,89 +73,8 @@ impl TokenStore {
     /// Removes the token of `account` and this device's signing key registered with it
     /// (a new login makes and registers a new key), so logging out leaves no secret.
     pub fn clear(&self, account: &str) -> Result<()> {
-        for name in [account.to_string(), format!("{DEVICE_KEY_PREFIX}{account}")] {
-            if self.use_keychain {
-                if let Ok(entry) = keyring::Entry::new(SERVICE, &name) {
-                    // NoEntry or no keychain: nothing to delete there.
-                    let _ = entry.delete_credential();
-                }
-            }
-            self.file_remove(&name)?;
-        }
-        Ok(())
-    }
-
-    fn keychain_save(&self, account: &str, token: &str) -> std::result::Result<(), String> {
-        let entry = keyring::Entry::new(SERVICE, account).map_err(|e| e.to_string())?;
-        entry.set_password(token).map_err(|e| e.to_string())?;
-        // Some backends accept writes they cannot read back (e.g. a locked
-        // session keyring); only trust the keychain if the token round-trips.
-        match entry.get_password() {
-            Ok(t) if t == token => Ok(()),
-            Ok(_) => Err("keychain returned a different token".into()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    fn keychain_load(&self, account: &str) -> std::result::Result<Option<String>, String> {
-        let entry = keyring::Entry::new(SERVICE, account).map_err(|e| e.to_string())?;
-        match entry.get_password() {
-            Ok(t) => Ok(Some(t)),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    fn file_read(&self) -> Result<BTreeMap<String, String>> {
-        match std::fs::read(&self.file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                CoreError::Token(format!("{} is unreadable: {e}", self.file.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn file_save(&self, account: &str, token: &str) -> Result<()> {
-        let mut all = self.file_read().unwrap_or_default();
-        all.insert(account.to_string(), token.to_string());
-        self.file_write(&all)
-    }
-
-    fn file_remove(&self, account: &str) -> Result<()> {
-        if !self.file.exists() {
-            return Ok(());
-        }
-        let mut all = self.file_read().unwrap_or_default();
-        all.remove(account);
-        if all.is_empty() {
-            std::fs::remove_file(&self.file)?;
-            Ok(())
-        } else {
-            self.file_write(&all)
-        }
-    }
-
-    fn file_write(&self, all: &BTreeMap<String, String>) -> Result<()> {
-        if let Some(dir) = self.file.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.file.with_extension("tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        let body = serde_json::to_vec(all).map_err(|e| CoreError::Token(e.to_string()))?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, &self.file)?;
-        Ok(())
+        self.secrets.clear(account)?;
+        self.secrets.clear(&format!("{DEVICE_KEY_PREFIX}{account}"))
     }
 }
 

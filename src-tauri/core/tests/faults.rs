@@ -106,8 +106,7 @@ async fn a_decision_left_sending_by_a_crash_is_resent_with_its_key_and_applied_o
     drop(engine);
     // ...and the process died with the row still marked `sending`.
     {
-        let store =
-            countersign_core::store::Store::open(&countersign_core::paths::db_path(&home)).unwrap();
+        let store = countersign_core::store::cipher::open_home_file_keyed(&home).unwrap();
         let head = store.outbox_head().unwrap().unwrap();
         store.outbox_mark_sending(head.seq).unwrap();
         assert_eq!(
@@ -161,8 +160,7 @@ async fn without_an_event_stream_the_loop_falls_back_to_polling() {
 
 /// Marks the next `n` queued rows `sending`, as a process killed mid-request leaves them.
 fn crash_while_sending(home: &std::path::Path, n: usize) -> Vec<String> {
-    let store =
-        countersign_core::store::Store::open(&countersign_core::paths::db_path(home)).unwrap();
+    let store = countersign_core::store::cipher::open_home_file_keyed(home).unwrap();
     let rows = store.outbox_batch(n).unwrap();
     assert_eq!(rows.len(), n);
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();

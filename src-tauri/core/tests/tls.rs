@@ -54,8 +54,7 @@ async fn untrusted_certificate_is_a_clear_state_not_a_retry_loop() {
     // Written directly, because this process never trusts the test's CA (the HTTP
     // client and its trust roots are built once per process).
     {
-        let store =
-            countersign_core::store::Store::open(&countersign_core::paths::db_path(&home)).unwrap();
+        let store = countersign_core::store::cipher::open_home_file_keyed(&home).unwrap();
         let mut s = store.load_settings().unwrap();
         s.server_url = Some(base.clone());
         s.org = Some(ORG.to_string());

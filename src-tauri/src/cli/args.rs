@@ -46,6 +46,11 @@ pub enum Command {
         /// Remove every token this device stored, for every server and org.
         #[arg(long)]
         all: bool,
+        /// Also remove the local store (cached approvals, queued decisions, stores
+        /// kept aside as unreadable) and its encryption key: nothing of this account is
+        /// left on the device.
+        #[arg(long)]
+        forget_device: bool,
     },
     /// Pull changes from the server and deliver queued decisions.
     Sync {

@@ -17,6 +17,16 @@ use super::{CliError, EXIT_AUTH, EXIT_OTHER, EXIT_REJECTED, EXIT_USAGE};
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let home = countersign_core::paths::home_dir();
     let engine = Engine::open(&home).map_err(|e| explain::home_error(&home, e))?;
+    if let Some(r) = engine.store_recovery() {
+        eprintln!("warning: {}", r.message());
+    }
+    if let Command::Logout {
+        forget_device: true,
+        ..
+    } = cli.command
+    {
+        return forget_device(engine);
+    }
     dispatch(&engine, cli)
         .await
         .map_err(|e| explain::with_db_path(e, &home))
@@ -29,7 +39,7 @@ async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
             org,
             token_stdin,
         } => login(engine, &server, &org, token_stdin).await,
-        Command::Logout { all } => logout(engine, all),
+        Command::Logout { all, .. } => logout(engine, all),
         Command::Sync { json } => sync(engine, json).await,
         Command::Queue(args) => queue(engine, args),
         Command::Show { id, json } => show(engine, &id, json).await,
@@ -242,6 +252,25 @@ fn logout(engine: &Engine, all: bool) -> Result<(), CliError> {
             println!("  {a}");
         }
     }
+    Ok(())
+}
+
+/// Takes the engine by value: the store must be closed before its files are removed.
+fn forget_device(engine: Engine) -> Result<(), CliError> {
+    let out = engine.forget_device()?;
+    for a in &out.tokens {
+        println!("  removed the token for {a}");
+    }
+    for f in &out.files {
+        println!("  deleted {}", f.display());
+    }
+    if out.discarded_queued > 0 {
+        eprintln!(
+            "warning: {} queued decision(s) had not been sent and were deleted with the store",
+            out.discarded_queued
+        );
+    }
+    println!("This device is forgotten: no token, no encryption key and no local store are left.");
     Ok(())
 }
 

@@ -1396,9 +1396,9 @@ pub(crate) mod tests {
         let now = Utc::now();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let mut writer = Store::open(&path).unwrap();
+        let mut writer = Store::open(&path, None).unwrap();
         writer.upsert_approvals(&tied_rows(now)).unwrap();
-        let reader = Store::open_reader(&path).unwrap();
+        let reader = Store::open_reader(&path, None).unwrap();
         let mut memo = CountMemo::default();
         let total = |memo: &mut CountMemo, q: &QueueQuery, at: DateTime<Utc>| {
             let stamp = reader.change_stamp().unwrap();
@@ -1634,7 +1634,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let seq = {
-            let mut s = Store::open(&path).unwrap();
+            let mut s = Store::open(&path, None).unwrap();
             let mut a = approval("appr-1", "bot", 1, now);
             a.expires_at = now + Duration::minutes(5);
             s.upsert_approvals(&[a]).unwrap();
@@ -1668,7 +1668,7 @@ pub(crate) mod tests {
             assert_eq!(again.dismissed_at, e.dismissed_at);
             seq
         };
-        let s = Store::open(&path).unwrap();
+        let s = Store::open(&path, None).unwrap();
         let failed = [OutboxState::Rejected, OutboxState::Expired];
         assert!(s.outbox_list(&failed, false).unwrap().is_empty());
         assert!(s.outbox_list(&[], false).unwrap().is_empty());

@@ -270,7 +270,7 @@ mod tests {
                 seed(&conn, "appr-old");
             }
             // Reopen through the normal path, as an upgraded app would.
-            let store = crate::store::Store::open(&path).unwrap();
+            let store = crate::store::Store::open(&path, None).unwrap();
             assert_eq!(current_version(store.conn()).unwrap(), latest_version());
             let n: i64 = store
                 .conn()

@@ -187,6 +187,8 @@ pub fn options(offset_secs: Arc<AtomicI64>) -> EngineOptions {
         page_limit: 1000,
         stream_idle_timeout: Duration::from_secs(10),
         file_token_store: true,
+        // Tests run on the encrypted store, as users do.
+        encrypt_store: true,
         max_batch: countersign_core::api::MAX_BULK_IDS,
     }
 }
