@@ -927,6 +927,8 @@ pub(crate) mod tests {
             requested_by: "agent".into(),
             decision: None,
             execution: None,
+            required_approvals: 1,
+            approvals: Vec::new(),
             change_seq: seq,
             links: None,
         }

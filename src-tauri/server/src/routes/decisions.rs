@@ -74,6 +74,14 @@ fn decide_item(
             format!("{id} was already {} by {}", a.status, decided_by(&a)),
             a,
         )),
+        DecideOutcome::AlreadyApproved(a) => Answer::Err(ApiError::conflict(
+            codes::ALREADY_APPROVED,
+            format!(
+                "you already approved {id}; it waits for {} more approval(s)",
+                a.approvals_missing()
+            ),
+            a,
+        )),
         DecideOutcome::Expired(a) => Answer::Err(ApiError::conflict(
             codes::EXPIRED,
             format!(
