@@ -99,7 +99,7 @@ async fn what_i_approved_waits_for_others_and_leaves_my_pending_count() {
     );
     assert!(d.waiting_for_others && !d.decidable);
     assert_eq!(pending_total(&engine), pending_before - 1);
-    assert_eq!(ids(&engine, waiting()), [q.id.clone()]);
+    assert_eq!(ids(&engine, waiting()), vec![q.id.clone()]);
 
     let s = engine.push_now().await.unwrap();
     assert_eq!(s.delivered, 1, "{s:?}");
