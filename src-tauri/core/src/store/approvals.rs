@@ -44,9 +44,14 @@ pub(crate) fn approvers_column(a: &Approval) -> Option<String> {
 }
 
 /// How many approvers an `approvals.approvers` value names.
-fn approver_count(column: Option<&str>) -> u8 {
+pub(crate) fn approver_count(column: Option<&str>) -> u8 {
     let n = column.map_or(0, |c| c.split('\n').filter(|l| !l.is_empty()).count());
     u8::try_from(n).unwrap_or(u8::MAX)
+}
+
+/// Whether an `approvals.approvers` value names `who` (whole names only).
+pub(crate) fn approver_listed(column: Option<&str>, who: &str) -> bool {
+    column.is_some_and(|c| c.contains(&format!("\n{who}\n")))
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -233,8 +238,7 @@ const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.nam
         a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
         o.kind, o.state, o.decided_at, a.gone_at,
         a.approvers, coalesce(json_extract(a.json, '$.required_approvals'), 1),
-        (SELECT char(10) || json_extract(value, '$.subject') || char(10)
-         FROM meta WHERE key = 'settings')
+        (SELECT json_extract(value, '$.subject') FROM meta WHERE key = 'settings')
      FROM approvals a
      LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
 
@@ -964,7 +968,7 @@ fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
     let me: Option<String> = r.get(16)?;
     let waiting_for_others = status == ApprovalStatus::Pending
         && gone_at.is_none()
-        && matches!((&approvers, &me), (Some(a), Some(me)) if a.contains(me.as_str()));
+        && me.is_some_and(|me| approver_listed(approvers.as_deref(), &me));
     Ok(QueueItem {
         decidable: is_decidable(
             status,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
-use super::approvals::APPROVERS_FROM_JSON;
+use super::approvals::{approver_count, approver_listed, APPROVERS_FROM_JSON};
 use super::{from_ms, to_ms, Store};
 use crate::api::{Approval, ApprovalStatus, DecisionKind};
 use crate::error::{CoreError, Result};
@@ -327,15 +327,11 @@ struct Quorum {
 
 impl Quorum {
     fn has(&self, who: &str) -> bool {
-        self.approvers
-            .as_deref()
-            .is_some_and(|a| a.contains(&format!("\n{who}\n")))
+        approver_listed(self.approvers.as_deref(), who)
     }
 
-    fn count(&self) -> i64 {
-        self.approvers.as_deref().map_or(0, |a| {
-            a.split('\n').filter(|l| !l.is_empty()).count() as i64
-        })
+    fn count(&self) -> u8 {
+        approver_count(self.approvers.as_deref())
     }
 }
 
