@@ -1032,6 +1032,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_approvers_column_names_whole_approvers() {
+        let now = Utc::now();
+        let mut a = approval("appr-q", "bot", 1, now);
+        assert_eq!(approvers_column(&a), None);
+        for by in ["bobby", "alice"] {
+            a.approvals.push(crate::api::ApprovalVote {
+                by: by.into(),
+                at: now,
+                notes: None,
+            });
+        }
+        let col = approvers_column(&a);
+        assert_eq!(col.as_deref(), Some("\nbobby\nalice\n"));
+        assert_eq!(approver_count(col.as_deref()), 2);
+        assert!(approver_listed(col.as_deref(), "alice"));
+        assert!(
+            !approver_listed(col.as_deref(), "bob"),
+            "a prefix is not a name"
+        );
+        assert!(!approver_listed(None, "alice"));
+    }
+
+    #[test]
     fn fts_query_quotes_user_text() {
         assert_eq!(fts_query("  "), None);
         assert_eq!(
