@@ -156,6 +156,7 @@ impl Env {
             policy_trace: vec![],
             risk: Default::default(),
             expires_in_secs: None,
+            required_approvals: None,
         }
     }
 

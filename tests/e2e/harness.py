@@ -95,9 +95,10 @@ class Server:
                 return n
 
     def create(self, aid, agent="e2e-bot", action="e2e:notify", summary="Raised by the e2e suite",
-               expires_in_secs=None):
+               expires_in_secs=None, required_approvals=None):
         status, body = self.http("POST", "/approvals", token=AGENT, body={
             "expires_in_secs": expires_in_secs,
+            "required_approvals": required_approvals,
             "id": aid,
             "agent": {"id": agent, "name": "E2E Bot", "version": "v1.0.0"},
             "action": action,

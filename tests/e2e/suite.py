@@ -272,6 +272,41 @@ def the_history_says_which_device_signed_each_decision(h):
 
 
 @test
+def a_quorum_approval_waits_for_others_then_changes_in_place(h):
+    aid = h.uid("quorum")
+    h.server.create(aid, summary="Needs two approvers", required_approvals=2)
+    s = h.session()
+    open_detail(s, aid)
+    assert "0 of 2 approvals" in text_of(s, "#detail-quorum"), text_of(s, "#detail-quorum")
+    s.find("#notes").send_keys("first of two")
+    s.click("#approve")
+    confirm(s)
+    wait_for(lambda: len(h.server.approval(aid)["approvals"]) == 1, 40, "alice's approve on the server")
+    assert h.server.approval(aid)["status"] == "pending"
+    # Not pending for me any more: under All, the "Waiting for others" filter shows it as 1/2.
+    s.keys("\ue00c")
+    s.wait_css("#queue")
+    s.click("#tab-all")
+    s.wait_css("#f-status")
+    select_value(s, "#f-status", "waiting")
+    wait_rows(s, lambda ids: ids == [aid], f"only {aid} waiting for others")
+    chip = text_of(s, f'#queue .row[data-id="{aid}"] .chip-quorum')
+    assert "1/2" in chip and "waiting" in chip, chip
+    open_detail(s, aid)
+    s.wait(lambda: "Waiting for others" in (text_of(s, "#detail-status") or ""), 20, "waiting for others")
+    line = text_of(s, "#detail-quorum")
+    assert "1 of 2 approvals" in line and "alice ✓" in line, line
+    assert not s.js("return !!document.getElementById('approve')"), "Approve offered again"
+    # bob, the second approver, approves over HTTP: the open detail changes in place.
+    status, body = h.server.http("POST", f"/approvals/{aid}/approve", body={"notes": "second"})
+    assert status == 200 and body["approval"]["status"] == "approved", (status, body)
+    s.wait(lambda: "Approved" in (text_of(s, "#detail-status") or ""), 20, "the detail to show Approved")
+    line = text_of(s, "#detail-quorum")
+    assert "2 of 2 approvals" in line and "bob ✓" in line, line
+    assert "bob" in text_of(s, "#decided-line"), text_of(s, "#decided-line")
+
+
+@test
 def deny_without_a_reason_is_refused(h):
     aid = h.uid("noreason")
     h.server.create(aid)

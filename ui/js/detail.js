@@ -33,7 +33,7 @@ let form = null;
 /** The open detail's countdown step, to resume it when the window shows again. @type {(() => void) | null} */
 let restartTicker = null;
 /** Parts of the page that change in place when the approval changes. */
-/** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement, sig?: string, desk: import("./desk.js").DeskSlots} | null} */
+/** @type {{pill: HTMLElement, local: HTMLElement, status: HTMLElement, history: HTMLElement, decision: HTMLElement, quorum: HTMLElement, sig?: string, desk: import("./desk.js").DeskSlots} | null} */
 let live = null;
 
 /** @param {HTMLElement} el @param {string} text */
@@ -143,14 +143,15 @@ export async function renderDetail(root, id) {
       h("li", null, h("label", null, h("input", { type: "checkbox", id: `check-${i}` }),
         h("strong", null, name), h("span", { class: "muted" }, ` — ${q}`))))));
   const history = h("div", { id: "detail-history-slot" });
+  const quorum = h("div", { id: "detail-quorum-slot" });
   const decision = h("div", { id: "decision-slot" });
 
   const desk = deskSlots();
   const left = h("div", { class: "detail-main" }, section("Overview", meta), desk.outcome, reason, params, desk.diff,
     trace, risk, desk.activity, section("History", history));
-  const right = h("aside", { class: "detail-side", "aria-label": "Decision" }, checklist, decision);
+  const right = h("aside", { class: "detail-side", "aria-label": "Decision" }, checklist, quorum, decision);
   root.append(h("div", { class: "detail" }, left, right));
-  live = { pill, local, status: statusDd, history, decision, desk };
+  live = { pill, local, status: statusDd, history, decision, quorum, desk };
   paintLive(data, true);
 
   // Countdowns repaint when their text changes, not on a fixed beat.
@@ -184,10 +185,10 @@ function paintLive(data, first) {
   const a = data.approval;
   const st = data.status;
   paintDesk(live.desk, data, (id) => hooks?.open(id));
-  const label = `${GLYPH[st] || ""} ${STATUS_LABEL[st] || st}`;
+  const label = data.waiting_for_others ? `${GLYPH[st] || ""} Waiting for others` : `${GLYPH[st] || ""} ${STATUS_LABEL[st] || st}`;
   // Only what changed is touched: a repaint costs a tray app its rest.
   const sig = JSON.stringify([st, data.local_decision, data.local_explanation, data.gone_at,
-    data.decided_by_you_elsewhere, data.audit, a.decision, isDecidable(data)]);
+    data.decided_by_you_elsewhere, data.audit, a.decision, isDecidable(data), a.approvals, data.waiting_for_others]);
   if (!first && live.sig === sig) return;
   live.sig = sig;
   live.pill.className = `pill pill-${st}`;
@@ -207,6 +208,8 @@ function paintLive(data, first) {
     live.local.append(h("span", { class: "chip chip-queued", id: "detail-elsewhere" }, "Decided by you on another device"));
   }
   clear(live.history).append(auditView(data.audit ? data.audit.entries : [], a));
+  clear(live.quorum);
+  if (a.required_approvals > 1) live.quorum.append(quorumView(a, data));
   const wasForm = !!form;
   const nowForm = isDecidable(data);
   if (first || wasForm !== nowForm || !nowForm) {
@@ -267,6 +270,36 @@ function riskView(r) {
   }
   if (!parts.length) parts.push(h("p", { class: "muted" }, "No risk data was recorded."));
   return parts;
+}
+
+/**
+ * Quorum: "1 of 2 approvals — bob ✓ 10:02", each approver's notes, and whether it waits
+ * for others because I already approved. Names and notes are the server's text: as text.
+ * @param {Approval} a @param {ApprovalDetail} data
+ */
+function quorumView(a, data) {
+  const n = a.approvals.length;
+  // My approve may still be on its way (queued here): count it as the server will.
+  const me = state.app ? state.app.subject : null;
+  const counted = n + (data.waiting_for_others && !a.approvals.some((v) => v.by === me) ? 1 : 0);
+  return section("Approvals",
+    h("p", { id: "detail-quorum" }, h("strong", null, `${n} of ${a.required_approvals} approvals`),
+      ...a.approvals.flatMap((v, i) => [i ? ", " : " — ", h("bdi", null, v.by), ` ✓ ${shortTime(v.at)}`])),
+    a.approvals.some((v) => v.notes)
+      ? h("ul", { class: "quorum-notes", role: "list" }, a.approvals.filter((v) => v.notes).map((v) =>
+        h("li", null, h("bdi", null, v.by), h("span", { class: "muted" }, ": "), h("bdi", null, v.notes || ""))))
+      : null,
+    data.waiting_for_others
+      ? h("p", { class: "chip chip-queued", id: "detail-waiting" },
+        `Waiting for others — you approved; ${Math.max(0, a.required_approvals - counted)} more needed`)
+      : null);
+}
+
+/** "10:02" today, the full time otherwise. @param {string} t */
+function shortTime(t) {
+  const d = new Date(t);
+  const sameDay = d.toDateString() === new Date(serverNow()).toDateString();
+  return sameDay ? `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}` : absolute(t);
 }
 
 /** @param {import("./types").AuditEntry[]} entries @param {Approval} a */

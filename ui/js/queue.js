@@ -48,9 +48,12 @@ export function initQueue(h_) {
 /** The filters of the current tab as the store's query (no paging). @returns {QueueQuery} */
 export function currentQuery() {
   const f = state.filters;
-  const status = state.tab === "pending" ? "pending" : f.status || null;
+  // "Waiting for others" is not a server status: the core's `waiting` filter.
+  const waiting = state.tab !== "pending" && f.status === "waiting";
+  const status = state.tab === "pending" ? "pending" : (!waiting && f.status) || null;
   return /** @type {QueueQuery} */ ({
     status,
+    waiting,
     agent: f.agent || null,
     action: f.action || null,
     from: dayStart(f.from),
@@ -203,7 +206,8 @@ export function renderQueue(root) {
   const filterBar = h("div", { class: "filters", role: "search", "aria-label": "Filter approvals" },
     h("span", { class: "filters-label" }, "Filter:"),
     select("Status", "f-status", state.tab === "pending" ? "pending" : f.status,
-      [["", "All statuses"], ...Object.entries(STATUS_LABEL).map(([k, v]) => /** @type {[string, string]} */ ([k, v]))],
+      [["", "All statuses"], ...Object.entries(STATUS_LABEL).map(([k, v]) => /** @type {[string, string]} */ ([k, v])),
+        ["waiting", "Waiting for others"]],
       (v) => { f.status = v; refilter(); }, state.tab === "pending"),
     select("Agent", "f-agent", f.agent, [["", "All agents"], ...state.facets.agents.map((a) => /** @type {[string, string]} */ ([a, a]))],
       (v) => { f.agent = v; refilter(); }),
@@ -337,7 +341,7 @@ export function paint() {
 
 /** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */
 function rowStamp(r) {
-  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${r.gone_at ? "g" : ""}/${state.selected.has(r.id) ? 1 : 0}/${r.outcome || ""}`;
+  return `${r.status}/${r.pending_decision ? r.pending_decision.state : ""}/${r.gone_at ? "g" : ""}/${state.selected.has(r.id) ? 1 : 0}/${r.outcome || ""}/${r.approvals}/${r.waiting_for_others ? "w" : ""}`;
 }
 
 /** @param {HTMLElement} li @param {number} i */
@@ -371,6 +375,13 @@ function row(r, i, now) {
     ? h("span", { class: "chip chip-queued" }, `Queued ${pd.kind}`)
     : r.gone_at ? h("span", { class: "chip chip-rejected", title: "Kept here because you decided on it" }, "No longer on the server")
       : null;
+  // Quorum: "1/2" approvals so far, and whether it now waits for others (I approved).
+  const quorum = r.required_approvals > 1
+    ? h("span", { class: `chip chip-quorum${r.waiting_for_others ? " chip-waiting" : ""}`,
+      title: r.waiting_for_others ? "You approved; waiting for others"
+        : `${r.approvals} of ${r.required_approvals} approvals` },
+      r.waiting_for_others ? `${r.approvals}/${r.required_approvals} · waiting for others` : `${r.approvals}/${r.required_approvals}`)
+    : null;
   const li = h("li", {
     class: `row status-${r.status}${checked ? " selected" : ""}`,
     role: "row", "aria-rowindex": String(i + 1), "aria-selected": checked ? "true" : "false",
@@ -386,6 +397,7 @@ function row(r, i, now) {
       h("span", { class: "row-agent" }, h("bdi", null, r.agent)),
       h("code", { class: "row-action" }, h("bdi", null, r.action)),
       h("span", { class: "chip chip-reason" }, h("bdi", null, r.reason_code)),
+      quorum,
       local, outcomeMark(r),
       h("time", { class: "row-age muted", datetime: r.created_at, title: new Date(r.created_at).toLocaleString() },
         ago(r.created_at, now))),

@@ -55,6 +55,16 @@ params: JsonValue, policy_trace: Array<TraceStep>, risk: RiskSnapshot, created_a
  */
 requested_by: string, decision: Decision | null, execution: ExecutionResult | null, 
 /**
+ * How many distinct approvers must approve before the approval is `approved`
+ * (1 to [`MAX_REQUIRED_APPROVALS`]). 1 from servers older than quorum.
+ */
+required_approvals: number, 
+/**
+ * The approvals recorded so far, oldest first, the one that completed the quorum
+ * included. A deny leaves them as they were. Empty from servers older than quorum.
+ */
+approvals: Array<ApprovalVote>, 
+/**
  * Monotonic per server; bumped on every change to this approval.
  */
 change_seq: number, 
@@ -106,7 +116,11 @@ gone_at: string | null,
  * Decided under this device's identity, but not from this device: "decided by
  * you on another device". Filled in by the engine, which knows who signed in.
  */
-decided_by_you_elsewhere: boolean, };
+decided_by_you_elsewhere: boolean, 
+/**
+ * See [`QueueItem::waiting_for_others`].
+ */
+waiting_for_others: boolean, };
 
 /**
  * One-click links to an approval, for a chat or mail integration to put in its message.
@@ -123,6 +137,11 @@ app: string,
 api: string, };
 
 export type ApprovalStatus = "pending" | "approved" | "denied" | "expired";
+
+/**
+ * One approver's approve of a quorum approval: who, when, with what notes.
+ */
+export type ApprovalVote = { by: string, at: string, notes: string | null, };
 
 /**
  * Payload of [`EV_APPROVALS`].
@@ -372,7 +391,20 @@ gone_at: string | null,
  * What the agent reported after executing it (approved rows only); `None` while
  * it has not reported: the queue's executed ✓ / failed ✗ / not yet executed.
  */
-outcome: ExecutionOutcome | null, };
+outcome: ExecutionOutcome | null, 
+/**
+ * Approvals recorded so far (with this device's approve on its way, if any).
+ */
+approvals: number, 
+/**
+ * Approvals it needs (1 unless the request asked for a quorum).
+ */
+required_approvals: number, 
+/**
+ * Pending, and the approver signed in here already approved it: it waits for
+ * the others' approvals and is not decidable here ("Waiting for others").
+ */
+waiting_for_others: boolean, };
 
 export type QueuePage = { items: Array<QueueItem>, 
 /**
@@ -409,7 +441,13 @@ after: RowKey | null,
  * Only rows strictly before this key in the sort order (the previous page); the
  * page still comes in sort order, ending just before the key.
  */
-before: RowKey | null, };
+before: RowKey | null, 
+/**
+ * Only what waits for others: pending quorum approvals that the approver signed
+ * in here already approved. (The Pending status leaves them out: they are not
+ * pending for me.)
+ */
+waiting: boolean, };
 
 /**
  * Result of queuing decisions.

@@ -232,12 +232,51 @@ pub struct Approval {
     pub decision: Option<Decision>,
     #[serde(default)]
     pub execution: Option<ExecutionResult>,
+    /// How many distinct approvers must approve before the approval is `approved`
+    /// (1 to [`MAX_REQUIRED_APPROVALS`]). 1 from servers older than quorum.
+    #[serde(default = "one_approval")]
+    pub required_approvals: u8,
+    /// The approvals recorded so far, oldest first, the one that completed the quorum
+    /// included. A deny leaves them as they were. Empty from servers older than quorum.
+    #[serde(default)]
+    pub approvals: Vec<ApprovalVote>,
     /// Monotonic per server; bumped on every change to this approval.
     pub change_seq: i64,
     /// Where to open this approval: set by the server on the approvals it returns, absent
     /// in what older servers sent (and in older local caches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<ApprovalLinks>,
+}
+
+/// Most approvals a request may require (`required_approvals`).
+pub const MAX_REQUIRED_APPROVALS: u8 = 5;
+
+fn one_approval() -> u8 {
+    1
+}
+
+/// One approver's approve of a quorum approval: who, when, with what notes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalVote {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl Approval {
+    /// Whether `who` already approved it (a partial approval of a quorum, or the final one).
+    pub fn approved_by(&self, who: &str) -> bool {
+        self.approvals.iter().any(|v| v.by == who)
+    }
+
+    /// Approvals still needed before it is approved (0 once enough are recorded).
+    pub fn approvals_missing(&self) -> u8 {
+        let have = u8::try_from(self.approvals.len()).unwrap_or(u8::MAX);
+        self.required_approvals.saturating_sub(have)
+    }
 }
 
 /// URL scheme of links that open the desktop app: `countersign://approvals/<id>?org=<org>`.
@@ -469,6 +508,10 @@ pub struct CreateApprovalRequest {
     /// Shorter expiry than the server's default, in seconds. Longer is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_secs: Option<u64>,
+    /// How many distinct approvers must approve, 1 to 5 (default 1). The server may
+    /// require more for the action (its `--quorum` rules): the larger number applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_approvals: Option<i64>,
 }
 
 /// `POST /approvals/{id}/result` with an agent token.
@@ -743,6 +786,9 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// 409: already approved or denied; the body carries the approval.
     pub const ALREADY_DECIDED: &str = "already_decided";
+    /// 409: this approver's approve of a quorum approval is already recorded (it still
+    /// waits for others); the body carries the approval.
+    pub const ALREADY_APPROVED: &str = "already_approved";
     /// 409: expired before the decision; the body carries the approval.
     pub const EXPIRED: &str = "expired";
     /// 409: `POST /approvals` with an id that exists.

@@ -285,6 +285,14 @@ pub struct DecisionAuditData {
     pub device: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsigned: bool,
+    /// Quorum approvals only: whether this approve left the approval waiting for others,
+    /// how many approvals it has with this one, and how many it needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_approvals: Option<u8>,
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ fn approval(i: usize, now: chrono::DateTime<Utc>) -> Approval {
             receipt: None,
         }),
         execution: None,
+        required_approvals: 1,
+        approvals: Vec::new(),
         change_seq: i as i64 + 1,
         links: None,
     }

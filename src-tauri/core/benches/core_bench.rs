@@ -83,6 +83,7 @@ fn synthetic(i: usize) -> CreateApprovalRequest {
         policy_trace: vec![],
         risk: Default::default(),
         expires_in_secs: None,
+        required_approvals: None,
     }
 }
 
@@ -384,6 +385,8 @@ fn bench_query() {
                     requested_by: "policy-engine".into(),
                     decision: None,
                     execution: None,
+                    required_approvals: 1,
+                    approvals: Vec::new(),
                     change_seq: i as i64 + 1,
                     links: None,
                 }
@@ -681,6 +684,8 @@ async fn bench_encryption() {
                     execution: None,
                     change_seq: i as i64 + 1,
                     links: None,
+                    required_approvals: 1,
+                    approvals: vec![],
                 }
             })
             .collect();

@@ -46,6 +46,8 @@ fn seed_big(db: &std::path::Path, n: usize, bytes: usize) {
                 requested_by: "agent".into(),
                 decision: None,
                 execution: None,
+                required_approvals: 1,
+                approvals: Vec::new(),
                 change_seq: 0,
                 links: None,
             };

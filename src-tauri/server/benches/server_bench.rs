@@ -55,6 +55,8 @@ fn approval(org: &str, id: String, n: usize) -> Approval {
         requested_by: AGENT.into(),
         decision: None,
         execution: None,
+        required_approvals: 1,
+        approvals: Vec::new(),
         change_seq: 0,
         links: None,
     }

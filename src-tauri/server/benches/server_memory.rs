@@ -68,6 +68,8 @@ fn seed(path: &Path, params: impl Fn(usize) -> Value) {
                 requested_by: "agent".into(),
                 decision: None,
                 execution: None,
+                required_approvals: 1,
+                approvals: Vec::new(),
                 change_seq: 0,
                 links: None,
             };

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub heartbeat_interval: Duration,
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Minimum approvals per action pattern (`--quorum`); see [`crate::quorum`].
+    pub quorum: Vec<crate::quorum::QuorumRule>,
 }
 
 impl ServerConfig {
@@ -40,6 +42,7 @@ impl ServerConfig {
             sweep_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(15),
             tls: None,
+            quorum: Vec::new(),
         }
     }
 

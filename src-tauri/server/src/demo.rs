@@ -287,6 +287,8 @@ fn pending(
         requested_by: AGENT.to_string(),
         decision: None,
         execution: None,
+        required_approvals: 1,
+        approvals: Vec::new(),
         change_seq: 0,
         links: None,
     }
@@ -572,6 +574,7 @@ pub async fn trickle(state: AppState, every: std::time::Duration) {
             policy_trace: a.policy_trace,
             risk: a.risk,
             expires_in_secs: None,
+            required_approvals: None,
         };
         match crate::routes::agent::raise_approval(&state, DEMO_ORG, AGENT, req).await {
             Ok(a) => {

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod links;
 pub mod openapi;
 pub mod page;
+pub mod quorum;
 pub mod receipts;
 pub mod routes;
 pub mod state;

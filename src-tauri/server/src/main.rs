@@ -41,6 +41,11 @@ struct Cli {
     /// How often overdue approvals are expired.
     #[arg(long, default_value = "5s", value_parser = parse_std_duration)]
     sweep_interval: std::time::Duration,
+    /// Minimum distinct approvers for actions matching a glob, e.g.
+    /// 'kubernetes:*=2' (repeatable; N from 1 to 5). A request asking for more gets
+    /// more: the larger of the rule and the request applies.
+    #[arg(long, value_name = "PATTERN=N", value_parser = parse_quorum)]
+    quorum: Vec<countersign_server::quorum::QuorumRule>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -75,6 +80,10 @@ enum RoleArg {
 
 fn parse_std_duration(s: &str) -> Result<std::time::Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_quorum(s: &str) -> Result<countersign_server::quorum::QuorumRule, String> {
+    countersign_server::quorum::QuorumRule::parse(s).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -132,6 +141,7 @@ fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
         demo: cli.demo,
         demo_trickle: cli.demo_trickle,
         sweep_interval: cli.sweep_interval,
+        quorum: cli.quorum,
         tls: cli
             .tls_cert
             .zip(cli.tls_key)

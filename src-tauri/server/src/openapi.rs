@@ -11,7 +11,14 @@ use crate::routes::{agent, approvals, decisions, devices, events, meta};
     info(
         title = "Countersign approvals API",
         description = "Review and decide the approval requests that software agents escalate. \
-            Every error is `{\"error\":{\"code\",\"message\"}}`; times are RFC 3339 UTC."
+            Every error is `{\"error\":{\"code\",\"message\"}}`; times are RFC 3339 UTC.\n\n\
+            Quorum: an approval created with `required_approvals: N` (1 to 5; the server's \
+            `--quorum` rules may raise it) stays `pending` until N distinct approvers \
+            approve. Each approve answers 200 with the approval as it stands: still \
+            `pending` with the approve listed in `approvals` (partial), or `approved` with \
+            the `decision` (complete). Any deny denies it. A second approve by the same \
+            approver is 409 `already_approved`. Bulk items say the same through their \
+            `approval`."
     ),
     paths(
         approvals::list,

@@ -114,3 +114,41 @@ fn bad_flags_are_refused() {
         "verify-audit on a missing file fails"
     );
 }
+
+/// `--quorum PATTERN=N`: repeatable, applied to what agents raise; nonsense is refused
+/// with the rule named.
+#[test]
+fn quorum_rules_from_the_command_line() {
+    for bad in ["kubernetes:*", "kubernetes:*=9", "=2"] {
+        let out = Command::new(BIN).args(["--quorum", bad]).output().unwrap();
+        assert!(!out.status.success(), "--quorum {bad} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid quorum rule"), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, _) = start(
+        &dir.path().join("quorum.db"),
+        &["--quorum", "kubernetes:*=2", "--quorum", "payments:*=3"],
+    );
+    let http = reqwest::blocking::Client::new();
+    for (action, want) in [
+        ("kubernetes:deploy", 2),
+        ("payments:send", 3),
+        ("db:read", 1),
+    ] {
+        let body: serde_json::Value = http
+            .post(format!("{base}/api/v1/orgs/org-demo/approvals"))
+            .bearer_auth("demo-agent-token")
+            .json(&serde_json::json!({
+                "agent": {"id": "bot"}, "action": action, "summary": "s",
+                "reason_code": "R", "reason_text": "r"
+            }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(body["required_approvals"], want, "{action}: {body}");
+    }
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child).success());
+}

@@ -492,3 +492,44 @@ async fn openapi_document_describes_every_endpoint() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     demo.stop().await;
 }
+
+/// The quorum curl examples of the server README, run verbatim (port aside) in order:
+/// the agent's create, alice's approve (partial), bob's approve (complete).
+#[tokio::test]
+async fn the_readme_quorum_curl_examples_do_what_they_say() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("server README");
+    let block = readme
+        .split("### Quorum")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("a sh block under ### Quorum");
+    let commands: Vec<String> = block
+        .split("\n\n")
+        .map(|chunk| {
+            chunk
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|c| !c.trim().is_empty())
+        .collect();
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    let d = Demo::start().await;
+    let created = d.curl(&commands[0]).await;
+    assert_eq!(created["status"], "pending", "{created}");
+    assert_eq!(created["required_approvals"], 2, "{created}");
+    let first = d.curl(&commands[1]).await;
+    assert_eq!(first["approval"]["status"], "pending", "{first}");
+    assert_eq!(first["approval"]["approvals"][0]["by"], "alice", "{first}");
+    let second = d.curl(&commands[2]).await;
+    assert_eq!(second["approval"]["status"], "approved", "{second}");
+    assert_eq!(second["approval"]["decision"]["by"], "bob", "{second}");
+    assert_eq!(
+        second["approval"]["approvals"].as_array().map(Vec::len),
+        Some(2)
+    );
+    d.stop().await;
+}

@@ -193,6 +193,8 @@ pub struct ReasonArgs {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StatusArg {
     Pending,
+    /// Quorum approvals you approved that wait for other approvers.
+    Waiting,
     Approved,
     Denied,
     Expired,

@@ -341,6 +341,7 @@ fn queue(engine: &Engine, a: QueueArgs) -> Result<(), CliError> {
     let q = QueueQuery {
         status: match a.status {
             StatusArg::Pending => Some(ApprovalStatus::Pending),
+            StatusArg::Waiting => None,
             StatusArg::Approved => Some(ApprovalStatus::Approved),
             StatusArg::Denied => Some(ApprovalStatus::Denied),
             StatusArg::Expired => Some(ApprovalStatus::Expired),
@@ -359,6 +360,7 @@ fn queue(engine: &Engine, a: QueueArgs) -> Result<(), CliError> {
         },
         limit: a.limit.max(1),
         offset: a.offset,
+        waiting: matches!(a.status, StatusArg::Waiting),
         ..QueueQuery::default()
     };
     let page = engine.list(&q)?;

@@ -178,6 +178,13 @@ pub fn queue_table(page: &QueuePage, now: DateTime<Utc>) -> String {
             r[4]
         );
         let mut second = clean(&item.summary);
+        if item.required_approvals > 1 {
+            let _ = write!(
+                second,
+                "  [{}/{} approvals]",
+                item.approvals, item.required_approvals
+            );
+        }
         if item.gone_at.is_some() {
             second.push_str("  [no longer on the server]");
         } else if let Some(p) = &item.pending_decision {
@@ -188,6 +195,8 @@ pub fn queue_table(page: &QueuePage, now: DateTime<Utc>) -> String {
             );
         } else if item.locally_expired {
             second.push_str("  [expired]");
+        } else if item.waiting_for_others {
+            second.push_str("  [you approved — waiting for others]");
         } else if item.status == ApprovalStatus::Approved {
             second.push_str(match item.outcome {
                 Some(ExecutionOutcome::Succeeded) => "  [executed ✓]",
@@ -269,6 +278,30 @@ pub fn clock_note(s: &SyncStatus) -> Option<String> {
     ))
 }
 
+/// "APPROVALS 1 of 2 — bob ✓ 10:02": who approved a quorum approval so far.
+fn quorum(o: &mut String, a: &countersign_core::api::Approval, width: usize) {
+    if a.required_approvals <= 1 {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nAPPROVALS\n  {} of {} approvals",
+        a.approvals.len(),
+        a.required_approvals
+    );
+    for v in &a.approvals {
+        let _ = writeln!(
+            o,
+            "  {} ✓ {}",
+            clean(&v.by),
+            v.at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        if let Some(n) = &v.notes {
+            labelled(o, "    Notes: ", n, width);
+        }
+    }
+}
+
 pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
     let a = &d.approval;
     let mut o = String::new();
@@ -285,6 +318,8 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
         " (no longer on the server: it was restored from an older backup or rebuilt)"
     } else if d.locally_expired {
         " (expired by the server's time, as this device last measured it)"
+    } else if d.waiting_for_others {
+        " — waiting for others (you approved)"
     } else {
         ""
     };
@@ -336,6 +371,7 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
         }
     }
     risk(&mut o, &a.risk, width);
+    quorum(&mut o, a, width);
     if let Some(dec) = &a.decision {
         let _ = writeln!(
             o,

@@ -17,6 +17,43 @@ use crate::notify_plan::PendingInfo;
 const EFFECTIVE_STATUS: &str =
     "CASE WHEN a.status = 'pending' AND a.expires_at <= :now THEN 'expired' ELSE a.status END";
 
+/// SQL: the signed-in approver's name framed as in `approvals.approvers`
+/// ("\nalice\n"), NULL when nobody is signed in. Uncorrelated: evaluated once per
+/// statement.
+const ME_LINE: &str = "(SELECT char(10) || json_extract(value, '$.subject') || char(10)
+     FROM meta WHERE key = 'settings')";
+
+/// SQL: the approvers of the row's cached JSON in the form of `approvals.approvers`,
+/// for putting the column back after a local decision did not land.
+pub(crate) const APPROVERS_FROM_JSON: &str = "(SELECT char(10)
+     || group_concat(json_extract(value, '$.by'), char(10)) || char(10)
+     FROM json_each(approvals.json, '$.approvals'))";
+
+/// `approvals.approvers` of an approval: each approver on its own line, framed by
+/// newlines so a name is found whole (`instr` of "\nbob\n"); `None` when nobody approved.
+pub(crate) fn approvers_column(a: &Approval) -> Option<String> {
+    if a.approvals.is_empty() {
+        return None;
+    }
+    let mut s = String::from("\n");
+    for v in &a.approvals {
+        s.push_str(&v.by);
+        s.push('\n');
+    }
+    Some(s)
+}
+
+/// How many approvers an `approvals.approvers` value names.
+pub(crate) fn approver_count(column: Option<&str>) -> u8 {
+    let n = column.map_or(0, |c| c.split('\n').filter(|l| !l.is_empty()).count());
+    u8::try_from(n).unwrap_or(u8::MAX)
+}
+
+/// Whether an `approvals.approvers` value names `who` (whole names only).
+pub(crate) fn approver_listed(column: Option<&str>, who: &str) -> bool {
+    column.is_some_and(|c| c.contains(&format!("\n{who}\n")))
+}
+
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,6 +89,10 @@ pub struct QueueQuery {
     /// Only rows strictly before this key in the sort order (the previous page); the
     /// page still comes in sort order, ending just before the key.
     pub before: Option<RowKey>,
+    /// Only what waits for others: pending quorum approvals that the approver signed
+    /// in here already approved. (The Pending status leaves them out: they are not
+    /// pending for me.)
+    pub waiting: bool,
 }
 
 /// Where a row sits in the sort order: `at` is `created_at` for the newest/oldest
@@ -104,6 +145,20 @@ pub struct QueueItem {
     /// it has not reported: the queue's executed ✓ / failed ✗ / not yet executed.
     #[serde(default)]
     pub outcome: Option<ExecutionOutcome>,
+    /// Approvals recorded so far (with this device's approve on its way, if any).
+    #[serde(default)]
+    pub approvals: u8,
+    /// Approvals it needs (1 unless the request asked for a quorum).
+    #[serde(default = "one")]
+    pub required_approvals: u8,
+    /// Pending, and the approver signed in here already approved it: it waits for
+    /// the others' approvals and is not decidable here ("Waiting for others").
+    #[serde(default)]
+    pub waiting_for_others: bool,
+}
+
+fn one() -> u8 {
+    1
 }
 
 /// The stored spelling of an outcome (the wire's, see [`ExecutionOutcome`]).
@@ -123,11 +178,17 @@ pub fn parse_outcome(s: &str) -> Option<ExecutionOutcome> {
 }
 
 /// Whether an approval can be decided here now: pending as the user sees it (not
-/// expired on this clock), no decision of this device already on its way, and still
-/// on the server (see [`QueueItem::gone_at`]). The
-/// one definition of the rule; the queue, the detail and the UI read it from here.
-pub fn is_decidable(status: ApprovalStatus, decision_in_flight: bool, gone: bool) -> bool {
-    status == ApprovalStatus::Pending && !decision_in_flight && !gone
+/// expired on this clock), no decision of this device already on its way, still on
+/// the server (see [`QueueItem::gone_at`]), and not already approved by this approver
+/// (a quorum approval waiting for others). The one definition of the rule; the
+/// queue, the detail and the UI read it from here.
+pub fn is_decidable(
+    status: ApprovalStatus,
+    decision_in_flight: bool,
+    gone: bool,
+    waiting_for_others: bool,
+) -> bool {
+    status == ApprovalStatus::Pending && !decision_in_flight && !gone && !waiting_for_others
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -171,6 +232,9 @@ pub struct ApprovalDetail {
     /// you on another device". Filled in by the engine, which knows who signed in.
     #[serde(default)]
     pub decided_by_you_elsewhere: bool,
+    /// See [`QueueItem::waiting_for_others`].
+    #[serde(default)]
+    pub waiting_for_others: bool,
 }
 
 /// Turns user text into an FTS5 query: each word quoted (so operators in user text
@@ -192,7 +256,9 @@ pub fn fts_query(text: &str) -> Option<String> {
 /// decision in flight (if any).
 const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.name'),
         a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
-        o.kind, o.state, o.decided_at, a.gone_at, a.outcome
+        o.kind, o.state, o.decided_at, a.gone_at, a.outcome,
+        a.approvers, coalesce(json_extract(a.json, '$.required_approvals'), 1),
+        (SELECT json_extract(value, '$.subject') FROM meta WHERE key = 'settings')
      FROM approvals a
      LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
 
@@ -264,16 +330,22 @@ impl Where {
         if let Some(st) = q.status {
             // Written against the raw columns so the status index is usable.
             w.clauses.push(match st {
-                ApprovalStatus::Pending => {
-                    "(a.status = 'pending' AND a.expires_at > :now AND a.gone_at IS NULL)"
-                        .to_string()
-                }
+                ApprovalStatus::Pending => format!(
+                    "(a.status = 'pending' AND a.expires_at > :now AND a.gone_at IS NULL
+                      AND coalesce(instr(a.approvers, {ME_LINE}), 0) = 0)"
+                ),
                 ApprovalStatus::Expired => {
                     "(a.status = 'expired' OR (a.status = 'pending' AND a.expires_at <= :now))"
                         .to_string()
                 }
                 other => format!("a.status = '{}'", other.as_str()),
             });
+        }
+        if q.waiting {
+            w.clauses.push(format!(
+                "(a.status = 'pending' AND a.expires_at > :now AND a.gone_at IS NULL
+                  AND coalesce(instr(a.approvers, {ME_LINE}), 0) > 0)"
+            ));
         }
         for (col, val, name) in [
             ("a.agent", &q.agent, ":agent"),
@@ -670,17 +742,19 @@ impl Store {
     }
 
     pub fn detail(&self, id: &str, now: DateTime<Utc>) -> Result<Option<ApprovalDetail>> {
-        let row: Option<(String, String, Option<i64>)> = self
+        let row: Option<(String, String, Option<i64>, bool)> = self
             .conn
             .query_row(
                 &format!(
-                    "SELECT json, {EFFECTIVE_STATUS}, gone_at FROM approvals a WHERE a.id = :id"
+                    "SELECT json, {EFFECTIVE_STATUS}, gone_at,
+                         coalesce(instr(a.approvers, {ME_LINE}), 0) > 0
+                     FROM approvals a WHERE a.id = :id"
                 ),
                 rusqlite::named_params! {":id": id, ":now": to_ms(now)},
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let Some((json, status, gone_at)) = row else {
+        let Some((json, status, gone_at, approved_by_me)) = row else {
             return Ok(None);
         };
         let approval: Approval = serde_json::from_str(&json)
@@ -702,9 +776,12 @@ impl Store {
             None => (None, None),
         };
         let in_flight = local_decision.as_ref().is_some_and(|e| e.state.is_active());
+        let waiting_for_others =
+            approved_by_me && status == ApprovalStatus::Pending && gone_at.is_none();
         Ok(Some(ApprovalDetail {
             approval,
-            decidable: is_decidable(status, in_flight, gone_at.is_some()),
+            decidable: is_decidable(status, in_flight, gone_at.is_some(), waiting_for_others),
+            waiting_for_others,
             local_explanation: local_decision.as_ref().map(OutboxEntry::explain),
             status,
             locally_expired,
@@ -761,11 +838,14 @@ impl Store {
     /// Approvals pending (and not expired) at `now`, oldest first, as the
     /// notification planner sees them.
     pub fn pending_infos(&self, now: DateTime<Utc>) -> Result<Vec<PendingInfo>> {
-        let mut stmt = self.conn.prepare_cached(
+        // Only what waits for me: an approval I approved that waits for others is
+        // not announced or reminded of again.
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, agent, action, summary, expires_at FROM approvals
              WHERE status = 'pending' AND expires_at > ?1 AND gone_at IS NULL
-             ORDER BY created_at, id",
-        )?;
+                 AND coalesce(instr(approvers, {ME_LINE}), 0) = 0
+             ORDER BY created_at, id"
+        ))?;
         let v = stmt
             .query_map([to_ms(now)], |r| {
                 Ok(PendingInfo {
@@ -801,8 +881,8 @@ fn upsert_with(
     {
         let mut up = tx.prepare_cached(
                 "INSERT INTO approvals(id, status, server_status, agent, action, reason_code, summary,
-                     created_at, expires_at, decided_at, change_seq, json, outcome)
-                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13)
+                     created_at, expires_at, decided_at, change_seq, json, outcome, approvers)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14)
                  ON CONFLICT(id) DO UPDATE SET
                      server_status = excluded.server_status,
                      status = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
@@ -814,6 +894,9 @@ fn upsert_with(
                      decided_at = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
                                                 AND o.state IN ('queued', 'sending'))
                               THEN approvals.decided_at ELSE excluded.decided_at END,
+                     approvers = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.approval_id = excluded.id
+                                                AND o.state IN ('queued', 'sending'))
+                              THEN approvals.approvers ELSE excluded.approvers END,
                      change_seq = excluded.change_seq, json = excluded.json, gone_at = NULL,
                      outcome = excluded.outcome
                  WHERE excluded.change_seq >= approvals.change_seq OR ?12
@@ -842,6 +925,7 @@ fn upsert_with(
                         json,
                         force,
                         a.execution.as_ref().map(|x| outcome_str(x.outcome)),
+                        approvers_column(a),
                     ],
                     |r| r.get(0),
                 )
@@ -906,9 +990,22 @@ fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
         .get::<_, Option<String>>(14)?
         .as_deref()
         .and_then(parse_outcome);
+    let approvers: Option<String> = r.get(15)?;
+    let me: Option<String> = r.get(17)?;
+    let waiting_for_others = status == ApprovalStatus::Pending
+        && gone_at.is_none()
+        && me.is_some_and(|me| approver_listed(approvers.as_deref(), &me));
     Ok(QueueItem {
         outcome,
-        decidable: is_decidable(status, pending_decision.is_some(), gone_at.is_some()),
+        decidable: is_decidable(
+            status,
+            pending_decision.is_some(),
+            gone_at.is_some(),
+            waiting_for_others,
+        ),
+        approvals: approver_count(approvers.as_deref()),
+        required_approvals: u8::try_from(r.get::<_, i64>(16)?).unwrap_or(1),
+        waiting_for_others,
         id,
         key,
         status,
@@ -954,9 +1051,34 @@ pub(crate) mod tests {
             requested_by: "agent".into(),
             decision: None,
             execution: None,
+            required_approvals: 1,
+            approvals: Vec::new(),
             change_seq: seq,
             links: None,
         }
+    }
+
+    #[test]
+    fn the_approvers_column_names_whole_approvers() {
+        let now = Utc::now();
+        let mut a = approval("appr-q", "bot", 1, now);
+        assert_eq!(approvers_column(&a), None);
+        for by in ["bobby", "alice"] {
+            a.approvals.push(crate::api::ApprovalVote {
+                by: by.into(),
+                at: now,
+                notes: None,
+            });
+        }
+        let col = approvers_column(&a);
+        assert_eq!(col.as_deref(), Some("\nbobby\nalice\n"));
+        assert_eq!(approver_count(col.as_deref()), 2);
+        assert!(approver_listed(col.as_deref(), "alice"));
+        assert!(
+            !approver_listed(col.as_deref(), "bob"),
+            "a prefix is not a name"
+        );
+        assert!(!approver_listed(None, "alice"));
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn shape(q: &QueueQuery) -> String {
             q.from.map(|t| t.timestamp_millis()),
             q.to.map(|t| t.timestamp_millis()),
             q.search.as_deref().and_then(fts_query),
+            q.waiting,
         )
     )
 }
@@ -64,10 +65,11 @@ impl CountMemo {
         let Some(c) = self.totals.get(&shape(q)).copied() else {
             return Ok(None);
         };
-        let moves_with_clock = matches!(
-            q.status,
-            Some(ApprovalStatus::Pending | ApprovalStatus::Expired)
-        );
+        let moves_with_clock = q.waiting
+            || matches!(
+                q.status,
+                Some(ApprovalStatus::Pending | ApprovalStatus::Expired)
+            );
         let fresh = c.at == now
             || (c.at < now && (!moves_with_clock || !store.expiry_crossed(c.at, now)?));
         Ok(fresh.then_some(c.total))

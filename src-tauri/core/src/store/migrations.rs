@@ -174,6 +174,19 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN receipt_json TEXT;
     "#,
+    // v11 (quorum, issue 8 §4): who approved so far, as "\nalice\nbob\n" (NULL when
+    // nobody), so "waiting for others" (pending, and I approved) is a test on an
+    // indexed column, not a JSON parse per row. The status key covers it: the Pending
+    // count leaves out what waits for others.
+    r#"
+    ALTER TABLE approvals ADD COLUMN approvers TEXT;
+    UPDATE approvals SET approvers = (
+        SELECT char(10) || group_concat(json_extract(value, '$.by'), char(10)) || char(10)
+        FROM json_each(approvals.json, '$.approvals'));
+    DROP INDEX approvals_status_key;
+    CREATE INDEX approvals_status_key
+        ON approvals(status, created_at, id, expires_at, gone_at, approvers);
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

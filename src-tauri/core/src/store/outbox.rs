@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
+use super::approvals::{approver_count, approver_listed, APPROVERS_FROM_JSON};
 use super::{from_ms, to_ms, Store};
 use crate::api::{Approval, ApprovalStatus, DecisionKind, Receipt};
 use crate::error::{CoreError, Result};
@@ -126,7 +127,17 @@ impl OutboxEntry {
             self.decided_at.format("%Y-%m-%d %H:%M UTC")
         );
         match self.state {
-            OutboxState::Applied => format!("{mine}, was applied"),
+            OutboxState::Applied => match self.server_approval.as_ref() {
+                // A quorum approval my approve did not complete: say how far it is.
+                Some(a) if a.status == ApprovalStatus::Pending && a.required_approvals > 1 => {
+                    format!(
+                        "{mine}, was applied: {} of {} approvals, waiting for others",
+                        a.approvals.len(),
+                        a.required_approvals
+                    )
+                }
+                _ => format!("{mine}, was applied"),
+            },
             OutboxState::Queued | OutboxState::Sending => {
                 format!("{mine}, will be sent when online")
             }
@@ -135,15 +146,38 @@ impl OutboxEntry {
                 let theirs = match self.server_approval.as_ref() {
                     Some(a) => match (&a.decision, a.status) {
                         (Some(d), _) if Some(d.by.as_str()) == me => format!(
-                            "{} by you on another device at {}",
+                            "{} by you on another device at {}{}",
                             d.kind.resulting_status(),
-                            d.at.format("%Y-%m-%d %H:%M UTC")
+                            d.at.format("%Y-%m-%d %H:%M UTC"),
+                            deny_reason(d)
                         ),
                         (Some(d), _) => format!(
-                            "{} by {} at {}",
+                            "{} by {} at {}{}",
                             d.kind.resulting_status(),
                             d.by,
-                            d.at.format("%Y-%m-%d %H:%M UTC")
+                            d.at.format("%Y-%m-%d %H:%M UTC"),
+                            deny_reason(d)
+                        ),
+                        // A quorum approval I approved elsewhere: my approve is there.
+                        (None, ApprovalStatus::Pending)
+                            if me.is_some_and(|me| a.approved_by(me)) =>
+                        {
+                            let at = a
+                                .approvals
+                                .iter()
+                                .find(|v| Some(v.by.as_str()) == me)
+                                .map(|v| v.at.format("%Y-%m-%d %H:%M UTC").to_string())
+                                .unwrap_or_default();
+                            format!(
+                                "already approved by you on another device at {at} ({} of {} approvals, waiting for others)",
+                                a.approvals.len(),
+                                a.required_approvals
+                            )
+                        }
+                        (None, ApprovalStatus::Pending) if a.required_approvals > 1 => format!(
+                            "still pending: {} of {} approvals",
+                            a.approvals.len(),
+                            a.required_approvals
                         ),
                         (None, ApprovalStatus::Expired) => {
                             format!("expired at {}", a.expires_at.format("%Y-%m-%d %H:%M UTC"))
@@ -163,6 +197,14 @@ impl OutboxEntry {
                 }
             }
         }
+    }
+}
+
+/// `: "reason"` after a deny (what the agent was told), nothing after an approve.
+fn deny_reason(d: &crate::api::Decision) -> String {
+    match (d.kind, d.reason.as_deref()) {
+        (DecisionKind::Deny, Some(r)) if !r.is_empty() => format!(": \"{r}\""),
+        _ => String::new(),
     }
 }
 
@@ -248,15 +290,32 @@ fn sign_cached(
 }
 
 /// Why an approval cannot be decided from this device right now, if it cannot.
-fn refusal(tx: &Transaction<'_>, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-    let row: Option<(String, i64, Option<i64>)> = tx
+fn refusal(
+    tx: &Transaction<'_>,
+    id: &str,
+    me: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let row: Option<(String, i64, Option<i64>, Quorum)> = tx
         .query_row(
-            "SELECT status, expires_at, gone_at FROM approvals WHERE id = ?1",
+            "SELECT status, expires_at, gone_at, approvers,
+                 coalesce(json_extract(json, '$.required_approvals'), 1)
+             FROM approvals WHERE id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    Quorum {
+                        approvers: r.get(3)?,
+                        required: r.get(4)?,
+                    },
+                ))
+            },
         )
         .optional()?;
-    let Some((status, expires_at, gone_at)) = row else {
+    let Some((status, expires_at, gone_at, quorum)) = row else {
         return Ok(Some("not in the local cache (run sync first)".into()));
     };
     if gone_at.is_some() {
@@ -275,10 +334,34 @@ fn refusal(tx: &Transaction<'_>, id: &str, now: DateTime<Utc>) -> Result<Option<
     if status != "pending" {
         return Ok(Some(format!("already {status}")));
     }
+    if me.is_some_and(|me| quorum.has(me)) {
+        return Ok(Some(format!(
+            "you already approved it; waiting for others ({} of {} approvals)",
+            quorum.count(),
+            quorum.required
+        )));
+    }
     if expires_at <= to_ms(now) {
         return Ok(Some("expired".into()));
     }
     Ok(None)
+}
+
+/// The quorum columns of a cached approval: who approved so far
+/// (`approvals.approvers`) and how many approvals it needs.
+struct Quorum {
+    approvers: Option<String>,
+    required: i64,
+}
+
+impl Quorum {
+    fn has(&self, who: &str) -> bool {
+        approver_listed(self.approvers.as_deref(), who)
+    }
+
+    fn count(&self) -> u8 {
+        approver_count(self.approvers.as_deref())
+    }
 }
 
 fn retry_in(
@@ -327,12 +410,13 @@ fn finish_in(
         if let Some(a) = approval {
             super::approvals::upsert_in(tx, std::slice::from_ref(a), None)?;
         }
-        tx.prepare_cached(
+        tx.prepare_cached(&format!(
             "UPDATE approvals SET status = server_status,
+                 approvers = {APPROVERS_FROM_JSON},
                  decided_at = CAST(ROUND((julianday(json_extract(json, '$.decision.at'))
                                           - 2440587.5) * 86400000.0) AS INTEGER)
-             WHERE id = ?1",
-        )?
+             WHERE id = ?1"
+        ))?
         .execute([id])?;
     }
     Ok(())
@@ -348,6 +432,7 @@ impl Store {
         d: &NewDecision<'_>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<OutboxEntry>, Skipped)> {
+        let me = self.load_settings()?.subject;
         let tx = self.conn.transaction()?;
         let mut queued_seqs = Vec::new();
         let mut skipped = Vec::new();
@@ -357,7 +442,7 @@ impl Store {
                 skipped.push((id.clone(), "listed twice".to_string()));
                 continue;
             }
-            if let Some(why) = refusal(&tx, id, now)? {
+            if let Some(why) = refusal(&tx, id, me.as_deref(), now)? {
                 skipped.push((id.clone(), why));
                 continue;
             }
@@ -384,10 +469,30 @@ impl Store {
                 ],
             )?;
             queued_seqs.push(tx.last_insert_rowid());
-            tx.execute(
-                "UPDATE approvals SET status = ?2, decided_at = ?3 WHERE id = ?1",
-                params![id, d.kind.resulting_status().as_str(), to_ms(now)],
-            )?;
+            // Optimistic: decided, or for an approve that does not complete a quorum,
+            // still pending with my name among the approvers (waiting for others).
+            let partial = d.kind == DecisionKind::Approve
+                && me.is_some()
+                && tx.query_row(
+                    "SELECT coalesce(json_extract(json, '$.required_approvals'), 1)
+                         > coalesce(json_array_length(json, '$.approvals'), 0) + 1
+                     FROM approvals WHERE id = ?1",
+                    [id],
+                    |r| r.get::<_, bool>(0),
+                )?;
+            if !partial {
+                tx.execute(
+                    "UPDATE approvals SET status = ?2, decided_at = ?3 WHERE id = ?1",
+                    params![id, d.kind.resulting_status().as_str(), to_ms(now)],
+                )?;
+            }
+            if let (DecisionKind::Approve, Some(me)) = (d.kind, me.as_deref()) {
+                tx.execute(
+                    "UPDATE approvals SET approvers = coalesce(approvers, char(10)) || ?2 || char(10)
+                     WHERE id = ?1",
+                    params![id, me],
+                )?;
+            }
         }
         tx.commit()?;
         let mut queued = Vec::with_capacity(queued_seqs.len());

@@ -206,13 +206,23 @@ fn is_ours(
     row: &crate::store::outbox::OutboxEntry,
     subject: Option<&str>,
 ) -> bool {
+    let since = row.decided_at - chrono::Duration::minutes(5);
+    // An approve of a quorum approval is recorded among its approvals, whether or not
+    // it completed the quorum.
+    let my_vote = |me: &str| {
+        row.kind == crate::api::DecisionKind::Approve
+            && a.approvals
+                .iter()
+                .any(|v| v.by == me && v.notes.as_deref() == row.notes.as_deref() && v.at >= since)
+    };
     match (&a.decision, subject) {
+        (_, Some(me)) if my_vote(me) => true,
         (Some(d), Some(me)) => {
             d.by == me
                 && d.kind == row.kind
                 && d.notes.as_deref() == row.notes.as_deref()
                 && d.reason.as_deref() == row.reason.as_deref()
-                && d.at >= row.decided_at - chrono::Duration::minutes(5)
+                && d.at >= since
         }
         _ => false,
     }

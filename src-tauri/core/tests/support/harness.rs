@@ -103,6 +103,7 @@ pub async fn create_approval(base: &str, summary: &str, expires_in_secs: Option<
         policy_trace: vec![],
         risk: Default::default(),
         expires_in_secs,
+        required_approvals: None,
     };
     let resp = http()
         .post(api(base, ""))

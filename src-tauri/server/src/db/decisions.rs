@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use countersign_api::{
-    Approval, ApprovalStatus, AuditEvent, DecisionAuditData, DecisionKind, ExecutionOutcome,
-    Receipt,
+    Approval, ApprovalStatus, ApprovalVote, AuditEvent, DecisionAuditData, DecisionKind,
+    ExecutionOutcome, Receipt,
 };
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
@@ -31,11 +31,15 @@ pub enum DecideOutcome {
     NotFound,
     SelfApproval,
     AlreadyDecided(Approval),
+    /// A quorum approval this approver already approved; it waits for others.
+    AlreadyApproved(Approval),
     Expired(Approval),
 }
 
 /// Applies a decision as one compare-and-set: only a pending approval whose expiry
-/// is still ahead (by the server's clock) changes. `changes` collects every change
+/// is still ahead (by the server's clock) changes. An approve of a quorum approval
+/// that does not yet reach `required_approvals` is recorded and leaves it pending
+/// (`Decided` with a pending approval). `changes` collects every change
 /// made (an overdue approval found here is expired on the spot).
 pub fn decide(
     conn: &Connection,
@@ -54,14 +58,40 @@ pub fn decide(
         expire_one(conn, org, id, input.now, changes)?;
         return settled(conn, org, id);
     }
-    let status = input.kind.resulting_status();
+    if current.status != ApprovalStatus::Pending {
+        return settled(conn, org, id);
+    }
+    if input.kind == DecisionKind::Approve && current.approved_by(input.by) {
+        return Ok(DecideOutcome::AlreadyApproved(current));
+    }
     let seq = next_change_seq(conn)?;
     let now_ms = to_ms(input.now);
-    let updated = conn
-        .prepare_cached(
+    // Quorum: an approve adds this approver's vote; only the vote that reaches
+    // `required_approvals` decides. A deny decides at once and keeps the votes.
+    let mut votes = current.approvals.clone();
+    if input.kind == DecisionKind::Approve {
+        votes.push(ApprovalVote {
+            by: input.by.to_string(),
+            at: input.now,
+            notes: input.notes.map(str::to_string),
+        });
+    }
+    let complete =
+        input.kind == DecisionKind::Deny || votes.len() >= usize::from(current.required_approvals);
+    let status = if complete {
+        input.kind.resulting_status()
+    } else {
+        ApprovalStatus::Pending
+    };
+    // Compare-and-set on the change this decision was based on: the count read above
+    // is the count written, even if writes were ever not serialised.
+    let updated = if complete {
+        conn.prepare_cached(
             "UPDATE approvals SET status = ?1, decision_kind = ?2, decided_by = ?3, decided_at = ?4,
-                 decision_notes = ?5, decision_reason = ?6, change_seq = ?7, decision_receipt = ?10
-             WHERE org = ?8 AND id = ?9 AND status = 'pending' AND expires_at > ?4",
+                 decision_notes = ?5, decision_reason = ?6, change_seq = ?7, approvals = ?8,
+                 decision_receipt = ?12
+             WHERE org = ?9 AND id = ?10 AND status = 'pending' AND expires_at > ?4
+                 AND change_seq = ?11",
         )?
         .execute(params![
             status.as_str(),
@@ -71,28 +101,48 @@ pub fn decide(
             input.notes,
             input.reason,
             seq,
+            serde_json::to_string(&votes)?,
             org,
             id,
+            current.change_seq,
             input
                 .receipt
                 .map(|(r, _)| serde_json::to_string(r))
                 .transpose()?,
-        ])?;
+        ])?
+    } else {
+        conn.prepare_cached(
+            "UPDATE approvals SET change_seq = ?1, approvals = ?2
+             WHERE org = ?3 AND id = ?4 AND status = 'pending' AND expires_at > ?5
+                 AND change_seq = ?6",
+        )?
+        .execute(params![
+            seq,
+            serde_json::to_string(&votes)?,
+            org,
+            id,
+            now_ms,
+            current.change_seq,
+        ])?
+    };
     if updated == 0 {
         return settled(conn, org, id);
     }
-    // The receipt is part of the hashed entry, so the chain covers it too.
-    let audit_data = match input.receipt {
-        Some((receipt, device)) => DecisionAuditData {
-            receipt: Some(receipt.clone()),
-            device: Some(device.to_string()),
-            unsigned: false,
-        },
-        None => DecisionAuditData {
-            receipt: None,
-            device: None,
-            unsigned: true,
-        },
+    // The receipt is part of the hashed entry, so the chain covers it too. Each approve
+    // of a quorum approval is its own `approved` entry (with its own receipt); `partial`
+    // tells the ones that did not decide it yet. Old readers see a known event kind.
+    let (receipt, device) = match input.receipt {
+        Some((receipt, device)) => (Some(receipt.clone()), Some(device.to_string())),
+        None => (None, None),
+    };
+    let quorum = current.required_approvals > 1 && input.kind == DecisionKind::Approve;
+    let audit_data = DecisionAuditData {
+        unsigned: receipt.is_none(),
+        receipt,
+        device,
+        partial: quorum.then_some(!complete),
+        approvals: quorum.then(|| u32::try_from(votes.len()).unwrap_or(u32::MAX)),
+        required_approvals: quorum.then_some(current.required_approvals),
     };
     audit::append(
         conn,

@@ -1,7 +1,8 @@
 //! Mapping between the `approvals` table and the wire `Approval`.
 
 use countersign_api::{
-    AgentRef, Approval, ApprovalStatus, Decision, DecisionKind, ExecutionOutcome, ExecutionResult,
+    AgentRef, Approval, ApprovalStatus, ApprovalVote, Decision, DecisionKind, ExecutionOutcome,
+    ExecutionResult,
 };
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -14,7 +15,8 @@ use crate::error::ServerError;
 pub const COLUMNS: &str = "org, id, agent_id, agent_name, agent_version, action, summary, status, \
      reason_code, reason_text, params, policy_trace, risk, created_at, expires_at, requested_by, \
      decision_kind, decided_by, decided_at, decision_notes, decision_reason, \
-     exec_outcome, exec_output, exec_recorded_at, change_seq, decision_receipt";
+     exec_outcome, exec_output, exec_recorded_at, change_seq, required_approvals, approvals, \
+     decision_receipt";
 
 fn bad(col: usize, msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, Type::Text, msg.into())
@@ -42,7 +44,7 @@ pub fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
             at: from_ms(row.get::<_, Option<i64>>(18)?.unwrap_or_default()),
             notes: row.get(19)?,
             reason: row.get(20)?,
-            receipt: super::devices::stored_receipt(row.get(25)?),
+            receipt: super::devices::stored_receipt(row.get(27)?),
         }),
     };
     let exec_outcome: Option<String> = row.get(21)?;
@@ -61,6 +63,21 @@ pub fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
             recorded_at: from_ms(row.get::<_, Option<i64>>(23)?.unwrap_or_default()),
         }),
     };
+    let mut approvals: Vec<ApprovalVote> = json_col(row, 26)?;
+    if approvals.is_empty() {
+        // Approved before quorum existed: its one approval is the decision.
+        if let Some(d) = decision
+            .as_ref()
+            .filter(|d| d.kind == DecisionKind::Approve)
+        {
+            approvals.push(ApprovalVote {
+                by: d.by.clone(),
+                at: d.at,
+                notes: d.notes.clone(),
+            });
+        }
+    }
+    let required_approvals: i64 = row.get(25)?;
     Ok(Approval {
         org_id: row.get(0)?,
         id: row.get(1)?,
@@ -83,6 +100,9 @@ pub fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
         decision,
         execution,
         change_seq: row.get(24)?,
+        required_approvals: u8::try_from(required_approvals)
+            .map_err(|_| bad(25, format!("required_approvals {required_approvals}")))?,
+        approvals,
         links: None,
     })
 }
@@ -107,7 +127,7 @@ pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<(), ServerErro
     let exec_output = e.map(|e| serde_json::to_string(&e.output)).transpose()?;
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO approvals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"
     ))?;
     stmt.execute(params![
         a.org_id,
@@ -135,6 +155,8 @@ pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<(), ServerErro
         exec_output,
         e.map(|e| to_ms(e.recorded_at)),
         a.change_seq,
+        a.required_approvals,
+        serde_json::to_string(&a.approvals)?,
         d.and_then(|d| d.receipt.as_ref())
             .map(serde_json::to_string)
             .transpose()?,

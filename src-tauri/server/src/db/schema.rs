@@ -90,6 +90,7 @@ CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at);
 pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
     conn.execute_batch(SCHEMA)?;
     super::devices::migrate(conn)?;
+    add_quorum_columns(conn)?;
     // The epoch is born with the database and never changes: a client that synced
     // from another database (a rebuilt server) sees a different one and resyncs.
     // A file predating this key gets one on its first open, which costs its clients
@@ -98,6 +99,32 @@ pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?1)",
         [uuid::Uuid::new_v4().to_string()],
     )?;
+    Ok(())
+}
+
+/// Quorum (issue 8 §4): how many approvals an approval needs and the ones recorded
+/// so far (a JSON array of `ApprovalVote`). Added to files made before quorum; their
+/// rows get 1 and none, which is what they were.
+fn add_quorum_columns(conn: &Connection) -> Result<(), ServerError> {
+    for (column, ddl) in [
+        (
+            "required_approvals",
+            "ALTER TABLE approvals ADD COLUMN required_approvals INTEGER NOT NULL DEFAULT 1",
+        ),
+        (
+            "approvals",
+            "ALTER TABLE approvals ADD COLUMN approvals TEXT NOT NULL DEFAULT '[]'",
+        ),
+    ] {
+        let present: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('approvals') WHERE name = ?1)",
+            [column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(ddl)?;
+        }
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use axum::Json;
 use countersign_api::codes;
 use countersign_api::{
     Approval, ApprovalStatus, CreateApprovalRequest, ErrorResponse, RecordResultRequest,
+    MAX_REQUIRED_APPROVALS,
 };
 
 use crate::auth::Agent;
@@ -15,6 +16,7 @@ use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::links::LinkBase;
+use crate::quorum;
 use crate::routes::approvals::IdPath;
 use crate::state::AppState;
 use crate::validate;
@@ -53,6 +55,13 @@ fn check_create(req: &CreateApprovalRequest, default_expiry: chrono::Duration) -
             MAX_TRACE_TEXT,
         )?;
     }
+    if let Some(n) = req.required_approvals {
+        if !(1..=i64::from(MAX_REQUIRED_APPROVALS)).contains(&n) {
+            return Err(ApiError::validation(format!(
+                "required_approvals must be from 1 to {MAX_REQUIRED_APPROVALS}, not {n}"
+            )));
+        }
+    }
     if let Some(secs) = req.expires_in_secs {
         let max = default_expiry.num_seconds();
         if secs == 0 || i64::try_from(secs).map_or(true, |s| s > max) {
@@ -78,6 +87,11 @@ pub fn new_approval(
         .and_then(|s| i64::try_from(s).ok())
         .and_then(chrono::Duration::try_seconds)
         .map_or(default_expiry, |d| d.min(default_expiry));
+    // Validated by `check_create`; the server's rules are applied by the caller.
+    let required_approvals = req
+        .required_approvals
+        .and_then(|n| u8::try_from(n).ok())
+        .unwrap_or(1);
     Approval {
         id: req.id.unwrap_or_else(|| {
             format!("appr-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
@@ -97,6 +111,8 @@ pub fn new_approval(
         requested_by: requested_by.to_string(),
         decision: None,
         execution: None,
+        required_approvals,
+        approvals: Vec::new(),
         change_seq: 0,
         links: None,
     }
@@ -111,7 +127,12 @@ pub async fn raise_approval(
     req: CreateApprovalRequest,
 ) -> ApiResult<Approval> {
     check_create(&req, state.config.default_expiry)?;
-    let approval = new_approval(req, org, requested_by, state.config.default_expiry);
+    let mut approval = new_approval(req, org, requested_by, state.config.default_expiry);
+    approval.required_approvals = quorum::required_for(
+        &state.config.quorum,
+        &approval.action,
+        Some(approval.required_approvals),
+    );
     let (outcome, changes) = state
         .db
         .write(move |conn| -> ApiResult<_> {

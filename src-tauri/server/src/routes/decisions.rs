@@ -94,6 +94,14 @@ fn decide_item(
             format!("{id} was already {} by {}", a.status, decided_by(&a)),
             a,
         )),
+        DecideOutcome::AlreadyApproved(a) => Answer::Err(ApiError::conflict(
+            codes::ALREADY_APPROVED,
+            format!(
+                "you already approved {id}; it waits for {} more approval(s)",
+                a.approvals_missing()
+            ),
+            a,
+        )),
         DecideOutcome::Expired(a) => Answer::Err(ApiError::conflict(
             codes::EXPIRED,
             format!(
@@ -238,7 +246,7 @@ async fn single(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/approve", tag = "decisions",
     params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
     request_body(content = ApproveRequest, description = "Optional notes; an empty body is allowed"),
-    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch; nothing applied", body = ErrorResponse)),
+    responses((status = 200, description = "Approved, or for a quorum approval this approve recorded while it still waits for others (status pending, listed in approvals)", body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or (already_approved) this approver already approved a quorum approval; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch; nothing applied", body = ErrorResponse)),
     security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
