@@ -130,7 +130,7 @@ fn queue_show_decide_stats_outbox_logout() {
         "Not approved during code freeze",
     ]);
     assert_eq!(code(&o), 4, "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("approved by bob"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("bob approved it at"), "{}", stdout(&o));
     assert!(stdout(&o).contains("was not applied"));
     let o = env.run(&["outbox", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -13,6 +13,7 @@ pub mod error;
 pub mod notify_plan;
 pub mod paths;
 pub mod private_files;
+pub mod risk;
 pub mod server_clock;
 pub mod settings;
 pub mod store;
@@ -25,6 +26,7 @@ pub use engine::{
 };
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
+pub use risk::{RiskChip, RiskKind};
 pub use settings::Settings;
 pub use store::approvals::{
     is_decidable, ApprovalDetail, Facets, PendingDecision, QueueItem, QueuePage, QueueQuery,

@@ -11,6 +11,7 @@ use crate::api::{Approval, ApprovalStatus, AuditTrail, DecisionKind};
 use crate::engine::lock;
 use crate::error::{CoreError, Result};
 use crate::notify_plan::PendingInfo;
+use crate::risk::{chips_of, risk_chips, RiskChip};
 
 /// SQL for the status the user sees: a pending approval past its expiry is expired,
 /// even before the server says so (offline).
@@ -100,6 +101,9 @@ pub struct QueueItem {
     /// be decided again.
     #[serde(default)]
     pub gone_at: Option<DateTime<Utc>>,
+    /// See [`crate::risk`]: the same chips as the detail's.
+    #[serde(default)]
+    pub risks: Vec<RiskChip>,
 }
 
 /// Whether an approval can be decided here now: pending as the user sees it (not
@@ -151,6 +155,9 @@ pub struct ApprovalDetail {
     /// you on another device". Filled in by the engine, which knows who signed in.
     #[serde(default)]
     pub decided_by_you_elsewhere: bool,
+    /// See [`crate::risk`].
+    #[serde(default)]
+    pub risks: Vec<RiskChip>,
 }
 
 /// Turns user text into an FTS5 query: each word quoted (so operators in user text
@@ -172,7 +179,12 @@ pub fn fts_query(text: &str) -> Option<String> {
 /// decision in flight (if any).
 const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.name'),
         a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
-        o.kind, o.state, o.decided_at, a.gone_at
+        o.kind, o.state, o.decided_at, a.gone_at,
+        json_extract(a.json, '$.risk.budget_used'), json_extract(a.json, '$.risk.budget_limit'),
+        (SELECT count(*) FROM json_each(a.json, '$.policy_trace') t
+          WHERE json_extract(t.value, '$.result') = 'fail'),
+        (SELECT count(*) FROM json_each(a.json, '$.policy_trace') t
+          WHERE json_extract(t.value, '$.result') = 'escalate')
      FROM approvals a
      LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
 
@@ -682,6 +694,7 @@ impl Store {
             None => (None, None),
         };
         let in_flight = local_decision.as_ref().is_some_and(|e| e.state.is_active());
+        let risks = chips_of(&approval);
         Ok(Some(ApprovalDetail {
             approval,
             decidable: is_decidable(status, in_flight, gone_at.is_some()),
@@ -693,6 +706,7 @@ impl Store {
             audit_fetched_at,
             gone_at: gone_at.map(from_ms),
             decided_by_you_elsewhere: false,
+            risks,
         }))
     }
 
@@ -849,6 +863,15 @@ fn upsert_with(
     Ok(changed)
 }
 
+/// A budget figure read from the cached JSON: a whole number ≥ 0, else unknown (the
+/// cache holds what the server sent; a figure of another type is not trusted).
+fn whole(v: rusqlite::types::Value) -> Option<u64> {
+    match v {
+        rusqlite::types::Value::Integer(i) => u64::try_from(i).ok(),
+        _ => None,
+    }
+}
+
 fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
     let status: String = r.get(1)?;
     let raw: String = r.get(2)?;
@@ -895,6 +918,12 @@ fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
         expires_at,
         pending_decision,
         gone_at,
+        risks: risk_chips(
+            whole(r.get(14)?),
+            whole(r.get(15)?),
+            r.get::<_, i64>(16)?.try_into().unwrap_or(0),
+            r.get::<_, i64>(17)?.try_into().unwrap_or(0),
+        ),
     })
 }
 
@@ -929,6 +958,44 @@ pub(crate) mod tests {
             execution: None,
             change_seq: seq,
             links: None,
+        }
+    }
+
+    #[test]
+    fn queue_rows_carry_the_same_risk_chips_as_the_detail() {
+        use crate::api::{TraceResult, TraceStep};
+        use crate::risk::RiskKind;
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let step = |name: &str, result| TraceStep {
+            step: name.into(),
+            result,
+            detail: None,
+        };
+        let mut risky = approval("appr-risky", "bot", 1, now);
+        risky.risk.budget_used = Some(47);
+        risky.risk.budget_limit = Some(50);
+        risky.policy_trace = vec![
+            step("manifest", TraceResult::Pass),
+            step("budget", TraceResult::Fail),
+            step("human", TraceResult::Escalate),
+        ];
+        let mut calm = approval("appr-calm", "bot", 2, now);
+        calm.risk.budget_used = Some(12);
+        calm.risk.budget_limit = Some(50);
+        calm.policy_trace = vec![step("manifest", TraceResult::Pass)];
+        s.upsert_approvals(&[risky, calm]).unwrap();
+        let page = s.page(&QueueQuery::default(), now).unwrap();
+        let risks = |id: &str| page.iter().find(|i| i.id == id).unwrap().risks.clone();
+        let kinds: Vec<_> = risks("appr-risky").iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![RiskKind::Failed, RiskKind::Budget, RiskKind::Escalated]
+        );
+        assert_eq!(risks("appr-risky")[1].label, "budget 94%");
+        assert!(risks("appr-calm").is_empty());
+        for id in ["appr-risky", "appr-calm"] {
+            assert_eq!(s.detail(id, now).unwrap().unwrap().risks, risks(id), "{id}");
         }
     }
 
@@ -1566,7 +1633,7 @@ pub(crate) mod tests {
             kind: DecisionKind::Approve,
             by: "bob".into(),
             at: now,
-            notes: None,
+            notes: Some("looks fine".into()),
             reason: None,
         });
         s.outbox_mark_failed(
@@ -1581,11 +1648,11 @@ pub(crate) mod tests {
         assert_eq!(d.status, ApprovalStatus::Approved);
         let local = d.local_decision.unwrap();
         assert_eq!(local.state, OutboxState::Rejected);
-        assert!(
-            local.explain().starts_with("approved by bob"),
-            "{}",
-            local.explain()
-        );
+        // Who, when and what they wrote, from the server's answer; not the raw error.
+        let why = local.explain();
+        assert!(why.starts_with("bob approved it at "), "{why}");
+        assert!(why.contains(": 'looks fine'; your deny"), "{why}");
+        assert!(!why.contains("409"), "{why}");
         // Finishing twice is a no-op (a second process may race us).
         s.outbox_mark_failed(q[0].seq, OutboxState::Expired, "x", None, now)
             .unwrap();

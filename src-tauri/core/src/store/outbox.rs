@@ -127,34 +127,56 @@ impl OutboxEntry {
             }
             OutboxState::Expired => format!("{mine}, was not sent: {EXPIRED_BEFORE_SENT}"),
             OutboxState::Rejected => {
-                let theirs = match self.server_approval.as_ref() {
-                    Some(a) => match (&a.decision, a.status) {
-                        (Some(d), _) if Some(d.by.as_str()) == me => format!(
-                            "{} by you on another device at {}",
-                            d.kind.resulting_status(),
-                            d.at.format("%Y-%m-%d %H:%M UTC")
-                        ),
-                        (Some(d), _) => format!(
-                            "{} by {} at {}",
-                            d.kind.resulting_status(),
-                            d.by,
-                            d.at.format("%Y-%m-%d %H:%M UTC")
-                        ),
-                        (None, ApprovalStatus::Expired) => {
-                            format!("expired at {}", a.expires_at.format("%Y-%m-%d %H:%M UTC"))
+                let known = self.server_approval.as_ref().and_then(|a| {
+                    let at = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+                    match (&a.decision, a.status) {
+                        (Some(d), _) => {
+                            let who = if Some(d.by.as_str()) == me {
+                                "you".to_string()
+                            } else {
+                                d.by.clone()
+                            };
+                            let elsewhere = if who == "you" {
+                                " on another device"
+                            } else {
+                                ""
+                            };
+                            // What they wrote is why they decided: the approver reads it
+                            // instead of a status code.
+                            let said = d
+                                .reason
+                                .as_deref()
+                                .into_iter()
+                                .chain(d.notes.as_deref())
+                                .filter(|t| !t.trim().is_empty())
+                                .map(|t| format!("'{}'", t.trim()))
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            let said = if said.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {said}")
+                            };
+                            Some(format!(
+                                "{who} {} it{elsewhere} at {}{said}",
+                                d.kind.resulting_status(),
+                                at(d.at)
+                            ))
                         }
-                        (None, s) => format!("now {s}"),
-                    },
-                    None => self
-                        .last_error
-                        .clone()
-                        .unwrap_or_else(|| "refused by the server".into()),
-                };
+                        (None, ApprovalStatus::Expired) => {
+                            Some(format!("it expired at {}", at(a.expires_at)))
+                        }
+                        (None, _) => None,
+                    }
+                });
                 let why = self.last_error.as_deref().unwrap_or("");
-                if why.is_empty() || theirs == why {
-                    format!("{theirs}; {mine}, was not applied")
-                } else {
-                    format!("{theirs}; {mine}, was not applied ({why})")
+                match known {
+                    // The server's own account replaces its raw error (`409 already_decided`).
+                    Some(theirs) => format!("{theirs}; {mine}, was not applied"),
+                    None if why.is_empty() => {
+                        format!("refused by the server; {mine}, was not applied")
+                    }
+                    None => format!("{why}; {mine}, was not applied"),
                 }
             }
         }
