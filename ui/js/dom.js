@@ -1,6 +1,8 @@
 // Element building without HTML parsing: every string becomes a text node, so text that
 // an agent wrote (summaries, params, names, notes) can never turn into markup or script.
 
+import { controlSegments } from "./format.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 /** @typedef {Node | string | number | null | undefined | false} Leaf */
@@ -117,4 +119,16 @@ export function toast(message, kind = "info") {
   host.append(t);
   setTimeout(() => t.classList.add("leaving"), 4200);
   setTimeout(() => t.remove(), 4700);
+}
+
+/**
+ * Agent-supplied text, isolated (`<bdi>`) and with its control characters shown as
+ * muted chips (`⟨U+202E⟩`), all as text nodes.
+ * @param {string|null|undefined} text
+ * @param {Record<string, any>|null} [attrs] for the `<bdi>`
+ */
+export function agentText(text, attrs = null) {
+  return h("bdi", attrs, controlSegments(text).map((p) => p.control
+    ? h("span", { class: "ctl-chip", title: "Invisible control character" }, p.text)
+    : p.text));
 }

@@ -282,10 +282,35 @@ for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAl
   b.addEventListener("click", () => go(b.dataset.view || "approvals"));
 }
 
+/** Starts the embedded demo server and shows its queue (welcome, Settings, the empty queue). */
+async function startDemo() {
+  try {
+    await api.startDemo();
+    await afterSettings();
+  } catch (e) {
+    toast(/** @type {any} */ (e).message, "error");
+  }
+}
+
+async function afterSettings() {
+  await Promise.all([refreshState(), readThreshold()]);
+  await go(state.app && state.app.configured ? "approvals" : "welcome");
+}
+
+/** The expiring-soon threshold colours the queue's "expires in" column. */
+async function readThreshold() {
+  try {
+    const st = await api.getSettings();
+    if (st && typeof st.expiring_soon_minutes === "number") state.expiringMinutes = st.expiring_soon_minutes;
+  } catch {
+    // The default (60 min) stays; the settings view reports its own errors.
+  }
+}
+
 async function boot() {
-  initQueue({ openDetail, rerender });
+  initQueue({ openDetail, rerender, go, startDemo });
   initDetail({ back, afterDecision, open: (id) => openDetail(id), step, rerender });
-  initSettings({ afterSettings: async () => { await refreshState(); await go(state.app && state.app.configured ? "approvals" : "welcome"); } });
+  initSettings({ afterSettings, startDemo });
   initOutbox({ openDetail: (id) => openDetail(id), rerender });
 
   // Changes arrive as rows: only the named approvals are re-read and patched. The
@@ -314,6 +339,7 @@ async function boot() {
   const [facets] = await Promise.all([
     api.facets().catch((e) => { toast(e.message, "error"); return state.facets; }),
     refreshState(),
+    readThreshold(),
     listening,
   ]);
   state.facets = facets;

@@ -5,9 +5,9 @@
 // keyset from the window's edges as it scrolls (a far jump fetches at an offset). Change
 // events patch only the rows they name; nothing is reloaded on a timer.
 import { api, syncNow } from "./api.js";
-import { h, clear, toast } from "./dom.js";
+import { h, clear, toast, agentText } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow } from "./format.js";
+import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow, expiresIn, urgency, absolute } from "./format.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import * as win from "./window.js";
@@ -21,7 +21,8 @@ export const ROW_H = 62;
 const PAGE = 120;
 const KEEP = 600;
 
-/** @typedef {{openDetail: (id: string, index?: number|null) => Promise<void>, rerender: () => Promise<void>}} QueueHooks */
+/** @typedef {{openDetail: (id: string, index?: number|null) => Promise<void>, rerender: () => Promise<void>,
+ *   go: (view: string) => Promise<void>, startDemo: () => Promise<void>}} QueueHooks */
 /** @type {QueueHooks | null} */
 let hooks = null;
 /** @type {HTMLElement|null} */ let scroller = null;
@@ -54,7 +55,7 @@ export function currentQuery() {
     from: dayStart(f.from),
     to: dayEnd(f.to),
     search: f.search.trim() || null,
-    sort: "newest_first",
+    sort: state.sort,
   });
 }
 
@@ -155,7 +156,7 @@ export function renderTabs(root) {
   paintPendingCount();
 }
 
-/** The clock moved on: rewrite the rows' ages where their text changed, nothing else. */
+/** The clock moved on: rewrite the rows' ages and expiries where their text changed, nothing else. */
 export function paintAges() {
   if (!listEl) return;
   const now = serverNow();
@@ -163,6 +164,17 @@ export function paintAges() {
     const text = ago(t.dateTime, now);
     if (t.textContent !== text) t.textContent = text;
   }
+  for (const t of /** @type {NodeListOf<HTMLTimeElement>} */ (listEl.querySelectorAll("time.row-expires"))) {
+    paintExpiry(t, now);
+  }
+}
+
+/** The "expires in" cell: its text and its urgency colour. @param {HTMLTimeElement} t @param {number} now */
+function paintExpiry(t, now) {
+  const text = expiresIn(t.dateTime, now);
+  if (t.textContent !== text) t.textContent = text;
+  const cls = `row-expires exp-${urgency(t.dateTime, state.expiringMinutes, now) || "calm"}`;
+  if (t.className !== cls) t.className = cls;
 }
 
 /** New filter values arrived: refresh the dropdowns' options in place, keeping the choice. */
@@ -205,6 +217,9 @@ export function renderQueue(root) {
       h("span", { class: "muted", "aria-hidden": "true" }, "–"),
       dateInput("f-to", "To date", f.to, (v) => { f.to = v; refilter(); })),
     searchInput(f, refilter),
+    select("Sort", "f-sort", state.sort,
+      [["newest_first", "Newest first"], ["oldest_first", "Oldest first"], ["expiring_first", "Expiring soon"]],
+      (v) => { state.sort = /** @type {import("./types").SortOrder} */ (v); state.cursor = 0; state.cursorId = null; refresh(); }),
     h("button", { type: "button", class: "btn btn-ghost btn-small", id: "f-clear", onclick: () => {
       Object.assign(f, { status: "", agent: "", action: "", from: "", to: "", search: "" });
       state.cursor = 0;
@@ -303,21 +318,40 @@ export function paint() {
     const at = listEl?.children[k] || null;
     if (at !== li) listEl?.insertBefore(li, at);
   });
-  if (w.total === 0) {
-    const filtered = Object.values(state.filters).some((v) => v);
-    const connected = !!(state.app && state.app.configured);
-    const pendingTab = state.tab === "pending" && !filtered;
-    listEl.append(h("li", { class: "empty" },
-      h("div", { class: "empty-glyph", "aria-hidden": "true" }, pendingTab && connected ? "✓" : "∅"),
-      h("div", null, !connected ? "Not connected — sign in under Settings, or try the demo."
-        : pendingTab ? "Nothing waiting for you." : "No approvals match these filters.")));
-  }
+  if (w.total === 0) listEl.append(emptyState());
   countEl.textContent = `${w.total} approval${w.total === 1 ? "" : "s"}`;
   if (newPill) {
     newPill.hidden = !newAbove;
     newPill.textContent = `${newAbove} new — show`;
   }
   paintBulk();
+}
+
+/**
+ * The empty queue says why it is empty: "nothing waiting" only when the server was
+ * reached; offline it is only what was cached, and without a server there is nothing.
+ */
+function emptyState() {
+  const filtered = Object.values(state.filters).some((v) => v);
+  const app = state.app;
+  const conn = app ? app.status.conn.state : "not_configured";
+  const pendingTab = state.tab === "pending" && !filtered;
+  /** @type {[string, string, HTMLElement|null]} */
+  let says;
+  if (!app || !app.configured) {
+    says = ["∅", "Sign in to see approvals.", h("div", { class: "empty-actions" },
+      h("button", { type: "button", class: "btn btn-primary", id: "empty-sign-in", onclick: () => hooks?.go("settings") }, "Sign in"),
+      h("button", { type: "button", class: "btn", id: "empty-demo", onclick: () => hooks?.startDemo() }, "Try the demo"))];
+  } else if (filtered || state.tab !== "pending") {
+    says = ["∅", "No approvals match these filters.", null];
+  } else if (conn === "online" || conn === "syncing") {
+    says = ["✓", "Nothing waiting for you.", null];
+  } else {
+    const last = app.status.last_synced;
+    says = ["∅", `Not connected — showing what was cached${last ? ` (last synced ${absolute(last)})` : ""}: nothing pending.`, null];
+  }
+  return h("li", { class: "empty", id: "queue-empty", dataset: { pendingTab: String(pendingTab) } },
+    h("div", { class: "empty-glyph", "aria-hidden": "true" }, says[0]), h("div", null, says[1]), says[2]);
 }
 
 /** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */
@@ -367,13 +401,15 @@ function row(r, i, now) {
   h("div", { class: "row-main" },
     h("div", { class: "row-line" },
       h("code", { class: "row-id" }, r.id),
-      h("span", { class: "row-agent" }, h("bdi", null, r.agent)),
-      h("code", { class: "row-action" }, h("bdi", null, r.action)),
-      h("span", { class: "chip chip-reason" }, h("bdi", null, r.reason_code)),
+      h("span", { class: "row-agent" }, agentText(r.agent)),
+      h("code", { class: "row-action" }, agentText(r.action)),
+      h("span", { class: "chip chip-reason" }, agentText(r.reason_code)),
+      (r.risks || []).map((c) => h("span", { class: `chip chip-risk risk-${c.kind}` }, c.label)),
       local,
+      r.status === "pending" ? expiry(r.expires_at, now) : null,
       h("time", { class: "row-age muted", datetime: r.created_at, title: new Date(r.created_at).toLocaleString() },
         ago(r.created_at, now))),
-    h("div", { class: "row-summary" }, h("bdi", null, r.summary))),
+    h("div", { class: "row-summary" }, agentText(r.summary))),
   h("div", { class: "row-action-cell" },
     h("button", { type: "button", class: "btn btn-small review", tabindex: "-1", "aria-label": `Review ${r.id}`,
       onclick: (/** @type {Event} */ e) => { e.stopPropagation(); setCursor(i); hooks?.openDetail(r.id); } }, "Review →")));
@@ -384,6 +420,13 @@ function row(r, i, now) {
     hooks?.openDetail(r.id);
   });
   return li;
+}
+
+/** @param {string} at @param {number} now */
+function expiry(at, now) {
+  const t = /** @type {HTMLTimeElement} */ (h("time", { datetime: at, title: `Expires ${absolute(at)}` }));
+  paintExpiry(t, now);
+  return h("span", { class: "row-expiry" }, h("span", { class: "sr-only" }, "expires in "), t);
 }
 
 function paintBulk() {

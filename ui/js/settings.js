@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { h, toast } from "./dom.js";
 
-/** @typedef {{ afterSettings: () => Promise<void> }} SettingsHooks */
+/** @typedef {{ afterSettings: () => Promise<void>, startDemo: () => Promise<void> }} SettingsHooks */
 
 /** @type {SettingsHooks} */
 let hooks;
@@ -39,9 +39,8 @@ export async function renderSettings(root, welcome) {
       h("img", { src: "assets/logo.svg", alt: "", width: "56", height: "56" }),
       h("h1", null, "Welcome to Countersign"),
       h("p", { class: "muted" }, "Review and decide the requests your agents escalate. Connect to your server below, or look around with demo data first."),
-      h("button", { type: "button", class: "btn btn-primary btn-large", id: "start-demo", onclick: async () => {
-        try { await api.startDemo(); await hooks.afterSettings(); } catch (e) { toast(e.message, "error"); }
-      } }, "Try the demo")));
+      h("button", { type: "button", class: "btn btn-primary btn-large", id: "start-demo", onclick: () => hooks.startDemo() },
+        "Try the demo")));
   } else {
     root.append(h("header", { class: "view-head" }, h("h1", { class: "view-title" }, "Settings")));
   }

@@ -22,4 +22,8 @@ export const state = {
   /** The open detail's index in the current queue, when known ("n of N", j/k). @type {number|null} */
   detailIndex: null,
   statsRange: { from: "", to: "" },
+  /** The queue's order. @type {import("./types").SortOrder} */
+  sort: "newest_first",
+  /** `Settings.expiring_soon_minutes`: where the "expires in" column turns amber. */
+  expiringMinutes: 60,
 };

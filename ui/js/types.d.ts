@@ -91,7 +91,11 @@ gone_at: string | null,
  * Decided under this device's identity, but not from this device: "decided by
  * you on another device". Filled in by the engine, which knows who signed in.
  */
-decided_by_you_elsewhere: boolean, };
+decided_by_you_elsewhere: boolean, 
+/**
+ * See [`crate::risk`].
+ */
+risks: Array<RiskChip>, };
 
 /**
  * One-click links to an approval, for a chat or mail integration to put in its message.
@@ -267,7 +271,11 @@ decidable: boolean,
  * older backup, or rebuilt). Kept because the approver decided on it; it cannot
  * be decided again.
  */
-gone_at: string | null, };
+gone_at: string | null, 
+/**
+ * See [`crate::risk`]: the same chips as the detail's.
+ */
+risks: Array<RiskChip>, };
 
 export type QueuePage = { items: Array<QueueItem>, 
 /**
@@ -314,6 +322,17 @@ export type Queued = { entries: Array<OutboxEntry>,
  * Ids not queued, with the reason (already decided, expired, unknown, ...).
  */
 skipped: Array<[string, string]>, };
+
+/**
+ * One chip: its kind (for the colour) and the words to show.
+ */
+export type RiskChip = { kind: RiskKind, 
+/**
+ * e.g. `budget 94%`, `1 step failed`, `2 steps escalated`.
+ */
+label: string, };
+
+export type RiskKind = "budget" | "failed" | "escalated";
 
 /**
  * What the engine knew about risk when it escalated. Budget is the part the

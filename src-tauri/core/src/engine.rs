@@ -506,6 +506,15 @@ impl Engine {
         *lock(&self.inner.client) = None;
     }
 
+    /// Where the signed-in endpoint's token is kept (keychain or file), if one is.
+    pub fn token_location(&self) -> Result<Option<crate::token::TokenLocation>> {
+        let s = self.settings()?;
+        match s.endpoint() {
+            Some((server, org)) => self.inner.tokens.locate(&TokenStore::account(server, org)),
+            None => Ok(None),
+        }
+    }
+
     /// An API client from the settings and the stored token.
     pub fn client(&self) -> Result<ApiClient> {
         if let Some(c) = lock(&self.inner.client).as_ref() {

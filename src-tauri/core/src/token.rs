@@ -98,6 +98,27 @@ impl TokenStore {
         Ok(self.file_read()?.remove(account))
     }
 
+    /// Where the token of `account` is kept now, if anywhere: what Settings tells the
+    /// approver ("system keychain" only when it really is there).
+    pub fn locate(&self, account: &str) -> Result<Option<TokenLocation>> {
+        let keychain_reason = if self.use_keychain {
+            match self.keychain_load(account) {
+                Ok(Some(_)) => return Ok(Some(TokenLocation::Keychain)),
+                Ok(None) => "the token was saved while no keychain was available".to_string(),
+                Err(e) => e,
+            }
+        } else {
+            format!("{KEYRING_ENV} is off")
+        };
+        Ok(self
+            .file_read()?
+            .contains_key(account)
+            .then(|| TokenLocation::File {
+                path: self.file.clone(),
+                reason: keychain_reason,
+            }))
+    }
+
     /// Accounts with a token in the fallback file (the keychain cannot be listed).
     pub fn file_accounts(&self) -> Result<Vec<String>> {
         Ok(self.file_read()?.into_keys().collect())
@@ -200,6 +221,14 @@ mod tests {
         let loc = store.save(&acct, "secret-token").unwrap();
         assert!(matches!(loc, TokenLocation::File { .. }));
         assert_eq!(store.load(&acct).unwrap().as_deref(), Some("secret-token"));
+        // Asked later, the store names the file, never the keychain.
+        match store.locate(&acct).unwrap() {
+            Some(TokenLocation::File { path, .. }) => {
+                assert_eq!(path, crate::paths::token_file(dir.path()))
+            }
+            other => panic!("expected the file, got {other:?}"),
+        }
+        assert_eq!(store.locate("another-account").unwrap(), None);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

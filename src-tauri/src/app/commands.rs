@@ -306,6 +306,9 @@ pub struct SettingsView {
     pub server_url: Option<String>,
     pub org: Option<String>,
     pub has_token: bool,
+    /// Where the token is kept, in words ("the OS keychain", or the file and why).
+    #[serde(default)]
+    pub token_location: Option<String>,
     pub expiring_soon_minutes: i64,
     pub notifications_enabled: bool,
     pub start_at_login: bool,
@@ -315,6 +318,7 @@ fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
     let s = engine.settings()?;
     Ok(SettingsView {
         has_token: s.endpoint().is_some() && engine.client().is_ok(),
+        token_location: engine.token_location()?.map(|l| l.to_string()),
         server_url: s.server_url,
         org: s.org,
         expiring_soon_minutes: s.expiring_soon_secs / 60,
