@@ -1,8 +1,9 @@
 // APPROVAL DETAIL: everything about one request, the checklist, and the decision form.
 import { api } from "./api.js";
-import { h, clear, toast } from "./dom.js";
+import { h, clear, toast, agentText } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow } from "./format.js";
+import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow, urgency, traceTally, budgetPercent } from "./format.js";
+import { jsonTree } from "./tree.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 
@@ -99,40 +100,26 @@ export async function renderDetail(root, id) {
 
   const pill = h("span", { id: "detail-status" });
   const local = h("span", { id: "detail-local-slot" });
-  root.append(h("header", { class: "view-head detail-head" },
-    h("button", { type: "button", class: "btn btn-ghost", id: "back", "aria-label": "Back to approvals (Esc)",
-      onclick: () => hooks?.back() }, "← Approvals"),
-    h("h1", { class: "view-title", id: "detail-heading", tabindex: "-1" },
-      h("span", { class: "muted title-kicker" }, "Approval detail "), h("code", { id: "detail-id" }, a.id)),
-    pill, local, nav));
+  const countdown = h("span", { class: "strip-item", id: "strip-countdown" });
+  root.append(headerView(a, pill, local, nav), stripView(data, countdown));
 
   const agentLabel = [a.agent.name, a.agent.version].filter(Boolean).join(" ");
   const expiresRel = h("span", { class: "muted", id: "expires-remaining" });
   const createdRel = h("span", { class: "muted", id: "created-relative" });
   const statusDd = h("dd", { id: "detail-status-text" });
   const meta = h("dl", { class: "meta", id: "detail-meta" },
-    h("dt", null, "Agent"), h("dd", { id: "detail-agent" }, h("bdi", null, a.agent.id), agentLabel ? h("span", { class: "muted" }, " (", h("bdi", null, agentLabel), ")") : null),
-    h("dt", null, "Action"), h("dd", null, h("code", { id: "detail-action" }, h("bdi", null, a.action))),
+    h("dt", null, "Agent"), h("dd", { id: "detail-agent" }, agentText(a.agent.id), agentLabel ? h("span", { class: "muted" }, " (", agentText(agentLabel), ")") : null),
+    h("dt", null, "Action"), h("dd", null, h("code", { id: "detail-action" }, agentText(a.action))),
     h("dt", null, "Status"), statusDd,
     h("dt", null, "Created"), h("dd", null, h("time", { datetime: a.created_at }, absolute(a.created_at)), " ", createdRel),
     h("dt", null, "Expires"), h("dd", null, h("time", { datetime: a.expires_at }, absolute(a.expires_at)), " ", expiresRel),
-    h("dt", null, "Requested by"), h("dd", null, h("bdi", null, a.requested_by)));
+    h("dt", null, "Requested by"), h("dd", null, agentText(a.requested_by)));
 
   const reason = section("Reason", h("div", { class: "reason-box", id: "detail-reason" },
     // Servers often repeat the code at the start of the text; show it once.
-    a.reason_text.startsWith(a.reason_code) ? null : h("strong", null, h("bdi", null, a.reason_code), ": "), h("bdi", null, a.reason_text)));
-  const params = section("Request parameters",
-    a.params === null || a.params === undefined
-      ? h("p", { class: "muted", id: "detail-params" }, "No parameters.")
-      : h("pre", { class: "json", id: "detail-params", tabindex: "0", "aria-label": "Request parameters as JSON" },
-        JSON.stringify(a.params, null, 2)));
-  const trace = section("Policy trace", a.policy_trace && a.policy_trace.length
-    ? h("ul", { class: "trace", id: "detail-trace", role: "list" }, a.policy_trace.map((t) =>
-      h("li", { class: `trace-${t.result}` },
-        h("span", { class: "trace-glyph", "aria-hidden": "true" }, TRACE_GLYPH[/** @type {keyof typeof TRACE_GLYPH} */ (t.result)] || "•"),
-        h("code", null, h("bdi", null, t.step)), h("span", null, `: ${t.result}`),
-        t.detail ? h("span", { class: "muted" }, " (", h("bdi", null, t.detail), ")") : null)))
-    : h("p", { class: "muted", id: "detail-trace" }, "No policy trace was recorded."));
+    a.reason_text.startsWith(a.reason_code) ? null : h("strong", null, agentText(a.reason_code), ": "), agentText(a.reason_text)));
+  const params = section("Request parameters", paramsView(a.params));
+  const trace = section("Policy trace", traceView(a.policy_trace || []));
   const risk = section("Risk snapshot", riskView(a.risk || {}));
   const checklist = section("Approval checklist",
     h("p", { class: "muted small" }, "Before approving, verify:"),
@@ -155,11 +142,81 @@ export async function renderDetail(root, id) {
     if (document.hidden) { ticker = undefined; return; }
     const now = serverNow();
     setText(expiresRel, `(${remaining(a.expires_at, now)})`);
+    paintCountdown(countdown, a.expires_at, now);
     setText(createdRel, `(${agoLong(a.created_at, now)})`);
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
   };
   restartTicker = tick;
   tick();
+}
+
+/**
+ * The headline: the request's summary as the page's heading (focused on open), the id
+ * and the status beside it.
+ * @param {Approval} a @param {HTMLElement} pill @param {HTMLElement} local @param {HTMLElement} nav
+ */
+function headerView(a, pill, local, nav) {
+  return h("header", { class: "view-head detail-head" },
+    h("button", { type: "button", class: "btn btn-ghost", id: "back", "aria-label": "Back to approvals (Esc)",
+      onclick: () => hooks?.back() }, "← Approvals"),
+    h("div", { class: "detail-titles" },
+      h("h1", { class: "view-title detail-summary", id: "detail-heading", tabindex: "-1" }, agentText(a.summary || a.id)),
+      h("div", { class: "detail-sub" }, h("code", { id: "detail-id", class: "muted" }, a.id), pill, local)),
+    nav);
+}
+
+/**
+ * Under the headline: the countdown (coloured as in the queue), the budget used, the
+ * trace tally and the risk chips.
+ * @param {ApprovalDetail} data @param {HTMLElement} countdown
+ */
+function stripView(data, countdown) {
+  const a = data.approval;
+  const pct = budgetPercent(a.risk);
+  const tally = traceTally(a.policy_trace);
+  return h("div", { class: "detail-strip", id: "detail-strip", role: "group", "aria-label": "At a glance" },
+    countdown,
+    pct === null ? null : h("span", { class: `strip-item${pct >= 90 ? " strip-danger" : pct >= 70 ? " strip-warn" : ""}`, id: "strip-budget" },
+      `Budget ${pct}%`),
+    tally ? h("span", { class: "strip-item", id: "strip-trace" }, tally) : null,
+    (data.risks || []).map((c) => h("span", { class: `chip chip-risk risk-${c.kind}` }, c.label)));
+}
+
+/** @param {HTMLElement} el @param {string} expiresAt @param {number} now */
+function paintCountdown(el, expiresAt, now) {
+  const u = urgency(expiresAt, state.expiringMinutes, now);
+  const cls = `strip-item exp-${u || "calm"}`;
+  if (el.className !== cls) el.className = cls;
+  setText(el, u === "expired" ? remaining(expiresAt, now) : `Expires: ${remaining(expiresAt, now)}`);
+}
+
+/** @param {unknown} params */
+function paramsView(params) {
+  const empty = params === null || params === undefined
+    || (typeof params === "object" && Object.keys(/** @type {object} */ (params)).length === 0);
+  if (empty) return h("p", { class: "muted", id: "detail-params" }, "No parameters.");
+  return jsonTree(params, { id: "detail-params", label: "Request parameters" });
+}
+
+/** Failing and escalating steps always show; passing ones fold away when there are many. */
+const PASSES_SHOWN = 3;
+
+/** @param {import("./types").TraceStep[]} steps */
+function traceView(steps) {
+  if (!steps.length) return h("p", { class: "muted", id: "detail-trace" }, "No policy trace was recorded.");
+  const stepItem = (/** @type {import("./types").TraceStep} */ t) => h("li", { class: `trace-step trace-${t.result}` },
+    h("span", { class: "trace-glyph", "aria-hidden": "true" }, TRACE_GLYPH[/** @type {keyof typeof TRACE_GLYPH} */ (t.result)] || "•"),
+    h("code", null, agentText(t.step)), h("span", null, `: ${t.result}`),
+    t.detail ? h("span", { class: "muted" }, " (", agentText(t.detail), ")") : null);
+  const passes = steps.filter((t) => t.result === "pass");
+  if (passes.length <= PASSES_SHOWN) {
+    return h("ul", { class: "trace", id: "detail-trace", role: "list" }, steps.map(stepItem));
+  }
+  return h("ul", { class: "trace", id: "detail-trace", role: "list" },
+    steps.filter((t) => t.result !== "pass").map(stepItem),
+    h("li", { class: "trace-passes" }, h("details", { id: "trace-passes" },
+      h("summary", null, `${passes.length} passing steps`),
+      h("ul", { class: "trace", role: "list" }, passes.map(stepItem)))));
 }
 
 /**
@@ -251,7 +308,7 @@ function riskView(r) {
   if (extra.length) {
     parts.push(h("dl", { class: "meta meta-compact", id: "detail-risk-extra" }, extra.flatMap(([k, v]) => [
       h("dt", null, k.replace(/_/g, " ")),
-      h("dd", null, typeof v === "object" ? JSON.stringify(v) : String(v)),
+      h("dd", null, v !== null && typeof v === "object" ? jsonTree(v, { label: k.replace(/_/g, " ") }) : agentText(String(v))),
     ])));
   }
   if (!parts.length) parts.push(h("p", { class: "muted" }, "No risk data was recorded."));
@@ -330,9 +387,15 @@ export async function decide(kind) {
     toast("A reason is required to deny.", "error");
     return;
   }
+  const unticked = [...document.querySelectorAll("#detail-checklist input[type=checkbox]")]
+    .filter((c) => !(/** @type {HTMLInputElement} */ (c).checked)).length;
+  /** @type {string[]} */
+  const warnings = (current.risks || []).filter((c) => c.kind !== "escalated").map((c) => c.label);
+  if (kind === "approve" && unticked) warnings.push(`${unticked} checklist item${unticked === 1 ? "" : "s"} not ticked`);
   const answer = await confirmDecision({
     title: `${kind === "deny" ? "Deny" : "Approve"} ${a.id}?`,
-    kind, ids: [a.id], summary: a.summary,
+    kind, ids: [a.id], summary: a.summary, warnings,
+    offline: !!(state.app && state.app.status.conn.state === "offline"),
     reason: kind === "deny" ? form.reason.value.trim() : null,
     notes: form.notes.value.trim() || null,
   });

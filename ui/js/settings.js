@@ -18,8 +18,47 @@ export function initSettings(h_) {
  * @param {string} [help]
  */
 function field(label, input, help) {
+  // The error line is always there (empty): `aria-describedby` points at it, and
+  // WebKitGTK draws no validation bubble of its own.
+  const err = h("span", { class: "field-error", id: `${input.id}-error`, role: "alert" });
+  input.setAttribute("aria-describedby", `${input.id}-error`);
   return h("label", { class: "field" }, h("span", { class: "field-label" }, label), input,
-    help ? h("span", { class: "help muted small" }, help) : null);
+    help ? h("span", { class: "help muted small", id: `${input.id}-help` }, help) : null, err);
+}
+
+/**
+ * Shows (or clears, with "") the message next to a field, for eyes and screen readers.
+ * @param {HTMLInputElement} input @param {string} message
+ */
+function fieldError(input, message) {
+  const err = document.getElementById(`${input.id}-error`);
+  if (err && err.textContent !== message) err.textContent = message;
+  if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+}
+
+/**
+ * What is wrong with a server URL as typed, or "" (empty is allowed: not connected).
+ * @param {string} value
+ */
+function urlProblem(value) {
+  const v = value.trim();
+  if (!v) return "";
+  let u;
+  try {
+    u = new URL(v);
+  } catch {
+    return "Enter a full address, e.g. https://countersign.example.com";
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") return "The address must start with https:// (or http:// on this computer).";
+  return "";
+}
+
+/** @param {string} value */
+function thresholdProblem(value) {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n)) return "Enter a whole number of minutes.";
+  if (n < 1 || n > 10080) return "Between 1 minute and 7 days (10080 minutes).";
+  return "";
 }
 
 /**
@@ -32,7 +71,7 @@ export async function renderSettings(root, welcome) {
     st = await api.getSettings();
   } catch (e) {
     toast(e.message, "error");
-    st = { server_url: "", org: "", has_token: false, expiring_soon_minutes: 60, notifications_enabled: true, start_at_login: false };
+    st = { server_url: "", org: "", has_token: false, token_location: null, expiring_soon_minutes: 60, notifications_enabled: true, start_at_login: false };
   }
   if (welcome) {
     root.append(h("div", { class: "welcome card", id: "welcome" },
@@ -47,25 +86,41 @@ export async function renderSettings(root, welcome) {
   const url = h("input", { type: "url", id: "set-url", class: "input", value: st.server_url || "", placeholder: "https://countersign.example.com", autocomplete: "off", spellcheck: "false" });
   const org = h("input", { type: "text", id: "set-org", class: "input", value: st.org || "", placeholder: "org-…", autocomplete: "off", spellcheck: "false" });
   const token = h("input", { type: "password", id: "set-token", class: "input", autocomplete: "new-password",
-    placeholder: st.has_token ? "•••••••• stored in the system keychain" : "Paste an approver token" });
+    placeholder: st.has_token ? "•••••••• (stored; leave empty to keep it)" : "Paste an approver token" });
   const expiring = h("input", { type: "number", id: "set-expiring", class: "input input-narrow", min: "1", max: "10080", value: String(st.expiring_soon_minutes) });
   const notif = h("input", { type: "checkbox", id: "set-notify", checked: st.notifications_enabled });
   const login = h("input", { type: "checkbox", id: "set-login", checked: st.start_at_login });
-  const form = h("form", { class: "card settings", id: "settings-form", "aria-label": "Settings" },
+  // novalidate: the browser's own check would block Submit silently (WebKitGTK shows no bubble).
+  const form = h("form", { class: "card settings", id: "settings-form", "aria-label": "Settings", novalidate: true },
     h("h2", { class: "card-title" }, "Server"),
     field("Server URL", url),
     field("Organisation", org),
-    field("Token", token, st.has_token ? "A token is stored. Leave empty to keep it; it is never shown." : "Kept in the system keychain, never shown again."),
+    field("Token", token, st.has_token
+      ? `A token is stored in ${st.token_location || "this device's token store"}. Leave empty to keep it; it is never shown.`
+      : "Kept in the system keychain when there is one (else in a file only you can read), never shown again."),
     h("h2", { class: "card-title" }, "Notifications"),
     h("label", { class: "check" }, notif, " Notify me about new approvals, expiring ones and rejected decisions"),
     field("Expiring soon threshold (minutes)", expiring),
     h("h2", { class: "card-title" }, "System"),
     h("label", { class: "check" }, login, " Start Countersign at login"),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary", id: "set-save" }, "Save")));
+  // Checked as the approver leaves a field and again on Save: the message stays next to
+  // the field until it is fixed.
+  const checks = /** @type {[HTMLInputElement, (v: string) => string][]} */ ([[url, urlProblem], [expiring, thresholdProblem]]);
+  for (const [input, problem] of checks) {
+    input.addEventListener("change", () => fieldError(input, problem(input.value)));
+    input.addEventListener("input", () => { if (input.getAttribute("aria-invalid")) fieldError(input, problem(input.value)); });
+  }
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    let firstBad = null;
+    for (const [input, problem] of checks) {
+      const msg = problem(input.value);
+      fieldError(input, msg);
+      if (msg && !firstBad) firstBad = input;
+    }
+    if (firstBad) { firstBad.focus(); return; }
     const minutes = Number(expiring.value);
-    if (!Number.isInteger(minutes) || minutes < 1) { toast("The threshold must be a whole number of minutes.", "error"); expiring.focus(); return; }
     try {
       await api.saveSettings({
         server_url: url.value.trim() || null, org: org.value.trim() || null,
@@ -80,4 +135,11 @@ export async function renderSettings(root, welcome) {
     }
   });
   root.append(form);
+  if (!welcome) {
+    // The demo stays reachable after the welcome screen: it replaces no saved server.
+    root.append(h("section", { class: "card settings", id: "settings-demo", "aria-labelledby": "settings-demo-title" },
+      h("h2", { class: "card-title", id: "settings-demo-title" }, "Demo"),
+      h("p", { class: "muted" }, "Look around with demo data from a server built into the app."),
+      h("button", { type: "button", class: "btn", id: "settings-start-demo", onclick: () => hooks.startDemo() }, "Try the demo")));
+  }
 }

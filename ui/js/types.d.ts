@@ -368,7 +368,11 @@ subject: string | null,
  */
 expiring_soon_secs: number, notifications_enabled: boolean, };
 
-export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, };
+export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, 
+/**
+ * Where the token is kept, in words ("the OS keychain", or the file and why).
+ */
+token_location: string | null, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, };
 
 export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 
