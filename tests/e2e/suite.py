@@ -191,7 +191,10 @@ def detail_shows_every_section(h):
     before = text_of(s, "#expires-remaining")
     s.wait(lambda: text_of(s, "#expires-remaining") != before, 5, "the countdown ticking")
     assert server["reason_text"] in s.find("#detail-reason").text
-    assert json.loads(s.find("#detail-params").text) == server["params"]
+    # Parameters are a tree: every key and value of the server's params is in it.
+    tree = text_of(s, "#detail-params")
+    for k, v in server["params"].items():
+        assert f"{k}: " in tree and json.dumps(v) in tree, (k, v, tree)
     assert len(s.find_all("#detail-trace li")) == len(server["policy_trace"])
     assert "tool_authorization" in s.find("#detail-trace").text
     budget = s.find("#detail-budget").text
@@ -514,6 +517,9 @@ def script_injection_is_shown_as_text_and_never_runs(h):
     assert s.js("return document.querySelector('#detail-reason bdi') !== null")
     assert "<script>alert(1)</script>" in text_of(s, "#detail-params")
     assert "<img src=x onerror=alert(2)>" in text_of(s, "#detail-trace")
+    # The right-to-left override is shown, as a muted chip, not obeyed silently.
+    assert "\u27e8U+202E\u27e9" in text_of(s, "#detail-reason"), text_of(s, "#detail-reason")
+    assert s.js("return document.querySelector('#detail-reason .ctl-chip') !== null")
     time.sleep(0.5)
     assert s.js("return document.scripts.length") == scripts_before
     assert s.js("return document.querySelectorAll('img[src=x], b').length") == 0
@@ -524,6 +530,136 @@ def script_injection_is_shown_as_text_and_never_runs(h):
         raise AssertionError(f"an alert is open: {text}")
     except WebDriverError as e:
         assert "no such alert" in str(e), e
+
+
+def create_full(h, aid, summary, expires_in_secs=None, trace=None, risk=None, params=None):
+    """An approval with a chosen trace, risk and params (h.server.create fixes those)."""
+    status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
+        "id": aid, "agent": {"id": "triage-bot", "name": "Triage Bot"}, "action": "db:migrate",
+        "summary": summary, "reason_code": "REQUIRES_APPROVAL", "reason_text": "needs a human",
+        "params": params if params is not None else {"n": 1},
+        "policy_trace": trace or [{"step": "tool_authorization", "result": "escalate"}],
+        "risk": risk or {"budget_used": 1, "budget_limit": 10},
+        "expires_in_secs": expires_in_secs,
+    })
+    assert status in (200, 201), (status, body)
+
+
+@test
+def the_queue_puts_urgency_first(h):
+    tag = f"urgent{os.getpid()}"
+    soon, later, calm, risky = (h.uid(t) for t in ("soon", "later", "calm", "risky"))
+    create_full(h, calm, f"{tag} calm", expires_in_secs=6 * 3600)
+    create_full(h, later, f"{tag} later", expires_in_secs=50 * 60)
+    create_full(h, soon, f"{tag} soon", expires_in_secs=8 * 60)
+    create_full(h, risky, f"{tag} risky \u202egpj.exe", expires_in_secs=5 * 3600,
+                trace=[{"step": "budget", "result": "fail"}, {"step": "human", "result": "escalate"}],
+                risk={"budget_used": 95, "budget_limit": 100})
+    s = h.session()
+    set_search(s, tag)
+    wait_rows(s, lambda ids: {soon, later, calm, risky} <= set(ids), "the four rows")
+
+    def expiry_class(aid):
+        return s.js("const t = document.querySelector(arguments[0]); return t ? t.className : null",
+                    f'#queue .row[data-id="{aid}"] .row-expires')
+    # Default threshold 60 min: 50 min left is amber, 8 min (inside a quarter) red, 6 h plain.
+    assert "exp-red" in expiry_class(soon), expiry_class(soon)
+    assert "exp-amber" in expiry_class(later), expiry_class(later)
+    assert "exp-calm" in expiry_class(calm), expiry_class(calm)
+    assert text_of(s, f'#queue .row[data-id="{soon}"] .row-expires') in ("8m", "7m")
+    # Risk chips come from the data (the core's one definition).
+    chips = s.js("return [...document.querySelectorAll(arguments[0])].map(c => c.textContent)",
+                 f'#queue .row[data-id="{risky}"] .chip-risk')
+    assert chips == ["1 step failed", "budget 95%", "1 step escalated"], chips
+    # Control characters are shown, not obeyed: the RLO is a visible chip.
+    assert "\u27e8U+202E\u27e9" in text_of(s, f'#queue .row[data-id="{risky}"] .row-summary')
+    # Sorting by expiry puts the most urgent first.
+    select_value(s, "#f-sort", "expiring_first")
+    wait_rows(s, lambda ids: ids[:4] == [soon, later, risky, calm], "expiring first")
+    select_value(s, "#f-sort", "newest_first")
+    wait_rows(s, lambda ids: ids[:4] == [risky, soon, later, calm], "newest first again")
+
+
+@test
+def the_detail_leads_with_the_request(h):
+    aid = h.uid("headline")
+    passes = [{"step": f"check_{i}", "result": "pass"} for i in range(5)]
+    create_full(h, aid, "Drop the orders table in production", expires_in_secs=20 * 60,
+                trace=[{"step": "budget", "result": "fail"}, {"step": "human", "result": "escalate"}] + passes,
+                risk={"budget_used": 45, "budget_limit": 50, "limits": {"per_hour": 10, "burst": [1, 2]}},
+                params={"table": "orders", "options": {"cascade": True, "backup": None}})
+    none = h.uid("noparams")
+    create_full(h, none, "Nothing to configure", params={})
+    s = h.session()
+    open_detail(s, aid)
+    assert text_of(s, "#detail-heading") == "Drop the orders table in production"
+    assert text_of(s, "#detail-id") == aid
+    # Focus moves to the heading on open (a screen reader reads the request first).
+    s.wait(lambda: s.js("return document.activeElement && document.activeElement.id") == "detail-heading", 5,
+           "focus on the heading")
+    assert text_of(s, "#strip-trace") == "1 fail · 1 escalate · 5 pass"
+    assert text_of(s, "#strip-budget") == "Budget 90%"
+    assert "exp-amber" in s.find("#strip-countdown").attr("class")
+    # Five passing steps fold away; the failing and escalating ones stay in view.
+    assert s.js("return document.getElementById('trace-passes').open") is False
+    assert "budget" in text_of(s, "#detail-trace")
+    assert s.js("const li = document.querySelector('#trace-passes li');"
+                " return li.checkVisibility ? !li.checkVisibility() : li.getClientRects().length === 0"), \
+        "passing steps are folded away"
+    # Parameters: a tree with a copy button per object; nested risk values are a tree too.
+    tree = text_of(s, "#detail-params")
+    assert "table: " in tree and '"orders"' in tree and "cascade: " in tree, tree
+    assert len(s.find_all("#detail-params .tree-copy")) == 2
+    assert s.js("return document.querySelector('#detail-risk-extra .tree') !== null")
+    extra = text_of(s, "#detail-risk-extra")
+    assert "per_hour: " in extra and '{"per_hour"' not in extra, extra
+    # Esc goes back with focus on the row that was open.
+    s.keys("\ue00c")
+    s.wait(lambda: s.js("const a = document.activeElement; return a && a.dataset && a.dataset.id") == aid, 10,
+           "focus back on the row")
+    open_detail(s, none)
+    assert text_of(s, "#detail-params") == "No parameters."
+
+
+@test
+def keyboard_and_settings_defects_stay_fixed(h):
+    tag = f"keys{os.getpid()}"
+    ids = [h.uid("keys") for _ in range(3)]
+    for i, aid in enumerate(ids):
+        h.server.create(aid, summary=f"{tag} item {i}")
+    s = h.session()
+    set_search(s, tag)
+    wait_rows(s, lambda got: set(ids) <= set(got), "the three rows")
+    first = row_ids(s)[0]
+    # j/k keep working after a checkbox was clicked with the mouse.
+    s.click(f'#queue .row[data-id="{first}"] .row-check')
+    s.keys("j")
+    s.wait(lambda: s.js("const a = document.activeElement; return a && a.dataset && a.dataset.id") == row_ids(s)[1],
+           5, "j moved real focus to the next row")
+    # The focused row shows a focus ring (keyboard focus is visible).
+    assert s.js("return getComputedStyle(document.activeElement).outlineStyle") != "none"
+    # Esc in the search box clears the filter too, not only the text.
+    s.find("#f-search").click()
+    s.keys("\ue00c")
+    s.wait(lambda: s.find("#f-search").prop("value") == "" and len(row_ids(s)) > 3, 10, "filter cleared")
+    # Settings: a bad URL and threshold are explained next to the fields.
+    s.click("#nav-settings")
+    url = s.wait_css("#set-url")
+    url.clear()
+    url.send_keys("not a url")
+    exp = s.find("#set-expiring")
+    exp.clear()
+    exp.send_keys("0")
+    s.click("#set-save")
+    s.wait(lambda: text_of(s, "#set-url-error"), 5, "the URL error")
+    assert s.find("#set-url").attr("aria-invalid") == "true"
+    assert s.find("#set-url").attr("aria-describedby") == "set-url-error"
+    assert "minute" in text_of(s, "#set-expiring-error")
+    # The token is in a file here (no keychain in the test): the hint says so.
+    hint = text_of(s, "#set-token-help")
+    assert "stored in the OS keychain" not in hint and h.home in hint, hint
+    # The demo stays reachable from Settings.
+    assert s.find("#settings-start-demo").text == "Try the demo"
 
 
 @test

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { urgency, expiresIn, controlSegments, traceTally, budgetPercent } from "../../ui/js/format.js";
+import { urgency, expiresIn, controlSegments, traceTally, budgetPercent, emptyQueue } from "../../ui/js/format.js";
 
 const NOW = new Date(2024, 11, 14, 10, 0, 0).getTime();
 const min = (n) => new Date(NOW + n * 60_000);
@@ -60,4 +60,21 @@ test("budgetPercent: as the core computes it, null when unknown", () => {
   assert.equal(budgetPercent({ budget_used: 5 }), null);
   assert.equal(budgetPercent({ budget_used: 5, budget_limit: 0 }), null);
   assert.equal(budgetPercent(null), null);
+});
+
+test("emptyQueue: 'nothing waiting' only when the server was reached", () => {
+  const base = { configured: true, conn: "online", filtered: false, pendingTab: true, lastSynced: null };
+  assert.equal(emptyQueue(base).text, "Nothing waiting for you.");
+  assert.equal(emptyQueue({ ...base, conn: "syncing" }).glyph, "✓");
+  for (const conn of ["offline", "unauthorized", "untrusted", "not_configured"]) {
+    const e = emptyQueue({ ...base, conn });
+    assert.equal(e.glyph, "∅", conn);
+    assert.match(e.text, /^Not connected — showing what was cached/, conn);
+  }
+  assert.match(emptyQueue({ ...base, conn: "offline", lastSynced: new Date(2024, 11, 14, 9, 30).toISOString() }).text,
+    /last synced 2024-12-14 09:30:00/);
+  const out = emptyQueue({ ...base, configured: false });
+  assert.deepEqual([out.text, out.signIn], ["Sign in to see approvals.", true]);
+  assert.equal(emptyQueue({ ...base, filtered: true }).text, "No approvals match these filters.");
+  assert.equal(emptyQueue({ ...base, pendingTab: false }).text, "No approvals match these filters.");
 });

@@ -261,3 +261,17 @@ export function budgetPercent(risk) {
   if (typeof used !== "number" || typeof limit !== "number" || limit <= 0) return null;
   return Math.floor((used * 100) / limit);
 }
+
+/**
+ * What an empty queue says. "Nothing waiting" only when the server was reached: offline
+ * it is only the cache, and without a server there is nothing to show yet.
+ * @param {{configured: boolean, conn: string, filtered: boolean, pendingTab: boolean, lastSynced: string|null}} s
+ * @returns {{glyph: string, text: string, signIn: boolean}}
+ */
+export function emptyQueue({ configured, conn, filtered, pendingTab, lastSynced }) {
+  if (!configured) return { glyph: "∅", text: "Sign in to see approvals.", signIn: true };
+  if (filtered || !pendingTab) return { glyph: "∅", text: "No approvals match these filters.", signIn: false };
+  if (conn === "online" || conn === "syncing") return { glyph: "✓", text: "Nothing waiting for you.", signIn: false };
+  const when = lastSynced ? ` (last synced ${absolute(lastSynced)})` : "";
+  return { glyph: "∅", text: `Not connected — showing what was cached${when}: nothing pending.`, signIn: false };
+}

@@ -7,7 +7,7 @@
 import { api, syncNow } from "./api.js";
 import { h, clear, toast, agentText } from "./dom.js";
 import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow, expiresIn, urgency, absolute } from "./format.js";
+import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow, expiresIn, urgency, absolute, emptyQueue } from "./format.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import * as win from "./window.js";
@@ -332,26 +332,17 @@ export function paint() {
  * reached; offline it is only what was cached, and without a server there is nothing.
  */
 function emptyState() {
-  const filtered = Object.values(state.filters).some((v) => v);
   const app = state.app;
-  const conn = app ? app.status.conn.state : "not_configured";
-  const pendingTab = state.tab === "pending" && !filtered;
-  /** @type {[string, string, HTMLElement|null]} */
-  let says;
-  if (!app || !app.configured) {
-    says = ["∅", "Sign in to see approvals.", h("div", { class: "empty-actions" },
+  const filtered = Object.values(state.filters).some((v) => v);
+  const says = emptyQueue({
+    configured: !!(app && app.configured), conn: app ? app.status.conn.state : "not_configured",
+    filtered, pendingTab: state.tab === "pending", lastSynced: app ? app.status.last_synced : null,
+  });
+  return h("li", { class: "empty", id: "queue-empty" },
+    h("div", { class: "empty-glyph", "aria-hidden": "true" }, says.glyph), h("div", null, says.text),
+    says.signIn ? h("div", { class: "empty-actions" },
       h("button", { type: "button", class: "btn btn-primary", id: "empty-sign-in", onclick: () => hooks?.go("settings") }, "Sign in"),
-      h("button", { type: "button", class: "btn", id: "empty-demo", onclick: () => hooks?.startDemo() }, "Try the demo"))];
-  } else if (filtered || state.tab !== "pending") {
-    says = ["∅", "No approvals match these filters.", null];
-  } else if (conn === "online" || conn === "syncing") {
-    says = ["✓", "Nothing waiting for you.", null];
-  } else {
-    const last = app.status.last_synced;
-    says = ["∅", `Not connected — showing what was cached${last ? ` (last synced ${absolute(last)})` : ""}: nothing pending.`, null];
-  }
-  return h("li", { class: "empty", id: "queue-empty", dataset: { pendingTab: String(pendingTab) } },
-    h("div", { class: "empty-glyph", "aria-hidden": "true" }, says[0]), h("div", null, says[1]), says[2]);
+      h("button", { type: "button", class: "btn", id: "empty-demo", onclick: () => hooks?.startDemo() }, "Try the demo")) : null);
 }
 
 /** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */

@@ -45,9 +45,7 @@ pub fn risk_chips(
     failed: u32,
     escalated: u32,
 ) -> Vec<RiskChip> {
-    let steps = |n: u32, what: &str| {
-        format!("{n} step{} {what}", if n == 1 { "" } else { "s" })
-    };
+    let steps = |n: u32, what: &str| format!("{n} step{} {what}", if n == 1 { "" } else { "s" });
     let mut chips = Vec::new();
     if failed > 0 {
         chips.push(RiskChip {
@@ -100,7 +98,9 @@ mod tests {
         // No limit, or a zero limit: no percentage, no chip (never a division by zero).
         assert!(risk_chips(Some(5), None, 0, 0).is_empty());
         assert!(risk_chips(Some(5), Some(0), 0, 0).is_empty());
-        assert!(risk_chips(Some(u64::MAX), Some(1), 0, 0)[0].label.starts_with("budget "));
+        assert!(risk_chips(Some(u64::MAX), Some(1), 0, 0)[0]
+            .label
+            .starts_with("budget "));
     }
 
     #[test]

@@ -206,7 +206,10 @@ async fn decision_on_something_another_approver_decided_is_rejected_and_the_queu
     assert_eq!(current.decision.as_ref().unwrap().by, "bob");
     let msg = r.explain();
     assert!(msg.starts_with("bob approved it at "), "{msg}");
-    assert!(!msg.contains("409"), "the raw status code is not the explanation: {msg}");
+    assert!(
+        !msg.contains("409"),
+        "the raw status code is not the explanation: {msg}"
+    );
     assert!(msg.contains("your deny, queued at"), "{msg}");
     assert!(msg.contains("was not applied"), "{msg}");
     // The local view shows the truth again.
