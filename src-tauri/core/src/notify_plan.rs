@@ -305,6 +305,7 @@ mod tests {
             server_approval: None,
             finished_at: Some(t0()),
             dismissed_at: None,
+            send_after: None,
         };
         let mut a = Announced::default();
         let out = plan(&[], std::slice::from_ref(&f), &a, t0(), Duration::hours(1));

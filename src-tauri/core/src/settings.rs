@@ -5,6 +5,16 @@ use serde::{Deserialize, Serialize};
 /// Default "expiring soon" threshold: one hour.
 pub const DEFAULT_EXPIRING_SOON_SECS: i64 = 3600;
 
+/// Default undo window: a decision made in the app waits this long on the device
+/// before it is sent, so Undo can take it back.
+pub const DEFAULT_UNDO_WINDOW_SECS: i64 = 5;
+/// The longest undo window the settings accept.
+pub const MAX_UNDO_WINDOW_SECS: i64 = 60;
+
+fn default_undo_window_secs() -> i64 {
+    DEFAULT_UNDO_WINDOW_SECS
+}
+
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -16,6 +26,9 @@ pub struct Settings {
     /// Pending approvals expiring within this many seconds are "expiring soon".
     pub expiring_soon_secs: i64,
     pub notifications_enabled: bool,
+    /// Seconds a decision made in the app is held before it is sent (0: at once).
+    #[serde(default = "default_undo_window_secs")]
+    pub undo_window_secs: i64,
 }
 
 impl Default for Settings {
@@ -26,6 +39,7 @@ impl Default for Settings {
             subject: None,
             expiring_soon_secs: DEFAULT_EXPIRING_SOON_SECS,
             notifications_enabled: true,
+            undo_window_secs: DEFAULT_UNDO_WINDOW_SECS,
         }
     }
 }
