@@ -663,6 +663,37 @@ def keyboard_and_settings_defects_stay_fixed(h):
 
 
 @test
+def undo_takes_a_decision_back_before_it_leaves_and_not_after(h):
+    kept, sent = h.uid("undo"), h.uid("unundone")
+    h.server.create(sent)
+    h.server.create(kept)
+    s = h.session()
+    open_detail(s, kept)
+    s.click("#approve")
+    confirm(s)
+    # The decision waits out the undo window (default 5 s) on the device: Undo takes it back.
+    s.click("#undo", timeout=5)
+    s.wait(lambda: text_of(s, "#detail-id") == kept and s.js("return !!document.getElementById('approve')"), 10,
+           "the approval open and decidable again")
+    assert s.find("#detail-status").text.endswith("Pending")
+    s.click("#nav-outbox")
+    s.wait_css("#outbox-empty")
+    h.cli("sync")
+    assert h.server.approval(kept)["status"] == "pending", "an undone decision reached the server"
+    status, trail = h.server.http("GET", f"/approvals/{kept}/audit")
+    assert status == 200 and not [e for e in trail["entries"] if e["event"] in ("approved", "denied")], trail
+    # Not undone: it leaves after the window, exactly once.
+    s.click("#nav-approvals")
+    open_detail(s, sent)
+    s.click("#approve")
+    confirm(s)
+    s.wait_css("#undo", timeout=5)
+    wait_server(h, sent, "approved", timeout=30)
+    status, trail = h.server.http("GET", f"/approvals/{sent}/audit")
+    assert len([e for e in trail["entries"] if e["event"] == "approved"]) == 1, trail
+
+
+@test
 def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     s = h.session()
     s.wait_css("#queue")

@@ -72,6 +72,8 @@ export const api = {
   outbox: () => call("outbox"),
   /** @param {number} seq */
   dismissOutbox: (seq) => call("dismiss_outbox", { seq }),
+  /** Undo a decision still queued on this device. @param {number} seq */
+  cancelDecision: (seq) => call("cancel_decision", { seq }),
   syncNow: () => call("sync_now"),
   getSettings: () => call("get_settings"),
   /** @param {Record<string, unknown>} settings */

@@ -4,6 +4,7 @@ import { h, clear, toast, agentText } from "./dom.js";
 import { state } from "./store.js";
 import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow, urgency, traceTally, budgetPercent } from "./format.js";
 import { jsonTree } from "./tree.js";
+import { offerUndo } from "./undo.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 
@@ -406,8 +407,9 @@ export async function decide(kind) {
       toast(`${a.id} was not decided: ${res.skipped[0][1]}`, "error");
       return;
     }
-    toast(`${kind === "deny" ? "Denied" : "Approved"} ${a.id}`);
+    // On to the next approval first, so an Undo (which reopens this one) comes after.
     await hooks?.afterDecision(a.id);
+    offerUndo(res.entries, `${kind === "deny" ? "Denied" : "Approved"} ${a.id}`, () => { hooks?.open(a.id); });
   } catch (e) {
     toast(/** @type {any} */ (e).message, "error");
   }

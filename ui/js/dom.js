@@ -132,3 +132,24 @@ export function agentText(text, attrs = null) {
     ? h("span", { class: "ctl-chip", title: "Invisible control character" }, p.text)
     : p.text));
 }
+
+/**
+ * A toast with one action ("Approved — Undo"), shown for `ms`; the action runs at most
+ * once and removes the toast.
+ * @param {string} message @param {string} label @param {() => void} action @param {number} ms
+ * @param {string} [id] of the action button
+ */
+export function toastAction(message, label, action, ms, id) {
+  const host = document.getElementById("toasts");
+  if (!host) return null;
+  const btn = h("button", { type: "button", class: "btn btn-small toast-action", id }, label);
+  const t = h("div", { class: "toast toast-with-action", role: "status" }, h("span", null, message), btn);
+  const timer = setTimeout(() => t.remove(), ms);
+  btn.addEventListener("click", () => {
+    clearTimeout(timer);
+    t.remove();
+    action();
+  });
+  host.append(t);
+  return t;
+}

@@ -11,6 +11,7 @@ import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow, expiresIn, urgen
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import * as win from "./window.js";
+import { offerUndo } from "./undo.js";
 
 /** @typedef {import("./types").QueueItem} QueueItem */
 /** @typedef {import("./types").QueueQuery} QueueQuery */
@@ -536,7 +537,7 @@ export async function bulkDecide(kind) {
   try {
     const res = await api.decide(ids, kind, answer.reason, answer.notes);
     const n = res.entries.length;
-    toast(`${kind === "deny" ? "Denied" : "Approved"} ${n} approval${n === 1 ? "" : "s"}`);
+    if (n) offerUndo(res.entries, `${kind === "deny" ? "Denied" : "Approved"} ${n} approval${n === 1 ? "" : "s"}`);
     if (res.skipped.length) {
       toast(`Not decided: ${res.skipped.map(([id, why]) => `${id} (${why})`).join(", ")}`, "error");
     }

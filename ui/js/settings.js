@@ -54,6 +54,13 @@ function urlProblem(value) {
 }
 
 /** @param {string} value */
+function undoProblem(value) {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 60) return "Between 0 and 60 seconds.";
+  return "";
+}
+
+/** @param {string} value */
 function thresholdProblem(value) {
   const n = Number(value);
   if (value.trim() === "" || !Number.isInteger(n)) return "Enter a whole number of minutes.";
@@ -71,7 +78,7 @@ export async function renderSettings(root, welcome) {
     st = await api.getSettings();
   } catch (e) {
     toast(e.message, "error");
-    st = { server_url: "", org: "", has_token: false, token_location: null, expiring_soon_minutes: 60, notifications_enabled: true, start_at_login: false };
+    st = { server_url: "", org: "", has_token: false, token_location: null, expiring_soon_minutes: 60, notifications_enabled: true, start_at_login: false, undo_window_secs: 5 };
   }
   if (welcome) {
     root.append(h("div", { class: "welcome card", id: "welcome" },
@@ -88,6 +95,8 @@ export async function renderSettings(root, welcome) {
   const token = h("input", { type: "password", id: "set-token", class: "input", autocomplete: "new-password",
     placeholder: st.has_token ? "•••••••• (stored; leave empty to keep it)" : "Paste an approver token" });
   const expiring = h("input", { type: "number", id: "set-expiring", class: "input input-narrow", min: "1", max: "10080", value: String(st.expiring_soon_minutes) });
+  const undo = h("input", { type: "number", id: "set-undo", class: "input input-narrow", min: "0", max: "60",
+    value: String(st.undo_window_secs ?? 5) });
   const notif = h("input", { type: "checkbox", id: "set-notify", checked: st.notifications_enabled });
   const login = h("input", { type: "checkbox", id: "set-login", checked: st.start_at_login });
   // novalidate: the browser's own check would block Submit silently (WebKitGTK shows no bubble).
@@ -101,12 +110,14 @@ export async function renderSettings(root, welcome) {
     h("h2", { class: "card-title" }, "Notifications"),
     h("label", { class: "check" }, notif, " Notify me about new approvals, expiring ones and rejected decisions"),
     field("Expiring soon threshold (minutes)", expiring),
+    h("h2", { class: "card-title" }, "Decisions"),
+    field("Undo window (seconds)", undo, "Approve and Deny wait this long on this device, so Undo can take them back. 0 sends at once."),
     h("h2", { class: "card-title" }, "System"),
     h("label", { class: "check" }, login, " Start Countersign at login"),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary", id: "set-save" }, "Save")));
   // Checked as the approver leaves a field and again on Save: the message stays next to
   // the field until it is fixed.
-  const checks = /** @type {[HTMLInputElement, (v: string) => string][]} */ ([[url, urlProblem], [expiring, thresholdProblem]]);
+  const checks = /** @type {[HTMLInputElement, (v: string) => string][]} */ ([[url, urlProblem], [expiring, thresholdProblem], [undo, undoProblem]]);
   for (const [input, problem] of checks) {
     input.addEventListener("change", () => fieldError(input, problem(input.value)));
     input.addEventListener("input", () => { if (input.getAttribute("aria-invalid")) fieldError(input, problem(input.value)); });
@@ -126,6 +137,7 @@ export async function renderSettings(root, welcome) {
         server_url: url.value.trim() || null, org: org.value.trim() || null,
         token: token.value ? token.value : null, has_token: st.has_token,
         expiring_soon_minutes: minutes, notifications_enabled: notif.checked, start_at_login: login.checked,
+        undo_window_secs: Number(undo.value),
       });
       token.value = "";
       toast("Settings saved");

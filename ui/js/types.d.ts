@@ -211,7 +211,12 @@ server_approval: Approval | null, finished_at: string | null,
 /**
  * When the approver acknowledged this failed decision; kept, never deleted.
  */
-dismissed_at: string | null, };
+dismissed_at: string | null, 
+/**
+ * Held on this device until then (the undo window): not sent before, and until
+ * it is sent [`Store::cancel_queued`] can take it back. `None`: send at once.
+ */
+send_after: string | null, };
 
 /**
  * An outbox row as the approver sees it: the entry and the sentence that explains it.
@@ -236,7 +241,12 @@ server_approval: Approval | null, finished_at: string | null,
 /**
  * When the approver acknowledged this failed decision; kept, never deleted.
  */
-dismissed_at: string | null, };
+dismissed_at: string | null, 
+/**
+ * Held on this device until then (the undo window): not sent before, and until
+ * it is sent [`Store::cancel_queued`] can take it back. `None`: send at once.
+ */
+send_after: string | null, };
 
 export type OutboxState = "queued" | "sending" | "applied" | "rejected" | "expired";
 
@@ -366,13 +376,21 @@ subject: string | null,
 /**
  * Pending approvals expiring within this many seconds are "expiring soon".
  */
-expiring_soon_secs: number, notifications_enabled: boolean, };
+expiring_soon_secs: number, notifications_enabled: boolean, 
+/**
+ * Seconds a decision made in the app is held before it is sent (0: at once).
+ */
+undo_window_secs: number, };
 
 export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, 
 /**
  * Where the token is kept, in words ("the OS keychain", or the file and why).
  */
-token_location: string | null, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, };
+token_location: string | null, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, 
+/**
+ * Seconds a decision waits on this device, undoable, before it is sent.
+ */
+undo_window_secs: number, };
 
 export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 

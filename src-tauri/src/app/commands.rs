@@ -236,20 +236,20 @@ pub async fn decide(
             "An approval is listed twice.",
         ));
     }
+    // Held for the undo window of the settings before it is sent (see `cancel_decision`).
     off_runtime(shell.engine(), move |e| {
-        let n = notes.as_deref();
-        Ok(match (kind, reason.as_deref(), ids.as_slice()) {
-            (DecisionKind::Approve, _, [one]) => e.decide_approve(one, n)?,
-            (DecisionKind::Approve, _, many) => e.bulk_approve(many, n)?,
-            (DecisionKind::Deny, Some(r), [one]) => e.decide_deny(one, r, n)?,
-            (DecisionKind::Deny, Some(r), many) => e.bulk_deny(many, r, n)?,
-            (DecisionKind::Deny, None, _) => {
-                return Err(UiError::new(
-                    "invalid_input",
-                    "A reason is required to deny.",
-                ))
-            }
-        })
+        Ok(e.decide_undoable(&ids, kind, notes.as_deref(), reason.as_deref())?)
+    })
+    .await
+}
+
+/// Undo: takes back a decision still queued on this device (`seq` of its outbox entry).
+/// Refused with a clear message once it is being sent.
+#[tauri::command]
+pub async fn cancel_decision(shell: State<'_, Shell>, seq: i64) -> UiResult<()> {
+    off_runtime(shell.engine(), move |e| {
+        e.cancel_queued(seq)?;
+        Ok(())
     })
     .await
 }
@@ -312,6 +312,8 @@ pub struct SettingsView {
     pub expiring_soon_minutes: i64,
     pub notifications_enabled: bool,
     pub start_at_login: bool,
+    /// Seconds a decision waits on this device, undoable, before it is sent.
+    pub undo_window_secs: i64,
 }
 
 fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
@@ -324,6 +326,7 @@ fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
         expiring_soon_minutes: s.expiring_soon_secs / 60,
         notifications_enabled: s.notifications_enabled,
         start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+        undo_window_secs: s.undo_window_secs,
     })
 }
 
@@ -341,6 +344,9 @@ pub struct SettingsInput {
     pub expiring_soon_minutes: i64,
     pub notifications_enabled: bool,
     pub start_at_login: bool,
+    /// Absent (an older UI): unchanged.
+    #[serde(default)]
+    pub undo_window_secs: Option<i64>,
 }
 
 #[tauri::command]
@@ -387,8 +393,12 @@ pub async fn save_settings(
         _ => {}
     }
     let notifications = input.notifications_enabled;
+    let undo = input.undo_window_secs;
     off_runtime(engine, move |e| {
         e.set_expiring_soon_secs(minutes * 60)?;
+        if let Some(secs) = undo {
+            e.set_undo_window_secs(secs)?;
+        }
         Ok(e.set_notifications_enabled(notifications)?)
     })
     .await?;
