@@ -693,6 +693,40 @@ def undo_takes_a_decision_back_before_it_leaves_and_not_after(h):
     assert len([e for e in trail["entries"] if e["event"] == "approved"]) == 1, trail
 
 
+def chord(s, *keys):
+    """Presses keys together (e.g. Ctrl+Enter): all down, then all up."""
+    acts = [{"type": "keyDown", "value": k} for k in keys] + [{"type": "keyUp", "value": k} for k in reversed(keys)]
+    s.cmd("POST", f"/session/{s.sid}/actions", {"actions": [{"type": "key", "id": "kb", "actions": acts}]})
+
+
+@test
+def the_keyboard_model_has_a_sheet_one_tab_stop_and_ctrl_enter(h):
+    aid = h.uid("kbd")
+    h.server.create(aid, summary="Keyboard model")
+    s = h.session()
+    wait_rows(s, lambda ids: aid in ids, "the row")
+    # The list is one Tab stop: only the cursor row is tabbable, not its checkbox or button.
+    assert s.js("return [...document.querySelectorAll('#queue [tabindex=\"0\"], #queue input, #queue button')]"
+                ".filter(e => e.tabIndex >= 0).length") == 1
+    # j/k announce the row: its accessible name leads with the request.
+    name = s.js("return document.querySelector(arguments[0]).getAttribute('aria-label')", f'#queue .row[data-id="{aid}"]')
+    assert name.startswith("Keyboard model;") and aid in name and "expires in" in name, name
+    s.js("document.querySelector('#queue li.row.cursor').focus()")
+    s.keys("?")
+    s.wait(lambda: s.js("const d = document.getElementById('shortcuts'); return d && d.open"), 5, "the shortcut sheet")
+    assert "Ctrl + Enter" in text_of(s, "#shortcuts")
+    s.keys("\ue00c")
+    s.wait(lambda: not s.js("return document.getElementById('shortcuts').open"), 5, "the sheet closed")
+    s.wait(lambda: s.js("return document.activeElement.matches('#queue li.row.cursor')"), 5, "focus back on the row")
+    # Ctrl+Enter in the deny reason submits the form as a Deny (through the confirmation).
+    open_detail(s, aid)
+    s.find("#deny-reason").send_keys("release is frozen")
+    chord(s, "\ue009", "\ue007")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the confirmation")
+    assert text_of(s, "#confirm-title").startswith("Deny"), text_of(s, "#confirm-title")
+    s.click("#confirm-cancel")
+
+
 @test
 def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     s = h.session()

@@ -375,7 +375,8 @@ function decisionPanel(a, data, decidable) {
     hint,
     h("div", { class: "decide-actions" }, deny, approve),
     h("p", { class: "muted small kbd-hints" }, h("kbd", null, "⇧A"), " approve · ", h("kbd", null, "⇧D"), " deny · ",
-      h("kbd", null, "j"), "/", h("kbd", null, "k"), " next/previous · ", h("kbd", null, "Esc"), " back"));
+      h("kbd", null, "Ctrl+Enter"), " submit · ", h("kbd", null, "j"), "/", h("kbd", null, "k"), " next/previous · ",
+      h("kbd", null, "Esc"), " back · ", h("kbd", null, "?"), " all shortcuts"));
 }
 
 /** Approve or deny the open approval, always through the confirmation dialog. */

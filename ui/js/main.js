@@ -11,6 +11,7 @@ import { isDecidable } from "./rules.js";
 import { renderStats } from "./stats.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { initOutbox, renderOutbox } from "./outbox.js";
+import { openShortcuts, shortcutsOpen } from "./keys.js";
 
 const view = byId("view", HTMLElement);
 let rendering = Promise.resolve();
@@ -234,7 +235,16 @@ function typing(e) {
 }
 
 document.addEventListener("keydown", (e) => {
-  if (byId("confirm", HTMLDialogElement).open) return; // the dialog handles its own keys
+  if (byId("confirm", HTMLDialogElement).open || shortcutsOpen()) return; // dialogs handle their own keys
+  if (e.ctrlKey && e.key === "Enter" && state.view === "detail") {
+    // Submits the decision form being typed in: from the deny reason, Deny; else Approve.
+    const t = /** @type {HTMLElement|null} */ (e.target);
+    if (t && t.closest("#decision-slot")) {
+      e.preventDefault();
+      decide(t.id === "deny-reason" ? "deny" : "approve");
+    }
+    return;
+  }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === "Escape") {
     if (typing(e)) { /** @type {HTMLElement} */ (e.target).blur(); return; }
@@ -245,6 +255,7 @@ document.addEventListener("keydown", (e) => {
   const inQueue = state.view === "approvals" && state.tab !== "stats";
   switch (e.key) {
     case "a": e.preventDefault(); go("approvals"); break;
+    case "?": e.preventDefault(); openShortcuts(); break;
     case "/":
       e.preventDefault();
       if (state.view !== "approvals" || state.tab === "stats") {

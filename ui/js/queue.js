@@ -367,12 +367,24 @@ function placeholder(i) {
   return li;
 }
 
+/** A row's accessible name: the request first, then who, status and urgency.
+ * @param {QueueItem} r @param {boolean} checked @param {number} now */
+function rowName(r, checked, now) {
+  const parts = [r.summary, `${r.agent}, ${r.action}`, STATUS_LABEL[r.status] || r.status];
+  if (r.status === "pending") parts.push(`expires in ${expiresIn(r.expires_at, now)}`);
+  for (const c of r.risks || []) parts.push(c.label);
+  if (checked) parts.push("selected");
+  parts.push(r.id);
+  return parts.join("; ");
+}
+
 /** @param {QueueItem} r @param {number} i @param {number} now */
 function row(r, i, now) {
   const decidable = isDecidable(r);
   const checked = state.selected.has(r.id);
+  // Not a Tab stop of its own: the list is one Tab stop (the cursor row), x ticks it.
   const cb = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", class: "row-check", "aria-label": `Select ${r.id}`,
-    checked, disabled: !decidable }));
+    checked, disabled: !decidable, tabindex: "-1" }));
   cb.addEventListener("change", () => {
     if (cb.checked) state.selected.add(r.id); else state.selected.delete(r.id);
     paint();
@@ -385,6 +397,8 @@ function row(r, i, now) {
   const li = h("li", {
     class: `row status-${r.status}${checked ? " selected" : ""}`,
     dataset: { id: r.id, index: String(i) },
+    // What a screen reader says when j/k moves focus here.
+    "aria-label": rowName(r, checked, now),
   },
   h("div", { class: "row-check-cell" }, cb),
   h("div", { class: "row-glyph", title: STATUS_LABEL[r.status] || r.status },
