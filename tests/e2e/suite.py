@@ -727,6 +727,43 @@ def the_keyboard_model_has_a_sheet_one_tab_stop_and_ctrl_enter(h):
     s.click("#confirm-cancel")
 
 
+def set_window(s, width, height):
+    s.cmd("POST", f"/session/{s.sid}/window/rect", {"width": width, "height": height})
+    s.wait(lambda: s.js("return window.innerWidth <= arguments[0] + 20", width), 10, f"window {width}x{height}")
+
+
+@test
+def a_small_window_shows_five_rows_and_the_decision_bar(h):
+    tag = f"small{os.getpid()}"
+    ids = [h.uid("small") for _ in range(7)]
+    create_many(h, ids, summary=f"{tag} small window")
+    s = h.session()
+    before = s.cmd("GET", f"/session/{s.sid}/window/rect")
+    try:
+        set_window(s, 760, 520)
+        set_search(s, tag)
+        wait_rows(s, lambda got: len(got) >= 6, "the rows")
+        # At least five whole rows are on screen under the filters (one row of them).
+        visible = s.js("""const box = document.getElementById('queue-scroll').getBoundingClientRect();
+            return [...document.querySelectorAll('#queue .row[data-id]')].filter(r => {
+              const b = r.getBoundingClientRect(); return b.top >= box.top - 1 && b.bottom <= Math.min(box.bottom, innerHeight) + 1;
+            }).length""")
+        assert visible >= 5, f"{visible} rows visible at 760x520"
+        filters = s.js("const f = document.querySelector('.filters').getBoundingClientRect(); return f.height")
+        assert filters < 50, f"the filters take {filters}px"
+        # The sidebar is icons only, each still named for a screen reader.
+        assert s.js("return document.getElementById('nav-outbox').getBoundingClientRect().width") < 70
+        assert "Outbox" in text_of(s, "#nav-outbox")
+        # The decision buttons are on screen without scrolling past the request.
+        open_detail(s, ids[0])
+        for css in ("#approve", "#deny"):
+            inside = s.js("""const b = document.querySelector(arguments[0]).getBoundingClientRect();
+                return b.top >= 0 && b.left >= 0 && b.bottom <= innerHeight && b.right <= innerWidth""", css)
+            assert inside, f"{css} is outside the 760x520 window"
+    finally:
+        s.cmd("POST", f"/session/{s.sid}/window/rect", {"width": before["width"], "height": before["height"]})
+
+
 @test
 def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     s = h.session()
