@@ -552,7 +552,12 @@ async fn a_decision_taken_back_within_the_undo_window_never_reaches_the_server()
     engine.set_undo_window_secs(60).unwrap();
 
     let q = engine
-        .decide_undoable(&[a.id.clone()], DecisionKind::Approve, None, None)
+        .decide_undoable(
+            std::slice::from_ref(&a.id),
+            DecisionKind::Approve,
+            None,
+            None,
+        )
         .unwrap();
     let seq = q.entries[0].seq;
     assert!(q.entries[0].send_after.is_some());
@@ -594,7 +599,12 @@ async fn after_the_undo_window_the_loop_sends_the_decision_once() {
     engine.set_undo_window_secs(1).unwrap();
     let bg = engine.start();
     let q = engine
-        .decide_undoable(&[a.id.clone()], DecisionKind::Approve, Some("fine"), None)
+        .decide_undoable(
+            std::slice::from_ref(&a.id),
+            DecisionKind::Approve,
+            Some("fine"),
+            None,
+        )
         .unwrap();
     let seq = q.entries[0].seq;
     let sent = tokio::time::timeout(Duration::from_secs(15), async {
