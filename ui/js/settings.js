@@ -21,7 +21,7 @@ function field(label, input, help) {
   // The error line is always there (empty): `aria-describedby` points at it, and
   // WebKitGTK draws no validation bubble of its own.
   const err = h("span", { class: "field-error", id: `${input.id}-error`, role: "alert" });
-  input.setAttribute("aria-describedby", `${input.id}-error`);
+  input.setAttribute("aria-describedby", help ? `${input.id}-help ${input.id}-error` : `${input.id}-error`);
   return h("label", { class: "field" }, h("span", { class: "field-label" }, label), input,
     help ? h("span", { class: "help muted small", id: `${input.id}-help` }, help) : null, err);
 }
