@@ -578,6 +578,16 @@ def the_queue_puts_urgency_first(h):
     wait_rows(s, lambda ids: ids[:4] == [soon, later, risky, calm], "expiring first")
     select_value(s, "#f-sort", "newest_first")
     wait_rows(s, lambda ids: ids[:4] == [risky, soon, later, calm], "newest first again")
+    # The bulk confirmation names each item and warns about the risky one.
+    s.click(f'#queue .row[data-id="{risky}"] .row-check')
+    s.click(f'#queue .row[data-id="{calm}"] .row-check')
+    s.click("#bulk-approve")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
+    body = text_of(s, "#confirm-body")
+    assert f"{calm} · triage-bot · db:migrate — {tag} calm" in body, body
+    warnings = text_of(s, "#confirm-warnings")
+    assert f"{risky}: 1 step failed, budget 95%" in warnings and calm not in warnings, warnings
+    s.click("#confirm-cancel")
 
 
 @test
@@ -610,6 +620,14 @@ def the_detail_leads_with_the_request(h):
     tree = text_of(s, "#detail-params")
     assert "table: " in tree and '"orders"' in tree and "cascade: " in tree, tree
     assert len(s.find_all("#detail-params .tree-copy")) == 2
+    # Copy: the clipboard when the webview grants it, else the JSON shown selected.
+    s.click("#detail-params .tree-copy")
+    how = s.wait(lambda: "selected" if s.js("return !!document.querySelector('.tree-copy-text')") else
+                 "clipboard" if "Copied as JSON" in (text_of(s, "#toasts") or "") else None, 5, "the copy")
+    if how == "selected":
+        copied = s.js("const t = document.querySelector('.tree-copy-text'); return [t.value, document.activeElement === t]")
+        assert json.loads(copied[0]) == {"table": "orders", "options": {"cascade": True, "backup": None}} and copied[1]
+    print(f"    copy in this webview: {how}")
     assert s.js("return document.querySelector('#detail-risk-extra .tree') !== null")
     extra = text_of(s, "#detail-risk-extra")
     assert "per_hour: " in extra and '{"per_hour"' not in extra, extra
