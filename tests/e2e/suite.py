@@ -784,6 +784,55 @@ def a_small_window_shows_five_rows_and_the_decision_bar(h):
 
 
 @test
+def a_bulk_decision_reports_what_it_skipped(h):
+    tag = f"skip{os.getpid()}"
+    short, fine = h.uid("skipshort"), h.uid("skipfine")
+    h.server.create(fine, summary=f"{tag} fine")
+    h.server.create(short, summary=f"{tag} short", expires_in_secs=6)
+    s = h.session()
+    s.click("#tab-all")
+    set_search(s, tag)
+    wait_rows(s, lambda ids: {short, fine} <= set(ids), "both rows")
+    s.click(f'#queue .row[data-id="{short}"] .row-check')
+    s.click(f'#queue .row[data-id="{fine}"] .row-check')
+    # The short one expires while selected: the bulk decision skips it and says why.
+    s.wait(lambda: "status-expired" in s.find(f'#queue .row[data-id="{short}"]').attr("class"), 20, "expired locally")
+    s.click("#bulk-approve")
+    confirm(s)
+    s.wait(lambda: "Not decided" in (text_of(s, "#toasts") or ""), 10, "the skipped report")
+    toasts = text_of(s, "#toasts")
+    assert f"{short} (expired)" in toasts and fine not in toasts.split("Not decided")[1], toasts
+    wait_server(h, fine, "approved", timeout=30)
+
+
+@test
+def new_rows_above_keep_the_list_steady(h):
+    tag = f"steady{os.getpid()}"
+    create_many(h, [h.uid("steady") for _ in range(30)], summary=f"{tag} row")
+    s = h.session()
+    set_search(s, tag)
+    wait_rows(s, lambda ids: len(ids) >= 8, "the rows")
+    s.wait(lambda: text_of(s, "#list-count") == "30 approvals", 15, "30 rows")
+    s.js("document.getElementById('queue-scroll').scrollTop = 62 * 10")
+    s.wait(lambda: s.js("return document.getElementById('queue-scroll').scrollTop") >= 600, 5, "scrolled")
+
+    def first_visible():
+        return s.js("""const box = document.getElementById('queue-scroll').getBoundingClientRect();
+            const rows = [...document.querySelectorAll('#queue .row[data-id]')]
+              .filter(r => r.getBoundingClientRect().top >= box.top - 1)
+              .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+            return rows.length ? rows[0].dataset.id : null""")
+    anchor = first_visible()
+    create_many(h, [h.uid("steadynew") for _ in range(3)], summary=f"{tag} new row")
+    s.wait(lambda: text_of(s, "#list-count") == "33 approvals", 20, "the new rows counted")
+    s.wait(lambda: s.js("return !document.getElementById('new-above').hidden")
+           and text_of(s, "#new-above") == "3 new — show", 10, "the new-rows button")
+    assert first_visible() == anchor, "the rows under the pointer moved"
+    s.click("#new-above")
+    s.wait(lambda: s.js("return document.getElementById('queue-scroll').scrollTop") == 0, 5, "back at the top")
+
+
+@test
 def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     s = h.session()
     s.wait_css("#queue")
