@@ -833,6 +833,42 @@ def new_rows_above_keep_the_list_steady(h):
 
 
 @test
+def every_view_opens_at_its_top_and_esc_shows_the_cursor_row(h):
+    tag = f"scroll{os.getpid()}"
+    ids = [h.uid("scroll") for _ in range(40)]
+    create_many(h, ids, summary=f"{tag} row")
+    s = h.session()
+    before = s.cmd("GET", f"/session/{s.sid}/window/rect")
+    try:
+        set_window(s, 760, 520)
+        set_search(s, tag)
+        s.wait(lambda: text_of(s, "#list-count") == "40 approvals", 15, "40 rows")
+        s.js("document.getElementById('queue-scroll').scrollTop = 62 * 25")
+        wait_rows(s, lambda got: len(got) > 0 and all(g in ids for g in got), "rows after scrolling")
+        target = s.wait(lambda: s.js("""const box = document.getElementById('queue-scroll').getBoundingClientRect();
+            const rows = [...document.querySelectorAll('#queue .row[data-id]')]
+              .filter(r => r.getBoundingClientRect().top >= box.top).sort((a, b) => a.dataset.index - b.dataset.index);
+            return rows.length > 2 ? rows[2].dataset.id : null"""), 10, "rows on screen")
+        s.click(f'#queue .row[data-id="{target}"] .review')
+        s.wait(lambda: text_of(s, "#detail-id") == target, 10, "the detail")
+        # The detail opens at its top (the headline visible), not at the queue's offset.
+        assert s.js("return document.getElementById('view').scrollTop") == 0
+        s.js("document.getElementById('view').scrollTop = 400")
+        s.keys("j")
+        s.wait(lambda: text_of(s, "#detail-id") not in ("", target), 10, "the next detail")
+        assert s.js("return document.getElementById('view').scrollTop") == 0, "the next detail opened mid-page"
+        shown = text_of(s, "#detail-id")
+        # Esc: back to the queue with the cursor row (the one just shown) on screen.
+        s.keys("\ue00c")
+        s.wait(lambda: s.js("""const r = document.querySelector('#queue li.row.cursor'); if (!r) return false;
+            const b = r.getBoundingClientRect(), box = document.getElementById('queue-scroll').getBoundingClientRect();
+            return r.dataset.id === arguments[0] && b.top >= box.top - 1 && b.bottom <= box.bottom + 1""", shown),
+               10, "the cursor row on screen")
+    finally:
+        s.cmd("POST", f"/session/{s.sid}/window/rect", {"width": before["width"], "height": before["height"]})
+
+
+@test
 def new_approval_sends_a_desktop_notification_and_a_click_opens_it(h):
     s = h.session()
     s.wait_css("#queue")
