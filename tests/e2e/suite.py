@@ -736,6 +736,11 @@ def the_keyboard_model_has_a_sheet_one_tab_stop_and_ctrl_enter(h):
     s.keys("\ue00c")
     s.wait(lambda: not s.js("return document.getElementById('shortcuts').open"), 5, "the sheet closed")
     s.wait(lambda: s.js("return document.activeElement.matches('#queue li.row.cursor')"), 5, "focus back on the row")
+    # Shift+Tab leaves the list in one step, to a control that shows where focus is.
+    chord(s, "\ue008", "\ue004")
+    s.wait(lambda: not s.js("return document.activeElement.closest('#queue') !== null"), 5, "focus out of the list")
+    ring = s.js("const st = getComputedStyle(document.activeElement); return [document.activeElement.id, st.outlineStyle, st.boxShadow]")
+    assert ring[1] != "none" or (ring[2] or "none") != "none", f"no focus ring on {ring}"
     # Ctrl+Enter in the deny reason submits the form as a Deny (through the confirmation).
     open_detail(s, aid)
     s.find("#deny-reason").send_keys("release is frozen")
