@@ -130,7 +130,7 @@ fn queue_show_decide_stats_outbox_logout() {
         "Not approved during code freeze",
     ]);
     assert_eq!(code(&o), 4, "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("approved by bob"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("bob approved it at"), "{}", stdout(&o));
     assert!(stdout(&o).contains("was not applied"));
     let o = env.run(&["outbox", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -254,4 +254,39 @@ fn a_reason_without_a_visible_character_is_a_usage_error_and_nothing_is_queued()
     let o = output_with_stdin(c, &format!("{ALICE}\n"));
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("org id"), "{}", stderr(&o));
+}
+
+/// The CLI shows the same risk chips as the app (the core computes them once).
+#[test]
+fn list_and_show_name_the_risks() {
+    let env = Env::new();
+    let mut req = Env::request("Spend the rest of the budget");
+    req.risk.budget_used = Some(48);
+    req.risk.budget_limit = Some(50);
+    req.policy_trace = vec![countersign_api::TraceStep {
+        step: "budget_check".into(),
+        result: countersign_api::TraceResult::Fail,
+        detail: None,
+    }];
+    let risky = env.create_with(req);
+    let calm = env.create("Nothing to worry about");
+    assert!(env.login().status.success());
+    let o = env.run(&["queue"]);
+    let out = stdout(&o);
+    let line = |id: &str| {
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines.iter().position(|l| l.contains(id)).unwrap();
+        lines[at + 1].to_string()
+    };
+    assert!(
+        line(&risky.id).contains("[1 step failed]  [budget 96%]"),
+        "{out}"
+    );
+    assert!(!line(&calm.id).contains('['), "{out}");
+    let o = env.run(&["show", &risky.id]);
+    assert!(
+        stdout(&o).contains("Risks:   1 step failed, budget 96%"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -80,7 +80,7 @@ fn two_devices_one_approver() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("approved by you on another device") && out.contains("your deny"),
+        out.contains("you approved it on another device") && out.contains("your deny"),
         "the conflict is explained: {out}"
     );
     // Not lost: the refused decision stays on record on the desktop.

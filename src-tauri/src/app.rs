@@ -81,6 +81,7 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             commands::stats,
             commands::outbox,
             commands::dismiss_outbox,
+            commands::cancel_decision,
             commands::sync_now,
             commands::get_settings,
             commands::save_settings,

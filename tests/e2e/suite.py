@@ -213,7 +213,10 @@ def detail_shows_every_section(h):
     before = text_of(s, "#expires-remaining")
     s.wait(lambda: text_of(s, "#expires-remaining") != before, 5, "the countdown ticking")
     assert server["reason_text"] in s.find("#detail-reason").text
-    assert json.loads(s.find("#detail-params").text) == server["params"]
+    # Parameters are a tree: every key and value of the server's params is in it.
+    tree = text_of(s, "#detail-params")
+    for k, v in server["params"].items():
+        assert f"{k}: " in tree and json.dumps(v) in tree, (k, v, tree)
     assert len(s.find_all("#detail-trace li")) == len(server["policy_trace"])
     assert "tool_authorization" in s.find("#detail-trace").text
     budget = s.find("#detail-budget").text
@@ -608,6 +611,9 @@ def script_injection_is_shown_as_text_and_never_runs(h):
     assert s.js("return document.querySelector('#detail-reason bdi') !== null")
     assert "<script>alert(1)</script>" in text_of(s, "#detail-params")
     assert "<img src=x onerror=alert(2)>" in text_of(s, "#detail-trace")
+    # The right-to-left override is shown, as a muted chip, not obeyed silently.
+    assert "\u27e8U+202E\u27e9" in text_of(s, "#detail-reason"), text_of(s, "#detail-reason")
+    assert s.js("return document.querySelector('#detail-reason .ctl-chip') !== null")
     s.wait_css("#params-diff", 15)
     diff = text_of(s, "#params-diff")
     assert '"<b>old</b>"' in diff and '"<script>alert(1)</script>"' in diff, diff
@@ -626,6 +632,347 @@ def script_injection_is_shown_as_text_and_never_runs(h):
         raise AssertionError(f"an alert is open: {text}")
     except WebDriverError as e:
         assert "no such alert" in str(e), e
+
+
+def create_full(h, aid, summary, expires_in_secs=None, trace=None, risk=None, params=None):
+    """An approval with a chosen trace, risk and params (h.server.create fixes those)."""
+    status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
+        "id": aid, "agent": {"id": "triage-bot", "name": "Triage Bot"}, "action": "db:migrate",
+        "summary": summary, "reason_code": "REQUIRES_APPROVAL", "reason_text": "needs a human",
+        "params": params if params is not None else {"n": 1},
+        "policy_trace": trace or [{"step": "tool_authorization", "result": "escalate"}],
+        "risk": risk or {"budget_used": 1, "budget_limit": 10},
+        "expires_in_secs": expires_in_secs,
+    })
+    assert status in (200, 201), (status, body)
+
+
+@test
+def the_queue_puts_urgency_first(h):
+    tag = f"urgent{os.getpid()}"
+    soon, later, calm, risky = (h.uid(t) for t in ("soon", "later", "calm", "risky"))
+    create_full(h, calm, f"{tag} calm", expires_in_secs=6 * 3600)
+    create_full(h, later, f"{tag} later", expires_in_secs=50 * 60)
+    create_full(h, soon, f"{tag} soon", expires_in_secs=8 * 60)
+    create_full(h, risky, f"{tag} risky \u202egpj.exe", expires_in_secs=5 * 3600,
+                trace=[{"step": "budget", "result": "fail"}, {"step": "human", "result": "escalate"}],
+                risk={"budget_used": 95, "budget_limit": 100})
+    s = h.session()
+    set_search(s, tag)
+    wait_rows(s, lambda ids: {soon, later, calm, risky} <= set(ids), "the four rows")
+
+    def expiry_class(aid):
+        return s.js("const t = document.querySelector(arguments[0]); return t ? t.className : null",
+                    f'#queue .row[data-id="{aid}"] .row-expires')
+    # Default threshold 60 min: 50 min left is amber, 8 min (inside a quarter) red, 6 h plain.
+    assert "exp-red" in expiry_class(soon), expiry_class(soon)
+    assert "exp-amber" in expiry_class(later), expiry_class(later)
+    assert "exp-calm" in expiry_class(calm), expiry_class(calm)
+    assert text_of(s, f'#queue .row[data-id="{soon}"] .row-expires') in ("8m", "7m")
+    # Risk chips come from the data (the core's one definition).
+    chips = s.js("return [...document.querySelectorAll(arguments[0])].map(c => c.textContent)",
+                 f'#queue .row[data-id="{risky}"] .chip-risk')
+    assert chips == ["1 step failed", "budget 95%", "1 step escalated"], chips
+    # Control characters are shown, not obeyed: the RLO is a visible chip.
+    assert "\u27e8U+202E\u27e9" in text_of(s, f'#queue .row[data-id="{risky}"] .row-summary')
+    # Sorting by expiry puts the most urgent first.
+    select_value(s, "#f-sort", "expiring_first")
+    wait_rows(s, lambda ids: ids[:4] == [soon, later, risky, calm], "expiring first")
+    select_value(s, "#f-sort", "newest_first")
+    wait_rows(s, lambda ids: ids[:4] == [risky, soon, later, calm], "newest first again")
+    # The bulk confirmation names each item and warns about the risky one.
+    s.click(f'#queue .row[data-id="{risky}"] .row-check')
+    s.click(f'#queue .row[data-id="{calm}"] .row-check')
+    s.click("#bulk-approve")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
+    body = text_of(s, "#confirm-body")
+    assert f"{calm} · triage-bot · db:migrate — {tag} calm" in body, body
+    warnings = text_of(s, "#confirm-warnings")
+    assert f"{risky}: 1 step failed, budget 95%" in warnings and calm not in warnings, warnings
+    s.click("#confirm-cancel")
+
+
+@test
+def the_detail_leads_with_the_request(h):
+    aid = h.uid("headline")
+    passes = [{"step": f"check_{i}", "result": "pass"} for i in range(5)]
+    create_full(h, aid, "Drop the orders table in production", expires_in_secs=20 * 60,
+                trace=[{"step": "budget", "result": "fail"}, {"step": "human", "result": "escalate"}] + passes,
+                risk={"budget_used": 45, "budget_limit": 50, "limits": {"per_hour": 10, "burst": [1, 2]}},
+                params={"table": "orders", "options": {"cascade": True, "backup": None}})
+    none = h.uid("noparams")
+    create_full(h, none, "Nothing to configure", params={})
+    s = h.session()
+    open_detail(s, aid)
+    assert text_of(s, "#detail-heading") == "Drop the orders table in production"
+    assert text_of(s, "#detail-id") == aid
+    # Focus moves to the heading on open (a screen reader reads the request first).
+    s.wait(lambda: s.js("return document.activeElement && document.activeElement.id") == "detail-heading", 5,
+           "focus on the heading")
+    assert text_of(s, "#strip-trace") == "1 fail · 1 escalate · 5 pass"
+    assert text_of(s, "#strip-budget") == "Budget 90%"
+    assert "exp-amber" in s.find("#strip-countdown").attr("class")
+    # Five passing steps fold away; the failing and escalating ones stay in view.
+    assert s.js("return document.getElementById('trace-passes').open") is False
+    assert "budget" in text_of(s, "#detail-trace")
+    assert s.js("const li = document.querySelector('#trace-passes li');"
+                " return li.checkVisibility ? !li.checkVisibility() : li.getClientRects().length === 0"), \
+        "passing steps are folded away"
+    # Parameters: a tree with a copy button per object; nested risk values are a tree too.
+    tree = text_of(s, "#detail-params")
+    assert "table: " in tree and '"orders"' in tree and "cascade: " in tree, tree
+    assert len(s.find_all("#detail-params .tree-copy")) == 2
+    # Copy: the clipboard when the webview grants it, else the JSON shown selected.
+    s.click("#detail-params .tree-copy")
+    how = s.wait(lambda: "selected" if s.js("return !!document.querySelector('.tree-copy-text')") else
+                 "clipboard" if "Copied as JSON" in (text_of(s, "#toasts") or "") else None, 5, "the copy")
+    if how == "selected":
+        copied = s.js("const t = document.querySelector('.tree-copy-text'); return [t.value, document.activeElement === t]")
+        assert json.loads(copied[0]) == {"table": "orders", "options": {"cascade": True, "backup": None}} and copied[1]
+    print(f"    copy in this webview: {how}")
+    assert s.js("return document.querySelector('#detail-risk-extra .tree') !== null")
+    extra = text_of(s, "#detail-risk-extra")
+    assert "per_hour: " in extra and '{"per_hour"' not in extra, extra
+    # Esc goes back with focus on the row that was open.
+    s.keys("\ue00c")
+    s.wait(lambda: s.js("const a = document.activeElement; return a && a.dataset && a.dataset.id") == aid, 10,
+           "focus back on the row")
+    open_detail(s, none)
+    assert text_of(s, "#detail-params") == "No parameters."
+
+
+@test
+def keyboard_and_settings_defects_stay_fixed(h):
+    tag = f"keys{os.getpid()}"
+    ids = [h.uid("keys") for _ in range(3)]
+    for i, aid in enumerate(ids):
+        h.server.create(aid, summary=f"{tag} item {i}")
+    s = h.session()
+    set_search(s, tag)
+    wait_rows(s, lambda got: set(ids) <= set(got), "the three rows")
+    first = row_ids(s)[0]
+    # j/k keep working after a checkbox was clicked with the mouse.
+    s.click(f'#queue .row[data-id="{first}"] .row-check')
+    s.keys("j")
+    s.wait(lambda: s.js("const a = document.activeElement; return a && a.dataset && a.dataset.id") == row_ids(s)[1],
+           5, "j moved real focus to the next row")
+    # The focused row shows a focus ring (keyboard focus is visible).
+    assert s.js("return getComputedStyle(document.activeElement).outlineStyle") != "none"
+    # Esc in the search box clears the filter too, not only the text.
+    s.find("#f-search").click()
+    s.keys("\ue00c")
+    s.wait(lambda: s.find("#f-search").prop("value") == "" and len(row_ids(s)) > 3, 10, "filter cleared")
+    # Settings: a bad URL and threshold are explained next to the fields.
+    s.click("#nav-settings")
+    url = s.wait_css("#set-url")
+    url.clear()
+    url.send_keys("not a url")
+    exp = s.find("#set-expiring")
+    exp.clear()
+    exp.send_keys("0")
+    s.click("#set-save")
+    s.wait(lambda: text_of(s, "#set-url-error"), 5, "the URL error")
+    assert s.find("#set-url").attr("aria-invalid") == "true"
+    assert s.find("#set-url").attr("aria-describedby") == "set-url-error"
+    assert "minute" in text_of(s, "#set-expiring-error")
+    # The token is in a file here (no keychain in the test): the hint says so.
+    hint = text_of(s, "#set-token-help")
+    assert "stored in the OS keychain" not in hint and h.home in hint, hint
+    # The demo stays reachable from Settings.
+    assert s.find("#settings-start-demo").text == "Try the demo"
+
+
+@test
+def undo_takes_a_decision_back_before_it_leaves_and_not_after(h):
+    kept, sent = h.uid("undo"), h.uid("unundone")
+    h.server.create(sent)
+    h.server.create(kept)
+    s = h.session()
+    open_detail(s, kept)
+    s.click("#approve")
+    confirm(s)
+    # The decision waits out the undo window (default 5 s) on the device: Undo takes it back.
+    s.click("#undo", timeout=5)
+    s.wait(lambda: text_of(s, "#detail-id") == kept and s.js("return !!document.getElementById('approve')"), 10,
+           "the approval open and decidable again")
+    assert s.find("#detail-status").text.endswith("Pending")
+    s.click("#nav-outbox")
+    s.wait_css("#outbox-empty")
+    h.cli("sync")
+    assert h.server.approval(kept)["status"] == "pending", "an undone decision reached the server"
+    status, trail = h.server.http("GET", f"/approvals/{kept}/audit")
+    assert status == 200 and not [e for e in trail["entries"] if e["event"] in ("approved", "denied")], trail
+    # Not undone: it leaves after the window, exactly once.
+    s.click("#nav-approvals")
+    open_detail(s, sent)
+    s.click("#approve")
+    confirm(s)
+    s.wait_css("#undo", timeout=5)
+    wait_server(h, sent, "approved", timeout=30)
+    status, trail = h.server.http("GET", f"/approvals/{sent}/audit")
+    assert len([e for e in trail["entries"] if e["event"] == "approved"]) == 1, trail
+
+
+def chord(s, *keys):
+    """Presses keys together (e.g. Ctrl+Enter): all down, then all up."""
+    acts = [{"type": "keyDown", "value": k} for k in keys] + [{"type": "keyUp", "value": k} for k in reversed(keys)]
+    s.cmd("POST", f"/session/{s.sid}/actions", {"actions": [{"type": "key", "id": "kb", "actions": acts}]})
+
+
+@test
+def the_keyboard_model_has_a_sheet_one_tab_stop_and_ctrl_enter(h):
+    aid = h.uid("kbd")
+    h.server.create(aid, summary="Keyboard model")
+    s = h.session()
+    wait_rows(s, lambda ids: aid in ids, "the row")
+    # The list is one Tab stop: only the cursor row is tabbable, not its checkbox or button.
+    assert s.js("return [...document.querySelectorAll('#queue [tabindex=\"0\"], #queue input, #queue button')]"
+                ".filter(e => e.tabIndex >= 0).length") == 1
+    # j/k announce the row: its accessible name leads with the request.
+    name = s.js("return document.querySelector(arguments[0]).getAttribute('aria-label')", f'#queue .row[data-id="{aid}"]')
+    assert name.startswith("Keyboard model;") and aid in name and "expires in" in name, name
+    s.js("document.querySelector('#queue li.row.cursor').focus()")
+    s.keys("?")
+    s.wait(lambda: s.js("const d = document.getElementById('shortcuts'); return d && d.open"), 5, "the shortcut sheet")
+    assert "Ctrl + Enter" in text_of(s, "#shortcuts")
+    s.keys("\ue00c")
+    s.wait(lambda: not s.js("return document.getElementById('shortcuts').open"), 5, "the sheet closed")
+    s.wait(lambda: s.js("return document.activeElement.matches('#queue li.row.cursor')"), 5, "focus back on the row")
+    # Shift+Tab leaves the list in one step, to a control that shows where focus is.
+    chord(s, "\ue008", "\ue004")
+    s.wait(lambda: not s.js("return document.activeElement.closest('#queue') !== null"), 5, "focus out of the list")
+    ring = s.js("const st = getComputedStyle(document.activeElement); return [document.activeElement.id, st.outlineStyle, st.boxShadow]")
+    assert ring[1] != "none" or (ring[2] or "none") != "none", f"no focus ring on {ring}"
+    # Ctrl+Enter in the deny reason submits the form as a Deny (through the confirmation).
+    open_detail(s, aid)
+    s.find("#deny-reason").send_keys("release is frozen")
+    chord(s, "\ue009", "\ue007")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the confirmation")
+    assert text_of(s, "#confirm-title").startswith("Deny"), text_of(s, "#confirm-title")
+    s.click("#confirm-cancel")
+
+
+def set_window(s, width, height):
+    s.cmd("POST", f"/session/{s.sid}/window/rect", {"width": width, "height": height})
+    s.wait(lambda: s.js("return window.innerWidth <= arguments[0] + 20", width), 10, f"window {width}x{height}")
+
+
+@test
+def a_small_window_shows_five_rows_and_the_decision_bar(h):
+    tag = f"small{os.getpid()}"
+    ids = [h.uid("small") for _ in range(7)]
+    create_many(h, ids, summary=f"{tag} small window")
+    s = h.session()
+    before = s.cmd("GET", f"/session/{s.sid}/window/rect")
+    try:
+        set_window(s, 760, 520)
+        set_search(s, tag)
+        wait_rows(s, lambda got: len(got) >= 6, "the rows")
+        # At least five whole rows are on screen under the filters (one row of them).
+        visible = s.js("""const box = document.getElementById('queue-scroll').getBoundingClientRect();
+            return [...document.querySelectorAll('#queue .row[data-id]')].filter(r => {
+              const b = r.getBoundingClientRect(); return b.top >= box.top - 1 && b.bottom <= Math.min(box.bottom, innerHeight) + 1;
+            }).length""")
+        assert visible >= 5, f"{visible} rows visible at 760x520"
+        tops = s.js("return [...document.querySelectorAll('.filters > *')].filter(e => e.offsetParent)"
+                    ".map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2))")
+        assert max(tops) - min(tops) <= 4, f"the filters wrap: {tops}"
+        # The sidebar is icons only, each still named for a screen reader.
+        assert s.js("return document.getElementById('nav-outbox').getBoundingClientRect().width") < 70
+        assert "Outbox" in text_of(s, "#nav-outbox")
+        # The decision buttons are on screen without scrolling past the request.
+        open_detail(s, ids[0])
+        for css in ("#approve", "#deny"):
+            inside = s.js("""const b = document.querySelector(arguments[0]).getBoundingClientRect();
+                return b.top >= 0 && b.left >= 0 && b.bottom <= innerHeight && b.right <= innerWidth""", css)
+            assert inside, f"{css} is outside the 760x520 window"
+    finally:
+        s.cmd("POST", f"/session/{s.sid}/window/rect", {"width": before["width"], "height": before["height"]})
+
+
+@test
+def a_bulk_decision_reports_what_it_skipped(h):
+    tag = f"skip{os.getpid()}"
+    short, fine = h.uid("skipshort"), h.uid("skipfine")
+    h.server.create(fine, summary=f"{tag} fine")
+    h.server.create(short, summary=f"{tag} short", expires_in_secs=6)
+    s = h.session()
+    s.click("#tab-all")
+    set_search(s, tag)
+    wait_rows(s, lambda ids: {short, fine} <= set(ids), "both rows")
+    s.click(f'#queue .row[data-id="{short}"] .row-check')
+    s.click(f'#queue .row[data-id="{fine}"] .row-check')
+    # The short one expires while selected: the bulk decision skips it and says why.
+    s.wait(lambda: "status-expired" in s.find(f'#queue .row[data-id="{short}"]').attr("class"), 20, "expired locally")
+    s.click("#bulk-approve")
+    confirm(s)
+    s.wait(lambda: "Not decided" in (text_of(s, "#toasts") or ""), 10, "the skipped report")
+    toasts = text_of(s, "#toasts")
+    assert f"{short} (expired)" in toasts and fine not in toasts.split("Not decided")[1], toasts
+    wait_server(h, fine, "approved", timeout=30)
+
+
+@test
+def new_rows_above_keep_the_list_steady(h):
+    tag = f"steady{os.getpid()}"
+    create_many(h, [h.uid("steady") for _ in range(30)], summary=f"{tag} row")
+    s = h.session()
+    set_search(s, tag)
+    wait_rows(s, lambda ids: len(ids) >= 8, "the rows")
+    s.wait(lambda: text_of(s, "#list-count") == "30 approvals", 15, "30 rows")
+    s.js("document.getElementById('queue-scroll').scrollTop = 62 * 10")
+    s.wait(lambda: s.js("return document.getElementById('queue-scroll').scrollTop") >= 600, 5, "scrolled")
+
+    def first_visible():
+        return s.js("""const box = document.getElementById('queue-scroll').getBoundingClientRect();
+            const rows = [...document.querySelectorAll('#queue .row[data-id]')]
+              .filter(r => r.getBoundingClientRect().top >= box.top - 1)
+              .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+            return rows.length ? rows[0].dataset.id : null""")
+    anchor = first_visible()
+    create_many(h, [h.uid("steadynew") for _ in range(3)], summary=f"{tag} new row")
+    s.wait(lambda: text_of(s, "#list-count") == "33 approvals", 20, "the new rows counted")
+    s.wait(lambda: s.js("return !document.getElementById('new-above').hidden")
+           and text_of(s, "#new-above") == "3 new — show", 10, "the new-rows button")
+    assert first_visible() == anchor, "the rows under the pointer moved"
+    s.click("#new-above")
+    s.wait(lambda: s.js("return document.getElementById('queue-scroll').scrollTop") == 0, 5, "back at the top")
+
+
+@test
+def every_view_opens_at_its_top_and_esc_shows_the_cursor_row(h):
+    tag = f"scroll{os.getpid()}"
+    ids = [h.uid("scroll") for _ in range(40)]
+    create_many(h, ids, summary=f"{tag} row")
+    s = h.session()
+    before = s.cmd("GET", f"/session/{s.sid}/window/rect")
+    try:
+        set_window(s, 760, 520)
+        set_search(s, tag)
+        s.wait(lambda: text_of(s, "#list-count") == "40 approvals", 15, "40 rows")
+        s.js("document.getElementById('queue-scroll').scrollTop = 62 * 25")
+        wait_rows(s, lambda got: len(got) > 0 and all(g in ids for g in got), "rows after scrolling")
+        target = s.wait(lambda: s.js("""const box = document.getElementById('queue-scroll').getBoundingClientRect();
+            const rows = [...document.querySelectorAll('#queue .row[data-id]')]
+              .filter(r => r.getBoundingClientRect().top >= box.top).sort((a, b) => a.dataset.index - b.dataset.index);
+            return rows.length > 2 ? rows[2].dataset.id : null"""), 10, "rows on screen")
+        s.click(f'#queue .row[data-id="{target}"] .review')
+        s.wait(lambda: text_of(s, "#detail-id") == target, 10, "the detail")
+        # The detail opens at its top (the headline visible), not at the queue's offset.
+        assert s.js("return document.getElementById('view').scrollTop") == 0
+        s.js("document.getElementById('view').scrollTop = 400")
+        s.keys("j")
+        s.wait(lambda: text_of(s, "#detail-id") not in ("", target), 10, "the next detail")
+        assert s.js("return document.getElementById('view').scrollTop") == 0, "the next detail opened mid-page"
+        shown = text_of(s, "#detail-id")
+        # Esc: back to the queue with the cursor row (the one just shown) on screen.
+        s.keys("\ue00c")
+        s.wait(lambda: s.js("""const r = document.querySelector('#queue li.row.cursor'); if (!r) return false;
+            const b = r.getBoundingClientRect(), box = document.getElementById('queue-scroll').getBoundingClientRect();
+            return r.dataset.id === arguments[0] && b.top >= box.top - 1 && b.bottom <= box.bottom + 1""", shown),
+               10, "the cursor row on screen")
+    finally:
+        s.cmd("POST", f"/session/{s.sid}/window/rect", {"width": before["width"], "height": before["height"]})
 
 
 @test

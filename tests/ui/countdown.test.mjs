@@ -1,7 +1,7 @@
 // Countdowns show what they can keep current cheaply, and say when they next change.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { remaining, nextChange, expiryLevel } from "../../ui/js/format.js";
+import { remaining, nextChange } from "../../ui/js/format.js";
 
 const NOW = Date.parse("2026-11-25T12:00:00Z");
 const at = (ms) => new Date(NOW + ms).toISOString();
@@ -26,14 +26,4 @@ test("nextChange wakes exactly when the text changes, at most about once a secon
   // An age in minutes changes once a minute.
   const created = at(-(5 * 60_000 + 30_000));
   assert.ok(Math.abs(nextChange(created, "ago", NOW) - 30_020) < 5);
-});
-
-test("expiryLevel follows the expiring-soon threshold of Settings", () => {
-  const hour = 3600;
-  assert.equal(expiryLevel(at(2 * 3600_000), hour, NOW), "");
-  assert.equal(expiryLevel(at(59 * 60_000), hour, NOW), "soon");
-  assert.equal(expiryLevel(at(15 * 60_000), hour, NOW), "urgent");
-  assert.equal(expiryLevel(at(-60_000), hour, NOW), "");
-  // A longer threshold makes the same expiry amber.
-  assert.equal(expiryLevel(at(2 * 3600_000), 4 * hour, NOW), "soon");
 });

@@ -78,6 +78,8 @@ export const api = {
   /** The approver's recent deny reasons, then the org's most used (local cache).
    * @returns {Promise<import("./types").DenyReason[]>} */
   denyReasons: () => call("deny_reasons"),
+  /** Undo a decision still queued on this device. @param {number} seq */
+  cancelDecision: (seq) => call("cancel_decision", { seq }),
   syncNow: () => call("sync_now"),
   getSettings: () => call("get_settings"),
   /** @param {Record<string, unknown>} settings */

@@ -1,9 +1,11 @@
 // APPROVAL DETAIL: everything about one request, the checklist, and the decision form.
 import { api } from "./api.js";
-import { h, clear, toast } from "./dom.js";
-import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow, expiryLevel } from "./format.js";
+import { h, clear, toast, agentText } from "./dom.js";
+import { state, expiringMinutes } from "./store.js";
+import { GLYPH, STATUS_LABEL, absolute, agoLong, remaining, nextChange, serverNow, urgency, traceTally, budgetPercent } from "./format.js";
 import { reasonCombobox } from "./reasons.js";
+import { jsonTree } from "./tree.js";
+import { offerUndo } from "./undo.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import { deskSlots, paintDesk } from "./desk.js";
@@ -101,41 +103,26 @@ export async function renderDetail(root, id) {
 
   const pill = h("span", { id: "detail-status" });
   const local = h("span", { id: "detail-local-slot" });
-  root.append(h("header", { class: "view-head detail-head" },
-    h("button", { type: "button", class: "btn btn-ghost", id: "back", "aria-label": "Back to approvals (Esc)",
-      onclick: () => hooks?.back() }, "← Approvals"),
-    h("h1", { class: "view-title", id: "detail-heading", tabindex: "-1" },
-      h("span", { class: "muted title-kicker" }, "Approval detail "), h("code", { id: "detail-id" }, a.id)),
-    pill, local, nav));
+  const countdown = h("span", { class: "strip-item", id: "strip-countdown" });
+  root.append(headerView(a, pill, local, nav), stripView(data, countdown));
 
   const agentLabel = [a.agent.name, a.agent.version].filter(Boolean).join(" ");
   const expiresRel = h("span", { class: "muted", id: "expires-remaining" });
   const createdRel = h("span", { class: "muted", id: "created-relative" });
   const statusDd = h("dd", { id: "detail-status-text" });
   const meta = h("dl", { class: "meta", id: "detail-meta" },
-    h("dt", null, "Agent"), h("dd", { id: "detail-agent" }, h("bdi", null, a.agent.id), agentLabel ? h("span", { class: "muted" }, " (", h("bdi", null, agentLabel), ")") : null),
-    h("dt", null, "Action"), h("dd", null, h("code", { id: "detail-action" }, h("bdi", null, a.action))),
+    h("dt", null, "Agent"), h("dd", { id: "detail-agent" }, agentText(a.agent.id), agentLabel ? h("span", { class: "muted" }, " (", agentText(agentLabel), ")") : null),
+    h("dt", null, "Action"), h("dd", null, h("code", { id: "detail-action" }, agentText(a.action))),
     h("dt", null, "Status"), statusDd,
     h("dt", null, "Created"), h("dd", null, h("time", { datetime: a.created_at }, absolute(a.created_at)), " ", createdRel),
     h("dt", null, "Expires"), h("dd", null, h("time", { datetime: a.expires_at }, absolute(a.expires_at)), " ", expiresRel),
-    h("dt", null, "Requested by"), h("dd", null, h("bdi", null, a.requested_by)));
+    h("dt", null, "Requested by"), h("dd", null, agentText(a.requested_by)));
 
   const reason = section("Reason", h("div", { class: "reason-box", id: "detail-reason" },
     // Servers often repeat the code at the start of the text; show it once.
-    a.reason_text.startsWith(a.reason_code) ? null : h("strong", null, h("bdi", null, a.reason_code), ": "), h("bdi", null, a.reason_text)));
-  const params = section("Request parameters",
-    a.params === null || a.params === undefined
-      ? h("p", { class: "muted", id: "detail-params" }, "No parameters.")
-      // A region: it scrolls, so it takes focus, and a focusable thing needs a role and name.
-      : h("pre", { class: "json", id: "detail-params", tabindex: "0", role: "region", "aria-label": "Request parameters as JSON" },
-        JSON.stringify(a.params, null, 2)));
-  const trace = section("Policy trace", a.policy_trace && a.policy_trace.length
-    ? h("ul", { class: "trace", id: "detail-trace", role: "list" }, a.policy_trace.map((t) =>
-      h("li", { class: `trace-${t.result}` },
-        h("span", { class: "trace-glyph", "aria-hidden": "true" }, TRACE_GLYPH[/** @type {keyof typeof TRACE_GLYPH} */ (t.result)] || "•"),
-        h("code", null, h("bdi", null, t.step)), h("span", null, `: ${t.result}`),
-        t.detail ? h("span", { class: "muted" }, " (", h("bdi", null, t.detail), ")") : null)))
-    : h("p", { class: "muted", id: "detail-trace" }, "No policy trace was recorded."));
+    a.reason_text.startsWith(a.reason_code) ? null : h("strong", null, agentText(a.reason_code), ": "), agentText(a.reason_text)));
+  const params = section("Request parameters", paramsView(a.params));
+  const trace = section("Policy trace", traceView(a.policy_trace || []));
   const risk = section("Risk snapshot", riskView(a.risk || {}));
   const checklist = section("Approval checklist",
     h("p", { class: "muted small" }, "Before approving, verify:"),
@@ -160,17 +147,81 @@ export async function renderDetail(root, id) {
     if (document.hidden) { ticker = undefined; return; }
     const now = serverNow();
     setText(expiresRel, `(${remaining(a.expires_at, now)})`);
-    // Amber within the "expiring soon" threshold of Settings (the reminder's), red in
-    // its last quarter; the class follows on the next repaint of the text.
-    const level = current !== null && current.status === "pending"
-      ? expiryLevel(a.expires_at, state.app ? state.app.expiring_soon_secs : 3600, now) : "";
-    expiresRel.classList.toggle("expiring-soon", level === "soon");
-    expiresRel.classList.toggle("expiring-urgent", level === "urgent");
+    paintCountdown(countdown, a.expires_at, now);
     setText(createdRel, `(${agoLong(a.created_at, now)})`);
     ticker = setTimeout(tick, Math.min(nextChange(a.expires_at, "remaining", now), nextChange(a.created_at, "ago", now)));
   };
   restartTicker = tick;
   tick();
+}
+
+/**
+ * The headline: the request's summary as the page's heading (focused on open), the id
+ * and the status beside it.
+ * @param {Approval} a @param {HTMLElement} pill @param {HTMLElement} local @param {HTMLElement} nav
+ */
+function headerView(a, pill, local, nav) {
+  return h("header", { class: "view-head detail-head" },
+    h("button", { type: "button", class: "btn btn-ghost", id: "back", "aria-label": "Back to approvals (Esc)",
+      onclick: () => hooks?.back() }, "← Approvals"),
+    h("div", { class: "detail-titles" },
+      h("h1", { class: "view-title detail-summary", id: "detail-heading", tabindex: "-1" }, agentText(a.summary || a.id)),
+      h("div", { class: "detail-sub" }, h("code", { id: "detail-id", class: "muted" }, a.id), pill, local)),
+    nav);
+}
+
+/**
+ * Under the headline: the countdown (coloured as in the queue), the budget used, the
+ * trace tally and the risk chips.
+ * @param {ApprovalDetail} data @param {HTMLElement} countdown
+ */
+function stripView(data, countdown) {
+  const a = data.approval;
+  const pct = budgetPercent(a.risk);
+  const tally = traceTally(a.policy_trace);
+  return h("div", { class: "detail-strip", id: "detail-strip", role: "group", "aria-label": "At a glance" },
+    countdown,
+    pct === null ? null : h("span", { class: `strip-item${pct >= 90 ? " strip-danger" : pct >= 70 ? " strip-warn" : ""}`, id: "strip-budget" },
+      `Budget ${pct}%`),
+    tally ? h("span", { class: "strip-item", id: "strip-trace" }, tally) : null,
+    (data.risks || []).map((c) => h("span", { class: `chip chip-risk risk-${c.kind}` }, c.label)));
+}
+
+/** @param {HTMLElement} el @param {string} expiresAt @param {number} now */
+function paintCountdown(el, expiresAt, now) {
+  const u = urgency(expiresAt, expiringMinutes(), now);
+  const cls = `strip-item exp-${u || "calm"}`;
+  if (el.className !== cls) el.className = cls;
+  setText(el, u === "expired" ? remaining(expiresAt, now) : `Expires: ${remaining(expiresAt, now)}`);
+}
+
+/** @param {unknown} params */
+function paramsView(params) {
+  const empty = params === null || params === undefined
+    || (typeof params === "object" && Object.keys(/** @type {object} */ (params)).length === 0);
+  if (empty) return h("p", { class: "muted", id: "detail-params" }, "No parameters.");
+  return jsonTree(params, { id: "detail-params", label: "Request parameters" });
+}
+
+/** Failing and escalating steps always show; passing ones fold away when there are many. */
+const PASSES_SHOWN = 3;
+
+/** @param {import("./types").TraceStep[]} steps */
+function traceView(steps) {
+  if (!steps.length) return h("p", { class: "muted", id: "detail-trace" }, "No policy trace was recorded.");
+  const stepItem = (/** @type {import("./types").TraceStep} */ t) => h("li", { class: `trace-step trace-${t.result}` },
+    h("span", { class: "trace-glyph", "aria-hidden": "true" }, TRACE_GLYPH[/** @type {keyof typeof TRACE_GLYPH} */ (t.result)] || "•"),
+    h("code", null, agentText(t.step)), h("span", null, `: ${t.result}`),
+    t.detail ? h("span", { class: "muted" }, " (", agentText(t.detail), ")") : null);
+  const passes = steps.filter((t) => t.result === "pass");
+  if (passes.length <= PASSES_SHOWN) {
+    return h("ul", { class: "trace", id: "detail-trace", role: "list" }, steps.map(stepItem));
+  }
+  return h("ul", { class: "trace", id: "detail-trace", role: "list" },
+    steps.filter((t) => t.result !== "pass").map(stepItem),
+    h("li", { class: "trace-passes" }, h("details", { id: "trace-passes" },
+      h("summary", null, `${passes.length} passing steps`),
+      h("ul", { class: "trace", role: "list" }, passes.map(stepItem)))));
 }
 
 /**
@@ -265,7 +316,7 @@ function riskView(r) {
   if (extra.length) {
     parts.push(h("dl", { class: "meta meta-compact", id: "detail-risk-extra" }, extra.flatMap(([k, v]) => [
       h("dt", null, k.replace(/_/g, " ")),
-      h("dd", null, typeof v === "object" ? JSON.stringify(v) : String(v)),
+      h("dd", null, v !== null && typeof v === "object" ? jsonTree(v, { label: k.replace(/_/g, " ") }) : agentText(String(v))),
     ])));
   }
   if (!parts.length) parts.push(h("p", { class: "muted" }, "No risk data was recorded."));
@@ -378,7 +429,8 @@ function decisionPanel(a, data, decidable) {
     hint,
     h("div", { class: "decide-actions" }, deny, approve),
     h("p", { class: "muted small kbd-hints" }, h("kbd", null, "⇧A"), " approve · ", h("kbd", null, "⇧D"), " deny · ",
-      h("kbd", null, "j"), "/", h("kbd", null, "k"), " next/previous · ", h("kbd", null, "Esc"), " back"));
+      h("kbd", null, "Ctrl+Enter"), " submit · ", h("kbd", null, "j"), "/", h("kbd", null, "k"), " next/previous · ",
+      h("kbd", null, "Esc"), " back · ", h("kbd", null, "?"), " all shortcuts"));
 }
 
 /** Approve or deny the open approval, always through the confirmation dialog. */
@@ -391,9 +443,15 @@ export async function decide(kind) {
     toast("A reason is required to deny.", "error");
     return;
   }
+  const unticked = [...document.querySelectorAll("#detail-checklist input[type=checkbox]")]
+    .filter((c) => !(/** @type {HTMLInputElement} */ (c).checked)).length;
+  /** @type {string[]} */
+  const warnings = (current.risks || []).filter((c) => c.kind !== "escalated").map((c) => c.label);
+  if (kind === "approve" && unticked) warnings.push(`${unticked} checklist item${unticked === 1 ? "" : "s"} not ticked`);
   const answer = await confirmDecision({
     title: `${kind === "deny" ? "Deny" : "Approve"} ${a.id}?`,
-    kind, ids: [a.id], summary: a.summary,
+    kind, ids: [a.id], summary: a.summary, warnings,
+    offline: !!(state.app && state.app.status.conn.state === "offline"),
     reason: kind === "deny" ? form.reason.value.trim() : null,
     notes: form.notes.value.trim() || null,
   });
@@ -404,8 +462,9 @@ export async function decide(kind) {
       toast(`${a.id} was not decided: ${res.skipped[0][1]}`, "error");
       return;
     }
-    toast(`${kind === "deny" ? "Denied" : "Approved"} ${a.id}`);
+    // On to the next approval first, so an Undo (which reopens this one) comes after.
     await hooks?.afterDecision(a.id);
+    offerUndo(res.entries, `${kind === "deny" ? "Denied" : "Approved"} ${a.id}`, () => { hooks?.open(a.id); });
   } catch (e) {
     toast(/** @type {any} */ (e).message, "error");
   }

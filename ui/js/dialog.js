@@ -16,6 +16,7 @@ import { h, clear, byId } from "./dom.js";
  * @property {boolean} [askNotes]
  * @property {import("./types").QueueItem[]} [items] rows of `ids` to describe (agent, action, summary)
  * @property {boolean} [offline] say that the decision will be queued
+ * @property {string[]} [warnings] what to look at before confirming (risks, an unticked checklist)
  */
 
 /** @typedef {{ reason: string | null, notes: string | null }} DecisionAnswer */
@@ -26,7 +27,7 @@ import { h, clear, byId } from "./dom.js";
  * @param {DecisionPrompt} prompt
  * @returns {Promise<DecisionAnswer | null>}
  */
-export function confirmDecision({ title, kind, ids, summary, items, needReason, reason, notes, askNotes, offline }) {
+export function confirmDecision({ title, kind, ids, summary, items, needReason, reason, notes, askNotes, offline, warnings }) {
   const dlg = byId("confirm", HTMLDialogElement);
   const body = byId("confirm-body", HTMLDivElement);
   const ok = byId("confirm-ok", HTMLButtonElement);
@@ -49,6 +50,11 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
         })));
     // `append` would print a null as the word "null": add the tail only when there is one.
     if (ids.length > shown.length) body.append(h("p", { class: "muted" }, `…and ${ids.length - shown.length} more`));
+  }
+  const warn = [...(warnings || []), ...riskWarnings(items || [])];
+  if (warn.length) {
+    body.append(h("ul", { class: "warn-list", id: "confirm-warnings", "aria-label": "Before you confirm" },
+      warn.map((w) => h("li", null, h("span", { "aria-hidden": "true" }, "⚠ "), w))));
   }
   if (offline) {
     body.append(h("p", { class: "queued-note", id: "confirm-offline" },
@@ -114,4 +120,16 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
     dlg.showModal();
     (reasonInput && !reasonInput.value ? reasonInput : ok.disabled ? cancel : ok).focus();
   });
+}
+
+/**
+ * One line per item with risk chips (failed trace steps, budget ≥ 90 %), from the core's
+ * chips so the dialog says what the queue shows.
+ * @param {import("./types").QueueItem[]} items
+ */
+function riskWarnings(items) {
+  return items
+    .map((r) => [r.id, (r.risks || []).filter((c) => c.kind !== "escalated").map((c) => c.label)])
+    .filter(([, labels]) => labels.length)
+    .map(([id, labels]) => `${id}: ${/** @type {string[]} */ (labels).join(", ")}`);
 }

@@ -1,6 +1,8 @@
 // Element building without HTML parsing: every string becomes a text node, so text that
 // an agent wrote (summaries, params, names, notes) can never turn into markup or script.
 
+import { controlSegments } from "./format.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 /** @typedef {Node | string | number | null | undefined | false} Leaf */
@@ -117,4 +119,37 @@ export function toast(message, kind = "info") {
   host.append(t);
   setTimeout(() => t.classList.add("leaving"), 4200);
   setTimeout(() => t.remove(), 4700);
+}
+
+/**
+ * Agent-supplied text, isolated (`<bdi>`) and with its control characters shown as
+ * muted chips (`⟨U+202E⟩`), all as text nodes.
+ * @param {string|null|undefined} text
+ * @param {Record<string, any>|null} [attrs] for the `<bdi>`
+ */
+export function agentText(text, attrs = null) {
+  return h("bdi", attrs, controlSegments(text).map((p) => p.control
+    ? h("span", { class: "ctl-chip", title: "Invisible control character" }, p.text)
+    : p.text));
+}
+
+/**
+ * A toast with one action ("Approved — Undo"), shown for `ms`; the action runs at most
+ * once and removes the toast.
+ * @param {string} message @param {string} label @param {() => void} action @param {number} ms
+ * @param {string} [id] of the action button
+ */
+export function toastAction(message, label, action, ms, id) {
+  const host = document.getElementById("toasts");
+  if (!host) return null;
+  const btn = h("button", { type: "button", class: "btn btn-small toast-action", id }, label);
+  const t = h("div", { class: "toast toast-with-action", role: "status" }, h("span", null, message), btn);
+  const timer = setTimeout(() => t.remove(), ms);
+  btn.addEventListener("click", () => {
+    clearTimeout(timer);
+    t.remove();
+    action();
+  });
+  host.append(t);
+  return t;
 }

@@ -94,22 +94,6 @@ export function remaining(t, now = serverNow()) {
 }
 
 /**
- * How close an expiry is, against the "expiring soon" threshold of Settings (the one the
- * reminder notification uses): "soon" (amber) within it, "urgent" (red) in its last
- * quarter, "" otherwise or once expired.
- * @param {Time} t @param {number} thresholdSecs @param {number} [now] epoch ms
- * @returns {"" | "soon" | "urgent"}
- */
-export function expiryLevel(t, thresholdSecs, now = serverNow()) {
-  const d = parse(t);
-  if (!d) return "";
-  const left = d.getTime() - now;
-  const soon = thresholdSecs * 1000;
-  if (left <= 0 || left > soon) return "";
-  return left <= soon / 4 ? "urgent" : "soon";
-}
-
-/**
  * Milliseconds until `remaining(t)` or `agoLong(t)` next shows a different text, so
  * a view wakes exactly when something visible changes (at most about once a second).
  * @param {Time} t @param {"remaining"|"ago"} kind @param {number} [now]
@@ -188,4 +172,106 @@ export function dayEnd(value) {
 export function isoDay(d) {
   const p = (/** @type {number} */ n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+/**
+ * How urgent an expiry is, one rule for the queue column and the detail's countdown:
+ * "red" inside a quarter of the expiring-soon threshold, "amber" inside the threshold,
+ * "expired" once past, "" otherwise. The threshold is the approver's setting.
+ * @param {Time} t expires_at
+ * @param {number} thresholdMinutes `Settings.expiring_soon_minutes`
+ * @param {number} [now] epoch ms
+ * @returns {""|"amber"|"red"|"expired"}
+ */
+export function urgency(t, thresholdMinutes, now = serverNow()) {
+  const d = parse(t);
+  if (!d) return "";
+  const left = d.getTime() - now;
+  if (left <= 0) return "expired";
+  const soon = Math.max(1, Number(thresholdMinutes) || 60) * 60_000;
+  if (left <= soon / 4) return "red";
+  if (left <= soon) return "amber";
+  return "";
+}
+
+/**
+ * The queue's "expires in" column: "40s", "4m", "2h 05m", "3d 4h"; "expired".
+ * @param {Time} t
+ * @param {number} [now] epoch ms
+ */
+export function expiresIn(t, now = serverNow()) {
+  const d = parse(t);
+  if (!d) return "";
+  const s = Math.floor((d.getTime() - now) / 1000);
+  if (s <= 0) return "expired";
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/**
+ * Characters that change how text looks without being seen: C0 and C1 controls (a tab
+ * and a line break excepted), DEL, bidi embeddings/overrides/isolates and marks
+ * (an RLO makes `gpj.exe` read as `exe.jpg`), zero-width spaces and joiners, the BOM.
+ */
+const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
+
+/**
+ * Splits agent text into plain runs and visible stand-ins for control characters
+ * (`⟨U+202E⟩`), for rendering as text nodes with the controls in a muted chip.
+ * @param {string|null|undefined} text
+ * @returns {{text: string, control: boolean}[]}
+ */
+export function controlSegments(text) {
+  /** @type {{text: string, control: boolean}[]} */
+  const out = [];
+  let run = "";
+  for (const ch of String(text ?? "")) {
+    if (CONTROL.test(ch)) {
+      if (run) { out.push({ text: run, control: false }); run = ""; }
+      const cp = /** @type {number} */ (ch.codePointAt(0));
+      out.push({ text: `⟨U+${cp.toString(16).toUpperCase().padStart(4, "0")}⟩`, control: true });
+    } else {
+      run += ch;
+    }
+  }
+  if (run || !out.length) out.push({ text: run, control: false });
+  return out;
+}
+
+/**
+ * "1 fail · 1 escalate · 3 pass" for a policy trace, most serious first; "" for none.
+ * @param {{result: string}[]|null|undefined} trace
+ */
+export function traceTally(trace) {
+  /** @type {Record<string, number>} */
+  const n = { fail: 0, escalate: 0, pass: 0 };
+  for (const s of trace || []) n[s.result] = (n[s.result] || 0) + 1;
+  return ["fail", "escalate", "pass"].filter((k) => n[k]).map((k) => `${n[k]} ${k}`).join(" · ");
+}
+
+/**
+ * The budget used as a whole percentage (as the core's `budget_percent`), or null.
+ * @param {{budget_used?: number|null, budget_limit?: number|null}|null|undefined} risk
+ */
+export function budgetPercent(risk) {
+  const used = risk?.budget_used;
+  const limit = risk?.budget_limit;
+  if (typeof used !== "number" || typeof limit !== "number" || limit <= 0) return null;
+  return Math.floor((used * 100) / limit);
+}
+
+/**
+ * What an empty queue says. "Nothing waiting" only when the server was reached: offline
+ * it is only the cache, and without a server there is nothing to show yet.
+ * @param {{configured: boolean, conn: string, filtered: boolean, pendingTab: boolean, lastSynced: string|null}} s
+ * @returns {{glyph: string, text: string, signIn: boolean}}
+ */
+export function emptyQueue({ configured, conn, filtered, pendingTab, lastSynced }) {
+  if (!configured) return { glyph: "∅", text: "Sign in to see approvals.", signIn: true };
+  if (filtered || !pendingTab) return { glyph: "∅", text: "No approvals match these filters.", signIn: false };
+  if (conn === "online" || conn === "syncing") return { glyph: "✓", text: "Nothing waiting for you.", signIn: false };
+  const when = lastSynced ? ` (last synced ${absolute(lastSynced)})` : "";
+  return { glyph: "∅", text: `Not connected — showing what was cached${when}: nothing pending.`, signIn: false };
 }

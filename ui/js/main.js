@@ -12,6 +12,7 @@ import { renderStats } from "./stats.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { initOutbox, renderOutbox } from "./outbox.js";
 import { announceStatus } from "./announce.js";
+import { openShortcuts, shortcutsOpen } from "./keys.js";
 
 const view = byId("view", HTMLElement);
 let rendering = Promise.resolve();
@@ -263,7 +264,16 @@ function typing(e) {
 }
 
 document.addEventListener("keydown", (e) => {
-  if (byId("confirm", HTMLDialogElement).open) return; // the dialog handles its own keys
+  if (byId("confirm", HTMLDialogElement).open || shortcutsOpen()) return; // dialogs handle their own keys
+  if (e.ctrlKey && e.key === "Enter" && state.view === "detail") {
+    // Submits the decision form being typed in: from the deny reason, Deny; else Approve.
+    const t = /** @type {HTMLElement|null} */ (e.target);
+    if (t && t.closest("#decision-slot")) {
+      e.preventDefault();
+      decide(t.id === "deny-reason" ? "deny" : "approve");
+    }
+    return;
+  }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === "Escape") {
     if (typing(e)) { /** @type {HTMLElement} */ (e.target).blur(); return; }
@@ -274,6 +284,7 @@ document.addEventListener("keydown", (e) => {
   const inQueue = state.view === "approvals" && state.tab !== "stats";
   switch (e.key) {
     case "a": e.preventDefault(); go("approvals"); break;
+    case "?": e.preventDefault(); openShortcuts(); break;
     case "/":
       e.preventDefault();
       if (state.view !== "approvals" || state.tab === "stats") {
@@ -311,10 +322,25 @@ for (const b of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAl
   b.addEventListener("click", () => go(b.dataset.view || "approvals"));
 }
 
+/** Starts the embedded demo server and shows its queue (welcome, Settings, the empty queue). */
+async function startDemo() {
+  try {
+    await api.startDemo();
+    await afterSettings();
+  } catch (e) {
+    toast(/** @type {any} */ (e).message, "error");
+  }
+}
+
+async function afterSettings() {
+  await refreshState();
+  await go(state.app && state.app.configured ? "approvals" : "welcome");
+}
+
 async function boot() {
-  initQueue({ openDetail, rerender });
+  initQueue({ openDetail, rerender, go, startDemo });
   initDetail({ back, afterDecision, open: (id) => openDetail(id), step, rerender });
-  initSettings({ afterSettings: async () => { await refreshState(); await go(state.app && state.app.configured ? "approvals" : "welcome"); } });
+  initSettings({ afterSettings, startDemo });
   initOutbox({ openDetail: (id) => openDetail(id), rerender });
 
   // Changes arrive as rows: only the named approvals are re-read and patched. The

@@ -44,8 +44,28 @@ export async function renderOutbox(root) {
         o.reason ? h("div", { class: "small" }, h("span", { class: "muted" }, "Reason: "), h("bdi", null, o.reason)) : null,
         waiting ? (o.last_error ? h("div", { class: "small muted" }, `Last attempt: ${o.last_error}`) : null)
           : h("div", { class: "small ob-message" }, o.explanation)),
-      waiting ? null : dismissButton(o));
+      o.state === "queued" ? undoButton(o) : waiting ? null : dismissButton(o));
   })));
+}
+
+// A decision that has not left the device can be taken back, offline for as long as it
+// waits; the core refuses once it is being sent.
+/** @param {import("./types").OutboxItem} o */
+function undoButton(o) {
+  const btn = h("button", { type: "button", class: "btn btn-small ob-undo",
+    "aria-label": `Undo the ${o.kind} of ${o.approval_id}` }, "Undo");
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    try {
+      await api.cancelDecision(o.seq);
+      toast(`Undone: ${o.approval_id} is pending again`);
+      await hooks.rerender();
+    } catch (e) {
+      btn.disabled = false;
+      toast(e.message, "error");
+    }
+  });
+  return btn;
 }
 
 // Acknowledging a rejection is stored by the core, so it survives a restart; the entry

@@ -5,14 +5,15 @@
 // keyset from the window's edges as it scrolls (a far jump fetches at an offset). Change
 // events patch only the rows they name; nothing is reloaded on a timer.
 import { api, syncNow } from "./api.js";
-import { h, clear, toast } from "./dom.js";
-import { state } from "./store.js";
-import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow } from "./format.js";
+import { h, clear, toast, agentText } from "./dom.js";
+import { state, expiringMinutes } from "./store.js";
+import { GLYPH, STATUS_LABEL, ago, dayStart, dayEnd, serverNow, expiresIn, urgency, absolute, emptyQueue } from "./format.js";
 import { outcomeMark } from "./outcome.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import * as win from "./window.js";
 import { announceNews } from "./announce.js";
+import { offerUndo } from "./undo.js";
 
 /** @typedef {import("./types").QueueItem} QueueItem */
 /** @typedef {import("./types").QueueQuery} QueueQuery */
@@ -23,7 +24,8 @@ export const ROW_H = 62;
 const PAGE = 120;
 const KEEP = 600;
 
-/** @typedef {{openDetail: (id: string, index?: number|null) => Promise<void>, rerender: () => Promise<void>}} QueueHooks */
+/** @typedef {{openDetail: (id: string, index?: number|null) => Promise<void>, rerender: () => Promise<void>,
+ *   go: (view: string) => Promise<void>, startDemo: () => Promise<void>}} QueueHooks */
 /** @type {QueueHooks | null} */
 let hooks = null;
 /** @type {HTMLElement|null} */ let scroller = null;
@@ -59,7 +61,7 @@ export function currentQuery() {
     from: dayStart(f.from),
     to: dayEnd(f.to),
     search: f.search.trim() || null,
-    sort: "newest_first",
+    sort: state.sort,
   });
 }
 
@@ -163,7 +165,7 @@ export function renderTabs(root) {
   paintPendingCount();
 }
 
-/** The clock moved on: rewrite the rows' ages where their text changed, nothing else. */
+/** The clock moved on: rewrite the rows' ages and expiries where their text changed, nothing else. */
 export function paintAges() {
   if (!listEl) return;
   const now = serverNow();
@@ -171,6 +173,17 @@ export function paintAges() {
     const text = ago(t.dateTime, now);
     if (t.textContent !== text) t.textContent = text;
   }
+  for (const t of /** @type {NodeListOf<HTMLTimeElement>} */ (listEl.querySelectorAll("time.row-expires"))) {
+    paintExpiry(t, now);
+  }
+}
+
+/** The "expires in" cell: its text and its urgency colour. @param {HTMLTimeElement} t @param {number} now */
+function paintExpiry(t, now) {
+  const text = expiresIn(t.dateTime, now);
+  if (t.textContent !== text) t.textContent = text;
+  const cls = `row-expires exp-${urgency(t.dateTime, expiringMinutes(), now) || "calm"}`;
+  if (t.className !== cls) t.className = cls;
 }
 
 /** New filter values arrived: refresh the dropdowns' options in place, keeping the choice. */
@@ -218,6 +231,9 @@ export function renderQueue(root) {
       h("span", { class: "muted", "aria-hidden": "true" }, "–"),
       dateInput("f-to", "To date", f.to, (v) => { f.to = v; refilter(); })),
     searchInput(f, refilter),
+    select("Sort", "f-sort", state.sort,
+      [["newest_first", "Newest first"], ["oldest_first", "Oldest first"], ["expiring_first", "Expiring soon"]],
+      (v) => { state.sort = /** @type {import("./types").SortOrder} */ (v); state.cursor = 0; state.cursorId = null; refresh(); }),
     h("button", { type: "button", class: "btn btn-ghost btn-small", id: "f-clear", onclick: () => {
       Object.assign(f, { status: "", agent: "", action: "", from: "", to: "", search: "" });
       state.cursor = 0;
@@ -321,15 +337,7 @@ export function paint() {
     const at = listEl?.children[k] || null;
     if (at !== li) listEl?.insertBefore(li, at);
   });
-  if (w.total === 0) {
-    const filtered = Object.values(state.filters).some((v) => v);
-    const connected = !!(state.app && state.app.configured);
-    const pendingTab = state.tab === "pending" && !filtered;
-    listEl.append(h("li", { class: "empty", role: "row" },
-      h("div", { class: "empty-glyph", "aria-hidden": "true" }, pendingTab && connected ? "✓" : "∅"),
-      h("div", { role: "gridcell" }, !connected ? "Not connected — sign in under Settings, or try the demo."
-        : pendingTab ? "Nothing waiting for you." : "No approvals match these filters.")));
-  }
+  if (w.total === 0) listEl.append(emptyState());
   const count = `${w.total} approval${w.total === 1 ? "" : "s"}`;
   if (countEl.textContent !== count) countEl.textContent = count;
   if (newPill) {
@@ -337,6 +345,26 @@ export function paint() {
     newPill.textContent = `${newAbove} new — show`;
   }
   paintBulk();
+}
+
+/**
+ * The empty queue says why it is empty: "nothing waiting" only when the server was
+ * reached; offline it is only what was cached, and without a server there is nothing.
+ */
+function emptyState() {
+  const app = state.app;
+  const filtered = Object.values(state.filters).some((v) => v);
+  const says = emptyQueue({
+    configured: !!(app && app.configured), conn: app ? app.status.conn.state : "not_configured",
+    filtered, pendingTab: state.tab === "pending", lastSynced: app ? app.status.last_synced : null,
+  });
+  // A row of the grid (the list is role=grid), its text and actions in one cell.
+  return h("li", { class: "empty", id: "queue-empty", role: "row" },
+    h("div", { class: "empty-glyph", "aria-hidden": "true" }, says.glyph),
+    h("div", { role: "gridcell" }, h("div", null, says.text),
+      says.signIn ? h("div", { class: "empty-actions" },
+        h("button", { type: "button", class: "btn btn-primary", id: "empty-sign-in", onclick: () => hooks?.go("settings") }, "Sign in"),
+        h("button", { type: "button", class: "btn", id: "empty-demo", onclick: () => hooks?.startDemo() }, "Try the demo")) : null));
 }
 
 /** What a row's rendering depends on, so an unchanged row keeps its element. @param {QueueItem} r */
@@ -360,12 +388,24 @@ function placeholder(i) {
   return li;
 }
 
+/** A row's accessible name: the request first, then who, status and urgency.
+ * @param {QueueItem} r @param {boolean} checked @param {number} now */
+function rowName(r, checked, now) {
+  const parts = [r.summary, `${r.agent}, ${r.action}`, STATUS_LABEL[r.status] || r.status];
+  if (r.status === "pending") parts.push(`expires in ${expiresIn(r.expires_at, now)}`);
+  for (const c of r.risks || []) parts.push(c.label);
+  if (checked) parts.push("selected");
+  parts.push(r.id);
+  return parts.join("; ");
+}
+
 /** @param {QueueItem} r @param {number} i @param {number} now */
 function row(r, i, now) {
   const decidable = isDecidable(r);
   const checked = state.selected.has(r.id);
+  // Not a Tab stop of its own: the list is one Tab stop (the cursor row), x ticks it.
   const cb = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", class: "row-check", "aria-label": `Select ${r.id}`,
-    checked, disabled: !decidable }));
+    checked, disabled: !decidable, tabindex: "-1" }));
   cb.addEventListener("change", () => {
     if (cb.checked) state.selected.add(r.id); else state.selected.delete(r.id);
     paint();
@@ -386,6 +426,8 @@ function row(r, i, now) {
     class: `row status-${r.status}${checked ? " selected" : ""}`,
     role: "row", "aria-rowindex": String(i + 1), "aria-selected": checked ? "true" : "false",
     dataset: { id: r.id, index: String(i) },
+    // What a screen reader says when j/k moves focus here.
+    "aria-label": rowName(r, checked, now),
   },
   h("div", { class: "row-check-cell", role: "gridcell" }, cb),
   h("div", { class: "row-glyph", role: "gridcell", title: STATUS_LABEL[r.status] || r.status },
@@ -394,14 +436,16 @@ function row(r, i, now) {
   h("div", { class: "row-main", role: "gridcell" },
     h("div", { class: "row-line" },
       h("code", { class: "row-id" }, r.id),
-      h("span", { class: "row-agent" }, h("bdi", null, r.agent)),
-      h("code", { class: "row-action" }, h("bdi", null, r.action)),
-      h("span", { class: "chip chip-reason" }, h("bdi", null, r.reason_code)),
+      h("span", { class: "row-agent" }, agentText(r.agent)),
+      h("code", { class: "row-action" }, agentText(r.action)),
+      h("span", { class: "chip chip-reason" }, agentText(r.reason_code)),
+      (r.risks || []).map((c) => h("span", { class: `chip chip-risk risk-${c.kind}` }, c.label)),
       quorum,
       local, outcomeMark(r),
+      r.status === "pending" ? expiry(r.expires_at, now) : null,
       h("time", { class: "row-age muted", datetime: r.created_at, title: new Date(r.created_at).toLocaleString() },
         ago(r.created_at, now))),
-    h("div", { class: "row-summary" }, h("bdi", null, r.summary))),
+    h("div", { class: "row-summary" }, agentText(r.summary))),
   h("div", { class: "row-action-cell", role: "gridcell" },
     h("button", { type: "button", class: "btn btn-small review", tabindex: "-1", "aria-label": `Review ${r.id}`,
       onclick: (/** @type {Event} */ e) => { e.stopPropagation(); setCursor(i); hooks?.openDetail(r.id); } }, "Review →")));
@@ -412,6 +456,13 @@ function row(r, i, now) {
     hooks?.openDetail(r.id);
   });
   return li;
+}
+
+/** @param {string} at @param {number} now */
+function expiry(at, now) {
+  const t = /** @type {HTMLTimeElement} */ (h("time", { datetime: at, title: `Expires ${absolute(at)}` }));
+  paintExpiry(t, now);
+  return h("span", { class: "row-expiry" }, h("span", { class: "sr-only" }, "expires in "), t);
 }
 
 function paintBulk() {
@@ -534,7 +585,7 @@ export async function bulkDecide(kind) {
   try {
     const res = await api.decide(ids, kind, answer.reason, answer.notes);
     const n = res.entries.length;
-    toast(`${kind === "deny" ? "Denied" : "Approved"} ${n} approval${n === 1 ? "" : "s"}`);
+    if (n) offerUndo(res.entries, `${kind === "deny" ? "Denied" : "Approved"} ${n} approval${n === 1 ? "" : "s"}`);
     if (res.skipped.length) {
       toast(`Not decided: ${res.skipped.map(([id, why]) => `${id} (${why})`).join(", ")}`, "error");
     }

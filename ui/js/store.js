@@ -22,4 +22,12 @@ export const state = {
   /** The open detail's index in the current queue, when known ("n of N", j/k). @type {number|null} */
   detailIndex: null,
   statsRange: { from: "", to: "" },
+  /** The queue's order. @type {import("./types").SortOrder} */
+  sort: "newest_first",
 };
+
+/** The "expiring soon" threshold of Settings in minutes (the reminder's): where
+ * countdowns turn amber, red in its last quarter. Pushed with the app state. */
+export function expiringMinutes() {
+  return state.app ? state.app.expiring_soon_secs / 60 : 60;
+}

@@ -120,7 +120,11 @@ decided_by_you_elsewhere: boolean,
 /**
  * See [`QueueItem::waiting_for_others`].
  */
-waiting_for_others: boolean, };
+waiting_for_others: boolean, 
+/**
+ * See [`crate::risk`].
+ */
+risks: Array<RiskChip>, };
 
 /**
  * One-click links to an approval, for a chat or mail integration to put in its message.
@@ -299,7 +303,12 @@ dismissed_at: string | null,
  * Signed by this device when the approver decided; `None` when the device has no
  * registered key (the decision goes unsigned).
  */
-receipt?: Receipt | null, };
+receipt?: Receipt | null, 
+/**
+ * Held on this device until then (the undo window): not sent before, and until
+ * it is sent [`Store::cancel_queued`] can take it back. `None`: send at once.
+ */
+send_after: string | null, };
 
 /**
  * An outbox row as the approver sees it: the entry and the sentence that explains it.
@@ -329,7 +338,12 @@ dismissed_at: string | null,
  * Signed by this device when the approver decided; `None` when the device has no
  * registered key (the decision goes unsigned).
  */
-receipt?: Receipt | null, };
+receipt?: Receipt | null, 
+/**
+ * Held on this device until then (the undo window): not sent before, and until
+ * it is sent [`Store::cancel_queued`] can take it back. `None`: send at once.
+ */
+send_after: string | null, };
 
 export type OutboxState = "queued" | "sending" | "applied" | "rejected" | "expired";
 
@@ -404,7 +418,11 @@ required_approvals: number,
  * Pending, and the approver signed in here already approved it: it waits for
  * the others' approvals and is not decidable here ("Waiting for others").
  */
-waiting_for_others: boolean, };
+waiting_for_others: boolean, 
+/**
+ * See [`crate::risk`]: the same chips as the detail's.
+ */
+risks: Array<RiskChip>, };
 
 export type QueuePage = { items: Array<QueueItem>, 
 /**
@@ -517,6 +535,17 @@ export type RecentDecision = { id: string, summary: string, status: ApprovalStat
 decision: Decision | null, };
 
 /**
+ * One chip: its kind (for the colour) and the words to show.
+ */
+export type RiskChip = { kind: RiskKind, 
+/**
+ * e.g. `budget 94%`, `1 step failed`, `2 steps escalated`.
+ */
+label: string, };
+
+export type RiskKind = "budget" | "failed" | "escalated";
+
+/**
  * What the engine knew about risk when it escalated. Budget is the part the
  * document shows (`Budget: 12/50 actions (24%)`); anything else the engine sent is
  * kept in `extra` and shown as-is.
@@ -561,9 +590,17 @@ digest_enabled: boolean,
 /**
  * Two local times of day, "HH:MM" (see [`parse_digest_time`]).
  */
-digest_times: Array<string>, };
+digest_times: Array<string>, 
+/**
+ * Seconds a decision made in the app is held before it is sent (0: at once).
+ */
+undo_window_secs: number, };
 
-export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, 
+export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, 
+/**
+ * Where the token is kept, in words ("the OS keychain", or the file and why).
+ */
+token_location: string | null, expiring_soon_minutes: number, notifications_enabled: boolean, start_at_login: boolean, 
 /**
  * Offer "Approve" on new-approval notifications (off by default).
  */
@@ -571,7 +608,11 @@ approve_from_notification: boolean, digest_enabled: boolean,
 /**
  * Two local times of day, "HH:MM".
  */
-digest_times: Array<string>, };
+digest_times: Array<string>, 
+/**
+ * Seconds a decision waits on this device, undoable, before it is sent.
+ */
+undo_window_secs: number, };
 
 export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 

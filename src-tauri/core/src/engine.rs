@@ -437,6 +437,19 @@ impl Engine {
         store.save_settings(&s)
     }
 
+    pub fn set_undo_window_secs(&self, secs: i64) -> Result<()> {
+        if !(0..=settings::MAX_UNDO_WINDOW_SECS).contains(&secs) {
+            return Err(CoreError::Settings(format!(
+                "the undo window must be between 0 and {} seconds",
+                settings::MAX_UNDO_WINDOW_SECS
+            )));
+        }
+        let store = self.store();
+        let mut s = store.load_settings()?;
+        s.undo_window_secs = secs;
+        store.save_settings(&s)
+    }
+
     pub fn set_notifications_enabled(&self, on: bool) -> Result<()> {
         let store = self.store();
         let mut s = store.load_settings()?;
@@ -586,6 +599,15 @@ impl Engine {
     pub(crate) fn forget_client(&self) {
         *lock(&self.inner.client) = None;
         *lock(&self.inner.device_key) = None;
+    }
+
+    /// Where the signed-in endpoint's token is kept (keychain or file), if one is.
+    pub fn token_location(&self) -> Result<Option<crate::token::TokenLocation>> {
+        let s = self.settings()?;
+        match s.endpoint() {
+            Some((server, org)) => self.inner.tokens.locate(&TokenStore::account(server, org)),
+            None => Ok(None),
+        }
     }
 
     /// An API client from the settings and the stored token.
@@ -802,6 +824,34 @@ impl Engine {
         self.decide(ids, DecisionKind::Deny, notes, Some(reason), Some(&batch))
     }
 
+    /// A decision made in the app: like [`Engine::bulk_approve`] / [`Engine::bulk_deny`]
+    /// (one id or many), but held on this device for the undo window of the settings
+    /// before it is sent, so [`Engine::cancel_queued`] can take it back.
+    pub fn decide_undoable(
+        &self,
+        ids: &[String],
+        kind: DecisionKind,
+        notes: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<Queued> {
+        let window = self.reader()?.load_settings()?.undo_window_secs;
+        let hold = (window > 0).then(|| self.now() + chrono::Duration::seconds(window));
+        let batch = (ids.len() > 1).then(|| uuid::Uuid::new_v4().to_string());
+        self.decide_held(ids, kind, notes, reason, batch.as_deref(), hold)
+    }
+
+    /// Undo: takes back a decision that has not left the device yet (see
+    /// [`crate::store::Store::cancel_queued`]); the approval is pending again here.
+    pub fn cancel_queued(&self, seq: i64) -> Result<String> {
+        let id = self.store().cancel_queued(seq)?;
+        tracing::info!(approval = %id, seq, "queued decision taken back");
+        self.emit(EngineEvent::ApprovalsChanged {
+            ids: vec![id.clone()],
+        });
+        self.emit(EngineEvent::OutboxChanged);
+        Ok(id)
+    }
+
     fn decide(
         &self,
         ids: &[String],
@@ -809,6 +859,18 @@ impl Engine {
         notes: Option<&str>,
         reason: Option<&str>,
         batch_id: Option<&str>,
+    ) -> Result<Queued> {
+        self.decide_held(ids, kind, notes, reason, batch_id, None)
+    }
+
+    fn decide_held(
+        &self,
+        ids: &[String],
+        kind: DecisionKind,
+        notes: Option<&str>,
+        reason: Option<&str>,
+        batch_id: Option<&str>,
+        send_after: Option<DateTime<Utc>>,
     ) -> Result<Queued> {
         if ids.is_empty() {
             return Err(CoreError::Invalid("no approval ids given".into()));
@@ -849,7 +911,7 @@ impl Engine {
         }
         self.expire_sweep()?;
         let signer = self.device_key();
-        let (entries, skipped) = self.store().enqueue_decisions(
+        let (entries, skipped) = self.store().enqueue_decisions_held(
             ids,
             &NewDecision {
                 kind,
@@ -859,6 +921,7 @@ impl Engine {
                 signer: signer.as_ref(),
             },
             self.now(),
+            send_after,
         )?;
         if !entries.is_empty() {
             self.emit(EngineEvent::ApprovalsChanged {

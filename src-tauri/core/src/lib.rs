@@ -16,6 +16,7 @@ pub mod paths;
 pub mod private_files;
 pub mod receipt;
 pub mod reminders;
+pub mod risk;
 pub mod secrets;
 pub mod server_clock;
 pub mod settings;
@@ -31,6 +32,7 @@ pub use engine::{
 pub use error::{CoreError, Result};
 pub use notify_plan::{NotificationKind, PlannedNotification};
 pub use params_diff::{DiffChange, DiffEntry, ParamsDiff, UnchangedEntry};
+pub use risk::{RiskChip, RiskKind};
 pub use settings::Settings;
 pub use store::activity::{
     ApprovalContext, DiffBase, ParamsComparison, RecentActivity, RecentDecision,

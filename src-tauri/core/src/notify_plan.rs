@@ -555,6 +555,7 @@ mod tests {
             finished_at: Some(t0()),
             dismissed_at: None,
             receipt: None,
+            send_after: None,
         };
         let mut a = Announced::default();
         let out = plan(&[], std::slice::from_ref(&f), &a, t0(), Duration::hours(1));

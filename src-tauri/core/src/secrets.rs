@@ -144,6 +144,27 @@ impl SecretStore {
         Ok((found, unreachable))
     }
 
+    /// Where the secret `name` is kept now, if anywhere ("the keychain" only when it
+    /// really is there).
+    pub fn locate(&self, name: &str) -> Result<Option<SecretLocation>> {
+        let keychain_reason = if self.use_keychain {
+            match keychain_load(&self.keychain_name(name)) {
+                Ok(Some(_)) => return Ok(Some(SecretLocation::Keychain)),
+                Ok(None) => "it was saved while no keychain was available".to_string(),
+                Err(e) => e,
+            }
+        } else {
+            format!("{KEYRING_ENV} is off")
+        };
+        Ok(self
+            .file_read()?
+            .contains_key(name)
+            .then(|| SecretLocation::File {
+                path: self.file.clone(),
+                reason: keychain_reason,
+            }))
+    }
+
     /// Names with a secret in the fallback file (the keychain cannot be listed).
     pub fn file_names(&self) -> Result<Vec<String>> {
         Ok(self.file_read()?.into_keys().collect())

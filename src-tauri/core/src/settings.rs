@@ -15,6 +15,16 @@ fn default_digest_times() -> Vec<String> {
     vec!["09:00".into(), "17:00".into()]
 }
 
+/// Default undo window: a decision made in the app waits this long on the device
+/// before it is sent, so Undo can take it back.
+pub const DEFAULT_UNDO_WINDOW_SECS: i64 = 5;
+/// The longest undo window the settings accept.
+pub const MAX_UNDO_WINDOW_SECS: i64 = 60;
+
+fn default_undo_window_secs() -> i64 {
+    DEFAULT_UNDO_WINDOW_SECS
+}
+
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -36,6 +46,9 @@ pub struct Settings {
     /// Two local times of day, "HH:MM" (see [`parse_digest_time`]).
     #[serde(default = "default_digest_times")]
     pub digest_times: Vec<String>,
+    /// Seconds a decision made in the app is held before it is sent (0: at once).
+    #[serde(default = "default_undo_window_secs")]
+    pub undo_window_secs: i64,
 }
 
 impl Default for Settings {
@@ -49,6 +62,7 @@ impl Default for Settings {
             approve_from_notification: false,
             digest_enabled: false,
             digest_times: default_digest_times(),
+            undo_window_secs: DEFAULT_UNDO_WINDOW_SECS,
         }
     }
 }

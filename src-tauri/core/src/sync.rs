@@ -373,7 +373,8 @@ impl Engine {
     fn next_push_delay(&self) -> Result<Option<Duration>> {
         let head = self.reader()?.outbox_head()?;
         Ok(head.map(|h| {
-            (h.next_attempt_at - self.now())
+            // Wakes when the backoff and the undo window are both over: no polling.
+            (h.due_at() - self.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .max(Duration::from_millis(10))

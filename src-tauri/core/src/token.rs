@@ -50,6 +50,12 @@ impl TokenStore {
         self.secrets.load(account)
     }
 
+    /// Where the token of `account` is kept now, if anywhere: what Settings tells the
+    /// approver ("system keychain" only when it really is there).
+    pub fn locate(&self, account: &str) -> Result<Option<TokenLocation>> {
+        self.secrets.locate(account)
+    }
+
     /// Accounts with a token in the fallback file (the keychain cannot be listed).
     pub fn file_accounts(&self) -> Result<Vec<String>> {
         Ok(self
@@ -91,6 +97,14 @@ mod tests {
         let loc = store.save(&acct, "secret-token").unwrap();
         assert!(matches!(loc, TokenLocation::File { .. }));
         assert_eq!(store.load(&acct).unwrap().as_deref(), Some("secret-token"));
+        // Asked later, the store names the file, never the keychain.
+        match store.locate(&acct).unwrap() {
+            Some(TokenLocation::File { path, .. }) => {
+                assert_eq!(path, crate::paths::token_file(dir.path()))
+            }
+            other => panic!("expected the file, got {other:?}"),
+        }
+        assert_eq!(store.locate("another-account").unwrap(), None);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -161,8 +161,8 @@ async fn an_offline_approve_is_explained_when_someone_denied_meanwhile() {
     assert_eq!((s.delivered, s.rejected), (0, 1), "{s:?}");
     let rejected = engine.outbox(&[OutboxState::Rejected]).unwrap();
     let msg = rejected[0].explain();
-    assert!(msg.starts_with("denied by bob at "), "{msg}");
-    assert!(msg.contains(": \"not now\""), "{msg}");
+    assert!(msg.starts_with("bob denied it at "), "{msg}");
+    assert!(msg.contains(": 'not now'"), "{msg}");
     assert!(msg.contains("your approve, queued at"), "{msg}");
     let d = engine.detail(&q.id).unwrap();
     assert_eq!(d.status, ApprovalStatus::Denied);
@@ -189,7 +189,7 @@ async fn an_approve_already_recorded_from_another_device_is_explained() {
     assert_eq!(s.rejected, 1, "{s:?}");
     let msg = engine.outbox(&[OutboxState::Rejected]).unwrap()[0].explain_for(Some("alice"));
     assert!(
-        msg.starts_with("already approved by you on another device at "),
+        msg.starts_with("you already approved it on another device at "),
         "{msg}"
     );
     assert!(msg.contains("1 of 2 approvals"), "{msg}");

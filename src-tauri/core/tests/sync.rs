@@ -205,7 +205,11 @@ async fn decision_on_something_another_approver_decided_is_rejected_and_the_queu
     let current = r.server_approval.as_ref().expect("current state kept");
     assert_eq!(current.decision.as_ref().unwrap().by, "bob");
     let msg = r.explain();
-    assert!(msg.starts_with("approved by bob at "), "{msg}");
+    assert!(msg.starts_with("bob approved it at "), "{msg}");
+    assert!(
+        !msg.contains("409"),
+        "the raw status code is not the explanation: {msg}"
+    );
     assert!(msg.contains("your deny, queued at"), "{msg}");
     assert!(msg.contains("was not applied"), "{msg}");
     // The local view shows the truth again.
@@ -533,4 +537,92 @@ async fn sixty_decisions_made_offline_in_one_bulk_approve_leave_in_a_handful_of_
     }
     let applied = engine.outbox(&[OutboxState::Applied]).unwrap();
     assert_eq!(applied.len(), 60);
+}
+
+/// Undo (issue 12 §3): a decision made in the app waits out the undo window on the
+/// device; taken back within it, the server never sees it, even after "sync now".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_taken_back_within_the_undo_window_never_reaches_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let a = create_approval(&base, "undo me", None).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+    engine.set_undo_window_secs(60).unwrap();
+
+    let q = engine
+        .decide_undoable(
+            std::slice::from_ref(&a.id),
+            DecisionKind::Approve,
+            None,
+            None,
+        )
+        .unwrap();
+    let seq = q.entries[0].seq;
+    assert!(q.entries[0].send_after.is_some());
+    assert_eq!(
+        engine.detail(&a.id).unwrap().status,
+        ApprovalStatus::Approved
+    );
+    // "Sync now" does not send a decision that can still be taken back.
+    let s = engine.sync_now().await.unwrap();
+    assert_eq!(s.delivered, 0, "{s:?}");
+    assert_eq!(
+        server_approval(&base, &a.id).await.status,
+        ApprovalStatus::Pending
+    );
+
+    assert_eq!(engine.cancel_queued(seq).unwrap(), a.id);
+    let d = engine.detail(&a.id).unwrap();
+    assert_eq!(d.status, ApprovalStatus::Pending);
+    assert!(d.decidable);
+    assert!(engine.outbox(&[]).unwrap().iter().all(|e| e.seq != seq));
+    engine.sync_now().await.unwrap();
+    assert_eq!(
+        server_approval(&base, &a.id).await.status,
+        ApprovalStatus::Pending
+    );
+    assert!(decisions(&audit(&base, &a.id).await).is_empty());
+}
+
+/// After the window the background loop sends the held decision by itself (it wakes at
+/// `send_after`: polling is every 60 s here), exactly once; Undo then refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_undo_window_the_loop_sends_the_decision_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let a = create_approval(&base, "send me later", None).await;
+    let engine = engine(&dir.path().join("client"), &base).await;
+    engine.sync_now().await.unwrap();
+    engine.set_undo_window_secs(1).unwrap();
+    let bg = engine.start();
+    let q = engine
+        .decide_undoable(
+            std::slice::from_ref(&a.id),
+            DecisionKind::Approve,
+            Some("fine"),
+            None,
+        )
+        .unwrap();
+    let seq = q.entries[0].seq;
+    let sent = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if server_approval(&base, &a.id).await.status == ApprovalStatus::Approved {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "the held decision was never sent");
+    let trail = decisions(&audit(&base, &a.id).await);
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    let err = engine.cancel_queued(seq).unwrap_err().to_string();
+    assert!(
+        err.contains("cannot be undone") || err.contains("no longer"),
+        "{err}"
+    );
+    bg.shutdown().await;
 }

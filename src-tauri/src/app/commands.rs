@@ -243,20 +243,20 @@ pub async fn decide(
             "An approval is listed twice.",
         ));
     }
+    // Held for the undo window of the settings before it is sent (see `cancel_decision`).
     off_runtime(shell.engine(), move |e| {
-        let n = notes.as_deref();
-        Ok(match (kind, reason.as_deref(), ids.as_slice()) {
-            (DecisionKind::Approve, _, [one]) => e.decide_approve(one, n)?,
-            (DecisionKind::Approve, _, many) => e.bulk_approve(many, n)?,
-            (DecisionKind::Deny, Some(r), [one]) => e.decide_deny(one, r, n)?,
-            (DecisionKind::Deny, Some(r), many) => e.bulk_deny(many, r, n)?,
-            (DecisionKind::Deny, None, _) => {
-                return Err(UiError::new(
-                    "invalid_input",
-                    "A reason is required to deny.",
-                ))
-            }
-        })
+        Ok(e.decide_undoable(&ids, kind, notes.as_deref(), reason.as_deref())?)
+    })
+    .await
+}
+
+/// Undo: takes back a decision still queued on this device (`seq` of its outbox entry).
+/// Refused with a clear message once it is being sent.
+#[tauri::command]
+pub async fn cancel_decision(shell: State<'_, Shell>, seq: i64) -> UiResult<()> {
+    off_runtime(shell.engine(), move |e| {
+        e.cancel_queued(seq)?;
+        Ok(())
     })
     .await
 }
@@ -321,6 +321,9 @@ pub struct SettingsView {
     pub server_url: Option<String>,
     pub org: Option<String>,
     pub has_token: bool,
+    /// Where the token is kept, in words ("the OS keychain", or the file and why).
+    #[serde(default)]
+    pub token_location: Option<String>,
     pub expiring_soon_minutes: i64,
     pub notifications_enabled: bool,
     pub start_at_login: bool,
@@ -329,12 +332,15 @@ pub struct SettingsView {
     pub digest_enabled: bool,
     /// Two local times of day, "HH:MM".
     pub digest_times: Vec<String>,
+    /// Seconds a decision waits on this device, undoable, before it is sent.
+    pub undo_window_secs: i64,
 }
 
 fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
     let s = engine.settings()?;
     Ok(SettingsView {
         has_token: s.endpoint().is_some() && engine.client().is_ok(),
+        token_location: engine.token_location()?.map(|l| l.to_string()),
         server_url: s.server_url,
         org: s.org,
         expiring_soon_minutes: s.expiring_soon_secs / 60,
@@ -343,6 +349,7 @@ fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
         approve_from_notification: s.approve_from_notification,
         digest_enabled: s.digest_enabled,
         digest_times: s.digest_times,
+        undo_window_secs: s.undo_window_secs,
     })
 }
 
@@ -367,6 +374,9 @@ pub struct SettingsInput {
     pub digest_enabled: Option<bool>,
     #[serde(default)]
     pub digest_times: Option<Vec<String>>,
+    /// Absent (an older UI): unchanged.
+    #[serde(default)]
+    pub undo_window_secs: Option<i64>,
 }
 
 #[tauri::command]
@@ -422,8 +432,12 @@ pub async fn save_settings(
     }
     let notifications = input.notifications_enabled;
     let (approve_button, digest_on) = (input.approve_from_notification, input.digest_enabled);
+    let undo = input.undo_window_secs;
     off_runtime(engine, move |e| {
         e.set_expiring_soon_secs(minutes * 60)?;
+        if let Some(secs) = undo {
+            e.set_undo_window_secs(secs)?;
+        }
         if let Some(on) = approve_button {
             e.set_approve_from_notification(on)?;
         }

@@ -207,6 +207,10 @@ pub fn queue_table(page: &QueuePage, now: DateTime<Utc>) -> String {
             let left = (item.expires_at - now).num_seconds();
             let _ = write!(second, "  (expires in {})", span(left));
         }
+        // The same chips as the app's queue (one definition, in the core).
+        for c in &item.risks {
+            let _ = write!(second, "  [{}]", c.label);
+        }
         let _ = writeln!(out, "   {second}");
     }
     out
@@ -342,6 +346,10 @@ pub fn detail(d: &ApprovalDetail, now: DateTime<Utc>, width: usize) -> String {
         a.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     labelled(&mut o, "Summary: ", &a.summary, width);
+    if !d.risks.is_empty() {
+        let chips: Vec<&str> = d.risks.iter().map(|c| c.label.as_str()).collect();
+        let _ = writeln!(o, "Risks:   {}", chips.join(", "));
+    }
     let _ = writeln!(o, "\nREASON");
     labelled(
         &mut o,

@@ -11,6 +11,7 @@ use crate::api::{Approval, ApprovalStatus, AuditTrail, DecisionKind, ExecutionOu
 use crate::engine::lock;
 use crate::error::{CoreError, Result};
 use crate::notify_plan::PendingInfo;
+use crate::risk::{chips_of, risk_chips, RiskChip};
 
 /// SQL for the status the user sees: a pending approval past its expiry is expired,
 /// even before the server says so (offline).
@@ -155,6 +156,9 @@ pub struct QueueItem {
     /// the others' approvals and is not decidable here ("Waiting for others").
     #[serde(default)]
     pub waiting_for_others: bool,
+    /// See [`crate::risk`]: the same chips as the detail's.
+    #[serde(default)]
+    pub risks: Vec<RiskChip>,
 }
 
 fn one() -> u8 {
@@ -235,6 +239,9 @@ pub struct ApprovalDetail {
     /// See [`QueueItem::waiting_for_others`].
     #[serde(default)]
     pub waiting_for_others: bool,
+    /// See [`crate::risk`].
+    #[serde(default)]
+    pub risks: Vec<RiskChip>,
 }
 
 /// Turns user text into an FTS5 query: each word quoted (so operators in user text
@@ -258,7 +265,12 @@ const ITEM_COLUMNS: &str = "a.status, a.agent, json_extract(a.json, '$.agent.nam
         a.action, a.reason_code, a.summary, a.created_at, a.expires_at,
         o.kind, o.state, o.decided_at, a.gone_at, a.outcome,
         a.approvers, coalesce(json_extract(a.json, '$.required_approvals'), 1),
-        (SELECT json_extract(value, '$.subject') FROM meta WHERE key = 'settings')
+        (SELECT json_extract(value, '$.subject') FROM meta WHERE key = 'settings'),
+        json_extract(a.json, '$.risk.budget_used'), json_extract(a.json, '$.risk.budget_limit'),
+        (SELECT count(*) FROM json_each(a.json, '$.policy_trace') t
+          WHERE json_extract(t.value, '$.result') = 'fail'),
+        (SELECT count(*) FROM json_each(a.json, '$.policy_trace') t
+          WHERE json_extract(t.value, '$.result') = 'escalate')
      FROM approvals a
      LEFT JOIN outbox o ON o.approval_id = a.id AND o.state IN ('queued', 'sending')";
 
@@ -778,6 +790,7 @@ impl Store {
         let in_flight = local_decision.as_ref().is_some_and(|e| e.state.is_active());
         let waiting_for_others =
             approved_by_me && status == ApprovalStatus::Pending && gone_at.is_none();
+        let risks = chips_of(&approval);
         Ok(Some(ApprovalDetail {
             approval,
             decidable: is_decidable(status, in_flight, gone_at.is_some(), waiting_for_others),
@@ -790,6 +803,7 @@ impl Store {
             audit_fetched_at,
             gone_at: gone_at.map(from_ms),
             decided_by_you_elsewhere: false,
+            risks,
         }))
     }
 
@@ -955,6 +969,15 @@ fn upsert_with(
     Ok(changed)
 }
 
+/// A budget figure read from the cached JSON: a whole number ≥ 0, else unknown (the
+/// cache holds what the server sent; a figure of another type is not trusted).
+fn whole(v: rusqlite::types::Value) -> Option<u64> {
+    match v {
+        rusqlite::types::Value::Integer(i) => u64::try_from(i).ok(),
+        _ => None,
+    }
+}
+
 fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
     let status: String = r.get(1)?;
     let raw: String = r.get(2)?;
@@ -1019,6 +1042,12 @@ fn queue_item(r: &Row<'_>, sort: SortOrder) -> rusqlite::Result<QueueItem> {
         expires_at,
         pending_decision,
         gone_at,
+        risks: risk_chips(
+            whole(r.get(18)?),
+            whole(r.get(19)?),
+            r.get::<_, i64>(20)?.try_into().unwrap_or(0),
+            r.get::<_, i64>(21)?.try_into().unwrap_or(0),
+        ),
     })
 }
 
@@ -1079,6 +1108,44 @@ pub(crate) mod tests {
             "a prefix is not a name"
         );
         assert!(!approver_listed(None, "alice"));
+    }
+
+    #[test]
+    fn queue_rows_carry_the_same_risk_chips_as_the_detail() {
+        use crate::api::{TraceResult, TraceStep};
+        use crate::risk::RiskKind;
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let step = |name: &str, result| TraceStep {
+            step: name.into(),
+            result,
+            detail: None,
+        };
+        let mut risky = approval("appr-risky", "bot", 1, now);
+        risky.risk.budget_used = Some(47);
+        risky.risk.budget_limit = Some(50);
+        risky.policy_trace = vec![
+            step("manifest", TraceResult::Pass),
+            step("budget", TraceResult::Fail),
+            step("human", TraceResult::Escalate),
+        ];
+        let mut calm = approval("appr-calm", "bot", 2, now);
+        calm.risk.budget_used = Some(12);
+        calm.risk.budget_limit = Some(50);
+        calm.policy_trace = vec![step("manifest", TraceResult::Pass)];
+        s.upsert_approvals(&[risky, calm]).unwrap();
+        let page = s.page(&QueueQuery::default(), now).unwrap();
+        let risks = |id: &str| page.iter().find(|i| i.id == id).unwrap().risks.clone();
+        let kinds: Vec<_> = risks("appr-risky").iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![RiskKind::Failed, RiskKind::Budget, RiskKind::Escalated]
+        );
+        assert_eq!(risks("appr-risky")[1].label, "budget 94%");
+        assert!(risks("appr-calm").is_empty());
+        for id in ["appr-risky", "appr-calm"] {
+            assert_eq!(s.detail(id, now).unwrap().unwrap().risks, risks(id), "{id}");
+        }
     }
 
     #[test]
@@ -1720,7 +1787,7 @@ pub(crate) mod tests {
             kind: DecisionKind::Approve,
             by: "bob".into(),
             at: now,
-            notes: None,
+            notes: Some("looks fine".into()),
             reason: None,
             receipt: None,
         });
@@ -1736,11 +1803,11 @@ pub(crate) mod tests {
         assert_eq!(d.status, ApprovalStatus::Approved);
         let local = d.local_decision.unwrap();
         assert_eq!(local.state, OutboxState::Rejected);
-        assert!(
-            local.explain().starts_with("approved by bob"),
-            "{}",
-            local.explain()
-        );
+        // Who, when and what they wrote, from the server's answer; not the raw error.
+        let why = local.explain();
+        assert!(why.starts_with("bob approved it at "), "{why}");
+        assert!(why.contains(": 'looks fine'; your deny"), "{why}");
+        assert!(!why.contains("409"), "{why}");
         // Finishing twice is a no-op (a second process may race us).
         s.outbox_mark_failed(q[0].seq, OutboxState::Expired, "x", None, now)
             .unwrap();

@@ -187,6 +187,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX approvals_status_key
         ON approvals(status, created_at, id, expires_at, gone_at, approvers);
     "#,
+    // v12 (triage, issue 12 §3, undo): a decision made in the app waits out the undo window
+    // before the push loop sends it; NULL = send at once (the CLI, older rows).
+    r#"
+    ALTER TABLE outbox ADD COLUMN send_after INTEGER;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

@@ -90,6 +90,10 @@ pub struct OutboxEntry {
     /// registered key (the decision goes unsigned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Receipt>,
+    /// Held on this device until then (the undo window): not sent before, and until
+    /// it is sent [`Store::cancel_queued`] can take it back. `None`: send at once.
+    #[serde(default)]
+    pub send_after: Option<DateTime<Utc>>,
 }
 
 /// An outbox row as the approver sees it: the entry and the sentence that explains it.
@@ -112,6 +116,14 @@ impl From<OutboxEntry> for OutboxItem {
 }
 
 impl OutboxEntry {
+    /// When the push loop may next send it: after its backoff and its undo window.
+    pub fn due_at(&self) -> DateTime<Utc> {
+        match self.send_after {
+            Some(t) if t > self.next_attempt_at => t,
+            _ => self.next_attempt_at,
+        }
+    }
+
     /// One sentence for the approver about a decision that was not applied, e.g.
     /// "approved by bob@demo at 14:02; your deny, queued at 13:55, was not applied".
     pub fn explain(&self) -> String {
@@ -143,68 +155,82 @@ impl OutboxEntry {
             }
             OutboxState::Expired => format!("{mine}, was not sent: {EXPIRED_BEFORE_SENT}"),
             OutboxState::Rejected => {
-                let theirs = match self.server_approval.as_ref() {
-                    Some(a) => match (&a.decision, a.status) {
-                        (Some(d), _) if Some(d.by.as_str()) == me => format!(
-                            "{} by you on another device at {}{}",
-                            d.kind.resulting_status(),
-                            d.at.format("%Y-%m-%d %H:%M UTC"),
-                            deny_reason(d)
-                        ),
-                        (Some(d), _) => format!(
-                            "{} by {} at {}{}",
-                            d.kind.resulting_status(),
-                            d.by,
-                            d.at.format("%Y-%m-%d %H:%M UTC"),
-                            deny_reason(d)
-                        ),
+                let known = self.server_approval.as_ref().and_then(|a| {
+                    let at = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+                    match (&a.decision, a.status) {
+                        (Some(d), _) => {
+                            let who = if Some(d.by.as_str()) == me {
+                                "you".to_string()
+                            } else {
+                                d.by.clone()
+                            };
+                            let elsewhere = if who == "you" {
+                                " on another device"
+                            } else {
+                                ""
+                            };
+                            // What they wrote is why they decided: the approver reads it
+                            // instead of a status code.
+                            let said = d
+                                .reason
+                                .as_deref()
+                                .into_iter()
+                                .chain(d.notes.as_deref())
+                                .filter(|t| !t.trim().is_empty())
+                                .map(|t| format!("'{}'", t.trim()))
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            let said = if said.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {said}")
+                            };
+                            Some(format!(
+                                "{who} {} it{elsewhere} at {}{said}",
+                                d.kind.resulting_status(),
+                                at(d.at)
+                            ))
+                        }
                         // A quorum approval I approved elsewhere: my approve is there.
                         (None, ApprovalStatus::Pending)
                             if me.is_some_and(|me| a.approved_by(me)) =>
                         {
-                            let at = a
+                            let when = a
                                 .approvals
                                 .iter()
                                 .find(|v| Some(v.by.as_str()) == me)
-                                .map(|v| v.at.format("%Y-%m-%d %H:%M UTC").to_string())
+                                .map(|v| at(v.at))
                                 .unwrap_or_default();
-                            format!(
-                                "already approved by you on another device at {at} ({} of {} approvals, waiting for others)",
+                            Some(format!(
+                                "you already approved it on another device at {when} ({} of {} approvals, waiting for others)",
                                 a.approvals.len(),
                                 a.required_approvals
-                            )
+                            ))
                         }
-                        (None, ApprovalStatus::Pending) if a.required_approvals > 1 => format!(
-                            "still pending: {} of {} approvals",
-                            a.approvals.len(),
-                            a.required_approvals
-                        ),
+                        (None, ApprovalStatus::Pending) if a.required_approvals > 1 => {
+                            Some(format!(
+                                "it is still pending: {} of {} approvals",
+                                a.approvals.len(),
+                                a.required_approvals
+                            ))
+                        }
                         (None, ApprovalStatus::Expired) => {
-                            format!("expired at {}", a.expires_at.format("%Y-%m-%d %H:%M UTC"))
+                            Some(format!("it expired at {}", at(a.expires_at)))
                         }
-                        (None, s) => format!("now {s}"),
-                    },
-                    None => self
-                        .last_error
-                        .clone()
-                        .unwrap_or_else(|| "refused by the server".into()),
-                };
+                        (None, _) => None,
+                    }
+                });
                 let why = self.last_error.as_deref().unwrap_or("");
-                if why.is_empty() || theirs == why {
-                    format!("{theirs}; {mine}, was not applied")
-                } else {
-                    format!("{theirs}; {mine}, was not applied ({why})")
+                match known {
+                    // The server's own account replaces its raw error (`409 already_decided`).
+                    Some(theirs) => format!("{theirs}; {mine}, was not applied"),
+                    None if why.is_empty() => {
+                        format!("refused by the server; {mine}, was not applied")
+                    }
+                    None => format!("{why}; {mine}, was not applied"),
                 }
             }
         }
-    }
-}
-
-/// `: "reason"` after a deny (what the agent was told), nothing after an approve.
-fn deny_reason(d: &crate::api::Decision) -> String {
-    match (d.kind, d.reason.as_deref()) {
-        (DecisionKind::Deny, Some(r)) if !r.is_empty() => format!(": \"{r}\""),
-        _ => String::new(),
     }
 }
 
@@ -239,7 +265,7 @@ pub struct NewDecision<'a> {
 const COLUMNS: &str =
     "seq, approval_id, kind, notes, reason, batch_id, decided_at, idempotency_key,
      attempts, next_attempt_at, last_error, state, result_json, finished_at, dismissed_at,
-     receipt_json";
+     receipt_json, send_after";
 
 fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let kind: String = r.get(2)?;
@@ -268,6 +294,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         receipt: r
             .get::<_, Option<String>>(15)?
             .and_then(|j| serde_json::from_str(&j).ok()),
+        send_after: r.get::<_, Option<i64>>(16)?.map(from_ms),
     })
 }
 
@@ -410,15 +437,22 @@ fn finish_in(
         if let Some(a) = approval {
             super::approvals::upsert_in(tx, std::slice::from_ref(a), None)?;
         }
-        tx.prepare_cached(&format!(
-            "UPDATE approvals SET status = server_status,
-                 approvers = {APPROVERS_FROM_JSON},
-                 decided_at = CAST(ROUND((julianday(json_extract(json, '$.decision.at'))
-                                          - 2440587.5) * 86400000.0) AS INTEGER)
-             WHERE id = ?1"
-        ))?
-        .execute([id])?;
+        back_to_server_state(tx, id)?;
     }
+    Ok(())
+}
+
+/// Puts a cached approval back to what the server said (no decision of this device
+/// on its way any more): its status, who approved, when it was decided.
+fn back_to_server_state(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "UPDATE approvals SET status = server_status,
+             approvers = {APPROVERS_FROM_JSON},
+             decided_at = CAST(ROUND((julianday(json_extract(json, '$.decision.at'))
+                                      - 2440587.5) * 86400000.0) AS INTEGER)
+         WHERE id = ?1"
+    ))?
+    .execute([id])?;
     Ok(())
 }
 
@@ -431,6 +465,18 @@ impl Store {
         ids: &[String],
         d: &NewDecision<'_>,
         now: DateTime<Utc>,
+    ) -> Result<(Vec<OutboxEntry>, Skipped)> {
+        self.enqueue_decisions_held(ids, d, now, None)
+    }
+
+    /// [`Store::enqueue_decisions`], held on this device until `send_after` (the undo
+    /// window) when given.
+    pub fn enqueue_decisions_held(
+        &mut self,
+        ids: &[String],
+        d: &NewDecision<'_>,
+        now: DateTime<Utc>,
+        send_after: Option<DateTime<Utc>>,
     ) -> Result<(Vec<OutboxEntry>, Skipped)> {
         let me = self.load_settings()?.subject;
         let tx = self.conn.transaction()?;
@@ -455,8 +501,8 @@ impl Store {
             };
             tx.execute(
                 "INSERT INTO outbox(approval_id, kind, notes, reason, batch_id, decided_at,
-                     idempotency_key, attempts, next_attempt_at, state, receipt_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?6, 'queued', ?8)",
+                     idempotency_key, attempts, next_attempt_at, state, receipt_json, send_after)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?6, 'queued', ?8, ?9)",
                 params![
                     id,
                     d.kind.as_str(),
@@ -465,7 +511,8 @@ impl Store {
                     d.batch_id,
                     to_ms(now),
                     key,
-                    receipt
+                    receipt,
+                    send_after.map(to_ms)
                 ],
             )?;
             queued_seqs.push(tx.last_insert_rowid());
@@ -549,6 +596,17 @@ impl Store {
     /// reason (a bulk selection, or single decisions made alike), distinct approvals,
     /// at most `max`. Order is kept: a different decision in between ends the run.
     pub fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxEntry>> {
+        self.outbox_batch_due(max, None)
+    }
+
+    /// [`Store::outbox_batch`] without the rows still held in their undo window at
+    /// `now`: the run ends before the first of them (order is kept), so a decision the
+    /// approver may still take back never rides along with an earlier one.
+    pub fn outbox_batch_due(
+        &self,
+        max: usize,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<Vec<OutboxEntry>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbox WHERE state IN ('queued', 'sending')
              ORDER BY seq LIMIT ?1"
@@ -558,6 +616,9 @@ impl Store {
         let mut ids = std::collections::HashSet::new();
         for row in rows {
             let row = row?;
+            if now.is_some_and(|now| row.send_after.is_some_and(|t| t > now)) {
+                break;
+            }
             if let Some(head) = batch.first() {
                 let alike =
                     row.kind == head.kind && row.notes == head.notes && row.reason == head.reason;
@@ -647,19 +708,56 @@ impl Store {
     }
 
     /// [`Store::outbox_mark_sending`] for a whole request's rows, in one commit.
-    pub fn outbox_mark_sending_all(&self, seqs: &[i64]) -> Result<()> {
+    /// Marks rows as being sent; returns those it marked. A row taken back meanwhile
+    /// ([`Store::cancel_queued`]) is no longer there and is not returned: the caller
+    /// sends only what this returns.
+    pub fn outbox_mark_sending_all(&self, seqs: &[i64]) -> Result<Vec<i64>> {
         let tx = self.conn.unchecked_transaction()?;
+        let mut marked = Vec::with_capacity(seqs.len());
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1
                  WHERE seq = ?1 AND state IN ('queued', 'sending')",
             )?;
             for seq in seqs {
-                stmt.execute([seq])?;
+                if stmt.execute([seq])? > 0 {
+                    marked.push(*seq);
+                }
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(marked)
+    }
+
+    /// Takes back a decision that has not left the device (Undo): deletes its row only
+    /// while it is still `queued`, and puts the approval back to the server's status, in
+    /// one transaction. Returns the approval's id. Once the push loop has started
+    /// sending it, it refuses: the server may already have it.
+    pub fn cancel_queued(&mut self, seq: i64) -> Result<String> {
+        let tx = self.conn.transaction()?;
+        let id: Option<String> = tx
+            .prepare_cached(
+                "DELETE FROM outbox WHERE seq = ?1 AND state = 'queued' RETURNING approval_id",
+            )?
+            .query_row([seq], |r| r.get(0))
+            .optional()?;
+        let Some(id) = id else {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM outbox WHERE seq = ?1", [seq], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            return Err(CoreError::Invalid(match state.as_deref() {
+                Some("sending") => {
+                    "this decision is being sent to the server; it can no longer be undone".into()
+                }
+                Some(other) => format!("this decision was already {other}; it cannot be undone"),
+                None => "no such queued decision".into(),
+            }));
+        };
+        back_to_server_state(&tx, &id)?;
+        tx.commit()?;
+        Ok(id)
     }
 
     /// Records how each row of one request ended, in one commit (one fsync per request,
@@ -805,6 +903,92 @@ mod tests {
 
     fn ids(batch: &[OutboxEntry]) -> Vec<&str> {
         batch.iter().map(|e| e.approval_id.as_str()).collect()
+    }
+
+    fn held(s: &mut Store, id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> i64 {
+        let d = NewDecision {
+            kind: DecisionKind::Approve,
+            notes: None,
+            reason: None,
+            batch_id: None,
+            signer: None,
+        };
+        let (q, skipped) = s
+            .enqueue_decisions_held(&[id.to_string()], &d, now, Some(until))
+            .unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        q[0].seq
+    }
+
+    fn local_status(s: &Store, id: &str) -> String {
+        s.conn()
+            .query_row("SELECT status FROM approvals WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn undo_takes_back_a_queued_decision_but_not_one_being_sent() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let all: Vec<Approval> = (1..=2)
+            .map(|i| approval(&format!("appr-{i}"), "bot", i, now))
+            .collect();
+        s.upsert_approvals(&all).unwrap();
+        let until = now + chrono::Duration::seconds(5);
+
+        let seq = held(&mut s, "appr-1", now, until);
+        assert_eq!(local_status(&s, "appr-1"), "approved");
+        assert_eq!(s.cancel_queued(seq).unwrap(), "appr-1");
+        // Gone from the outbox, pending again here, and decidable again.
+        assert!(s.outbox_entry(seq).unwrap().is_none());
+        assert_eq!(local_status(&s, "appr-1"), "pending");
+        assert!(s.detail("appr-1", now).unwrap().unwrap().decidable);
+        // A second Undo of the same decision says so, and changes nothing.
+        let again = s.cancel_queued(seq).unwrap_err().to_string();
+        assert!(again.contains("no such queued decision"), "{again}");
+
+        // Once the push loop marked it as being sent, Undo refuses: the server may have it.
+        let seq = held(&mut s, "appr-2", now, now);
+        assert_eq!(s.outbox_mark_sending_all(&[seq]).unwrap(), vec![seq]);
+        let refused = s.cancel_queued(seq).unwrap_err().to_string();
+        assert!(refused.contains("can no longer be undone"), "{refused}");
+        assert_eq!(
+            s.outbox_entry(seq).unwrap().unwrap().state,
+            OutboxState::Sending
+        );
+        assert_eq!(local_status(&s, "appr-2"), "approved");
+    }
+
+    #[test]
+    fn held_rows_wait_out_their_window_and_an_undo_before_sending_wins() {
+        let now = Utc::now();
+        let mut s = Store::open_in_memory().unwrap();
+        let all: Vec<Approval> = (1..=3)
+            .map(|i| approval(&format!("appr-{i}"), "bot", i, now))
+            .collect();
+        s.upsert_approvals(&all).unwrap();
+        queue(&mut s, &["appr-1"], DecisionKind::Approve, None, now);
+        let later = now + chrono::Duration::seconds(5);
+        let seq2 = held(&mut s, "appr-2", now, later);
+        queue(&mut s, &["appr-3"], DecisionKind::Approve, None, now);
+        // Alike rows would share a request, but the held one ends the run (order kept).
+        assert_eq!(ids(&s.outbox_batch_due(10, Some(now)).unwrap()), ["appr-1"]);
+        assert_eq!(
+            ids(&s.outbox_batch_due(10, Some(later)).unwrap()),
+            ["appr-1", "appr-2", "appr-3"]
+        );
+        let head2 = s.outbox_entry(seq2).unwrap().unwrap();
+        assert_eq!(to_ms(head2.due_at()), to_ms(later));
+        // The loop read the batch; the approver pressed Undo before it marked the rows:
+        // only the rows still there are marked, so only those are sent.
+        let batch = s.outbox_batch_due(10, Some(later)).unwrap();
+        s.cancel_queued(seq2).unwrap();
+        let seqs: Vec<i64> = batch.iter().map(|e| e.seq).collect();
+        let marked = s.outbox_mark_sending_all(&seqs).unwrap();
+        assert_eq!(marked.len(), 2);
+        assert!(!marked.contains(&seq2));
     }
 
     #[test]

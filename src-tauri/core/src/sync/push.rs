@@ -30,8 +30,9 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
     let max = engine.inner.opts.max_batch.clamp(1, MAX_BULK_IDS);
     loop {
         summary.expired += engine.blocking(|e| e.expire_sweep()).await?;
+        // Rows still in their undo window stay on the device, even on "sync now".
         let group = engine
-            .blocking(move |e| e.reader()?.outbox_batch(max))
+            .blocking(move |e| e.reader()?.outbox_batch_due(max, Some(e.now())))
             .await?;
         let Some(head) = group.first() else {
             break;
@@ -44,9 +45,16 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
         }
         first = false;
         let seqs: Vec<i64> = group.iter().map(|g| g.seq).collect();
-        engine
+        let marked = engine
             .blocking(move |e| e.store().outbox_mark_sending_all(&seqs))
             .await?;
+        // An Undo between reading the batch and marking it took its row back: that
+        // decision is not sent.
+        let mut group = group;
+        group.retain(|g| marked.contains(&g.seq));
+        if group.is_empty() {
+            continue;
+        }
         let outcomes = send(client, &group).await;
         summary.requests += 1;
         // A server that no longer knows this device's key (its database was rebuilt or
@@ -254,6 +262,7 @@ mod tests {
             finished_at: None,
             dismissed_at: None,
             receipt: None,
+            send_after: None,
         }
     }
 
