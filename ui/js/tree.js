@@ -41,10 +41,11 @@ function node(key, v, depth) {
   const details = h("details", { class: "tree-branch" });
   details.open = depth === 0 || entries.length <= OPEN_UP_TO;
   details.append(
-    h("summary", null, keyEl, h("span", { class: "muted" }, `${brackets[0]} ${entries.length} ${Array.isArray(v) ? "item" : "key"}${entries.length === 1 ? "" : "s"} ${brackets[1]}`),
-      copyButton(v, key)),
+    h("summary", null, keyEl, h("span", { class: "muted" }, `${brackets[0]} ${entries.length} ${Array.isArray(v) ? "item" : "key"}${entries.length === 1 ? "" : "s"} ${brackets[1]}`)),
     h("div", { class: "tree-children" }, entries.map(([k, x]) => node(Array.isArray(v) ? null : k, x, depth + 1))));
-  return details;
+  // The copy button sits on the summary's line but outside it: a button inside a
+  // <summary> is an interactive control nested in another (one Tab stop hides the other).
+  return h("div", { class: "tree-node" }, details, copyButton(v, key));
 }
 
 /**
