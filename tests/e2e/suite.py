@@ -340,6 +340,9 @@ def approve_and_deny_reach_the_server(h):
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
     assert a1 in s.find("#confirm-body").text
     assert "null" not in s.find("#confirm-body").text
+    # Nothing of the checklist was ticked: the confirmation says so before approving.
+    warn = text_of(s, "#confirm-warnings") or ""
+    assert "5 checklist items not ticked" in warn, warn
     s.click("#confirm-ok")
     # The view moves on to the next pending approval.
     s.wait(lambda: text_of(s, "#detail-id") not in ("", a1), 15, "next pending item")
@@ -349,6 +352,9 @@ def approve_and_deny_reach_the_server(h):
     open_detail(s, a2)
     s.find("#deny-reason").send_keys("Not approved during code freeze")
     s.click("#deny")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
+    # The checklist is what to verify before approving; a denial is not held up by it.
+    assert "checklist" not in (text_of(s, "#confirm-warnings") or "")
     confirm(s)
     a = wait_server(h, a2, "denied")
     assert a["decision"]["reason"] == "Not approved during code freeze", a["decision"]
