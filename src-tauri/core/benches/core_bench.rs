@@ -356,6 +356,35 @@ fn old_list(conn: &rusqlite::Connection, q: &QueueQuery, now_ms: i64) -> (usize,
     (n, total)
 }
 
+/// The `i`-th of the synthetic approvals as the cache holds them: a mix of statuses,
+/// a minute apart, created `i` minutes before `now`.
+fn cached(i: usize, now: chrono::DateTime<Utc>) -> Approval {
+    let req = synthetic(i);
+    let created = now - chrono::Duration::minutes(i as i64);
+    Approval {
+        id: req.id.unwrap(),
+        org_id: ORG.into(),
+        agent: req.agent,
+        action: req.action,
+        summary: req.summary,
+        status: ApprovalStatus::ALL[i % 4],
+        reason_code: req.reason_code,
+        reason_text: req.reason_text,
+        params: req.params,
+        policy_trace: vec![],
+        risk: Default::default(),
+        created_at: created,
+        expires_at: created + chrono::Duration::hours(24 * 30),
+        requested_by: "policy-engine".into(),
+        decision: None,
+        execution: None,
+        required_approvals: 1,
+        approvals: Vec::new(),
+        change_seq: i as i64 + 1,
+        links: None,
+    }
+}
+
 fn bench_query() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("client");
@@ -364,34 +393,7 @@ fn bench_query() {
     {
         let mut store = Store::open(&db, None).unwrap();
         let now = Utc::now();
-        let batch: Vec<Approval> = (0..100_000)
-            .map(|i| {
-                let req = synthetic(i);
-                let created = now - chrono::Duration::minutes(i as i64);
-                Approval {
-                    id: req.id.unwrap(),
-                    org_id: ORG.into(),
-                    agent: req.agent,
-                    action: req.action,
-                    summary: req.summary,
-                    status: ApprovalStatus::ALL[i % 4],
-                    reason_code: req.reason_code,
-                    reason_text: req.reason_text,
-                    params: req.params,
-                    policy_trace: vec![],
-                    risk: Default::default(),
-                    created_at: created,
-                    expires_at: created + chrono::Duration::hours(24 * 30),
-                    requested_by: "policy-engine".into(),
-                    decision: None,
-                    execution: None,
-                    required_approvals: 1,
-                    approvals: Vec::new(),
-                    change_seq: i as i64 + 1,
-                    links: None,
-                }
-            })
-            .collect();
+        let batch: Vec<Approval> = (0..100_000).map(|i| cached(i, now)).collect();
         let t = Instant::now();
         for chunk in batch.chunks(1000) {
             store.upsert_approvals(chunk).unwrap();
@@ -661,34 +663,7 @@ async fn bench_encryption() {
             Store::open(&countersign_core::paths::db_path(&home), None).unwrap()
         };
         let now = Utc::now();
-        let batch: Vec<Approval> = (0..CACHED)
-            .map(|i| {
-                let req = synthetic(i);
-                let created = now - chrono::Duration::minutes(i as i64);
-                Approval {
-                    id: req.id.unwrap(),
-                    org_id: ORG.into(),
-                    agent: req.agent,
-                    action: req.action,
-                    summary: req.summary,
-                    status: ApprovalStatus::ALL[i % 4],
-                    reason_code: req.reason_code,
-                    reason_text: req.reason_text,
-                    params: req.params,
-                    policy_trace: vec![],
-                    risk: Default::default(),
-                    created_at: created,
-                    expires_at: created + chrono::Duration::hours(24 * 30),
-                    requested_by: "policy-engine".into(),
-                    decision: None,
-                    execution: None,
-                    change_seq: i as i64 + 1,
-                    links: None,
-                    required_approvals: 1,
-                    approvals: vec![],
-                }
-            })
-            .collect();
+        let batch: Vec<Approval> = (0..CACHED).map(|i| cached(i, now)).collect();
         for chunk in batch.chunks(1000) {
             store.upsert_approvals(chunk).unwrap();
         }
