@@ -183,6 +183,11 @@ fn lost_key_moves_the_store_aside_says_so_and_resyncs_after_login() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("could not be opened"), "{err}");
     assert!(err.contains("never sent"), "{err}");
+    // How many: noted beside the store, since its outbox is unreadable without the key.
+    assert!(
+        err.contains("1 decision queued offline in it was never sent"),
+        "{err}"
+    );
     let moved: Vec<PathBuf> = std::fs::read_dir(&home)
         .unwrap()
         .map(|e| e.unwrap().path())

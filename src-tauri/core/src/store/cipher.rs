@@ -87,17 +87,33 @@ pub struct StoreRecovery {
     pub at: DateTime<Utc>,
     /// Why it was unreadable (no key on this device, or the key does not open it).
     pub reason: String,
+    /// Decisions that were waiting to be sent in it (never sent, lost with it), as last
+    /// noted beside the store; `None` when no count was kept (an older version).
+    #[serde(default)]
+    pub lost_queued: Option<u64>,
 }
 
 impl StoreRecovery {
-    /// What the user is told. The number of queued decisions in the old file cannot be
-    /// given: the outbox is inside the encrypted pages, unreadable without the key.
+    /// What the user is told, with the number of queued decisions lost with the old
+    /// file (noted beside it, since its outbox is unreadable without the key).
     pub fn message(&self) -> String {
+        let lost = match self.lost_queued {
+            Some(0) => "No decision was waiting to be sent in it.".to_string(),
+            Some(1) => "1 decision queued offline in it was never sent and cannot be \
+                        recovered: check the history and decide that approval again."
+                .to_string(),
+            Some(n) => format!(
+                "{n} decisions queued offline in it were never sent and cannot be \
+                 recovered: check the history and decide those approvals again."
+            ),
+            None => "Any decisions queued offline in it were never sent and cannot be \
+                     recovered (how many is unknown). Check the history and decide those \
+                     approvals again."
+                .to_string(),
+        };
         format!(
             "The local store could not be opened ({}). It was moved to {} and a new one \
-             is filled from the server. Any decisions queued offline in it were never sent \
-             and cannot be recovered: how many is unknown, as the file is unreadable \
-             without its key. Check the history and decide those approvals again.",
+             is filled from the server. {lost}",
             self.reason,
             self.moved_to.display()
         )
@@ -187,6 +203,12 @@ fn sibling(db: &Path, suffix: &str) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// Where the store notes how many decisions wait to be sent (see
+/// `Store::note_queued_count`).
+pub fn queued_count_file(db: &Path) -> PathBuf {
+    sibling(db, ".queued")
 }
 
 /// The files SQLite keeps next to `db` in WAL mode.
@@ -311,9 +333,21 @@ fn move_aside(db: &Path, reason: String) -> Result<StoreRecovery> {
     let at = Utc::now();
     let suffix = format!(".unreadable-{}", at.format("%Y%m%dT%H%M%S%.3fZ"));
     let moved_to = sibling(db, &suffix);
+    // What was waiting to be sent in it, as last noted beside it (the outbox itself is
+    // unreadable now).
+    let count_file = queued_count_file(db);
+    let lost_queued = std::fs::read_to_string(&count_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
     // Side files first: a crash in between leaves the main file in place, and the next
-    // start moves it (a `-wal` alone is removed as belonging to nothing).
-    for (side, tag) in side_files(db).iter().zip(["-wal", "-shm"]) {
+    // start moves it (a `-wal` alone is removed as belonging to nothing). The count
+    // goes with the old store: the new one starts with nothing queued.
+    let sides = side_files(db);
+    for (side, tag) in sides
+        .iter()
+        .chain([&count_file])
+        .zip(["-wal", "-shm", ".queued"])
+    {
         if side.exists() {
             std::fs::rename(side, sibling(&moved_to, tag))?;
         }
@@ -324,6 +358,7 @@ fn move_aside(db: &Path, reason: String) -> Result<StoreRecovery> {
         moved_to,
         at,
         reason,
+        lost_queued,
     })
 }
 
@@ -413,7 +448,14 @@ fn sync_dir(path: &Path) -> Result<()> {
 pub fn forget_store(db: &Path, secrets: &SecretStore) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let [wal, shm] = side_files(db);
-    let mut files = vec![db.to_path_buf(), wal, shm, migration_tmp(db), open_lock(db)];
+    let mut files = vec![
+        db.to_path_buf(),
+        wal,
+        shm,
+        migration_tmp(db),
+        open_lock(db),
+        queued_count_file(db),
+    ];
     // Stores moved aside as unreadable are this account's data too.
     if let (Some(dir), Some(name)) = (db.parent(), db.file_name()) {
         let prefix = format!("{}.unreadable-", name.to_string_lossy());

@@ -542,6 +542,7 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.note_queued_count();
         let mut queued = Vec::with_capacity(queued_seqs.len());
         for seq in queued_seqs {
             if let Some(e) = self.outbox_entry(seq)? {
@@ -661,6 +662,24 @@ impl Store {
         Ok(v)
     }
 
+    /// Writes how many decisions wait to be sent next to the store file (`<db>.queued`,
+    /// a bare number). It is the one fact about an encrypted store that must outlive
+    /// its key: a store whose key is lost can then say how many decisions were lost
+    /// with it ([`super::cipher::StoreRecovery`]). Only the count, no ids: nothing of
+    /// the approvals leaves the encrypted pages. Best effort: a failure is logged.
+    fn note_queued_count(&self) {
+        let Some(db) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return; // in memory
+        };
+        let file = super::cipher::queued_count_file(std::path::Path::new(db));
+        let written = self
+            .outbox_active_count()
+            .and_then(|n| Ok(std::fs::write(&file, n.to_string())?));
+        if let Err(e) = written {
+            tracing::warn!(file = %file.display(), "could not note the queued count: {e}");
+        }
+    }
+
     pub fn outbox_active_count(&self) -> Result<u64> {
         Ok(self.conn.query_row(
             "SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending')",
@@ -757,6 +776,7 @@ impl Store {
         };
         back_to_server_state(&tx, &id)?;
         tx.commit()?;
+        self.note_queued_count();
         Ok(id)
     }
 
@@ -781,6 +801,7 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.note_queued_count();
         Ok(())
     }
 
@@ -828,6 +849,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         finish_in(&tx, seq, state, error, approval, now)?;
         tx.commit()?;
+        self.note_queued_count();
         Ok(())
     }
 
