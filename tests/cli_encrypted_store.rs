@@ -196,7 +196,11 @@ fn lost_key_moves_the_store_aside_says_so_and_resyncs_after_login() {
     assert!(!moved.is_empty(), "the old store is kept");
     let main = moved
         .iter()
-        .find(|p| !p.to_string_lossy().ends_with("-wal") && !p.to_string_lossy().ends_with("-shm"))
+        .find(|p| {
+            !["-wal", "-shm", ".queued"]
+                .iter()
+                .any(|t| p.to_string_lossy().ends_with(t))
+        })
         .expect("the main file was moved");
     assert!(err.contains(&main.display().to_string()), "{err}");
 

@@ -159,9 +159,14 @@ async fn main() {
                     .await
                     .expect("request");
                 let status = resp.status();
-                resp.bytes().await.expect("body");
+                let body = resp.bytes().await.expect("body");
                 lat.push(t.elapsed());
-                assert_eq!(status, 200, "decision failed");
+                assert_eq!(
+                    status,
+                    200,
+                    "decision failed: {}",
+                    String::from_utf8_lossy(&body)
+                );
             }
             lat
         }));
