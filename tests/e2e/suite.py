@@ -8,6 +8,7 @@ The test acts as a second approver (bob) and as the agent through HTTP.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,7 +36,14 @@ def row_ids(s):
 
 
 def wait_rows(s, pred, what, timeout=15):
-    return s.wait(lambda: (lambda ids: ids if pred(ids) else None)(row_ids(s)), timeout, what)
+    try:
+        return s.wait(lambda: (lambda ids: ids if pred(ids) else None)(row_ids(s)), timeout, what)
+    except AssertionError as e:
+        # What was on screen instead: the rows, the tab and how far the list was scrolled.
+        seen = s.js("const q = document.getElementById('queue'); return {rows: [...document.querySelectorAll("
+                    "'#queue .row[data-id]')].map(r => r.dataset.id), tab: document.querySelector('[aria-selected=true]"
+                    "[id^=tab-]')?.id, scroll: q ? q.scrollTop : null, count: document.getElementById('list-count')?.textContent}")
+        raise AssertionError(f"{e}; on screen: {seen}") from None
 
 
 def text_of(s, css):
@@ -1563,7 +1571,9 @@ def lost_store_key_is_said_in_the_banner(h):
     s = h.session(signed_in=False)
     s.wait(lambda: "could not be opened" in (text_of(s, "#banner") or ""), 20, "the banner to say the store was lost")
     note = text_of(s, "#store-notice")
-    assert "countersign.db.unreadable-" in note and "never sent" in note, note
+    # It says how many queued decisions were lost with it (a count kept beside the store).
+    assert "countersign.db.unreadable-" in note, note
+    assert re.search(r"No decision was waiting to be sent in it|\d+ decisions? queued offline in it", note), note
     assert any(n.startswith("countersign.db.unreadable-") for n in os.listdir(h.home))
     s = h.session()
     wait_rows(s, lambda ids: aid in ids, "the queue refilled from the server")
