@@ -35,6 +35,19 @@ def row_ids(s):
                 ".sort((a, b) => a.dataset.index - b.dataset.index).map(r => r.dataset.id)")
 
 
+def open_tab(s, name):
+    """Clicks a queue tab until it is the selected one. A click that lands while the view
+    is still being rebuilt after Esc (the detail closing) can be lost; the approver sees
+    the tab not switch and clicks again, and so does the test."""
+    def attempt():
+        if s.js("const t = document.getElementById(arguments[0]); return !!t && t.getAttribute('aria-selected') === 'true'",
+                f"tab-{name}"):
+            return True
+        s.click(f"#tab-{name}")
+        return False
+    s.wait(attempt, 20, f"the {name} tab")
+
+
 def wait_rows(s, pred, what, timeout=15):
     try:
         return s.wait(lambda: (lambda ids: ids if pred(ids) else None)(row_ids(s)), timeout, what)
@@ -192,7 +205,7 @@ def filters_and_search_narrow_the_queue(h):
     wait_rows(s, lambda ids: {a1, a2, a3} <= set(ids), "search cleared by Esc")
     assert s.find("#f-search").prop("value") == ""
     # The All tab with a status filter.
-    s.click("#tab-all")
+    open_tab(s, "all")
     s.wait_css("#f-status")
     status, body = h.server.http("POST", f"/approvals/{a3}/deny", body={"reason": "not now"})
     assert status == 200, (status, body)
@@ -273,7 +286,7 @@ def the_history_says_which_device_signed_each_decision(h):
     a = wait_server(h, signed, "approved")
     assert a["decision"]["receipt"]["alg"] == "ed25519", a["decision"]
     s.keys("\ue00c")
-    s.click("#tab-all")
+    open_tab(s, "all")
     open_detail(s, signed)
     s.wait(lambda: "signed on Countersign on" in (text_of(s, "#detail-history") or ""), 20, "signed in the history")
     assert "unsigned" not in text_of(s, "#detail-history")
@@ -297,7 +310,7 @@ def a_quorum_approval_waits_for_others_then_changes_in_place(h):
     # Not pending for me any more: under All, the "Waiting for others" filter shows it as 1/2.
     s.keys("\ue00c")
     s.wait_css("#queue")
-    s.click("#tab-all")
+    open_tab(s, "all")
     s.wait_css("#f-status")
     select_value(s, "#f-status", "waiting")
     wait_rows(s, lambda ids: ids == [aid], f"only {aid} waiting for others")
@@ -447,7 +460,7 @@ def offline_part(h, s, aid):
     s.click("#confirm-ok")
     s.wait(lambda: text_of(s, "#detail-id") != aid, 15, f"moved on from {aid}")
     s.click("#back")
-    s.click("#tab-all")
+    open_tab(s, "all")
     s.wait(lambda: "Queued approve" in (text_of(s, f'#queue .row[data-id="{aid}"]') or ""), 10, "queued marker")
     s.click("#nav-outbox")
     s.wait(lambda: aid in s.find("#outbox-list").text, 10, "outbox entry")
@@ -488,7 +501,7 @@ def the_all_tab_reaches_the_oldest_of_3000_approvals_by_scrolling(h):
     time.sleep(0.01)  # strictly older than the rest
     create_many(h, ids[1:], agent=tag, summary="history")
     s = h.session()
-    s.click("#tab-all")
+    open_tab(s, "all")
     s.wait(lambda: tag in s.js("return [...document.querySelectorAll('#f-agent option')].map(o => o.value)"),
            60, "the 3000 approvals synced")
     select_value(s, "#f-agent", tag)
@@ -911,7 +924,7 @@ def a_bulk_decision_reports_what_it_skipped(h):
     h.server.create(fine, summary=f"{tag} fine")
     h.server.create(short, summary=f"{tag} short", expires_in_secs=6)
     s = h.session()
-    s.click("#tab-all")
+    open_tab(s, "all")
     set_search(s, tag)
     wait_rows(s, lambda ids: {short, fine} <= set(ids), "both rows")
     s.click(f'#queue .row[data-id="{short}"] .row-check')
@@ -999,7 +1012,7 @@ def an_approved_action_that_fails_shows_its_outcome_and_notifies_once(h):
     create_request(h, aid, agent, "db:migrate", {"migration": "0042_add_index"}, summary="Run migration 0042")
     approve_as_bob(h, aid, "window agreed")
     s = h.session()
-    s.click("#tab-all")
+    open_tab(s, "all")
     wait_rows(s, lambda ids: aid in ids, "the approved row")
     mark = f'#queue .row[data-id="{aid}"] .outcome-mark'
     s.wait(lambda: s.js("const e = document.querySelector(arguments[0]); return e && e.dataset.outcome", mark) == "waiting",
@@ -1367,7 +1380,7 @@ def axe_every_view(h, theme):
     s.click("#confirm-cancel")
     s.wait(lambda: not s.js("return document.getElementById('confirm').open"), 5, "the dialog to close")
 
-    s.click("#tab-all")
+    open_tab(s, "all")
     s.wait_css("#f-status")
     s.wait(lambda: "deploy-bot" in s.js("return [...document.querySelectorAll('#f-agent option')].map(o => o.value)"),
            15, "the agent among the filter values")
