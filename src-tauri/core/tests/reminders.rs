@@ -88,7 +88,10 @@ fn the_digest_fires_once_per_slot_and_not_again_after_a_restart() {
         .earliest()
         .unwrap()
         .with_timezone(&Utc);
-    let offset = Arc::new(AtomicI64::new((noon - Utc::now()).num_seconds()));
+    // Whole seconds truncate toward zero: before noon UTC the offset is positive and
+    // would put the clock a fraction of a second *before* noon (and 11 h later before
+    // 23:00, so the evening slot is not due yet). One more second keeps it just after.
+    let offset = Arc::new(AtomicI64::new((noon - Utc::now()).num_seconds() + 1));
     let digests = |e: &Engine| {
         e.plan_notifications()
             .unwrap()
@@ -128,7 +131,7 @@ fn the_digest_fires_once_per_slot_and_not_again_after_a_restart() {
     // At 23:00 the second slot comes, once.
     offset.fetch_add(11 * 3600, Ordering::SeqCst);
     let d = digests(&engine);
-    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d.len(), 1, "{d:?} at {}", engine.now());
     engine.mark_announced(&d).unwrap();
     assert!(digests(&engine).is_empty());
 }
