@@ -124,6 +124,26 @@ pub struct Expected<'a> {
     pub reason: Option<&'a str>,
 }
 
+impl<'a> Expected<'a> {
+    /// What a receipt for this decision on `approval` must say: its org, id and
+    /// parameters, and the decision's kind, notes and reason.
+    pub fn for_approval(
+        approval: &'a crate::Approval,
+        kind: DecisionKind,
+        notes: Option<&'a str>,
+        reason: Option<&'a str>,
+    ) -> Self {
+        Expected {
+            org_id: &approval.org_id,
+            approval_id: &approval.id,
+            kind,
+            params: &approval.params,
+            notes,
+            reason,
+        }
+    }
+}
+
 impl ReceiptSigned {
     /// The `signed` part for a decision on `expected`, made at `decided_at`
     /// (truncated to milliseconds: the wire form).

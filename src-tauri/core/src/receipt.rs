@@ -60,14 +60,7 @@ impl DeviceKey {
         reason: Option<&str>,
         decided_at: DateTime<Utc>,
     ) -> Result<Receipt> {
-        let expected = Expected {
-            org_id: &approval.org_id,
-            approval_id: &approval.id,
-            kind,
-            params: &approval.params,
-            notes,
-            reason,
-        };
+        let expected = Expected::for_approval(approval, kind, notes, reason);
         Receipt::sign(
             &self.secret()?,
             &self.key_id,
@@ -290,14 +283,7 @@ pub fn verify_offline(
         Some(d) => (d.kind, d.notes.as_deref(), d.reason.as_deref()),
         None => (s.kind, s.notes.as_deref(), s.reason.as_deref()),
     };
-    let expected = Expected {
-        org_id: &approval.org_id,
-        approval_id: &approval.id,
-        kind,
-        params: &approval.params,
-        notes,
-        reason,
-    };
+    let expected = Expected::for_approval(approval, kind, notes, reason);
     receipt
         .check_matches(&expected)
         .map_err(|e| OfflineFailure::Mismatch(e.to_string()))?;
