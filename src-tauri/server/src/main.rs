@@ -1,5 +1,6 @@
 //! `countersign-server`: the reference approvals server.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,7 +98,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say(&mut std::io::stderr(), &format!("error: {e:#}\n"));
             ExitCode::FAILURE
         }
     }
@@ -107,11 +108,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::VerifyAudit { db }) => match countersign_server::verify_audit(&db)? {
             Verification::Ok { entries } => {
-                println!("audit chain OK: {entries} entries");
+                say(
+                    &mut std::io::stdout(),
+                    &format!("audit chain OK: {entries} entries\n"),
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Verification::Broken { seq, problem } => {
-                println!("audit chain BROKEN at seq {seq}: {problem}");
+                say(
+                    &mut std::io::stdout(),
+                    &format!("audit chain BROKEN at seq {seq}: {problem}\n"),
+                );
                 Ok(ExitCode::from(2))
             }
         },
@@ -126,7 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 RoleArg::Agent => Role::Agent,
             };
             let token = countersign_server::add_token(&db, &org, role, &subject)?;
-            println!("{token}");
+            say(&mut std::io::stdout(), &format!("{token}\n"));
             Ok(ExitCode::SUCCESS)
         }
         None => serve(cli),
@@ -149,30 +156,45 @@ fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
         ..ServerConfig::new(cli.addr, "")
     };
     if config.plain_http_beyond_loopback() {
-        eprintln!("{}", plain_http_warning(config.addr));
+        say(
+            &mut std::io::stderr(),
+            &format!("{}\n", plain_http_warning(config.addr)),
+        );
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let demo_mode = config.demo;
         let server = spawn(config).await?;
+        let mut banner = String::new();
         if demo_mode {
-            println!("countersign-server demo on {}", server.base_url());
-            println!("  org:      {}", demo::DEMO_ORG);
+            banner += &format!("countersign-server demo on {}\n", server.base_url());
+            banner += &format!("  org:      {}\n", demo::DEMO_ORG);
             for (token, subject, role) in demo::tokens() {
                 let role = match role {
                     Role::Approver => "approver",
                     Role::Agent => "agent",
                 };
-                println!("  {role:<8}  {token}  ({subject})");
+                banner += &format!("  {role:<8}  {token}  ({subject})\n");
             }
         } else {
-            println!("countersign-server on {}", server.base_url());
+            banner += &format!("countersign-server on {}\n", server.base_url());
         }
+        say(&mut std::io::stdout(), &banner);
         wait_for_signal().await?;
         tracing::info!("shutting down");
         server.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Writes what the server tells whoever started it. `println!` panics when that reader is
+/// gone (`countersign-server --demo | head -1`, a test that stopped reading after the
+/// address); the lines are a courtesy, serving is the job, so a failed write is logged
+/// (to stderr, which tracing writes without panicking) and otherwise ignored.
+fn say(out: &mut impl Write, text: &str) {
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        tracing::debug!(error = %e, "output not written (reader gone)");
+    }
 }
 
 /// Loud on purpose: the log line alone scrolls by unnoticed.

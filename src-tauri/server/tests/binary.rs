@@ -152,3 +152,56 @@ fn quorum_rules_from_the_command_line() {
     signal(&child, "-TERM");
     assert!(wait_exit(&mut child).success());
 }
+
+/// `countersign-server --demo | head -1`: the reader of stdout goes away before the banner is
+/// written. The server keeps serving (it used to panic in `println!` on EPIPE and exit).
+#[test]
+fn keeps_serving_after_its_stdout_reader_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--demo", "--addr", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("closed.db"))
+        // The failed banner write is logged at debug: the test waits for it rather than
+        // guessing when the banner has been tried.
+        .env("RUST_LOG", "info,countersign_server=debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    // Close the read end before the server has written anything.
+    drop(child.stdout.take());
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    let mut port = None;
+    let mut banner_tried = false;
+    let mut line = String::new();
+    while !(port.is_some() && banner_tried) {
+        line.clear();
+        let n = stderr.read_line(&mut line).expect("stderr readable");
+        assert!(
+            n > 0,
+            "server exited before serving with its stdout closed: {seen:#?}"
+        );
+        if line.contains("countersign-server listening") {
+            let at = line.find("127.0.0.1:").expect("log names the address") + "127.0.0.1:".len();
+            let digits: String = line[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            port = Some(digits);
+        }
+        banner_tried |= line.contains("reader gone");
+        seen.push(line.trim_end().to_string());
+    }
+    // Keep draining stderr so request logs never block the server.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let base = format!("http://127.0.0.1:{}", port.expect("port"));
+    for _ in 0..2 {
+        let health = reqwest::blocking::get(format!("{base}/healthz")).expect("healthz");
+        assert!(health.status().is_success());
+    }
+    assert!(child.try_wait().unwrap().is_none(), "server still running");
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child).success());
+}

@@ -21,9 +21,9 @@ fn client_trusting(ca_pem: &str) -> reqwest::blocking::Client {
 }
 
 /// Reads `child`'s stream line by line until one contains `needle`; all lines read.
-fn read_until(stream: impl std::io::Read, needle: &str) -> (bool, Vec<String>) {
+fn read_until(stream: &mut impl BufRead, needle: &str) -> (bool, Vec<String>) {
     let mut lines = Vec::new();
-    for line in BufReader::new(stream).lines() {
+    for line in stream.lines() {
         let Ok(line) = line else { break };
         let hit = line.contains(needle);
         lines.push(line);
@@ -55,8 +55,12 @@ fn serves_https_with_the_given_certificate() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (found, lines) = read_until(child.stdout.take().unwrap(), "https://");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (found, lines) = read_until(&mut stdout, "https://");
     assert!(found, "banner: {lines:?}");
+    // Keep reading the rest of the banner: a reader that goes away is not what this test is
+    // about (binary.rs covers a closed stdout).
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let url = lines
         .last()
         .unwrap()
@@ -76,7 +80,7 @@ fn serves_https_with_the_given_certificate() {
         .send();
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     stop(child);
-    let (warned, _) = read_until(stderr, "WARNING");
+    let (warned, _) = read_until(&mut BufReader::new(stderr), "WARNING");
     assert!(!warned, "loopback with TLS needs no warning");
 }
 
@@ -129,7 +133,7 @@ fn plain_http_beyond_loopback_prints_a_loud_warning() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (warned, lines) = read_until(child.stderr.take().unwrap(), "WARNING");
+    let (warned, lines) = read_until(&mut BufReader::new(child.stderr.take().unwrap()), "WARNING");
     stop(child);
     assert!(warned, "{lines:?}");
     assert!(lines.last().unwrap().contains("plain HTTP"), "{lines:?}");
