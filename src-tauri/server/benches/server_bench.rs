@@ -82,6 +82,12 @@ fn seed(db: &Db, org: &str, prefix: &str, n: usize) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // `cargo test --all-targets` runs harness-less bench binaries without --bench: a full
+    // run there is minutes of load inside the test suite (and one more thing to flake).
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("server_bench: run with `cargo bench -p countersign-server --bench server_bench`");
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let db_path = dir.path().join("bench.db");
     let db = Db::open(&db_path).expect("db");
