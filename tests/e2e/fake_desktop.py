@@ -3,11 +3,15 @@
 - org.freedesktop.Notifications: records every Notify call (as JSON lines) and, when the
   test asks through org.countersign.Test.Click, emits ActionInvoked like a real server
   does when the user clicks a notification;
+- a monitor of the bus's AddMatch calls: records when a client subscribes to the
+  notification signals, so a test clicks only once the app can hear the click (a signal
+  sent before the app's match rule is in place is lost, as on a real desktop);
 - org.kde.StatusNotifierWatcher: lets the app's tray icon (libayatana-appindicator)
   register, and records where, so the test can read the tray's menu over D-Bus.
 """
 
 import json
+import os
 import sys
 
 import dbus
@@ -30,12 +34,17 @@ class Notifications(dbus.service.Object):
         super().__init__(bus, "/org/freedesktop/Notifications")
         self.next_id = 0
 
-    @dbus.service.method(IFACE, in_signature="susssasa{sv}i", out_signature="u", sender_keyword="sender")
-    def Notify(self, app_name, replaces_id, icon, summary, body, actions, hints, timeout, sender=None):
+    @dbus.service.method(IFACE, in_signature="susssasa{sv}i", out_signature="u", sender_keyword="sender",
+                         async_callbacks=("reply", "error"))
+    def Notify(self, app_name, replaces_id, icon, summary, body, actions, hints, timeout, sender=None,
+               reply=None, error=None):
         self.next_id += 1
-        record(type="notify", id=self.next_id, app_name=str(app_name), summary=str(summary), body=str(body),
+        nid = self.next_id
+        # Reply first, record after: a test that sees the record may click at once, and the
+        # app must already hold the id by then (the reply leaves before any later signal).
+        reply(dbus.UInt32(nid))
+        record(type="notify", id=nid, app_name=str(app_name), summary=str(summary), body=str(body),
                actions=[str(a) for a in actions], sender=str(sender))
-        return dbus.UInt32(self.next_id)
 
     @dbus.service.method(IFACE, in_signature="", out_signature="as")
     def GetCapabilities(self):
@@ -98,8 +107,31 @@ class Watcher(dbus.service.Object):
         }
 
 
+def watch_subscriptions():
+    """Records every AddMatch for the notification interface, with who sent it.
+
+    A monitor connection only receives: the filter must claim each message, or libdbus
+    answers method calls itself and the bus drops the monitor."""
+    mon = dbus.bus.BusConnection(os.environ["DBUS_SESSION_BUS_ADDRESS"])
+
+    def on_message(_conn, msg):
+        if msg.get_member() == "AddMatch" and msg.get_interface() == "org.freedesktop.DBus":
+            args = msg.get_args_list()
+            rule = str(args[0]) if args else ""
+            if Notifications.IFACE in rule:
+                record(type="subscribed", sender=str(msg.get_sender()), rule=rule)
+        return dbus.lowlevel.HANDLER_RESULT_HANDLED
+
+    mon.add_message_filter(on_message)
+    mon.call_blocking("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.Monitoring",
+                      "BecomeMonitor", "asu",
+                      (["type='method_call',interface='org.freedesktop.DBus',member='AddMatch'"], 0))
+    return mon
+
+
 def main():
     DBusGMainLoop(set_as_default=True)
+    monitor = watch_subscriptions()
     bus = dbus.SessionBus()
     keep = [
         dbus.service.BusName("org.freedesktop.Notifications", bus),
@@ -108,7 +140,7 @@ def main():
     objs = [Notifications(bus), Watcher(bus)]
     record(type="ready")
     GLib.MainLoop().run()
-    del keep, objs
+    del keep, objs, monitor
 
 
 if __name__ == "__main__":

@@ -249,8 +249,19 @@ class Desktop:
         self.proc.terminate()
         self.proc.wait(10)
 
-    def click(self, nid, action="default"):
+    def click(self, nid, action="default", timeout=20):
+        """Clicks notification `nid` once the app listens for its signals: the app subscribes
+        after the Notify reply, and a click before that is lost (as it would be for a person)."""
         import dbus
+        notes = [r for r in self.records("notify") if r["id"] == nid]
+        assert notes, f"no notification {nid} to click"
+        sender = notes[-1]["sender"]
+        deadline = time.time() + timeout
+        # The last rule notify-rust adds (or one for the whole interface).
+        while not any(r["sender"] == sender and ("NotificationClosed" in r["rule"] or "member=" not in r["rule"])
+                      for r in self.records("subscribed")):
+            assert time.time() < deadline, f"the app never subscribed to notification {nid}'s signals"
+            time.sleep(0.05)
         bus = dbus.SessionBus()
         obj = bus.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
         obj.Click(dbus.UInt32(nid), action, dbus_interface="org.countersign.Test")
