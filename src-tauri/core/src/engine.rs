@@ -798,6 +798,27 @@ impl Engine {
         .await
     }
 
+    /// Before deciding `ids`: those this device's clock alone calls expired are asked
+    /// about on the server, which decides what has expired while it can be reached. Its
+    /// answer also measures the device clock again, so a clock that jumped since the last
+    /// answer (the offset kept from before the jump is wrong by the jump) stops refusing
+    /// valid decisions. Unreachable, the local check stands in: errors are only logged.
+    pub async fn ask_server_about_expired(&self, ids: &[String]) {
+        if self.client().is_err() {
+            return;
+        }
+        for id in ids {
+            let locally_expired = self.detail(id).is_ok_and(|d| d.locally_expired);
+            if !locally_expired {
+                continue;
+            }
+            if let Err(e) = self.refresh_detail(id).await {
+                tracing::info!(approval = %id, error = %e, "server not asked about expiry; the local clock decides");
+                return;
+            }
+        }
+    }
+
     // ----------------------------------------------------------------- actions
 
     pub fn decide_approve(&self, id: &str, notes: Option<&str>) -> Result<Queued> {

@@ -3,8 +3,17 @@
 //! and the notification planner read the server's time as this device best knows
 //! it: the local clock plus an offset estimated from the `Date` header of every
 //! answer, smoothed, and persisted so it holds offline and across restarts.
+//!
+//! Between answers the device clock can jump (a wrong NTP answer, someone setting it):
+//! the offset measured before the jump is then wrong by the jump. Each answer is also
+//! pinned to the monotonic clock, so when the device clock has moved more than the
+//! monotonic clock since the last answer, the estimate is the server's time at that
+//! answer plus the monotonic time elapsed, and the jumped clock is ignored until the
+//! next answer measures it again.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -23,18 +32,38 @@ const DEADBAND_MS: i64 = 1_000;
 /// Answers slower than this say little about when the server wrote its `Date`.
 const MAX_RTT_MS: i64 = 10_000;
 
+/// A monotonic clock; replaceable so tests can hold it still while the wall clock jumps.
+pub type Monotonic = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// The last answer, on both clocks.
+#[derive(Clone, Copy)]
+struct Anchor {
+    at: Instant,
+    local: DateTime<Utc>,
+    server: DateTime<Utc>,
+}
+
 pub struct ServerClock {
     local: Clock,
+    monotonic: Monotonic,
     offset_ms: AtomicI64,
     known: AtomicBool,
+    /// Only answers in this process: an `Instant` means nothing across restarts.
+    anchor: Mutex<Option<Anchor>>,
 }
 
 impl ServerClock {
     pub fn new(local: Clock) -> Self {
+        Self::with_monotonic(local, Arc::new(Instant::now))
+    }
+
+    pub fn with_monotonic(local: Clock, monotonic: Monotonic) -> Self {
         ServerClock {
             local,
+            monotonic,
             offset_ms: AtomicI64::new(0),
             known: AtomicBool::new(false),
+            anchor: Mutex::new(None),
         }
     }
 
@@ -45,7 +74,22 @@ impl ServerClock {
 
     /// The server's time as estimated (the local clock until a first answer).
     pub fn now(&self) -> DateTime<Utc> {
-        self.local_now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        let local = self.local_now();
+        let by_offset = local + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed));
+        let Some(a) = *self.anchor.lock().unwrap_or_else(PoisonError::into_inner) else {
+            return by_offset;
+        };
+        let elapsed = (self.monotonic)().saturating_duration_since(a.at);
+        let Ok(elapsed) = Duration::from_std(elapsed) else {
+            return by_offset;
+        };
+        // NTP slews the clock by milliseconds; more than JUMP_MS of disagreement is the
+        // device clock being set, and the time since the answer is the monotonic one.
+        if ((local - a.local) - elapsed).num_milliseconds().abs() > JUMP_MS {
+            a.server + elapsed
+        } else {
+            by_offset
+        }
     }
 
     /// Server minus local, in milliseconds, once estimated.
@@ -74,12 +118,17 @@ impl ServerClock {
         let local_mid = sent + Duration::milliseconds(rtt / 2);
         let sample = (server_mid - local_mid).num_milliseconds();
         let next = match self.offset_ms() {
-            Some(cur) if (sample - cur).abs() <= DEADBAND_MS => return,
+            Some(cur) if (sample - cur).abs() <= DEADBAND_MS => cur,
             Some(cur) if (sample - cur).abs() <= JUMP_MS => cur + (sample - cur) / 4,
             _ => sample,
         };
         self.offset_ms.store(next, Ordering::Relaxed);
         self.known.store(true, Ordering::Relaxed);
+        *self.anchor.lock().unwrap_or_else(PoisonError::into_inner) = Some(Anchor {
+            at: (self.monotonic)(),
+            local: received,
+            server: received + Duration::milliseconds(next),
+        });
     }
 }
 
@@ -93,7 +142,6 @@ pub fn parse_http_date(v: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn estimates_smooths_and_jumps() {
@@ -122,6 +170,52 @@ mod tests {
         // A jump (the local clock was fixed) replaces the estimate.
         c.observe(t0, t0 + Duration::milliseconds(100), t0);
         assert!(c.offset_ms().unwrap().abs() < 1000);
+    }
+
+    /// The device clock jumps 23 h ahead after an answer: the estimate follows the
+    /// monotonic clock, not the jump, until the next answer measures the new offset.
+    #[test]
+    fn a_wall_clock_jump_after_an_answer_is_not_taken_for_elapsed_time() {
+        use std::sync::atomic::AtomicU64;
+        let t0 = Utc::now();
+        let jump_s = Arc::new(AtomicI64::new(0));
+        let mono_ms = Arc::new(AtomicU64::new(0));
+        let base = Instant::now();
+        let local: Clock = {
+            let jump_s = jump_s.clone();
+            let mono_ms = mono_ms.clone();
+            Arc::new(move || {
+                t0 + Duration::milliseconds(mono_ms.load(Ordering::SeqCst) as i64)
+                    + Duration::seconds(jump_s.load(Ordering::SeqCst))
+            })
+        };
+        let monotonic: Monotonic = {
+            let mono_ms = mono_ms.clone();
+            Arc::new(move || {
+                base + std::time::Duration::from_millis(mono_ms.load(Ordering::SeqCst))
+            })
+        };
+        let c = ServerClock::with_monotonic(local, monotonic);
+        // The device clock is right: the server's Date says the same second.
+        c.observe(t0, t0 + Duration::milliseconds(100), t0);
+        let at_answer = c.now();
+        // A minute passes on both clocks: the estimate moves a minute.
+        mono_ms.store(60_000, Ordering::SeqCst);
+        assert_eq!((c.now() - at_answer).num_seconds(), 60);
+        // The device clock jumps 23 h: the estimate still moved a minute (and a second).
+        jump_s.store(23 * 3600, Ordering::SeqCst);
+        mono_ms.store(61_000, Ordering::SeqCst);
+        assert_eq!((c.now() - at_answer).num_seconds(), 61);
+        // The next answer measures the jumped clock: offset -23 h, the same estimate.
+        let local_now = c.local_now();
+        c.observe(local_now, local_now, t0 + Duration::seconds(61));
+        assert!((c.offset_ms().unwrap() + 23 * 3_600_000).abs() < 1_000);
+        assert!(
+            (c.now() - at_answer - Duration::seconds(61))
+                .num_milliseconds()
+                .abs()
+                < 1_000
+        );
     }
 
     #[test]

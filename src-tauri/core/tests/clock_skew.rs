@@ -92,3 +92,53 @@ async fn a_clock_two_days_slow_does_not_show_an_expired_approval_as_pending_even
     assert!(q.entries.is_empty());
     assert_eq!(q.skipped[0].1, "expired");
 }
+
+/// Signed in and synced with a right clock, then the device clock jumps 23 hours ahead
+/// (a wrong NTP answer, someone setting it). Approvals with 22 hours left are still
+/// decided: in the running engine the time since the last answer counts, not the jump;
+/// in a process started after the jump (the CLI), whose stored offset is from before it,
+/// the server is asked before the local clock may refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_that_jumps_a_day_ahead_after_syncing_does_not_refuse_a_valid_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let base = server.url();
+    let running = create_approval(&base, "22 hours left, app open", Some(22 * 3600)).await;
+    let later = create_approval(&base, "22 hours left, CLI after", Some(22 * 3600)).await;
+    let home = dir.path().join("client");
+    let jump = Arc::new(AtomicI64::new(0));
+    let engine = engine_at(&home, &base, options(jump.clone())).await;
+    engine.sync_now().await.unwrap();
+    assert!(pending_ids(&engine).contains(&running.id));
+
+    jump.store(23 * 3600, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (engine.now() - chrono::Utc::now()).num_seconds().abs() <= 2,
+        "the jump is not time passing: {}",
+        engine.now()
+    );
+    assert!(pending_ids(&engine).contains(&running.id));
+    let q = engine.decide_approve(&running.id, None).unwrap();
+    assert_eq!(q.entries.len(), 1, "refused: {:?}", q.skipped);
+    assert_eq!(engine.push_now().await.unwrap().delivered, 1);
+    assert_eq!(
+        server_approval(&base, &running.id).await.status,
+        ApprovalStatus::Approved
+    );
+    drop(engine);
+
+    let cli = Engine::open_with(&home, options(jump.clone())).unwrap();
+    assert!(
+        cli.detail(&later.id).unwrap().locally_expired,
+        "the offset from before the jump makes it look expired"
+    );
+    cli.ask_server_about_expired(std::slice::from_ref(&later.id))
+        .await;
+    let q = cli.decide_approve(&later.id, None).unwrap();
+    assert_eq!(q.entries.len(), 1, "refused: {:?}", q.skipped);
+    assert_eq!(cli.push_now().await.unwrap().delivered, 1);
+    assert_eq!(
+        server_approval(&base, &later.id).await.status,
+        ApprovalStatus::Approved
+    );
+}

@@ -582,6 +582,7 @@ async fn decide(
         .cloned()
         .collect();
     let mut skips = fetch_unknown(engine, &ids).await?;
+    engine.ask_server_about_expired(&ids).await;
     let wanted: Vec<String> = ids
         .iter()
         .filter(|id| !skips.iter().any(|s| &s.id == *id))
