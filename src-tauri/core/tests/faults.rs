@@ -140,7 +140,15 @@ async fn without_an_event_stream_the_loop_falls_back_to_polling() {
     let engine = engine_at(&dir.path().join("client"), &proxy.url(), opts).await;
     let mut events = engine.subscribe();
     let bg = engine.start();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Online after its first pull: with no event stream, only a later poll can find
+    // what is created from here on.
+    let online = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while engine.conn_state() != countersign_core::ConnState::Online {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(online.is_ok(), "never online: {:?}", engine.conn_state());
     let created = create_approval(&base, "found by polling", None).await;
     let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {

@@ -93,7 +93,14 @@ async fn event_stream_delivers_new_approvals_without_polling() {
     })
     .await;
     assert!(online.is_ok(), "engine never came online");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...and the event stream is open on the server (Online comes with the first pull).
+    let listening = tokio::time::timeout(Duration::from_secs(10), async {
+        while server.running.as_ref().unwrap().change_listeners() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(listening.is_ok(), "the event stream never opened");
     let created = create_approval(&base, "live one", None).await;
     let got = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -241,11 +248,18 @@ async fn queued_decision_on_an_approval_that_expired_meanwhile_is_never_sent() {
     let server = Server::start(dir.path()).await;
     let base = server.url();
     let short = create_approval(&base, "expires quickly", Some(2)).await;
-    let engine = engine(&dir.path().join("client"), &base).await;
+    let device_clock = Arc::new(AtomicI64::new(0));
+    let engine = engine_at(
+        &dir.path().join("client"),
+        &base,
+        options(device_clock.clone()),
+    )
+    .await;
     engine.sync_now().await.unwrap();
     engine.decide_approve(&short.id, Some("too late")).unwrap();
-    // Offline for longer than the approval lives.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Offline for longer than the approval lives: the device clock moves 3 s on (the
+    // server's, real, runs on, so the sync below sees it expired or about to).
+    device_clock.store(3, std::sync::atomic::Ordering::SeqCst);
     // Shown as expired locally, even before talking to the server.
     let d = engine.detail(&short.id).unwrap();
     assert_eq!(d.status, ApprovalStatus::Expired);

@@ -51,6 +51,7 @@ pub struct RunningServer {
     tls: bool,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    changes: broadcast::Sender<db::Change>,
 }
 
 impl RunningServer {
@@ -63,6 +64,12 @@ impl RunningServer {
     pub fn base_url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// Requests waiting for changes right now (event streams and long-polls): a test
+    /// waits for its client to be listening instead of sleeping a guess.
+    pub fn change_listeners(&self) -> usize {
+        self.changes.receiver_count()
     }
 
     /// Stops accepting, ends event streams and long-polls, lets in-flight requests
@@ -144,6 +151,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         tls: is_tls,
         shutdown: shutdown_tx,
         tasks,
+        changes: state.changes.clone(),
     })
 }
 

@@ -16,9 +16,13 @@ async fn an_expired_approval_cannot_be_decided_or_executed() {
     let t = TestServer::start_with(|c| c.sweep_interval = Duration::from_secs(3600)).await;
     t.create(new_request("appr-e1", json!({"expires_in_secs": 1})))
         .await;
-    t.create(new_request("appr-e2", json!({"expires_in_secs": 1})))
+    let last = t
+        .create(new_request("appr-e2", json!({"expires_in_secs": 1})))
         .await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Until both are past their expiry on the clock the server reads.
+    while chrono::Utc::now() <= last.expires_at {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (s, body) = t.post(ALICE, "/appr-e1/approve", json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body), "expired");
@@ -54,8 +58,12 @@ async fn the_sweeper_expires_without_any_read() {
         )
         .unwrap()
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(read().0, "pending", "not before its expiry");
+    // Not before its expiry: judged only when the read is known to precede it (a slow
+    // machine may get here after the expiry, and then the row may rightly be expired).
+    let early = read();
+    if chrono::Utc::now() < a.expires_at {
+        assert_eq!(early.0, "pending", "not before its expiry");
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let (status, seq) = loop {
         let row = read();
@@ -80,7 +88,15 @@ async fn long_poll_returns_when_decided() {
         assert_eq!(resp.status(), StatusCode::OK);
         resp.json::<Approval>().await.unwrap()
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The long-poll is listening for changes before the decision is made.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while t.server.as_ref().expect("running").change_listeners() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the long-poll never started waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(!waiter.is_finished(), "still waiting while pending");
     t.post(BOB, "/appr-w1/deny", json!({"reason": "not now"}))
         .await;
