@@ -36,16 +36,13 @@ def row_ids(s):
 
 
 def open_tab(s, name):
-    """Clicks a queue tab until it is the selected one. A click that lands while the view
-    is still being rebuilt after Esc (the detail closing) can be lost; the approver sees
-    the tab not switch and clicks again, and so does the test."""
-    def attempt():
-        if s.js("const t = document.getElementById(arguments[0]); return !!t && t.getAttribute('aria-selected') === 'true'",
-                f"tab-{name}"):
-            return True
-        s.click(f"#tab-{name}")
-        return False
-    s.wait(attempt, 20, f"the {name} tab")
+    """Clicks a queue tab once; it must be the selected one after. (It used to click until
+    selected: the status banner appeared and vanished above the view, moving the tab
+    under the pointer. The strip now keeps its height, so one click lands.)"""
+    s.click(f"#tab-{name}")
+    s.wait(lambda: s.js("const t = document.getElementById(arguments[0]);"
+                        " return !!t && t.getAttribute('aria-selected') === 'true'", f"tab-{name}"),
+           10, f"the {name} tab selected by one click")
 
 
 def wait_rows(s, pred, what, timeout=15):
@@ -379,6 +376,100 @@ def approve_and_deny_reach_the_server(h):
     confirm(s)
     a = wait_server(h, a2, "denied")
     assert a["decision"]["reason"] == "Not approved during code freeze", a["decision"]
+
+
+# Records, on every change of the status banner or the view, where the controls a pointer
+# aims at are: the queue's first row and its tabs and search, the detail's decision buttons.
+STEADY_RECORDER = """
+const place = (e) => { const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.top)]; };
+const note = () => {
+  const view = document.getElementById('view');
+  const detail = document.getElementById('detail-id');
+  const where = view.dataset.view === 'detail' ? `detail:${detail ? detail.textContent : ''}` : view.dataset.view;
+  const at = {};
+  const rows = [...document.querySelectorAll('#queue .row')].sort((a, b) => a.dataset.index - b.dataset.index);
+  if (rows.length) at['first row'] = place(rows[0]);
+  for (const sel of ['#tab-pending', '#tab-all', '#f-search', '#approve', '#deny']) {
+    const e = document.querySelector(sel);
+    if (e) at[sel] = place(e);
+  }
+  window.__steady.push({where, banner: document.getElementById('banner').textContent, at});
+};
+window.__steady = [];
+const watch = new MutationObserver(note);
+watch.observe(document.getElementById('banner'), {childList: true, subtree: true, characterData: true});
+watch.observe(document.getElementById('view'), {childList: true, subtree: true});
+note();
+"""
+
+
+def steady_marks(s):
+    return s.js("return window.__steady")
+
+
+@test
+def nothing_moves_under_the_pointer_while_the_app_goes_offline_syncs_and_sends(h):
+    """The status banner fills and empties (offline, back online and syncing, a decision
+    held for its undo window then sent) and approvals arrive; the queue's first row, the
+    tabs and the decision buttons stay where they were, and clicks made meanwhile open
+    what they aimed at."""
+    tag = f"steady-{os.getpid()}"
+    a, b, c = (h.uid("steady") for _ in range(3))
+    for aid in (a, b, c):
+        h.server.create(aid, agent=tag, summary=f"{tag} row")
+    s = h.session()
+    wait_rows(s, lambda ids: {a, b, c} <= set(ids), "the rows")
+    s.js(STEADY_RECORDER)
+    state = lambda: s.js("return document.getElementById('conn').dataset.state")  # noqa: E731
+    try:
+        # Offline: the banner fills while a row is clicked.
+        h.proxy.set_mode("refuse")
+        s.click("#sync-now")
+        open_detail(s, a)
+        s.wait(lambda: state() == "offline", 30, "offline state")
+        s.keys("\ue00c")
+        open_detail(s, b)
+        s.keys("\ue00c")
+    finally:
+        h.proxy.set_mode("pass")
+    # Back online (syncing, then online): clicks meanwhile.
+    s.click("#retry")
+    open_detail(s, c)
+    s.wait(lambda: state() == "online", 30, "online again")
+    s.keys("\ue00c")
+    # Arrivals while tabs are clicked.
+    d, e = h.uid("steady"), h.uid("steady")
+    for aid in (d, e):
+        h.server.create(aid, agent=tag, summary=f"{tag} arrival")
+    open_tab(s, "all")
+    open_tab(s, "pending")
+    wait_rows(s, lambda ids: {d, e} <= set(ids), "the arrivals")
+    # A decision held for the undo window ("1 decision waiting to be sent"), then sent,
+    # while another approval is opened and shown.
+    open_detail(s, a)
+    s.click("#approve")
+    confirm(s)
+    s.wait(lambda: text_of(s, "#detail-id") not in ("", a), 15, "the next approval")
+    s.keys("\ue00c")
+    open_detail(s, b)
+    wait_server(h, a, "approved")
+    s.wait(lambda: state() == "online" and not (text_of(s, "#banner") or "").strip(), 20, "the banner to empty")
+
+    marks = steady_marks(s)
+    banners = {m["banner"].strip() for m in marks}
+    for said in ("Offline", "waiting to be sent"):
+        assert any(said in t for t in banners), f"never saw the banner say {said!r}: {banners}"
+    assert "" in banners, banners
+    places = {}
+    for m in marks:
+        for what, at in m["at"].items():
+            places.setdefault((m["where"], what), []).append((tuple(at), m["banner"].strip()[:40]))
+    moved = {k: sorted(set(v)) for k, v in places.items() if len({p for p, _ in v}) > 1}
+    assert not moved, "moved while the banner changed:\n  " + "\n  ".join(f"{k}: {v}" for k, v in moved.items())
+    for (where, what), seen in sorted(places.items()):
+        if where.startswith("approvals") or what == "#approve":
+            print(f"    {where} {what}: {seen[0][0]} over {len(seen)} samples, banner from "
+                  f"{min(t for _, t in seen) or '(empty)'!r} to {max(t for _, t in seen)!r}")
 
 
 @test
@@ -1107,6 +1198,12 @@ def notification_for(h, before, pred, what, timeout=30):
                     timeout, what)
 
 
+def cached_ids(h, status, agent):
+    """Ids of the cached approvals with `status` from `agent`, read from the store alone."""
+    page = json.loads(h.cli("queue", "--status", status, "--agent", agent, "--json").stdout)
+    return [a["id"] for a in page["items"]]
+
+
 def set_approve_from_notification(s, on):
     s.click("#nav-settings")
     s.wait_css("#set-approve-notif")
@@ -1178,7 +1275,9 @@ def approve_from_a_notification_goes_through_the_outbox(h):
                               "the second notification")
         status, body = h.server.http("POST", f"/approvals/{gone}/deny", body={"reason": "bob said no"})
         assert status == 200, (status, body)
-        wait_for(lambda: "denied" in h.cli("show", gone, "--json").stdout, 20, "the app's cache to see bob's deny")
+        # `queue` reads the cache only (`show` would fetch from the server and write what it got
+        # into the cache, so waiting on it passed at once whatever the app had synced).
+        wait_for(lambda: gone in cached_ids(h, "denied", agent), 20, "the app's cache to see bob's deny")
         mark = len(h.desktop.records("notify"))
         h.desktop.click(n2["id"], "approve")
         why = notification_for(h, mark, lambda r: r["summary"].startswith("Nothing was approved"),

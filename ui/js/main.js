@@ -191,9 +191,14 @@ function paintBanner() {
     b.dataset.sig = sig;
     clear(b);
     b.className = `banner ${kind}`.trim();
-    b.title = message;
-    b.append(...pieces);
-    b.hidden = pieces.length === 0;
+    // One line in a strip of reserved height (ui/css/app.css): filled or emptied, never
+    // shown or hidden, so the view below keeps its place. The words may be cut short;
+    // the tooltip has them whole.
+    const buttons = pieces.filter((p) => p instanceof HTMLButtonElement);
+    const text = h("span", { class: "banner-text" }, ...pieces.filter((p) => !buttons.includes(/** @type {any} */ (p))));
+    b.title = message || text.textContent || "";
+    b.append(text, ...buttons);
+    b.dataset.empty = String(pieces.length === 0);
   }
 
   announceStatus(statusWords(conn, failed));
