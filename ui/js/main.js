@@ -47,13 +47,19 @@ async function renderNow() {
     try { await loadQueue(); } catch (e) { toast(/** @type {any} */ (e).message, "error"); }
   }
   const focusId = document.activeElement && document.activeElement.id;
+  const name = state.view === "approvals" ? `approvals-${state.tab}` : state.view;
+  // The same view repainted (the outbox after a delivery, the same detail) stays where
+  // the approver had scrolled it: content must not move under the pointer by itself.
+  const keepScroll = view.dataset.view === name && view.dataset.detail === (state.view === "detail" ? state.detailId || "" : "");
+  const scrolled = keepScroll ? view.scrollTop : 0;
   clear(view);
   view.append(next);
   // The queue scrolls inside its own list; every other view scrolls the page, from the top.
   view.classList.toggle("view-fixed", isQueue);
-  view.scrollTop = 0;
+  view.scrollTop = scrolled;
   if (isQueue) renderQueue(next);
-  view.dataset.view = state.view === "approvals" ? `approvals-${state.tab}` : state.view;
+  view.dataset.view = name;
+  view.dataset.detail = state.view === "detail" ? state.detailId || "" : "";
   if (focusId && state.view !== "detail") document.getElementById(focusId)?.focus();
 }
 
