@@ -432,8 +432,9 @@ def nothing_moves_under_the_pointer_while_the_app_goes_offline_syncs_and_sends(h
         s.keys("\ue00c")
     finally:
         h.proxy.set_mode("pass")
-    # Back online (syncing, then online): clicks meanwhile.
-    s.click("#retry")
+    # Back online (syncing, then online): clicks meanwhile. (Sync now, not the banner's
+    # Retry: the loop's own retry may reconnect first and take that button away.)
+    s.click("#sync-now")
     open_detail(s, c)
     s.wait(lambda: state() == "online", 30, "online again")
     s.keys("\ue00c")
