@@ -469,8 +469,8 @@ def nothing_moves_under_the_pointer_while_the_app_goes_offline_syncs_and_sends(h
     assert not moved, "moved while the banner changed:\n  " + "\n  ".join(f"{k}: {v}" for k, v in moved.items())
     for (where, what), seen in sorted(places.items()):
         if where.startswith("approvals") or what == "#approve":
-            print(f"    {where} {what}: {seen[0][0]} over {len(seen)} samples, banner from "
-                  f"{min(t for _, t in seen) or '(empty)'!r} to {max(t for _, t in seen)!r}")
+            texts = sorted({t[:24] or "(empty)" for _, t in seen})
+            print(f"    {where} {what}: {seen[0][0]} in all {len(seen)} samples, banner {texts}")
 
 
 @test
