@@ -111,7 +111,11 @@ impl OrgCaller {
     /// Whether this caller may see approvals raised for `agent_id`.
     pub fn may_see(&self, agent_id: &str) -> bool {
         match self.0.role {
-            Role::Agent => self.1.agents().iter().any(|a| a == agent_id),
+            Role::Agent => self
+                .1
+                .agents()
+                .iter()
+                .any(|b| tokens::binding_matches(b, agent_id)),
             Role::Approver => true,
         }
     }

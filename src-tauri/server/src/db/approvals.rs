@@ -98,7 +98,8 @@ pub struct ListFilter {
 }
 
 /// The SQL condition and argument limiting rows to an agent token's bound agent ids
-/// (`agent_id IN` a JSON array, so the statement text does not vary with its length).
+/// (a JSON array of bindings, each matched with `agent_id GLOB binding`, so the
+/// statement text does not vary with its length).
 pub fn scope_clause(scope: Option<&[String]>) -> Result<Option<SqlValue>, ServerError> {
     scope
         .map(|agents| Ok(SqlValue::Text(serde_json::to_string(agents)?)))
@@ -116,7 +117,7 @@ pub fn latest_change_seq_in(
         Some(agents) => Ok(conn
             .prepare_cached(
                 "SELECT MAX(change_seq) FROM approvals WHERE org = ?1
-                 AND agent_id IN (SELECT value FROM json_each(?2))",
+                 AND EXISTS (SELECT 1 FROM json_each(?2) WHERE agent_id GLOB value)",
             )?
             .query_row(rusqlite::params![org, agents], |r| {
                 r.get::<_, Option<i64>>(0)
@@ -149,7 +150,7 @@ pub fn list(
     let mut sql = format!("SELECT {COLUMNS} FROM approvals WHERE org = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(org.to_string())];
     if let Some(agents) = scope_clause(f.scope.as_deref())? {
-        sql.push_str(" AND agent_id IN (SELECT value FROM json_each(?))");
+        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(?) WHERE agent_id GLOB value)");
         args.push(agents);
     }
     if !f.statuses.is_empty() {
@@ -263,7 +264,7 @@ pub fn changes_in(
 ) -> Result<Vec<u8>, ServerError> {
     let tx = conn.unchecked_transaction()?;
     let latest = latest_change_seq_in(&tx, org, scope)?;
-    // NULL selects every agent: `?4 IS NULL OR agent_id IN (...)`.
+    // NULL selects every agent: `?4 IS NULL OR EXISTS (... GLOB ...)`.
     let agents = scope_clause(scope)?.unwrap_or(SqlValue::Null);
     let mut page = PageWriter::new(MAX_PAGE_BYTES);
     let mut next = after;
@@ -271,7 +272,7 @@ pub fn changes_in(
     {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM approvals WHERE org = ?1 AND change_seq > ?2
-             AND (?4 IS NULL OR agent_id IN (SELECT value FROM json_each(?4)))
+             AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) WHERE agent_id GLOB value))
              ORDER BY change_seq LIMIT ?3"
         ))?;
         let mut rows = stmt.query(rusqlite::params![

@@ -120,6 +120,15 @@ pub fn register_with_token(
         if existing.owner != owner || existing.revoked_at.is_some() {
             return Ok(Registered::Taken(key_id));
         }
+        // A key registered before tokens were recorded learns its token on the next
+        // registration (the app registers at every sign-in); a recorded one is kept.
+        if let Some(hash) = token_hash {
+            conn.prepare_cached(
+                "UPDATE devices SET token_hash = ?3
+                 WHERE org = ?1 AND key_id = ?2 AND token_hash IS NULL",
+            )?
+            .execute(params![org, key_id, hash])?;
+        }
         return Ok(Registered::Ok(key_id));
     }
     conn.prepare_cached(

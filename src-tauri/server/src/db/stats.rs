@@ -64,7 +64,7 @@ pub fn stats_in(
                 COALESCE(SUM(decided_at - created_at), 0), COUNT(decided_at)
          FROM approvals
          WHERE org = ?1 AND created_at >= ?2 AND created_at < ?3
-           AND (?4 IS NULL OR agent_id IN (SELECT value FROM json_each(?4)))
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) WHERE agent_id GLOB value))
          GROUP BY agent_id, reason_code, status",
     )?;
     let rows = stmt.query_map(
@@ -132,7 +132,7 @@ fn executions(
     let mut stmt = conn.prepare_cached(
         "SELECT exec_outcome, COUNT(*) FROM approvals
          WHERE org = ?1 AND status = 'approved' AND created_at >= ?2 AND created_at < ?3
-           AND (?4 IS NULL OR agent_id IN (SELECT value FROM json_each(?4)))
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) WHERE agent_id GLOB value))
          GROUP BY exec_outcome",
     )?;
     let rows = stmt.query_map(

@@ -105,21 +105,45 @@ pub fn check_subject(subject: &str) -> Result<(), String> {
 
 /// Agent ids a token is bound to: a lowercase letter or digit, then lowercase letters,
 /// digits and `_ . : / -`, at most [`MAX_AGENT_ID`] characters (the canonical form of
-/// `agent.id`).
+/// `agent.id`). A `*` stands for any run of characters (`deploy-*`; `*` alone: any
+/// agent of the org, for a policy engine that fronts many agents).
 pub fn check_agent_id(id: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '*';
     let mut chars = id.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:/-".contains(c));
+    let first_ok = chars.next().is_some_and(ok_char);
+    let rest_ok = chars.all(|c| ok_char(c) || "_.:/-".contains(c));
     if !first_ok || !rest_ok || id.len() > MAX_AGENT_ID {
         return Err(format!(
             "agent id {id:?} must be 1 to {MAX_AGENT_ID} characters: a lowercase letter or \
-             digit, then lowercase letters, digits and _ . : / -"
+             digit, then lowercase letters, digits and _ . : / - (* for any run of them)"
         ));
     }
     Ok(())
+}
+
+/// Whether a binding (an agent id, `*` standing for any run of characters) covers
+/// `agent_id`. The same rule as the SQL `agent_id GLOB binding` the reads filter with
+/// (bindings hold no other GLOB metacharacter).
+pub fn binding_matches(binding: &str, agent_id: &str) -> bool {
+    let parts: Vec<&str> = binding.split('*').collect();
+    if parts.len() == 1 {
+        return binding == agent_id;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if agent_id.len() < first.len() + last.len()
+        || !agent_id.starts_with(first)
+        || !agent_id.ends_with(last)
+    {
+        return false;
+    }
+    let mut rest = &agent_id[first.len()..agent_id.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Stores a token; returns false when it was already present (left unchanged).
@@ -213,6 +237,9 @@ impl TokenRecord {
     pub fn agents(&self) -> Vec<String> {
         match &self.bound {
             Some(list) if !list.is_empty() => list.clone(),
+            // A subject from before subjects were validated could hold a wildcard;
+            // such a token is bound to nothing rather than to everything.
+            _ if self.owner.subject.contains(['*', '?', '[']) => Vec::new(),
             _ => vec![self.owner.subject.clone()],
         }
     }
@@ -381,9 +408,22 @@ mod tests {
     fn agent_ids_are_canonical() {
         assert!(check_agent_id("deploy-bot").is_ok());
         assert!(check_agent_id("ns/bot:1.2_x").is_ok());
-        for bad in ["", "Deploy", "-x", "a b", "b\u{0435}t"] {
+        assert!(check_agent_id("*").is_ok());
+        for bad in ["", "Deploy", "-x", "a b", "b\u{0435}t", "a?", "[ab]"] {
             assert!(check_agent_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn bindings_match_exactly_or_by_star() {
+        assert!(binding_matches("deploy-bot", "deploy-bot"));
+        assert!(!binding_matches("deploy-bot", "deploy-bot2"));
+        assert!(binding_matches("*", "anything"));
+        assert!(binding_matches("deploy-*", "deploy-eu"));
+        assert!(!binding_matches("deploy-*", "billing"));
+        assert!(binding_matches("a*b*c", "axxbyyc"));
+        assert!(!binding_matches("a*b*c", "axxc"));
+        assert!(!binding_matches("ab*ba", "aba"));
     }
 
     #[test]

@@ -55,7 +55,7 @@ async fn in_scope(db: &Arc<Db>, org: &str, id: &str, scope: &[String]) -> bool {
                 .map_err(ApiError::from)
         })
         .await;
-    matches!(agent, Ok(Some(a)) if scope.contains(&a))
+    matches!(agent, Ok(Some(a)) if scope.iter().any(|b| crate::db::tokens::binding_matches(b, &a)))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/events", tag = "sync",
