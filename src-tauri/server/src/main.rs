@@ -79,8 +79,9 @@ enum Command {
         #[arg(long, value_parser = parse_std_duration, value_name = "DURATION")]
         expires: Option<std::time::Duration>,
         /// Agent tokens: an agent id (`agent.id`) this token may raise, read and record
-        /// results for (repeatable). Without it an agent token is bound to its subject
-        /// as the single agent id, which is also what tokens made before bindings get.
+        /// results for (repeatable; `*` stands for any run of characters, `*` alone for
+        /// every agent of the org). Without it an agent token is bound to its subject as
+        /// the single agent id, which is also what tokens made before bindings get.
         #[arg(long = "agent", value_name = "AGENT_ID")]
         agents: Vec<String>,
     },
