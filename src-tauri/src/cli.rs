@@ -3,7 +3,8 @@
 //! Exit codes: 0 ok (including "queued, will be sent when online"), 1 other errors,
 //! 2 usage, 3 authentication (not signed in, token refused), 4 a decision not applied
 //! (rejected by the server, or expired before it could be sent), 5 a receipt that does
-//! not verify (`verify-receipt`).
+//! not verify (`verify-receipt`), 6 signed out (the server revoked the token or it
+//! expired: sign in again; queued decisions stay queued).
 
 mod args;
 mod commands;
@@ -23,6 +24,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_AUTH: u8 = 3;
 pub const EXIT_REJECTED: u8 = 4;
 pub const EXIT_UNVERIFIED: u8 = 5;
+/// The server revoked the token or it expired (401 `token_revoked`/`token_expired`).
+pub const EXIT_SIGNED_OUT: u8 = 6;
 
 /// Why a build without the `desktop` feature opens no window.
 #[cfg_attr(feature = "desktop", allow(dead_code))]
@@ -86,6 +89,7 @@ impl CliError {
             EXIT_AUTH => "unauthorized",
             EXIT_REJECTED => "rejected",
             EXIT_UNVERIFIED => "unverified",
+            EXIT_SIGNED_OUT => "signed_out",
             _ => "error",
         };
         CliError {
@@ -109,6 +113,7 @@ impl From<CoreError> for CliError {
             CoreError::NotConfigured | CoreError::Unauthorized(_) | CoreError::Token(_) => {
                 EXIT_AUTH
             }
+            CoreError::SignedOut(_) => EXIT_SIGNED_OUT,
             CoreError::Rejected { .. } => EXIT_REJECTED,
             CoreError::Invalid(_) | CoreError::Settings(_) => EXIT_USAGE,
             _ => EXIT_OTHER,
@@ -236,6 +241,10 @@ mod tests {
         assert_eq!(
             CliError::from(CoreError::Unauthorized("x".into())).code,
             EXIT_AUTH
+        );
+        assert_eq!(
+            CliError::from(CoreError::SignedOut("x".into())).code,
+            EXIT_SIGNED_OUT
         );
         assert_eq!(
             CliError::from(CoreError::Rejected {

@@ -204,7 +204,16 @@ async fn start(db: PathBuf, addr: SocketAddr, tls: Option<TlsFiles>) -> RunningS
     cfg.sweep_interval = Duration::from_millis(200);
     for _ in 0..50 {
         match countersign_server::spawn(cfg.clone()).await {
-            Ok(s) => return s,
+            Ok(s) => {
+                // The demo agent token is bound to the demo's agent ids; the tests
+                // raise requests as `cli-bot` too.
+                let db = countersign_server::db::Db::open(&cfg.db_path).expect("server db");
+                db.with_writer(|conn| {
+                    countersign_server::db::tokens::bind_agents(conn, AGENT, &["cli-bot"])
+                })
+                .expect("bind cli-bot");
+                return s;
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }

@@ -1,11 +1,13 @@
 """Processes the e2e tests need: a real countersign-server on loopback, the fake desktop
 on the session bus, tauri-driver (which launches the real app for each session)."""
 
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,19 @@ class Server:
             [self.bin, "--addr", f"127.0.0.1:{self.port}", "--db", self.db, "--demo"],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port)
+        self.bind_agent_token()
+
+    def bind_agent_token(self):
+        """The demo agent token is bound to the demo's agent ids (issue 16 §4); the suite
+        raises requests for agents of its own (e2e-bot, per-test ids), so it binds the
+        token to any agent id, as an operator would with `add-token --agent '*'`."""
+        conn = sqlite3.connect(self.db, timeout=10)
+        try:
+            with conn:
+                conn.execute("UPDATE tokens SET agents = '[\"*\"]' WHERE hash = ?",
+                             (hashlib.sha256(AGENT.encode()).hexdigest(),))
+        finally:
+            conn.close()
 
     def stop(self):
         if self.proc:

@@ -1693,6 +1693,35 @@ def lost_store_key_is_said_in_the_banner(h):
     assert "could not be opened" not in (text_of(s, "#banner") or ""), "said once, not on every start"
 
 
+@test
+def a_revoked_token_signs_the_app_out_and_keeps_the_decision(h):
+    """The laptop's token is revoked on the server (issue 16 §3): the app says "signed out:
+    sign in again" (pushed by the engine, not found by polling), the decision stays queued,
+    and signed in again it is delivered."""
+    out = subprocess.run([h.server.bin, "add-token", "--db", h.server.db, "--org", ORG, "--role", "approver",
+                          "--subject", "alice"], capture_output=True, text=True, check=True)
+    token = out.stdout.strip()
+    tok_id = re.search(r"token id: (tok_[0-9a-f]{12})", out.stderr).group(1)
+    aid = h.uid("revoked")
+    h.server.create(aid, summary="Decided after the token was revoked")
+    h.cli("login", "--server", h.proxy.url, "--org", ORG, "--token-stdin", stdin=token)
+    s = h.session(signed_in=False)
+    open_detail(s, aid)
+    subprocess.run([h.server.bin, "revoke-token", "--db", h.server.db, "--id", tok_id],
+                   capture_output=True, text=True, check=True)
+    s.click("#approve")
+    confirm(s)
+    s.wait(lambda: "Signed out: sign in again." in (text_of(s, "#banner") or ""), 40, "the signed-out banner")
+    banner = text_of(s, "#banner")
+    assert "revoked" in banner and "1 decision waiting to be sent" in banner, banner
+    assert text_of(s, "#conn-text") == "Signed out"
+    assert h.server.approval(aid)["status"] == "pending"
+    # Signing in again (here from the terminal) wakes the app, which sends the decision.
+    h.sign_in()
+    wait_server(h, aid, "approved")
+    s.wait(lambda: "Signed out" not in (text_of(s, "#banner") or ""), 30, "the banner to go")
+
+
 def main(argv):
     only = set(argv[1:])
     passed = failed = 0

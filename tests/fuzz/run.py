@@ -52,9 +52,11 @@ DEMO_IDS = ["appr-xyz789", "appr-abc123", "appr-def456", "appr-missing-1", OTHER
 EXCLUDE_PATH_REGEX = r"/events$"
 
 
-def add_token(server: str, db: Path, org: str, role: str, subject: str) -> str:
+def add_token(server: str, db: Path, org: str, role: str, subject: str, agents: tuple[str, ...] = ()) -> str:
+    # Agent tokens are bound to the agent ids they may speak for (--agent).
+    bind = [arg for a in agents for arg in ("--agent", a)]
     out = subprocess.run(
-        [server, "add-token", "--db", str(db), "--org", org, "--role", role, "--subject", subject],
+        [server, "add-token", "--db", str(db), "--org", org, "--role", role, "--subject", subject, *bind],
         check=True,
         capture_output=True,
         text=True,
@@ -171,7 +173,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="countersign-fuzz-") as tmp:
         tmp = Path(tmp)
         db = tmp / "server.db"
-        other_agent = add_token(args.server, db, OTHER_ORG, "agent", "other-engine")
+        other_agent = add_token(args.server, db, OTHER_ORG, "agent", "other-engine", ("other-bot",))
         other_approver = add_token(args.server, db, OTHER_ORG, "approver", "carol")
         proc, base = start_server(args.server, db, tmp / "server.log")
         failed = False

@@ -139,7 +139,7 @@ function paintBanner() {
   if (connEl.dataset.state !== conn.state) connEl.dataset.state = conn.state;
   setText(connText, {
     online: `Online · ${last}`, syncing: "Syncing…", offline: `Offline · ${last}`,
-    unauthorized: "Token refused", not_configured: "Not connected", untrusted: "Certificate not trusted",
+    unauthorized: "Signed out", not_configured: "Not connected", untrusted: "Certificate not trusted",
   }[conn.state] || conn.state);
   setAttr(connText, "title", st && st.last_synced ? `Last synced ${absolute(st.last_synced)}` : "");
   setText(/** @type {HTMLElement} */ (document.getElementById("who")), app && app.subject
@@ -154,9 +154,14 @@ function paintBanner() {
       st && st.last_synced ? ` (${absolute(st.last_synced)})` : "", ".",
       h("button", { type: "button", class: "btn btn-small", id: "retry", onclick: () => syncNow() }, "Retry"));
   } else if (conn.state === "unauthorized") {
+    // Revoked, expired or unknown token: signed out. The cache stays readable and queued
+    // decisions stay queued; the server's reason is shown as it said it.
     kind = "banner-error";
-    pieces.push(h("strong", null, "The server refused the token."), " Enter a new one in Settings.",
-      h("button", { type: "button", class: "btn btn-small", onclick: () => go("settings") }, "Open Settings"));
+    const why = /** @type {any} */ (conn).message || "";
+    pieces.push(h("strong", { id: "signed-out" }, "Signed out: sign in again."),
+      ` ${/revoked/i.test(why) ? "This device's token was revoked." : /expired/i.test(why) ? "This device's token has expired." : "The server refused the token."}`,
+      " Enter a new one in Settings; queued decisions stay queued and are sent after.",
+      h("button", { type: "button", class: "btn btn-small", onclick: () => go("settings") }, "Sign in"));
   } else if (conn.state === "untrusted") {
     kind = "banner-error";
     pieces.push(h("strong", null, "No secure connection."), ` ${/** @type {any} */ (conn).message || "The server's certificate is not trusted."}`,
@@ -233,7 +238,7 @@ function paintBanner() {
 function statusWords(conn, failed) {
   const words = {
     online: "Online.", offline: "Offline. Decisions are queued and sent when the server is back.",
-    unauthorized: "The server refused the token. Enter a new one in Settings.",
+    unauthorized: "Signed out: sign in again. Enter a new token in Settings.",
     untrusted: "No secure connection: the server's certificate is not trusted.", not_configured: "Not connected.",
   };
   const el = document.getElementById("live-status");

@@ -269,7 +269,7 @@ pub struct ApprovalVote {
 impl Approval {
     /// Whether `who` already approved it (a partial approval of a quorum, or the final one).
     pub fn approved_by(&self, who: &str) -> bool {
-        self.approvals.iter().any(|v| v.by == who)
+        self.approvals.iter().any(|v| same_subject(&v.by, who))
     }
 
     /// Approvals still needed before it is approved (0 once enough are recorded).
@@ -831,6 +831,20 @@ pub mod codes {
     pub const RECEIPT_MISMATCH: &str = "receipt_mismatch";
     /// 500: a server fault (logged server-side; never caused by input).
     pub const INTERNAL: &str = "internal";
+    /// 401: the token was revoked (`countersign-server revoke-token`, or its device
+    /// was revoked); sign in again with a new one.
+    pub const TOKEN_REVOKED: &str = "token_revoked";
+    /// 401: the token's expiry (`add-token --expires`) has passed; sign in again.
+    pub const TOKEN_EXPIRED: &str = "token_expired";
+    /// 403: an agent token creating an approval for an `agent.id` it is not bound to.
+    pub const AGENT_NOT_ALLOWED: &str = "agent_not_allowed";
+}
+
+/// Whether two token subjects name the same person: subjects are unique ignoring case
+/// within an org (`add-token` refuses `Alice` when `alice` exists), so quorum's
+/// "distinct approvers" and the self-approval check compare them ignoring case too.
+pub fn same_subject(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -42,6 +42,9 @@ pub enum Failure {
     Transient(String),
     /// 401, or a 403 about the token's role: the token is not (or no longer) accepted.
     Unauthorized(String),
+    /// 401 `token_revoked` or `token_expired`: the token worked and no longer does.
+    /// Signed out; the user signs in again with a new token.
+    SignedOut(String),
     /// Any other 4xx: refused for good. A 409 carries the approval as it now stands.
     Rejected {
         status: u16,
@@ -61,6 +64,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Transient(m)
             | Failure::Unauthorized(m)
+            | Failure::SignedOut(m)
             | Failure::Protocol(m)
             | Failure::Tls(m) => f.write_str(m),
             Failure::Rejected { message, .. } => f.write_str(message),
@@ -73,6 +77,7 @@ impl From<Failure> for CoreError {
         match f {
             Failure::Transient(m) => CoreError::Network(m),
             Failure::Unauthorized(m) => CoreError::Unauthorized(m),
+            Failure::SignedOut(m) => CoreError::SignedOut(m),
             Failure::Protocol(m) => CoreError::Protocol(m),
             Failure::Tls(m) => CoreError::Tls(m),
             Failure::Rejected {
@@ -659,6 +664,11 @@ fn classify(
             message,
             approval: approval.map(Box::new),
         },
+        401 if code == countersign_api::codes::TOKEN_REVOKED
+            || code == countersign_api::codes::TOKEN_EXPIRED =>
+        {
+            Failure::SignedOut(message)
+        }
         401 | 403 => Failure::Unauthorized(message),
         429 => Failure::Transient(format!("rate limited: {message}")),
         400..=499 => Failure::Rejected {
@@ -758,6 +768,14 @@ mod tests {
         assert!(matches!(
             classify(s(401), "c".into(), "m".into(), None),
             Failure::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(s(401), "token_revoked".into(), "m".into(), None),
+            Failure::SignedOut(_)
+        ));
+        assert!(matches!(
+            classify(s(401), "token_expired".into(), "m".into(), None),
+            Failure::SignedOut(_)
         ));
         assert!(matches!(
             classify(s(403), "c".into(), "m".into(), None),

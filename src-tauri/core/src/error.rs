@@ -20,6 +20,12 @@ pub enum CoreError {
     #[error("sign in again: {0}")]
     Unauthorized(String),
 
+    /// The server revoked the token or it expired (401 `token_revoked` /
+    /// `token_expired`): signed out. The cache stays readable and queued decisions stay
+    /// queued; they are sent once the user signs in again.
+    #[error("signed out: sign in again ({0})")]
+    SignedOut(String),
+
     /// The server could not be reached, or answered 5xx/429: worth retrying later.
     #[error("server unreachable: {0}")]
     Network(String),
@@ -71,6 +77,7 @@ impl CoreError {
             CoreError::Io(_) => "io_error",
             CoreError::NotConfigured => "not_configured",
             CoreError::Unauthorized(_) => "unauthorized",
+            CoreError::SignedOut(_) => "signed_out",
             CoreError::Network(_) => "network",
             CoreError::Tls(_) => "tls",
             CoreError::Protocol(_) => "protocol",
@@ -123,6 +130,7 @@ mod tests {
         let all = [
             CoreError::NotConfigured,
             CoreError::Unauthorized("x".into()),
+            CoreError::SignedOut("x".into()),
             CoreError::Network("x".into()),
             CoreError::Protocol("x".into()),
             CoreError::Tls("x".into()),

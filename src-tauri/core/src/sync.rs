@@ -94,6 +94,11 @@ impl Engine {
             Err(CoreError::Unauthorized(m)) => {
                 self.set_conn(ConnState::Unauthorized { message: m.clone() })
             }
+            // The same stopped state as any refused token, with the server's reason
+            // (revoked, expired), which the app shows as "signed out: sign in again".
+            Err(e @ CoreError::SignedOut(_)) => self.set_conn(ConnState::Unauthorized {
+                message: e.to_string(),
+            }),
             Err(CoreError::NotConfigured) => self.set_conn(ConnState::NotConfigured),
             Err(CoreError::Tls(m)) => {
                 tracing::warn!(error = %m, "no secure connection to the server");
@@ -163,7 +168,9 @@ impl Engine {
                     let r: Result<()> = Err(e);
                     self.note_outcome(&r);
                     match r {
-                        Err(CoreError::Unauthorized(_)) | Err(CoreError::NotConfigured) => {
+                        Err(CoreError::Unauthorized(_))
+                        | Err(CoreError::SignedOut(_))
+                        | Err(CoreError::NotConfigured) => {
                             if self.park_until_credentials_change(shutdown.as_mut()).await {
                                 return;
                             }
@@ -306,6 +313,7 @@ impl Engine {
         let mut stream = match client.events().await {
             Ok(resp) => Some(resp),
             Err(crate::client::Failure::Unauthorized(m)) => return Err(CoreError::Unauthorized(m)),
+            Err(crate::client::Failure::SignedOut(m)) => return Err(CoreError::SignedOut(m)),
             Err(e) => {
                 tracing::info!(error = %e, "event stream unavailable; polling");
                 None

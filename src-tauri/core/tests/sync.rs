@@ -327,9 +327,17 @@ async fn a_self_approval_refusal_rejects_that_decision_and_does_not_ask_to_sign_
     let server = Server::start(dir.path()).await;
     let base = server.url();
     // An agent token under alice's own identity: whatever it raises, alice may not decide.
-    let alice_agent =
-        countersign_server::add_token(&server.db, ORG, countersign_core::api::Role::Agent, "alice")
-            .unwrap();
+    let alice_agent = countersign_server::add_token_with(
+        &server.db,
+        ORG,
+        countersign_core::api::Role::Agent,
+        "alice",
+        &countersign_server::db::tokens::TokenOptions {
+            expires_at: None,
+            agents: vec!["alice-script".into()],
+        },
+    )
+    .unwrap();
     let req = serde_json::json!({
         "agent": {"id": "alice-script"},
         "action": "db:migrate",

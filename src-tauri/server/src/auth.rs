@@ -4,18 +4,20 @@ use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use countersign_api::codes;
 use countersign_api::Role;
 
-use crate::db::tokens::{lookup_token, TokenOwner};
+use crate::db::tokens::{self, TokenOwner, TokenRecord, TokenState};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::state::AppState;
 
-/// The authenticated caller (any org).
+/// The authenticated caller (any org): the owner of a known token that is neither
+/// revoked nor expired.
 #[derive(Debug, Clone)]
-pub struct Caller(pub TokenOwner);
+pub struct Caller(pub TokenOwner, pub TokenRecord);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -40,30 +42,44 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::unauthorized("empty bearer token"));
         }
         let token = token.to_string();
-        let owner = state
+        let record = state
             .db
-            .read(move |conn| lookup_token(conn, &token).map_err(ApiError::from))
-            .await?;
-        owner
-            .map(Caller)
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+            .read(move |conn| tokens::lookup(conn, &token).map_err(ApiError::from))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
+        // Checked on every request: a revocation or an expiry takes effect at once.
+        // Revoked and expired get their own codes so a client can say "sign in again"
+        // rather than "wrong token"; an unknown token learns nothing.
+        match record.state_at(crate::db::now()) {
+            TokenState::Valid => Ok(Caller(record.owner.clone(), record)),
+            TokenState::Revoked => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                codes::TOKEN_REVOKED,
+                "this token was revoked; sign in again with a new one",
+            )),
+            TokenState::Expired => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                codes::TOKEN_EXPIRED,
+                "this token has expired; sign in again with a new one",
+            )),
+        }
     }
 }
 
 /// A caller authorised for the `{org}` in the path. A token of another org gets a
 /// 404, exactly as if the org did not exist, so nothing leaks about other orgs.
 #[derive(Debug, Clone)]
-pub struct OrgCaller(pub TokenOwner);
+pub struct OrgCaller(pub TokenOwner, pub TokenRecord);
 
 impl FromRequestParts<AppState> for OrgCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Caller(owner) = Caller::from_request_parts(parts, state).await?;
+        let Caller(owner, record) = Caller::from_request_parts(parts, state).await?;
         let ApiPath(params) =
             ApiPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
         match params.get("org") {
-            Some(org) if *org == owner.org => Ok(OrgCaller(owner)),
+            Some(org) if *org == owner.org => Ok(OrgCaller(owner, record)),
             _ => Err(ApiError::not_found("no such org or approval")),
         }
     }
@@ -76,6 +92,32 @@ impl OrgCaller {
 
     pub fn subject(&self) -> &str {
         &self.0.subject
+    }
+
+    /// The hash of the caller's token (recorded on the devices it registers).
+    pub fn token_hash(&self) -> &str {
+        &self.1.hash
+    }
+
+    /// The agent ids an agent token may speak for and read; None for an approver,
+    /// who reads everything in the org.
+    pub fn agent_scope(&self) -> Option<Vec<String>> {
+        match self.0.role {
+            Role::Agent => Some(self.1.agents()),
+            Role::Approver => None,
+        }
+    }
+
+    /// Whether this caller may see approvals raised for `agent_id`.
+    pub fn may_see(&self, agent_id: &str) -> bool {
+        match self.0.role {
+            Role::Agent => self
+                .1
+                .agents()
+                .iter()
+                .any(|b| tokens::binding_matches(b, agent_id)),
+            Role::Approver => true,
+        }
     }
 
     pub fn require(&self, role: Role, what: &str) -> Result<(), ApiError> {

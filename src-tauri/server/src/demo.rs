@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use crate::audit::{self, NewEntry, SYSTEM_ACTOR};
 use crate::db::rows::{insert_approval, next_change_seq};
 use crate::db::schema::{meta_get, meta_set};
-use crate::db::tokens::{insert_token, TokenOwner};
+use crate::db::tokens::{
+    bind_agents, get_by_hash, hash_token, insert_token_with, TokenOptions, TokenOwner,
+};
 use crate::db::{now, Db};
 use crate::error::ServerError;
 use crate::state::AppState;
@@ -26,6 +28,18 @@ pub const AGENT_TOKEN: &str = "demo-agent-token";
 pub const APPROVER: &str = "alice";
 pub const APPROVER2: &str = "bob";
 pub const AGENT: &str = "policy-engine";
+
+/// The agent ids the demo data uses: the demo agent token is bound to exactly these
+/// (`add-token --agent …`), so it can raise, read and record results for them only.
+pub const DEMO_AGENTS: [&str; 7] = [
+    "deployment-bot",
+    "customer-bot",
+    "analytics-bot",
+    "billing-bot",
+    "infra-bot",
+    "support-bot",
+    "xss-bot",
+];
 
 const SEEDED_KEY: &str = "demo_seeded";
 /// Number of decided/expired approvals spread over the last four weeks.
@@ -473,6 +487,12 @@ pub fn seed(db: &Db, expiry: Duration) -> Result<bool, ServerError> {
     db.with_writer(|conn| {
         let tx = conn.transaction()?;
         if meta_get(&tx, SEEDED_KEY)?.is_some() {
+            // Seeded before agent tokens were bound: bind the demo agent token now
+            // (once; bindings added since, e.g. by a test set-up, are kept).
+            if get_by_hash(&tx, &hash_token(AGENT_TOKEN))?.is_some_and(|t| t.bound.is_none()) {
+                bind_agents(&tx, AGENT_TOKEN, &DEMO_AGENTS)?;
+                tx.commit()?;
+            }
             return Ok(false);
         }
         for (token, subject, role) in tokens() {
@@ -481,7 +501,14 @@ pub fn seed(db: &Db, expiry: Duration) -> Result<bool, ServerError> {
                 subject: subject.to_string(),
                 role,
             };
-            insert_token(&tx, token, &owner)?;
+            let options = TokenOptions {
+                expires_at: None,
+                agents: match role {
+                    Role::Agent => DEMO_AGENTS.iter().map(|a| a.to_string()).collect(),
+                    Role::Approver => Vec::new(),
+                },
+            };
+            insert_token_with(&tx, token, &owner, &options)?;
         }
         let now = now();
         let mut seed = Seed {
@@ -581,6 +608,29 @@ pub async fn trickle(state: AppState, every: std::time::Duration) {
                 tracing::info!(id = %a.id, agent = %a.agent.id, "demo trickle: new pending approval")
             }
             Err(e) => tracing::warn!(code = e.code, message = %e.message, "demo trickle failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_agent_token_is_bound_to_every_agent_the_demo_data_uses() {
+        let now = now();
+        let expiry = Duration::hours(24);
+        let used: Vec<String> = templates()
+            .iter()
+            .map(|t| t.agent.0.to_string())
+            .chain(document_approvals(now, expiry).into_iter().map(|a| a.agent.id))
+            .chain(history(now, expiry).into_iter().map(|a| a.agent.id))
+            .collect();
+        for id in &used {
+            assert!(DEMO_AGENTS.contains(&id.as_str()), "{id} is not bound");
+        }
+        for id in DEMO_AGENTS {
+            assert!(used.iter().any(|u| u == id), "{id} is bound but unused");
         }
     }
 }

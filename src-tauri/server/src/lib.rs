@@ -191,9 +191,29 @@ pub fn add_token(
     role: Role,
     subject: &str,
 ) -> Result<String, ServerError> {
+    add_token_with(db_path, org, role, subject, &db::tokens::TokenOptions::default())
+}
+
+/// [`add_token`] with an expiry and, for an agent token, the agent ids it may speak
+/// for. The subject must follow [`db::tokens::check_subject`] and must not differ only
+/// by case from one already in the org (the same spelling again is fine: one person
+/// may hold several tokens).
+pub fn add_token_with(
+    db_path: &Path,
+    org: &str,
+    role: Role,
+    subject: &str,
+    options: &db::tokens::TokenOptions,
+) -> Result<String, ServerError> {
     validate::org_id(org).map_err(ServerError::Config)?;
-    if subject.trim().is_empty() {
-        return Err(ServerError::Config("subject must not be blank".to_string()));
+    db::tokens::check_subject(subject).map_err(ServerError::Config)?;
+    if role != Role::Agent && !options.agents.is_empty() {
+        return Err(ServerError::Config(
+            "--agent binds agent tokens only (approver tokens read the whole org)".to_string(),
+        ));
+    }
+    for agent in &options.agents {
+        db::tokens::check_agent_id(agent).map_err(ServerError::Config)?;
     }
     let db = db::Db::open(db_path)?;
     let token = db::tokens::generate_token();
@@ -202,6 +222,112 @@ pub fn add_token(
         subject: subject.to_string(),
         role,
     };
-    db.with_writer(|conn| db::tokens::insert_token(conn, &token, &owner))?;
+    db.with_writer(|conn| {
+        let tx = conn.transaction()?;
+        if let Some(existing) = db::tokens::subject_clash(&tx, org, subject)? {
+            return Err(ServerError::Config(format!(
+                "subject {subject:?} differs only by case from {existing:?}, which already \
+                 exists in {org}; subjects are compared ignoring case, so use {existing:?}"
+            )));
+        }
+        db::tokens::insert_token_with(&tx, &token, &owner, options)?;
+        tx.commit()?;
+        Ok(())
+    })?;
     Ok(token)
+}
+
+/// The tokens of a database file (of `org` when given), oldest first.
+pub fn list_tokens(
+    db_path: &Path,
+    org: Option<&str>,
+) -> Result<Vec<(db::tokens::TokenRecord, Vec<String>)>, ServerError> {
+    let db = open_existing(db_path)?;
+    db.with_writer(|conn| {
+        db::tokens::list(conn, org)?
+            .into_iter()
+            .map(|t| {
+                let devices = db::devices::registered_by(conn, &t.hash)?;
+                Ok((t, devices))
+            })
+            .collect()
+    })
+}
+
+/// What `revoke-token` revoked: token public ids and device key ids.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Revoked {
+    pub tokens: Vec<String>,
+    pub devices: usize,
+}
+
+/// Which tokens `revoke-token` revokes.
+pub enum RevokeTarget<'a> {
+    /// One token, by its public id (`tok_…`).
+    Id(&'a str),
+    /// Every token and device key of a subject in an org (matched ignoring case).
+    Subject { org: &'a str, subject: &'a str },
+}
+
+/// Revokes tokens (recorded with the time; nothing is deleted). Revoking an already
+/// revoked token keeps its first revocation time and is not counted again.
+pub fn revoke_tokens(db_path: &Path, target: RevokeTarget<'_>) -> Result<Revoked, ServerError> {
+    let db = open_existing(db_path)?;
+    let at = db::now();
+    let revoked = db.with_writer(|conn| {
+        let tx = conn.transaction()?;
+        let (records, devices) = match target {
+            RevokeTarget::Id(id) => {
+                let found = db::tokens::find_by_public_id(&tx, id)?;
+                match found.len() {
+                    0 => return Err(ServerError::Config(format!("no token with id {id}"))),
+                    1 => (found, 0),
+                    _ => {
+                        return Err(ServerError::Config(format!(
+                            "{id} matches several tokens; revoke by --subject instead"
+                        )))
+                    }
+                }
+            }
+            RevokeTarget::Subject { org, subject } => {
+                let found = db::tokens::of_subject(&tx, org, subject)?;
+                if found.is_empty() {
+                    return Err(ServerError::Config(format!(
+                        "no token of {subject:?} in {org}"
+                    )));
+                }
+                let devices = db::devices::revoke_all_of(&tx, org, subject, at)?;
+                (found, devices)
+            }
+        };
+        let mut out = Revoked {
+            tokens: Vec::new(),
+            devices,
+        };
+        for r in records {
+            if db::tokens::revoke_hash(&tx, &r.hash, at)? {
+                out.tokens.push(r.id());
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    })?;
+    // The audit chain records approvals' events only; a revocation goes to the log.
+    for id in &revoked.tokens {
+        tracing::info!(token = %id, "token revoked");
+    }
+    if revoked.devices > 0 {
+        tracing::info!(devices = revoked.devices, "device keys revoked with their owner's tokens");
+    }
+    Ok(revoked)
+}
+
+fn open_existing(db_path: &Path) -> Result<Arc<db::Db>, ServerError> {
+    if !db_path.exists() {
+        return Err(ServerError::Config(format!(
+            "no database at {}",
+            db_path.display()
+        )));
+    }
+    db::Db::open(db_path)
 }

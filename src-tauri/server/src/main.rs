@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use countersign_api::Role;
-use countersign_server::{demo, parse_duration, spawn, ServerConfig, Verification};
+use countersign_server::db::tokens::{hash_token, public_id, role_str, TokenOptions};
+use countersign_server::{demo, parse_duration, spawn, RevokeTarget, ServerConfig, Verification};
 
 #[derive(Parser)]
 #[command(
@@ -60,7 +61,8 @@ enum Command {
         #[arg(long)]
         db: PathBuf,
     },
-    /// Create a bearer token and print it (only its SHA-256 is stored).
+    /// Create a bearer token and print it (only its SHA-256 is stored); its public id
+    /// (tok_…, for list-tokens and revoke-token) goes to stderr.
     AddToken {
         #[arg(long)]
         db: PathBuf,
@@ -68,8 +70,42 @@ enum Command {
         org: String,
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// Who the token is for: an ASCII letter or digit, then letters, digits and
+        /// _ . @ + - (at most 128). Unique ignoring case within the org: `Alice` is
+        /// refused when `alice` exists (the same spelling again is fine).
         #[arg(long)]
         subject: String,
+        /// The token stops working after this long (e.g. 90d, 12h); requests then get
+        /// 401 token_expired. Default: no expiry.
+        #[arg(long, value_parser = parse_std_duration, value_name = "DURATION")]
+        expires: Option<std::time::Duration>,
+        /// Agent tokens: an agent id (`agent.id`) this token may raise, read and record
+        /// results for (repeatable; `*` stands for any run of characters, `*` alone for
+        /// every agent of the org). Without it an agent token is bound to its subject as
+        /// the single agent id, which is also what tokens made before bindings get.
+        #[arg(long = "agent", value_name = "AGENT_ID")]
+        agents: Vec<String>,
+    },
+    /// List tokens: public id, org, subject, role, created, expires, revoked, bound
+    /// agent ids and the device keys each registered. Never prints a secret.
+    ListTokens {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke a token by its public id (--id tok_…), or every token and device key of
+    /// a subject (--subject S --org O). Recorded with the time, never deleted; the
+    /// token's next request gets 401 token_revoked.
+    RevokeToken {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, conflicts_with_all = ["subject", "org"], required_unless_present = "subject")]
+        id: Option<String>,
+        #[arg(long, requires = "org")]
+        subject: Option<String>,
+        #[arg(long, requires = "subject")]
+        org: Option<String>,
     },
 }
 
@@ -127,13 +163,75 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             org,
             role,
             subject,
+            expires,
+            agents,
         }) => {
             let role = match role {
                 RoleArg::Approver => Role::Approver,
                 RoleArg::Agent => Role::Agent,
             };
-            let token = countersign_server::add_token(&db, &org, role, &subject)?;
+            let expires_at = expires
+                .map(|d| chrono::Duration::from_std(d).context("--expires is too long"))
+                .transpose()?
+                .map(|d| countersign_server::db::now() + d);
+            let options = TokenOptions { expires_at, agents };
+            let token = countersign_server::add_token_with(&db, &org, role, &subject, &options)?;
             say(&mut std::io::stdout(), &format!("{token}\n"));
+            eprintln!("token id: {}", public_id(&hash_token(&token)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::ListTokens { db, org }) => {
+            let tokens = countersign_server::list_tokens(&db, org.as_deref())?;
+            println!("ID\tORG\tSUBJECT\tROLE\tCREATED\tEXPIRES\tREVOKED\tAGENTS\tDEVICES");
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("-".to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            };
+            for (t, devices) in tokens {
+                let agents = match t.owner.role {
+                    Role::Agent => t.agents().join(","),
+                    Role::Approver => "-".to_string(),
+                };
+                let devices = if devices.is_empty() {
+                    "-".to_string()
+                } else {
+                    devices.join(",")
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id(),
+                    t.owner.org,
+                    t.owner.subject,
+                    role_str(t.owner.role),
+                    time(Some(t.created_at)),
+                    time(t.expires_at),
+                    time(t.revoked_at),
+                    agents,
+                    devices
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::RevokeToken {
+            db,
+            id,
+            subject,
+            org,
+        }) => {
+            let target = match (&id, &subject, &org) {
+                (Some(id), _, _) => RevokeTarget::Id(id),
+                (None, Some(subject), Some(org)) => RevokeTarget::Subject { org, subject },
+                _ => anyhow::bail!("give --id tok_…, or --subject S with --org O"),
+            };
+            let revoked = countersign_server::revoke_tokens(&db, target)?;
+            if revoked.tokens.is_empty() {
+                println!("nothing to revoke: already revoked");
+            }
+            for t in &revoked.tokens {
+                println!("revoked {t}");
+            }
+            if revoked.devices > 0 {
+                println!("revoked {} device key(s)", revoked.devices);
+            }
             Ok(ExitCode::SUCCESS)
         }
         None => serve(cli),

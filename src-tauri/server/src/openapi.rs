@@ -18,7 +18,18 @@ use crate::routes::{agent, approvals, decisions, devices, events, meta};
             `pending` with the approve listed in `approvals` (partial), or `approved` with \
             the `decision` (complete). Any deny denies it. A second approve by the same \
             approver is 409 `already_approved`. Bulk items say the same through their \
-            `approval`."
+            `approval`.\n\n\
+            Tokens: every request is checked against its token's state. An unknown token \
+            is 401 `unauthorized`; a revoked one (`countersign-server revoke-token`, or \
+            revoking the device key it registered) is 401 `token_revoked`; one past its \
+            expiry (`add-token --expires`) is 401 `token_expired`. Clients treat the last \
+            two as \"signed out: sign in again\".\n\n\
+            Agent scope: an agent token is bound to the agent ids it may speak for \
+            (`add-token --agent`; a token without a binding is bound to its subject). \
+            Creating an approval for another `agent.id` is 403 `agent_not_allowed`; the \
+            list, detail, audit, stats, change feed and events of an agent token cover its \
+            bound agent ids only (anything else is 404 like a missing approval), and so \
+            does recording a result. Approver tokens read the whole org."
     ),
     paths(
         approvals::list,

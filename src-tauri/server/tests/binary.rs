@@ -140,7 +140,7 @@ fn quorum_rules_from_the_command_line() {
             .post(format!("{base}/api/v1/orgs/org-demo/approvals"))
             .bearer_auth("demo-agent-token")
             .json(&serde_json::json!({
-                "agent": {"id": "bot"}, "action": action, "summary": "s",
+                "agent": {"id": "deployment-bot"}, "action": action, "summary": "s",
                 "reason_code": "R", "reason_text": "r"
             }))
             .send()

@@ -21,6 +21,12 @@ fn devices_url(t: &TestServer, suffix: &str) -> String {
     format!("{}/api/v1/orgs/{ORG}/devices{suffix}", t.base)
 }
 
+/// Another token of alice's (several devices, several tokens).
+fn second_alice_token(t: &TestServer) -> String {
+    countersign_server::add_token(&t.db_path, ORG, countersign_api::Role::Approver, "alice")
+        .expect("token")
+}
+
 async fn register(t: &TestServer, token: &str, secret: &[u8; 32], name: &str) -> String {
     let body = json!({"public_key": public_key_hex(secret), "name": name});
     let (s, resp) = t
@@ -135,7 +141,10 @@ async fn a_signed_decision_is_applied_audited_and_handed_to_the_agent() {
 #[tokio::test]
 async fn bad_receipts_are_refused_with_their_code_and_nothing_is_applied() {
     let t = TestServer::start().await;
-    let key_id = register(&t, ALICE, &ALICE_KEY, "laptop").await;
+    // The laptop registers its key with its own token: revoking the key below revokes
+    // that token (issue 16 §3), not the one this test goes on deciding with.
+    let laptop = second_alice_token(&t);
+    let key_id = register(&t, &laptop, &ALICE_KEY, "laptop").await;
     let a = t.create(new_request("appr-r1", json!({}))).await;
     let other = t
         .create(new_request(
@@ -318,9 +327,15 @@ async fn devices_are_registered_listed_and_revoked_by_their_owner_only() {
     let list: DeviceList = serde_json::from_value(list).expect("list");
     assert_eq!(list.items.len(), 1);
     assert!(list.items[0].revoked_at.is_some());
-    // A revoked key cannot be registered again.
-    let (s, _) = t
+    // Revoking the key revoked the token that registered it (issue 16 §3).
+    let (s, resp) = t
         .call(Method::POST, &url, Some(ALICE), Some(&body), None)
+        .await;
+    assert_eq!((s, error_code(&resp)), (StatusCode::UNAUTHORIZED, "token_revoked"));
+    // A revoked key cannot be registered again, whatever the token.
+    let other = second_alice_token(&t);
+    let (s, _) = t
+        .call(Method::POST, &url, Some(&other), Some(&body), None)
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     t.stop().await;

@@ -14,8 +14,10 @@ use clap::{Parser, Subcommand, ValueEnum};
                   next `countersign sync` (or by the app).\n\nExit codes: 0 ok (a decision queued \
                   offline included), 1 error (server unreachable, local trouble), 2 usage, 3 sign-in \
                   needed, 4 a decision was not applied (the server rejected it, it does not exist \
-                  there, it was already decided or expired, or it expired before it could be sent). \
-                  With --json, an error is also printed on stdout as {\"error\": {\"code\", \"message\", \
+                  there, it was already decided or expired, or it expired before it could be sent), \
+                  5 a receipt does not verify, 6 signed out: the server revoked this device's token \
+                  or it expired (sign in again with `countersign login`; queued decisions stay \
+                  queued and are sent after). With --json, an error is also printed on stdout as {\"error\": {\"code\", \"message\", \
                   \"exit_code\"}}."
 )]
 pub struct Cli {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::args::{Cli, Command, NotesArgs, QueueArgs, ReasonArgs, SortArg, StatusArg};
 use super::{explain, output};
-use super::{CliError, EXIT_AUTH, EXIT_OTHER, EXIT_REJECTED, EXIT_USAGE};
+use super::{CliError, EXIT_AUTH, EXIT_OTHER, EXIT_REJECTED, EXIT_SIGNED_OUT, EXIT_USAGE};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let home = countersign_core::paths::home_dir();
@@ -541,7 +541,7 @@ async fn fetch_unknown(engine: &Engine, ids: &[String]) -> Result<Vec<Skip>, Cli
                 reason: "does not exist on the server".into(),
                 code: EXIT_REJECTED,
             }),
-            Err(e @ (CoreError::Unauthorized(_) | CoreError::NotConfigured)) => {
+            Err(e @ (CoreError::Unauthorized(_) | CoreError::SignedOut(_) | CoreError::NotConfigured)) => {
                 return Err(e.into())
             }
             Err(e) => failed.push(Skip {
@@ -679,6 +679,12 @@ async fn decide(
         return Err(outcome(CliError::new(
             EXIT_AUTH,
             format!("the server refused the token ({m}); the decision stays queued: sign in again with `countersign login`"),
+        )));
+    }
+    if let Err(CoreError::SignedOut(m)) = &pushed {
+        return Err(outcome(CliError::new(
+            EXIT_SIGNED_OUT,
+            format!("signed out: {m}; the decision stays queued and is sent after you sign in again with `countersign login`"),
         )));
     }
     if rejected {

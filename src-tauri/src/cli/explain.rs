@@ -23,6 +23,10 @@ pub fn core_error(e: &CoreError) -> String {
             )
         }
         CoreError::Protocol(m) => format!("unexpected answer from the server: {m}"),
+        CoreError::SignedOut(m) => format!(
+            "signed out: {m}. Sign in again with `countersign login` and a new token; the \
+             local cache stays readable and queued decisions stay queued until then"
+        ),
         // The settings checks already say what to type; "bad settings value" adds nothing.
         CoreError::Settings(m) => m.clone(),
         other => other.to_string(),

@@ -123,6 +123,11 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                     stop.get_or_insert(CoreError::Unauthorized(m.clone()));
                     Delivery::Retry { at: now, error: m }
                 }
+                Err(Failure::SignedOut(m)) => {
+                    // Revoked or expired: the same, never "failed". Sent after signing in.
+                    stop.get_or_insert(CoreError::SignedOut(m.clone()));
+                    Delivery::Retry { at: now, error: m }
+                }
                 Err(e @ (Failure::Transient(_) | Failure::Protocol(_) | Failure::Tls(_))) => {
                     let wait = backoff::delay(
                         row.attempts + 1,

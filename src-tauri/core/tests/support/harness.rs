@@ -18,6 +18,8 @@ pub const ORG: &str = "org-demo";
 pub const ALICE: &str = "demo-approver-token";
 pub const BOB: &str = "demo-approver2-token";
 pub const AGENT: &str = "demo-agent-token";
+/// Agent ids the tests raise requests for with [`AGENT`], besides the demo's.
+pub const TEST_AGENTS: [&str; 3] = ["test-bot", "quorum-bot", "bulk-bot"];
 
 pub struct Server {
     pub running: Option<RunningServer>,
@@ -50,6 +52,14 @@ impl Server {
             }
         };
         let addr = running.addr();
+        // The demo agent token is bound to the demo's agent ids; the tests raise
+        // requests for their own agents too.
+        let server_db = countersign_server::db::Db::open(&db).expect("server db");
+        server_db
+            .with_writer(|conn| {
+                countersign_server::db::tokens::bind_agents(conn, AGENT, &TEST_AGENTS)
+            })
+            .expect("bind test agents");
         Server {
             running: Some(running),
             addr,

@@ -93,6 +93,37 @@ pub struct ListFilter {
     pub q: Option<String>,
     pub limit: u32,
     pub cursor: Option<ListCursor>,
+    /// Only approvals of these agent ids (an agent token's binding); None: all.
+    pub scope: Option<Vec<String>>,
+}
+
+/// The SQL condition and argument limiting rows to an agent token's bound agent ids
+/// (a JSON array of bindings, each matched with `agent_id GLOB binding`, so the
+/// statement text does not vary with its length).
+pub fn scope_clause(scope: Option<&[String]>) -> Result<Option<SqlValue>, ServerError> {
+    scope
+        .map(|agents| Ok(SqlValue::Text(serde_json::to_string(agents)?)))
+        .transpose()
+}
+
+/// The latest `change_seq` among approvals of `org` the scope sees (0 when none).
+pub fn latest_change_seq_in(
+    conn: &Connection,
+    org: &str,
+    scope: Option<&[String]>,
+) -> Result<i64, ServerError> {
+    match scope_clause(scope)? {
+        None => latest_change_seq(conn, org),
+        Some(agents) => Ok(conn
+            .prepare_cached(
+                "SELECT MAX(change_seq) FROM approvals WHERE org = ?1
+                 AND EXISTS (SELECT 1 FROM json_each(?2) WHERE agent_id GLOB value)",
+            )?
+            .query_row(rusqlite::params![org, agents], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .unwrap_or(0)),
+    }
 }
 
 fn like_pattern(q: &str) -> String {
@@ -118,6 +149,10 @@ pub fn list(
 ) -> Result<Vec<u8>, ServerError> {
     let mut sql = format!("SELECT {COLUMNS} FROM approvals WHERE org = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(org.to_string())];
+    if let Some(agents) = scope_clause(f.scope.as_deref())? {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(?) WHERE agent_id GLOB value)");
+        args.push(agents);
+    }
     if !f.statuses.is_empty() {
         sql.push_str(" AND status IN (");
         for (i, s) in f.statuses.iter().enumerate() {
@@ -213,17 +248,39 @@ pub fn changes(
     epoch: &str,
     base: &LinkBase,
 ) -> Result<Vec<u8>, ServerError> {
+    changes_in(conn, org, None, after, limit, epoch, base)
+}
+
+/// [`changes`] limited to the approvals of an agent token's bound agent ids (None:
+/// all); `latest` then counts only those too, so nothing about others shows.
+pub fn changes_in(
+    conn: &Connection,
+    org: &str,
+    scope: Option<&[String]>,
+    after: i64,
+    limit: u32,
+    epoch: &str,
+    base: &LinkBase,
+) -> Result<Vec<u8>, ServerError> {
     let tx = conn.unchecked_transaction()?;
-    let latest = latest_change_seq(&tx, org)?;
+    let latest = latest_change_seq_in(&tx, org, scope)?;
+    // NULL selects every agent: `?4 IS NULL OR EXISTS (... GLOB ...)`.
+    let agents = scope_clause(scope)?.unwrap_or(SqlValue::Null);
     let mut page = PageWriter::new(MAX_PAGE_BYTES);
     let mut next = after;
     let mut has_more = false;
     {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM approvals WHERE org = ?1 AND change_seq > ?2
+             AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) WHERE agent_id GLOB value))
              ORDER BY change_seq LIMIT ?3"
         ))?;
-        let mut rows = stmt.query(rusqlite::params![org, after, i64::from(limit) + 1])?;
+        let mut rows = stmt.query(rusqlite::params![
+            org,
+            after,
+            i64::from(limit) + 1,
+            agents
+        ])?;
         while let Some(row) = rows.next()? {
             if page.len() == limit as usize {
                 has_more = true;

@@ -51,7 +51,7 @@ pub fn decide(
     let Some(current) = get_approval(conn, org, id)? else {
         return Ok(DecideOutcome::NotFound);
     };
-    if current.requested_by == input.by {
+    if countersign_api::same_subject(&current.requested_by, input.by) {
         return Ok(DecideOutcome::SelfApproval);
     }
     if current.status == ApprovalStatus::Pending && current.expires_at <= input.now {

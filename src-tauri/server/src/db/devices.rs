@@ -36,6 +36,17 @@ pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
     if !has_column {
         conn.execute_batch("ALTER TABLE approvals ADD COLUMN decision_receipt TEXT")?;
     }
+    // The hash of the token that registered the key, so revoking the device revokes
+    // that token too. Rows registered before this column have NULL: the token is
+    // unknown, and revoking such a device leaves every token alone.
+    let has_token: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('devices') WHERE name = 'token_hash'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_token {
+        conn.execute_batch("ALTER TABLE devices ADD COLUMN token_hash TEXT")?;
+    }
     Ok(())
 }
 
@@ -91,16 +102,38 @@ pub fn register(
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<Registered, ServerError> {
+    register_with_token(conn, org, owner, public_key, name, None, now)
+}
+
+/// [`register`], recording the hash of the token that registered the key.
+pub fn register_with_token(
+    conn: &Connection,
+    org: &str,
+    owner: &str,
+    public_key: &[u8],
+    name: &str,
+    token_hash: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Registered, ServerError> {
     let key_id = key_id_for(public_key);
     if let Some(existing) = get(conn, org, &key_id)? {
         if existing.owner != owner || existing.revoked_at.is_some() {
             return Ok(Registered::Taken(key_id));
         }
+        // A key registered before tokens were recorded learns its token on the next
+        // registration (the app registers at every sign-in); a recorded one is kept.
+        if let Some(hash) = token_hash {
+            conn.prepare_cached(
+                "UPDATE devices SET token_hash = ?3
+                 WHERE org = ?1 AND key_id = ?2 AND token_hash IS NULL",
+            )?
+            .execute(params![org, key_id, hash])?;
+        }
         return Ok(Registered::Ok(key_id));
     }
     conn.prepare_cached(
-        "INSERT INTO devices (org, key_id, public_key, owner, name, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO devices (org, key_id, public_key, owner, name, created_at, token_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         org,
@@ -108,7 +141,8 @@ pub fn register(
         hex::encode(public_key),
         owner,
         name,
-        to_ms(now)
+        to_ms(now),
+        token_hash
     ])?;
     Ok(Registered::Ok(key_id))
 }
@@ -125,6 +159,45 @@ pub fn revoke(
     )?
     .execute(params![org, key_id, to_ms(now)])?;
     Ok(())
+}
+
+/// The hash of the token that registered a key (None: registered before this was
+/// recorded, or no such key).
+pub fn registering_token(
+    conn: &Connection,
+    org: &str,
+    key_id: &str,
+) -> Result<Option<String>, ServerError> {
+    Ok(conn
+        .prepare_cached("SELECT token_hash FROM devices WHERE org = ?1 AND key_id = ?2")?
+        .query_row(params![org, key_id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// Key ids registered with the token of hash `hash`, oldest first.
+pub fn registered_by(conn: &Connection, hash: &str) -> Result<Vec<String>, ServerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key_id FROM devices WHERE token_hash = ?1 ORDER BY created_at, key_id",
+    )?;
+    let rows = stmt.query_map([hash], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Revokes every unrevoked key of `owner` in `org` (matched ignoring case); returns
+/// how many.
+pub fn revoke_all_of(
+    conn: &Connection,
+    org: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, ServerError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE devices SET revoked_at = ?3
+             WHERE org = ?1 AND lower(owner) = lower(?2) AND revoked_at IS NULL",
+        )?
+        .execute(params![org, owner, to_ms(now)])?)
 }
 
 /// The receipt stored with an approval's decision, if any.

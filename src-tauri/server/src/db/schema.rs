@@ -90,6 +90,7 @@ CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at);
 pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
     conn.execute_batch(SCHEMA)?;
     super::devices::migrate(conn)?;
+    super::tokens::migrate(conn)?;
     add_quorum_columns(conn)?;
     // The epoch is born with the database and never changes: a client that synced
     // from another database (a rebuilt server) sees a different one and resyncs.

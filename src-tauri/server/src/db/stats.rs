@@ -46,18 +46,33 @@ pub fn stats(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Stats, ServerError> {
+    stats_in(conn, org, None, from, to)
+}
+
+/// [`stats`] over the approvals of an agent token's bound agent ids (None: all).
+pub fn stats_in(
+    conn: &Connection,
+    org: &str,
+    scope: Option<&[String]>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Stats, ServerError> {
+    let agents = super::approvals::scope_clause(scope)?
+        .unwrap_or(rusqlite::types::Value::Null);
     let mut stmt = conn.prepare_cached(
         "SELECT agent_id, reason_code, status, COUNT(*),
                 COALESCE(SUM(decided_at - created_at), 0), COUNT(decided_at)
          FROM approvals
          WHERE org = ?1 AND created_at >= ?2 AND created_at < ?3
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) WHERE agent_id GLOB value))
          GROUP BY agent_id, reason_code, status",
     )?;
     let rows = stmt.query_map(
         params![
             org,
             from.map_or(i64::MIN, to_ms),
-            to.map_or(i64::MAX, to_ms)
+            to.map_or(i64::MAX, to_ms),
+            agents
         ],
         |r| {
             Ok((
@@ -92,7 +107,7 @@ pub fn stats(
         countersign_api::sort_busiest_first(&mut v);
         v
     };
-    let executions = executions(conn, org, from, to)?;
+    let executions = executions(conn, org, scope, from, to)?;
     Ok(Stats {
         from,
         to,
@@ -108,19 +123,24 @@ pub fn stats(
 fn executions(
     conn: &Connection,
     org: &str,
+    scope: Option<&[String]>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<ExecutionTotals, ServerError> {
+    let agents = super::approvals::scope_clause(scope)?
+        .unwrap_or(rusqlite::types::Value::Null);
     let mut stmt = conn.prepare_cached(
         "SELECT exec_outcome, COUNT(*) FROM approvals
          WHERE org = ?1 AND status = 'approved' AND created_at >= ?2 AND created_at < ?3
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) WHERE agent_id GLOB value))
          GROUP BY exec_outcome",
     )?;
     let rows = stmt.query_map(
         params![
             org,
             from.map_or(i64::MIN, to_ms),
-            to.map_or(i64::MAX, to_ms)
+            to.map_or(i64::MAX, to_ms),
+            agents
         ],
         |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)),
     )?;

@@ -157,7 +157,7 @@ pub async fn raise_approval(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals", tag = "agent",
     params(("org" = String, Path, description = "Org id, e.g. org-demo")),
     request_body = CreateApprovalRequest,
-    responses((status = 201, description = "Created, pending", body = Approval), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse)),
+    responses((status = 201, description = "Created, pending", body = Approval), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Not an agent token (`forbidden`), or agent.id is not one this token is bound to (`agent_not_allowed`)", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse)),
     security(("bearer" = [])))]
 pub async fn create_approval(
     State(state): State<AppState>,
@@ -165,6 +165,18 @@ pub async fn create_approval(
     base: LinkBase,
     ApiJson(req): ApiJson<CreateApprovalRequest>,
 ) -> ApiResult<(StatusCode, Json<Approval>)> {
+    // Validated first, so a malformed agent.id is a 400 naming the field, not a 403.
+    check_create(&req, state.config.default_expiry)?;
+    if !caller.may_see(&req.agent.id) {
+        return Err(ApiError::forbidden(
+            codes::AGENT_NOT_ALLOWED,
+            format!(
+                "this token may not raise approvals for agent.id {:?} (it is bound to {})",
+                req.agent.id,
+                caller.agent_scope().unwrap_or_default().join(", ")
+            ),
+        ));
+    }
     let a = raise_approval(&state, caller.org(), caller.subject(), req).await?;
     Ok((StatusCode::CREATED, Json(base.apply(a))))
 }
@@ -188,11 +200,23 @@ pub async fn record_result(
         caller.subject().to_string(),
         path.id,
     );
+    let scope = caller.agent_scope();
     let (outcome, changes) = state
         .db
         .write(move |conn| -> ApiResult<_> {
             let tx = conn.transaction()?;
             let mut changes = Vec::new();
+            // Another agent's approval is a 404, exactly like a missing one.
+            let visible = crate::db::rows::get_approval(&tx, &org, &id)?
+                .is_some_and(|a| {
+                    scope.as_ref().is_none_or(|s| {
+                        s.iter()
+                            .any(|b| crate::db::tokens::binding_matches(b, &a.agent.id))
+                    })
+                });
+            if !visible {
+                return Ok((ResultOutcome::NotFound, changes));
+            }
             let input = ResultInput {
                 actor: &actor,
                 outcome: req.outcome,

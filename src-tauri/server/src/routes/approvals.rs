@@ -126,6 +126,7 @@ pub async fn list(
         q: text,
         limit: validate::limit(q.limit.as_deref(), DEFAULT_LIST_LIMIT, MAX_PAGE_LIMIT)?,
         cursor,
+        scope: caller.agent_scope(),
     };
     state.expire_overdue().await?;
     let org = caller.org().to_string();
@@ -149,13 +150,16 @@ pub struct GetQuery {
     pub wait: Option<String>,
 }
 
-async fn load(state: &AppState, org: &str, id: &str) -> ApiResult<Approval> {
+/// The approval, if the caller may see it: an agent token's approval of an agent id
+/// it is not bound to is a 404 exactly like a missing one.
+async fn load(state: &AppState, caller: &OrgCaller, id: &str) -> ApiResult<Approval> {
     state.expire_overdue().await?;
-    let (org, id) = (org.to_string(), id.to_string());
+    let (org, id) = (caller.org().to_string(), id.to_string());
     state
         .db
         .read(move |conn| rows::get_approval(conn, &org, &id).map_err(ApiError::from))
         .await?
+        .filter(|a| caller.may_see(&a.agent.id))
         .ok_or_else(|| ApiError::not_found("no such approval"))
 }
 
@@ -188,7 +192,7 @@ pub async fn get_one(
     let mut shutdown = state.shutdown.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
-        let a = load(&state, caller.org(), &path.id).await?;
+        let a = load(&state, &caller, &path.id).await?;
         if a.status.is_final() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(base.apply(a)));
         }
@@ -235,10 +239,12 @@ pub async fn stats(
     let to = validate::time_param("to", q.to.as_deref(), Bound::End)?;
     validate::range(from, to)?;
     state.expire_overdue().await?;
-    let org = caller.org().to_string();
+    let (org, scope) = (caller.org().to_string(), caller.agent_scope());
     let stats = state
         .db
-        .read(move |conn| db::stats::stats(conn, &org, from, to).map_err(ApiError::from))
+        .read(move |conn| {
+            db::stats::stats_in(conn, &org, scope.as_deref(), from, to).map_err(ApiError::from)
+        })
         .await?;
     Ok(Json(stats))
 }
@@ -277,12 +283,13 @@ pub async fn changes(
     };
     let limit = validate::limit(q.limit.as_deref(), DEFAULT_CHANGES_LIMIT, MAX_PAGE_LIMIT)?;
     state.expire_overdue().await?;
-    let org = caller.org().to_string();
+    let (org, scope) = (caller.org().to_string(), caller.agent_scope());
     let epoch = state.db.epoch().to_string();
     let body = state
         .db
         .read(move |conn| {
-            db::approvals::changes(conn, &org, after, limit, &epoch, &base).map_err(ApiError::from)
+            db::approvals::changes_in(conn, &org, scope.as_deref(), after, limit, &epoch, &base)
+                .map_err(ApiError::from)
         })
         .await?;
     Ok(json_body(body))
@@ -298,7 +305,7 @@ pub async fn audit(
     ApiPath(path): ApiPath<IdPath>,
 ) -> ApiResult<Json<AuditTrail>> {
     validate::approval_id(&path.id)?;
-    load(&state, caller.org(), &path.id).await?;
+    load(&state, &caller, &path.id).await?;
     let (org, id) = (caller.org().to_string(), path.id);
     let trail = state
         .db

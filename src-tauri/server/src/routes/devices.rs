@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::auth::OrgCaller;
 use crate::db::devices::{self, Registered};
+use crate::db::tokens;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -50,10 +51,12 @@ pub async fn register(
     }
     validate::text("name", &name, MAX_NAME_CHARS)?;
     let (org, owner) = (caller.org().to_string(), caller.subject().to_string());
+    let token_hash = caller.token_hash().to_string();
     let registered = state
         .db
         .write(move |conn| {
-            devices::register(conn, &org, &owner, &key, &name, now()).map_err(ApiError::from)
+            devices::register_with_token(conn, &org, &owner, &key, &name, Some(&token_hash), now())
+                .map_err(ApiError::from)
         })
         .await?;
     match registered {
@@ -82,7 +85,7 @@ pub async fn list(State(state): State<AppState>, caller: OrgCaller) -> ApiResult
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/devices/{key_id}", tag = "devices",
     params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("key_id" = String, Path, description = "Device key id, e.g. dev-1f2e3d4c5b6a7980")),
-    responses((status = 204, description = "Revoked (revoking again is a no-op)"), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Not an approver token, or someone else's device", body = ErrorResponse), (status = 404, description = "No such org (for this token) or device", body = ErrorResponse)),
+    responses((status = 204, description = "Revoked (revoking again is a no-op), together with the token that registered the key (its next request gets 401 token_revoked)"), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Not an approver token, or someone else's device", body = ErrorResponse), (status = 404, description = "No such org (for this token) or device", body = ErrorResponse)),
     security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -103,7 +106,24 @@ pub async fn revoke(
                     "you can revoke only your own devices",
                 ));
             }
-            devices::revoke(conn, &org, &path.key_id, now())?;
+            let tx = conn.transaction()?;
+            let at = now();
+            devices::revoke(&tx, &org, &path.key_id, at)?;
+            // A lost laptop's key and its bearer token go together: revoke the token
+            // that registered the key. Keys registered before this was recorded name
+            // no token, and then no token is touched.
+            if let Some(hash) = devices::registering_token(&tx, &org, &path.key_id)? {
+                if tokens::revoke_hash(&tx, &hash, at)? {
+                    tracing::info!(
+                        org = %org,
+                        token = %tokens::public_id(&hash),
+                        device = %path.key_id,
+                        by = %subject,
+                        "token revoked with the device it registered"
+                    );
+                }
+            }
+            tx.commit()?;
             Ok(())
         })
         .await?;

@@ -23,6 +23,8 @@ struct StreamState {
     shutdown: watch::Receiver<bool>,
     db: Arc<Db>,
     org: String,
+    /// An agent token's bound agent ids: it hears only of their approvals.
+    scope: Option<Vec<String>>,
     last: i64,
     first: bool,
 }
@@ -33,10 +35,27 @@ fn event(kind: &'static str, seq: i64) -> Event {
     Event::default().event(kind).data(data)
 }
 
-async fn latest(db: &Arc<Db>, org: &str) -> ApiResult<i64> {
+async fn latest(db: &Arc<Db>, org: &str, scope: Option<&[String]>) -> ApiResult<i64> {
     let org = org.to_string();
-    db.read(move |conn| rows::latest_change_seq(conn, &org).map_err(ApiError::from))
-        .await
+    let scope = scope.map(<[String]>::to_vec);
+    db.read(move |conn| {
+        crate::db::approvals::latest_change_seq_in(conn, &org, scope.as_deref())
+            .map_err(ApiError::from)
+    })
+    .await
+}
+
+/// Whether a scoped stream may hear of a change to approval `id` (its agent is bound).
+async fn in_scope(db: &Arc<Db>, org: &str, id: &str, scope: &[String]) -> bool {
+    let (org, id) = (org.to_string(), id.to_string());
+    let agent = db
+        .read(move |conn| {
+            rows::get_approval(conn, &org, &id)
+                .map(|a| a.map(|a| a.agent.id))
+                .map_err(ApiError::from)
+        })
+        .await;
+    matches!(agent, Ok(Some(a)) if scope.iter().any(|b| crate::db::tokens::binding_matches(b, &a)))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/approvals/events", tag = "sync",
@@ -52,7 +71,8 @@ pub async fn events(
     // Subscribe first, then read: a change in between is delivered, not lost.
     let rx = state.changes.subscribe();
     let org = caller.org().to_string();
-    let last = latest(&state.db, &org).await?;
+    let scope = caller.agent_scope();
+    let last = latest(&state.db, &org, scope.as_deref()).await?;
     let period = state.config.heartbeat_interval;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -62,6 +82,7 @@ pub async fn events(
         shutdown: state.shutdown.clone(),
         db: Arc::clone(&state.db),
         org,
+        scope,
         last,
         first: true,
     };
@@ -78,6 +99,11 @@ pub async fn events(
             tokio::select! {
                 r = s.rx.recv() => match r {
                     Ok(c) if c.org == s.org && c.seq > s.last => {
+                        if let Some(scope) = &s.scope {
+                            if !in_scope(&s.db, &s.org, &c.id, scope).await {
+                                continue;
+                            }
+                        }
                         s.last = c.seq;
                         let ev = event("change", s.last);
                         return Some((Ok(ev), s));
@@ -85,7 +111,7 @@ pub async fn events(
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => {
                         // Missed some; the database knows the latest.
-                        if let Ok(seq) = latest(&s.db, &s.org).await {
+                        if let Ok(seq) = latest(&s.db, &s.org, s.scope.as_deref()).await {
                             s.last = s.last.max(seq);
                         }
                         let ev = event("change", s.last);

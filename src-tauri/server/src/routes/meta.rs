@@ -26,7 +26,7 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json
     responses((status = 200, body = WhoAmI), (status = 401, description = "Missing or unknown token", body = ErrorResponse)),
     security(("bearer" = [])))]
 /// Who the bearer token belongs to.
-pub async fn me(State(state): State<AppState>, Caller(owner): Caller) -> Json<WhoAmI> {
+pub async fn me(State(state): State<AppState>, Caller(owner, _): Caller) -> Json<WhoAmI> {
     Json(WhoAmI {
         subject: owner.subject,
         org_id: owner.org,

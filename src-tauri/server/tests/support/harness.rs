@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use countersign_api::{Approval, Role};
-use countersign_server::db::tokens::{insert_token, TokenOwner};
+use countersign_server::db::tokens::{bind_agents, insert_token, TokenOwner};
 use countersign_server::db::Db;
 use countersign_server::{spawn, RunningServer, ServerConfig};
 use reqwest::{Method, StatusCode};
@@ -24,6 +24,9 @@ pub const CAROL_AGENT: &str = "carol-agent-token";
 pub const CAROL_APPROVER: &str = "carol-approver-token";
 pub const MALLORY: &str = "mallory-token";
 pub const OTHER_AGENT: &str = "other-agent-token";
+/// The agent ids the tests' agent tokens raise approvals for (agent tokens are bound
+/// to the agent ids they may speak for; see `add-token --agent`).
+pub const TEST_AGENTS: [&str; 5] = ["deployment-bot", "bot", "bot-a", "bot-b", "bot-c"];
 
 pub struct TestServer {
     pub server: Option<RunningServer>,
@@ -61,6 +64,9 @@ fn add_tokens(db_path: &std::path::Path) {
                 role,
             };
             insert_token(conn, token, &owner)?;
+            if role == Role::Agent {
+                bind_agents(conn, token, &TEST_AGENTS)?;
+            }
         }
         Ok(())
     })
