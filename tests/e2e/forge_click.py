@@ -9,6 +9,7 @@ import sys
 
 import dbus
 import dbus.service
+from dbus.mainloop.glib import DBusGMainLoop
 
 IFACE = "org.freedesktop.Notifications"
 
@@ -25,13 +26,15 @@ class Forger(dbus.service.Object):
 
 def main():
     nid, action = int(sys.argv[1]), sys.argv[2]
+    # Exporting an object needs a main loop attached; the signals go out without running it.
+    DBusGMainLoop(set_as_default=True)
     bus = dbus.SessionBus()
     forger = Forger(bus, "/org/freedesktop/Notifications")
     forger.ActionInvoked(dbus.UInt32(nid), action)
     if "--close" in sys.argv[3:]:
         forger.NotificationClosed(dbus.UInt32(nid), dbus.UInt32(2))
-    # A round trip to the bus daemon: the signals are on their way before we exit.
-    bus.get_unique_name()
+    # Flushed, then a round trip to the bus daemon: the signals left before we exit.
+    bus.flush()
     dbus.Interface(bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus"), "org.freedesktop.DBus").GetId()
     print(bus.get_unique_name(), flush=True)
 

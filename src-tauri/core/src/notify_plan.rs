@@ -762,18 +762,30 @@ mod tests {
     #[test]
     fn control_characters_are_marked_as_the_detail_marks_them() {
         // The detail's notation: ⟨U+XXXX⟩, four hex digits at least, upper case.
-        assert_eq!(mark_controls("invoice\u{202E}fdp.exe"), "invoice⟨U+202E⟩fdp.exe");
+        assert_eq!(
+            mark_controls("invoice\u{202E}fdp.exe"),
+            "invoice⟨U+202E⟩fdp.exe"
+        );
         assert_eq!(
             mark_controls("a\u{200D}b\u{200B}c\u{2066}d\u{FEFF}"),
             "a⟨U+200D⟩b⟨U+200B⟩c⟨U+2066⟩d⟨U+FEFF⟩"
         );
-        assert_eq!(mark_controls("\u{1b}[31m\u{0}\u{85}"), "⟨U+001B⟩[31m⟨U+0000⟩⟨U+0085⟩");
+        assert_eq!(
+            mark_controls("\u{1b}[31m\u{0}\u{85}"),
+            "⟨U+001B⟩[31m⟨U+0000⟩⟨U+0085⟩"
+        );
         // Tab and line feed are text, as in the detail; markup is not this function's job.
         assert_eq!(mark_controls("a\tb\nc <b>&"), "a\tb\nc <b>&");
         assert_eq!(mark_controls("a\rb"), "a⟨U+000D⟩b");
         // Ordinary non-Latin text and emoji pass untouched.
-        assert_eq!(mark_controls("déploiement ✓ 部署 🚀"), "déploiement ✓ 部署 🚀");
-        for c in ['\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{2060}', '\u{2064}', '\u{2069}', '\u{7F}'] {
+        assert_eq!(
+            mark_controls("déploiement ✓ 部署 🚀"),
+            "déploiement ✓ 部署 🚀"
+        );
+        for c in [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{2060}', '\u{2064}', '\u{2069}',
+            '\u{7F}',
+        ] {
             assert!(is_marked_control(c), "{:04X}", c as u32);
         }
         for c in ['\t', '\n', ' ', 'a', '\u{2065}', '\u{2070}', '\u{00A0}'] {
@@ -787,14 +799,23 @@ mod tests {
         p.agent = "bot\u{200D}".into();
         p.action = "k8s\u{202E}:deploy".into();
         p.summary = "<b>Deploy</b> \u{202E}gpj.exe".into();
-        let out = plan(&[p.clone()], &[], &Announced::default(), t0(), Duration::hours(1));
+        let out = plan(
+            &[p.clone()],
+            &[],
+            &Announced::default(),
+            t0(),
+            Duration::hours(1),
+        );
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(out[0].title, "bot⟨U+200D⟩ wants k8s⟨U+202E⟩:deploy");
         // Marked, not escaped: the markup of the body is the notifier's (it knows the server).
         assert_eq!(out[0].body, "<b>Deploy</b> ⟨U+202E⟩gpj.exe");
         assert!(out[1].body.contains("⟨U+202E⟩gpj.exe"), "{:?}", out[1]);
         for n in &out {
-            assert!(!n.title.chars().chain(n.body.chars()).any(is_marked_control), "{n:?}");
+            assert!(
+                !n.title.chars().chain(n.body.chars()).any(is_marked_control),
+                "{n:?}"
+            );
         }
         let failed = FailedInfo {
             id: "appr-2".into(),
@@ -814,6 +835,10 @@ mod tests {
         };
         let out = plan_reminders(&[p], &r, &chrono::Utc, t0(), Duration::hours(1));
         assert_eq!(out.len(), 1, "{out:?}");
-        assert!(out[0].title.contains("k8s⟨U+202E⟩:deploy") && out[0].body.starts_with("<b>Deploy</b> ⟨U+202E⟩gpj.exe"), "{out:?}");
+        assert!(
+            out[0].title.contains("k8s⟨U+202E⟩:deploy")
+                && out[0].body.starts_with("<b>Deploy</b> ⟨U+202E⟩gpj.exe"),
+            "{out:?}"
+        );
     }
 }

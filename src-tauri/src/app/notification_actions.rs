@@ -8,8 +8,8 @@
 //! window forward with focus, as a click on the tray's "Open" does; a link, which any
 //! process can open, only requests attention (see `deep_link`).
 
-use countersign_core::reminders::APPROVED_FROM_NOTIFICATION;
 use countersign_core::api::DecisionKind;
+use countersign_core::reminders::APPROVED_FROM_NOTIFICATION;
 use countersign_core::NotificationKind;
 use tauri::{AppHandle, Manager};
 

@@ -85,7 +85,12 @@ impl<T> Registry<T> {
     /// `ActionInvoked(id, action)` from `sender`: the notification, taken out, when the
     /// click is genuine; why not otherwise (the notification stays, so a forged signal
     /// cannot dismiss the real one's buttons).
-    pub fn action(&mut self, sender: Option<&str>, id: u32, action: &str) -> Result<Shown<T>, Refused> {
+    pub fn action(
+        &mut self,
+        sender: Option<&str>,
+        id: u32,
+        action: &str,
+    ) -> Result<Shown<T>, Refused> {
         let shown = self.check(sender, id)?;
         if !shown.actions.iter().any(|a| a == action) {
             return Err(Refused::NotOffered {
@@ -124,7 +129,10 @@ mod tests {
     #[test]
     fn only_the_daemon_that_showed_it_reports_a_click() {
         let mut r = Registry::default();
-        r.record(7, shown(":1.5", &["default", "open", "snooze", "approve"], "appr-1"));
+        r.record(
+            7,
+            shown(":1.5", &["default", "open", "snooze", "approve"], "appr-1"),
+        );
         // Another process on the bus forges the approve: refused, and the real one stays.
         assert_eq!(
             r.action(Some(":1.99"), 7, "approve").unwrap_err(),
@@ -141,7 +149,10 @@ mod tests {
         assert!(r.closed(Some(":1.99"), 7).is_err());
         assert_eq!(r.len(), 1);
         // The daemon's own report is acted on, once.
-        assert_eq!(r.action(Some(":1.5"), 7, "approve").unwrap().payload, "appr-1");
+        assert_eq!(
+            r.action(Some(":1.5"), 7, "approve").unwrap().payload,
+            "appr-1"
+        );
         assert_eq!(
             r.action(Some(":1.5"), 7, "approve").unwrap_err(),
             Refused::UnknownId(7)
@@ -185,7 +196,12 @@ mod tests {
             r.record(id, shown(":1.8", &["default"], "x"));
         }
         assert_eq!(r.len(), REMEMBERED);
-        assert!(r.action(Some(":1.8"), 0, "default").is_err(), "the oldest went first");
-        assert!(r.action(Some(":1.8"), REMEMBERED as u32 + 9, "default").is_ok());
+        assert!(
+            r.action(Some(":1.8"), 0, "default").is_err(),
+            "the oldest went first"
+        );
+        assert!(r
+            .action(Some(":1.8"), REMEMBERED as u32 + 9, "default")
+            .is_ok());
     }
 }

@@ -97,14 +97,15 @@ fn show_blocking(toast: Toast, on_action: OnAction) {
             // The typed response on every platform: Windows reports a click on the
             // toast's body as `Default` (its `wait_for_action` folds that into
             // "__closed"), macOS as `Default` too.
-            let waited = handle.wait_for_response(
-                move |response: &notify_rust::NotificationResponse| match response {
-                    notify_rust::NotificationResponse::Default => act(ACTION_DEFAULT),
-                    notify_rust::NotificationResponse::Action(action) => act(action),
-                    // Dismissed or expired without an action; no inline replies here.
-                    _ => {}
-                },
-            );
+            let waited =
+                handle.wait_for_response(move |response: &notify_rust::NotificationResponse| {
+                    match response {
+                        notify_rust::NotificationResponse::Default => act(ACTION_DEFAULT),
+                        notify_rust::NotificationResponse::Action(action) => act(action),
+                        // Dismissed or expired without an action; no inline replies here.
+                        _ => {}
+                    }
+                });
             if let Err(e) = waited {
                 tracing::debug!("notification response: {e}");
             }

@@ -188,7 +188,12 @@ impl Bus {
         markup
     }
 
-    async fn notify(&self, toast: &Toast, actions: &[(String, String)], on_action: OnAction) -> zbus::Result<u32> {
+    async fn notify(
+        &self,
+        toast: &Toast,
+        actions: &[(String, String)],
+        on_action: OnAction,
+    ) -> zbus::Result<u32> {
         let daemon = self.daemon().await?;
         let body = if self.renders_markup(&daemon).await {
             escape_markup(&toast.body)
