@@ -8,9 +8,13 @@ pub mod deep_link;
 mod demo;
 pub(crate) mod error;
 mod notification_actions;
+#[cfg(all(unix, not(target_os = "macos")))]
+mod notification_registry;
 mod notifier;
 mod shell;
 mod tray;
+#[cfg(all(unix, not(target_os = "macos")))]
+mod xdg_notifications;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -52,8 +56,14 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
     tauri::Builder::default()
         // First: a second launch hands over to the running one and exits (its link, if
         // any, reaches deep_link through the plugin's `deep-link` feature).
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            show_main_window(app);
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            // A second launch to open a link: the deep-link plugin delivers it, which
+            // only requests attention (any process can open a link). A plain launch is
+            // the user starting the app again: bring it forward.
+            let args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
+            if !deep_link::is_link_launch(&args) {
+                show_main_window(app);
+            }
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(
@@ -108,6 +118,10 @@ fn run(want_demo: bool) -> anyhow::Result<()> {
             Ok(())
         })
         .on_window_event(|window, event| {
+            if let WindowEvent::Focused(true) = event {
+                // The attention a link asked for is answered (not every WM clears it).
+                let _ = window.request_user_attention(None);
+            }
             if let WindowEvent::CloseRequested { api, .. } = event {
                 // Closing hides to the tray; Quit in the tray menu ends the app.
                 let app = window.app_handle();
@@ -181,6 +195,8 @@ pub async fn leave_demo(app: &AppHandle, shell: &Shell) -> Result<(), error::UiE
     Ok(())
 }
 
+/// Brings the window forward with keyboard focus: only for the user's own request in
+/// this app (the tray's "Open", a second launch, a notification click its daemon reported).
 pub fn show_main_window(app: &AppHandle) {
     if let Some(w) = commands::main_window(app) {
         let _ = w.unminimize();
@@ -188,6 +204,53 @@ pub fn show_main_window(app: &AppHandle) {
             tracing::warn!("showing the window: {e}");
         }
         let _ = w.set_focus();
+    }
+}
+
+/// Makes the window noticeable without taking keyboard focus from another app: for what
+/// any process can trigger (a `countersign://` link). Shown if hidden (not raised, not
+/// focused, not unminimized); the WM is asked for the user's attention (a blinking
+/// taskbar entry). Keys typed into another app stay there.
+pub fn surface_main_window(app: &AppHandle) {
+    let Some(w) = commands::main_window(app) else {
+        return;
+    };
+    if !w.is_visible().unwrap_or(true) {
+        show_without_focus(app, &w);
+    }
+    if !w.is_focused().unwrap_or(false) {
+        if let Err(e) = w.request_user_attention(Some(tauri::UserAttentionType::Informational)) {
+            tracing::warn!("requesting attention: {e}");
+        }
+    }
+    tracing::info!("window surfaced without focus; attention requested");
+}
+
+/// GTK: mapped with `focus-on-map` off, which tells the WM not to give it focus.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn show_without_focus(app: &AppHandle, w: &tauri::WebviewWindow) {
+    let w = w.clone();
+    let shown = app.run_on_main_thread(move || match w.gtk_window() {
+        Ok(g) => {
+            use gtk::prelude::{GtkWindowExt, WidgetExt};
+            g.set_focus_on_map(false);
+            g.show_all();
+            // Only this map: the tray's "Open" still focuses.
+            g.set_focus_on_map(true);
+        }
+        Err(e) => tracing::warn!("showing the window: {e}"),
+    });
+    if let Err(e) = shown {
+        tracing::warn!("showing the window: {e}");
+    }
+}
+
+/// macOS and Windows have no "show without activating" in Tauri: the window is shown
+/// and the decision shortcuts' settling time (ui/js/settle.js) covers the focus it gains.
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn show_without_focus(_app: &AppHandle, w: &tauri::WebviewWindow) {
+    if let Err(e) = w.show() {
+        tracing::warn!("showing the window: {e}");
     }
 }
 

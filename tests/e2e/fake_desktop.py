@@ -48,7 +48,8 @@ class Notifications(dbus.service.Object):
 
     @dbus.service.method(IFACE, in_signature="", out_signature="as")
     def GetCapabilities(self):
-        return ["actions", "body"]
+        # body-markup, as GNOME, KDE and dunst say: the app must escape agent text.
+        return ["actions", "body", "body-markup"]
 
     @dbus.service.method(IFACE, in_signature="", out_signature="ssss")
     def GetServerInformation(self):

@@ -82,6 +82,11 @@ def create_many(h, ids, **kw):
         list(pool.map(lambda aid: h.server.create(aid, **kw), ids))
 
 
+def wait_settled(s):
+    """Until the decision shortcuts act again after the detail changed (ui/js/settle.js)."""
+    s.wait(lambda: s.js("return document.body.dataset.shortcuts !== 'settling'"), 5, "the shortcuts to settle")
+
+
 def confirm(s):
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "confirmation")
     s.click("#confirm-ok")
@@ -338,6 +343,7 @@ def deny_without_a_reason_is_refused(h):
     assert "reason" in deny.text.lower(), deny.text
     assert "required" in s.find("#deny-hint").text.lower()
     # The deny shortcut does not get around it: no confirmation opens.
+    wait_settled(s)
     s.keys("D")
     time.sleep(0.5)
     assert not s.js("return document.getElementById('confirm').open")
@@ -965,6 +971,7 @@ def the_keyboard_model_has_a_sheet_one_tab_stop_and_ctrl_enter(h):
     # Ctrl+Enter in the deny reason submits the form as a Deny (through the confirmation).
     open_detail(s, aid)
     s.find("#deny-reason").send_keys("release is frozen")
+    wait_settled(s)
     chord(s, "\ue009", "\ue007")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the confirmation")
     assert text_of(s, "#confirm-title").startswith("Deny"), text_of(s, "#confirm-title")
@@ -1720,6 +1727,254 @@ def a_revoked_token_signs_the_app_out_and_keeps_the_decision(h):
     h.sign_in()
     wait_server(h, aid, "approved")
     s.wait(lambda: "Signed out" not in (text_of(s, "#banner") or ""), 30, "the banner to go")
+
+
+# ---- The desktop decides only when its user does (issue 16, part 7) ----
+
+def forge_click(nid, action, close=False):
+    """A second process on the session bus (not the notification daemon) emits the signal."""
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "forge_click.py"), str(nid), action]
+    r = subprocess.run(cmd + (["--close"] if close else []), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r
+    return r.stdout.strip()
+
+
+def ignored_in_log(h, nid, action):
+    return f'notification action ignored: id={nid} action="{action}"' in h.app_log_text()
+
+
+def local_status(h, aid):
+    """What the app's own store says (the CLI reads the same files)."""
+    return json.loads(h.cli("show", aid, "--json").stdout)
+
+
+@test
+def a_forged_notification_click_from_another_process_decides_nothing(h):
+    s = h.session()
+    set_approve_from_notification(s, True)
+    try:
+        agent = f"forged-bot-{os.getpid()}"
+        before = len(h.desktop.records("notify"))
+        aid = h.uid("forged")
+        h.server.create(aid, agent=agent, action="e2e:forge", summary="Approve me only if a human clicks")
+        n = notification_for(h, before, lambda r: agent in r["summary"], "the notification with Approve")
+        assert "approve" in n["actions"], n
+        # Another program of the user's session emits the daemon's signal, then a close
+        # (which must not drop the real notification either).
+        assert forge_click(n["id"], "approve", close=True).startswith(":"), "the forger had no bus name"
+        wait_for(lambda: ignored_in_log(h, n["id"], "approve"), 20, "the forged click refused in the log")
+        # An approve for an id the app never showed: refused too.
+        forge_click(999999, "approve")
+        wait_for(lambda: ignored_in_log(h, 999999, "approve"), 20, "the unknown id refused in the log")
+        assert "not by the notification daemon" in h.app_log_text()
+        assert local_status(h, aid)["status"] == "pending", local_status(h, aid)
+        h.cli("sync")
+        assert h.server.approval(aid)["status"] == "pending", "a forged click approved it"
+        # The daemon's own click still works (through the undo hold, then sent).
+        h.desktop.click(n["id"], "approve")
+        a = wait_server(h, aid, "approved")
+        assert a["decision"]["notes"] == "Approved from a notification", a["decision"]
+    finally:
+        set_approve_from_notification(s, False)
+
+
+@test
+def a_notification_offers_only_its_own_buttons(h):
+    s = h.session()
+    s.wait_css("#queue")
+    agent = f"nobutton-bot-{os.getpid()}"
+    before = len(h.desktop.records("notify"))
+    aid = h.uid("nobutton")
+    h.server.create(aid, agent=agent, action="e2e:nobutton", summary="No Approve button on me")
+    n = notification_for(h, before, lambda r: agent in r["summary"], "the notification without Approve")
+    assert "approve" not in n["actions"], n
+    # Even the daemon cannot click a button the notification did not show.
+    h.desktop.click(n["id"], "approve")
+    wait_for(lambda: ignored_in_log(h, n["id"], "approve"), 20, "the approve refused in the log")
+    assert local_status(h, aid)["status"] == "pending"
+
+
+@test
+def approve_from_a_notification_waits_out_the_undo_window(h):
+    s = h.session()
+    set_approve_from_notification(s, True)
+    try:
+        agent = f"undo-notif-bot-{os.getpid()}"
+        before = len(h.desktop.records("notify"))
+        aid = h.uid("notif-undo")
+        h.server.create(aid, agent=agent, action="e2e:undo", summary="Approve me, then think again")
+        n = notification_for(h, before, lambda r: agent in r["summary"], "the notification with Approve")
+        mark = len(h.desktop.records("notify"))
+        h.desktop.click(n["id"], "approve")
+        # Held like an approve from the window: a notification says so and offers Undo.
+        held = notification_for(h, mark, lambda r: r["summary"].startswith(f"Approving {aid} in"), "the Undo notification")
+        assert "undo" in held["actions"], held
+        h.desktop.click(held["id"], "undo")
+        wait_for(lambda: "approve from a notification undone" in h.app_log_text(), 20, "the undo in the log")
+        assert local_status(h, aid)["status"] == "pending", local_status(h, aid)
+        h.cli("sync")
+        assert h.server.approval(aid)["status"] == "pending", "an undone approve reached the server"
+        status, trail = h.server.http("GET", f"/approvals/{aid}/audit")
+        assert status == 200 and not [e for e in trail["entries"] if e["event"] == "approved"], trail
+    finally:
+        set_approve_from_notification(s, False)
+
+
+class FocusHolder:
+    """Another app with the keyboard focus on the display (tests/e2e/focus_holder.py)."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                      "focus_holder.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def has_focus(self):
+        self.proc.stdin.write("focus?\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+@test
+def a_link_does_not_take_the_keyboard_from_another_app(h):
+    aid = h.uid("nofocus")
+    h.server.create(aid, summary="Opened by a link while typing elsewhere")
+    s = h.session()
+    wait_rows(s, lambda ids: aid in ids, "queue")
+    other = FocusHolder()
+    try:
+        assert other.has_focus() == "yes"
+        open_link(h, f"countersign://approvals/{aid}?org={ORG}")
+        s.wait(lambda: detail_id(s) == aid, 20, "the approval opened by the link")
+        wait_for(lambda: "attention requested" in h.app_log_text(), 10, "the attention request in the log")
+        # The app navigated and asked for attention; the keyboard stayed with the other app.
+        assert other.has_focus() == "yes", "the link took the keyboard focus"
+    finally:
+        other.close()
+
+
+@test
+def shift_a_then_enter_right_after_a_link_decides_nothing(h):
+    aid = h.uid("settle")
+    h.server.create(aid, summary="Shown by a link under the approver's fingers")
+    s = h.session()
+    wait_rows(s, lambda ids: aid in ids, "queue")
+    # Shift+A pressed the moment the approval appears (dispatched in the page: a WebDriver
+    # round trip on a busy machine can take longer than the guard), then a real Enter:
+    # keys already on their way, meant for what was on screen before.
+    s.js("""const aid = arguments[0];
+        const obs = new MutationObserver(() => {
+          const el = document.getElementById('detail-id');
+          if (!el || el.textContent !== aid) return;
+          obs.disconnect();
+          (document.activeElement || document.body).dispatchEvent(
+            new KeyboardEvent('keydown', {key: 'A', shiftKey: true, bubbles: true, cancelable: true}));
+        });
+        obs.observe(document.getElementById('view'), {childList: true, subtree: true});""", aid)
+    open_link(h, f"countersign://approvals/{aid}?org={ORG}")
+    s.wait(lambda: detail_id(s) == aid, 20, "the approval opened by the link", interval=0.02)
+    s.keys("\ue007")
+    s.wait(lambda: "Shift+A ignored" in (text_of(s, "#toasts") or ""), 5, "the shortcut said to be ignored")
+    assert not s.js("return document.getElementById('confirm').open"), "a confirmation opened"
+    assert detail_id(s) == aid and s.js("return !!document.getElementById('approve')"), "the approval moved on"
+    assert local_status(h, aid)["status"] == "pending"
+    # Once settled, the shortcut works (and still asks).
+    wait_settled(s)
+    s.keys("A")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the confirmation")
+    s.click("#confirm-cancel")
+
+
+@test
+def the_confirmation_defaults_to_cancel(h):
+    aid = h.uid("cancel-default")
+    h.server.create(aid, summary="Enter alone must not approve me")
+    s = h.session()
+    open_detail(s, aid)
+    wait_settled(s)
+    s.keys("A")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the confirmation")
+    assert s.js("return document.activeElement && document.activeElement.id") == "confirm-cancel"
+    s.keys("\ue007")
+    s.wait(lambda: not s.js("return document.getElementById('confirm').open"), 5, "the dialog closed by Enter")
+    assert detail_id(s) == aid and s.js("return !!document.getElementById('approve')"), "Enter decided"
+    assert local_status(h, aid)["status"] == "pending"
+
+
+def create_with_controls(h, aid, agent, summary):
+    """An agent's request whose summary carries markup and control characters. A server that
+    refuses control characters in text fields (400) is answered with the markup alone."""
+    body = {"id": aid, "agent": {"id": agent, "name": "E2E Bot"}, "action": "e2e:marks", "summary": summary,
+            "reason_code": "REQUIRES_APPROVAL", "reason_text": "needs a human", "params": {"n": 1}}
+    status, out = h.server.http("POST", "/approvals", token=AGENT, body=body)
+    if status == 400:
+        print(f"    the server refuses control characters ({out}); markup only")
+        body["summary"] = "".join(c for c in summary if c not in "\u202e\u200d")
+        status, out = h.server.http("POST", "/approvals", token=AGENT, body=body)
+        assert status in (200, 201), (status, out)
+        return False
+    assert status in (200, 201), (status, out)
+    return True
+
+
+@test
+def notification_bodies_are_escaped_and_marked(h):
+    s = h.session()
+    s.wait_css("#queue")
+    agent = f"marks-bot-{os.getpid()}"
+    before = len(h.desktop.records("notify"))
+    aid = h.uid("marks")
+    controls = create_with_controls(h, aid, agent, "<b>Ship</b> & \u202egpj.exe a\u200db")
+    n = notification_for(h, before, lambda r: agent in r["summary"], "the notification")
+    if controls:
+        assert n["body"] == "&lt;b&gt;Ship&lt;/b&gt; &amp; \u27e8U+202E\u27e9gpj.exe a\u27e8U+200D\u27e9b", n
+    else:
+        assert n["body"] == "&lt;b&gt;Ship&lt;/b&gt; &amp; gpj.exe ab", n
+
+
+@test
+def the_confirmation_shows_agent_text_as_the_detail_does(h):
+    aid = h.uid("dialog-marks")
+    controls = create_with_controls(h, aid, "dialog-bot", "Refund invoice \u202egpj.exe")
+    s = h.session()
+    open_detail(s, aid)
+    s.click("#approve")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the confirmation")
+    shown = text_of(s, "#confirm-body .dialog-summary")
+    assert "\u202e" not in shown, repr(shown)
+    if controls:
+        chips = s.js("return [...document.querySelectorAll('#confirm-body .dialog-summary .ctl-chip')].map(c => c.textContent)")
+        assert chips == ["\u27e8U+202E\u27e9"], chips
+        # The same rendering as the detail's heading.
+        assert shown == text_of(s, "#detail-heading"), (shown, text_of(s, "#detail-heading"))
+    s.click("#confirm-cancel")
+
+
+@test
+def a_bulk_confirmation_warns_about_rows_scrolled_away(h):
+    tag = f"farbulk{os.getpid()}"
+    risky = h.uid("farrisky")
+    create_many(h, [h.uid("farcalm") for _ in range(300)], summary=f"{tag} calm row")
+    # Last, so newest first puts it at the top.
+    create_risky(h, risky, f"{tag} risky refund")
+    s = h.session()
+    set_search(s, tag)
+    s.wait(lambda: text_of(s, "#list-count") == "301 approvals", 30, "301 rows")
+    wait_rows(s, lambda ids: ids and ids[0] == risky, "the risky row first (newest)")
+    s.click(f'#queue .row[data-id="{risky}"] .row-check')
+    # Far down: the list reads the rows there and lets go of those at the top.
+    s.js("const q = document.getElementById('queue-scroll'); q.scrollTop = q.scrollHeight")
+    s.wait(lambda: (s.js("const i = [...document.querySelectorAll('#queue .row[data-id]')].map(r => +r.dataset.index);"
+                         " return i.length ? Math.min(...i) : 0") or 0) > 250, 15, "the rows at the bottom")
+    assert risky not in row_ids(s)
+    s.click("#bulk-approve")
+    s.wait(lambda: s.js("return document.getElementById('confirm').open"), 10, "the bulk confirmation")
+    warnings = text_of(s, "#confirm-warnings") or ""
+    assert f"{risky}: 1 step failed, budget 95%" in warnings, warnings
+    s.click("#confirm-cancel")
 
 
 def main(argv):

@@ -9,6 +9,7 @@ import { offerUndo } from "./undo.js";
 import { confirmDecision } from "./dialog.js";
 import { isDecidable } from "./rules.js";
 import { deskSlots, paintDesk } from "./desk.js";
+import { unsettle } from "./settle.js";
 
 /** @typedef {import("./types").ApprovalDetail} ApprovalDetail */
 /** @typedef {import("./types").Approval} Approval */
@@ -76,6 +77,9 @@ function section(title, ...body) {
 
 /** @param {HTMLElement} root @param {string} id */
 export async function renderDetail(root, id) {
+  // Another approval than the one on screen (or none, from another view) restarts the
+  // decision shortcuts' guard; a repaint of the same one does not.
+  const changed = !current || current.approval.id !== id;
   stopDetail();
   /** @type {ApprovalDetail} */
   let data;
@@ -153,6 +157,7 @@ export async function renderDetail(root, id) {
   };
   restartTicker = tick;
   tick();
+  if (changed) unsettle();
 }
 
 /**

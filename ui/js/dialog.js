@@ -1,5 +1,5 @@
 // The confirmation dialog used by every decision (single, bulk, and keyboard shortcuts).
-import { h, clear, byId } from "./dom.js";
+import { h, clear, byId, agentText } from "./dom.js";
 
 /** @typedef {import("./types").DecisionKind} DecisionKind */
 
@@ -35,7 +35,9 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
   byId("confirm-title", HTMLHeadingElement).textContent = title;
   clear(body);
 
-  if (summary) body.append(h("p", { class: "dialog-summary" }, summary));
+  // Agent text as the detail shows it: isolated, control characters as visible chips
+  // (an RLO in the summary must not reorder what the approver confirms).
+  if (summary) body.append(h("p", { class: "dialog-summary" }, agentText(summary)));
   if (ids && ids.length) {
     const shown = ids.slice(0, 12);
     const byItem = new Map((items || []).map((r) => [r.id, r]));
@@ -45,8 +47,8 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
         shown.map((id) => {
           const r = byItem.get(id);
           return h("li", null, h("code", null, id),
-            r ? h("span", { class: "muted" }, " · ", h("bdi", null, r.agent), " · ", h("bdi", null, r.action), " — ",
-              h("bdi", null, r.summary)) : null);
+            r ? h("span", { class: "muted" }, " · ", agentText(r.agent), " · ", agentText(r.action), " — ",
+              agentText(r.summary)) : null);
         })));
     // `append` would print a null as the word "null": add the tail only when there is one.
     if (ids.length > shown.length) body.append(h("p", { class: "muted" }, `…and ${ids.length - shown.length} more`));
@@ -69,7 +71,7 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
       placeholder: "Why is this denied? (required)", "aria-required": "true", value: reason || "" });
     body.append(h("label", { class: "field" }, h("span", { class: "field-label" }, "Reason"), reasonInput));
   } else if (reason) {
-    body.append(h("p", null, h("span", { class: "muted" }, "Reason: "), reason));
+    body.append(h("p", null, h("span", { class: "muted" }, "Reason: "), agentText(reason)));
   }
   if (askNotes) {
     notesInput = h("textarea", { id: "confirm-notes", class: "input", rows: "3", maxlength: "4000",
@@ -77,7 +79,7 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
     notesInput.value = notes || "";
     body.append(h("label", { class: "field" }, h("span", { class: "field-label" }, "Notes"), notesInput));
   } else if (notes) {
-    body.append(h("p", null, h("span", { class: "muted" }, "Notes: "), notes));
+    body.append(h("p", null, h("span", { class: "muted" }, "Notes: "), agentText(notes)));
   }
 
   const verb = kind === "deny" ? "Deny" : "Approve";
@@ -118,7 +120,10 @@ export function confirmDecision({ title, kind, ids, summary, items, needReason, 
     cancel.addEventListener("click", onCancel);
     dlg.addEventListener("close", onClose);
     dlg.showModal();
-    (reasonInput && !reasonInput.value ? reasonInput : ok.disabled ? cancel : ok).focus();
+    // Cancel is the default: Enter alone (a shortcut pressed twice, a key meant for another
+    // window) never confirms. A deny's empty reason field takes focus instead, since
+    // nothing is decided until a reason is typed.
+    (reasonInput && !reasonInput.value ? reasonInput : cancel).focus();
   });
 }
 

@@ -13,6 +13,7 @@ import { initSettings, renderSettings } from "./settings.js";
 import { initOutbox, renderOutbox } from "./outbox.js";
 import { announceStatus } from "./announce.js";
 import { openShortcuts, shortcutsOpen } from "./keys.js";
+import { settled } from "./settle.js";
 
 const view = byId("view", HTMLElement);
 let rendering = Promise.resolve();
@@ -279,6 +280,11 @@ function typing(e) {
   return !["checkbox", "radio", "button", "submit", "reset", "range", "color"].includes(type);
 }
 
+/** A decision shortcut came too soon after the screen changed (see settle.js). @param {string} key */
+function ignoredShortcut(key) {
+  toast(`${key} ignored: the window or the approval just changed. Look, then press it again.`);
+}
+
 document.addEventListener("keydown", (e) => {
   if (byId("confirm", HTMLDialogElement).open || shortcutsOpen()) return; // dialogs handle their own keys
   if (e.ctrlKey && e.key === "Enter" && state.view === "detail") {
@@ -286,6 +292,7 @@ document.addEventListener("keydown", (e) => {
     const t = /** @type {HTMLElement|null} */ (e.target);
     if (t && t.closest("#decision-slot")) {
       e.preventDefault();
+      if (!settled()) { ignoredShortcut("Ctrl+Enter"); return; }
       decide(t.id === "deny-reason" ? "deny" : "approve");
     }
     return;
@@ -324,10 +331,12 @@ document.addEventListener("keydown", (e) => {
     case "x": if (inQueue) { e.preventDefault(); toggleCursorSelection(); } break;
     case "A":
       e.preventDefault();
+      if (!settled()) { ignoredShortcut("Shift+A"); break; }
       if (state.view === "detail") decide("approve"); else if (inQueue) bulkDecide("approve");
       break;
     case "D":
       e.preventDefault();
+      if (!settled()) { ignoredShortcut("Shift+D"); break; }
       if (state.view === "detail") decide("deny"); else if (inQueue) bulkDecide("deny");
       break;
     default: break;

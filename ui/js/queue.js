@@ -564,6 +564,22 @@ export async function applyChanges(ids) {
   paint();
 }
 
+/**
+ * The rows of `ids`: from the loaded window where they are, the rest read from the store
+ * (no filters: a selected row is checked whatever the list shows now).
+ * @param {string[]} ids @returns {Promise<QueueItem[]>}
+ */
+async function selectedRows(ids) {
+  const loaded = new Map(state.win.rows.map((r) => [r.id, r]));
+  const missing = ids.filter((id) => !loaded.has(id));
+  if (missing.length) {
+    const all = /** @type {QueueQuery} */ ({ ...currentQuery(), status: null, waiting: false, agent: null, action: null,
+      from: null, to: null, search: null });
+    for (const r of await api.approvalsById(all, missing)) loaded.set(r.id, r);
+  }
+  return ids.map((id) => loaded.get(id)).filter((r) => !!r);
+}
+
 /** Approve/deny the selection (or the row under the cursor), always through the confirmation. @param {"approve"|"deny"} kind */
 export async function bulkDecide(kind) {
   /** @type {QueueItem[]} */
@@ -574,11 +590,20 @@ export async function bulkDecide(kind) {
     if (!r || !isDecidable(r)) return;
     ids = [r.id];
   }
-  items = ids.map((id) => state.win.rows.find((r) => r.id === id)).filter((r) => !!r);
+  // Every selected row, not only those in the loaded window (rows scrolled far away were
+  // dropped from it): the risk warnings must cover the whole selection.
+  try {
+    items = await selectedRows(ids);
+  } catch (e) {
+    toast(`Could not load the selection to check it: ${/** @type {any} */ (e).message}`, "error");
+    return;
+  }
+  const found = new Set(items.map((r) => r.id));
+  const unchecked = ids.filter((id) => !found.has(id)).map((id) => `${id}: not in the local store, could not be checked`);
   const verb = kind === "deny" ? "Deny" : "Approve";
   const answer = await confirmDecision({
     title: ids.length > 1 ? `${verb} ${ids.length} approvals?` : `${verb} ${ids[0]}?`,
-    kind, ids, items, needReason: kind === "deny", askNotes: true,
+    kind, ids, items, warnings: unchecked, needReason: kind === "deny", askNotes: true,
     offline: !!(state.app && state.app.status.conn.state === "offline"),
   });
   if (!answer) return;

@@ -3,6 +3,7 @@
 //! `Engine::mark_announced`, which persists them so a restart does not repeat them.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -167,7 +168,7 @@ pub fn plan(
             marks: vec![(KEY_REJECTED.to_string(), key)],
         });
     }
-    out
+    marked(out)
 }
 
 /// Approved actions that failed: one notification each (one summary when more than
@@ -183,7 +184,7 @@ pub fn plan_failed(
         .filter(|f| !announced.contains(&f.id) && now - f.recorded_at <= FAILED_FRESH_FOR)
         .collect();
     if fresh.len() > SUMMARY_OVER {
-        return vec![PlannedNotification {
+        return marked(vec![PlannedNotification {
             kind: NotificationKind::ExecutionFailed,
             approval_id: None,
             title: format!("{} approved actions failed", fresh.len()),
@@ -192,9 +193,9 @@ pub fn plan_failed(
                 .iter()
                 .map(|f| (KEY_FAILED.to_string(), f.id.clone()))
                 .collect(),
-        }];
+        }]);
     }
-    fresh
+    let out = fresh
         .into_iter()
         .map(|f| PlannedNotification {
             kind: NotificationKind::ExecutionFailed,
@@ -203,7 +204,8 @@ pub fn plan_failed(
             body: f.summary.clone(),
             marks: vec![(KEY_FAILED.to_string(), f.id.clone())],
         })
-        .collect()
+        .collect();
+    marked(out)
 }
 
 /// When [`plan`] will next have an expiring-soon notification to give without any
@@ -336,7 +338,7 @@ pub fn plan_reminders<Tz: TimeZone>(
                 .collect(),
         });
     }
-    out
+    marked(out)
 }
 
 /// When [`plan_reminders`] next has something to say with no data changing: the end of
@@ -368,6 +370,49 @@ pub fn next_reminder_due<Tz: TimeZone>(
         .map(|(_, at)| at.max(now))
         .min();
     [snooze, digest].into_iter().flatten().min()
+}
+
+/// Whether `c` is shown as a stand-in rather than obeyed: C0 and C1 controls (tab and line
+/// feed excepted), DEL, bidi embeddings, overrides, isolates and marks (an RLO makes
+/// `gpj.exe` read as `exe.jpg`), zero-width spaces and joiners, the BOM. The same set as
+/// `CONTROL` in ui/js/format.js, so a notification marks what the window's detail marks.
+pub fn is_marked_control(c: char) -> bool {
+    matches!(c,
+        '\u{0000}'..='\u{0008}'
+        | '\u{000B}'..='\u{001F}'
+        | '\u{007F}'..='\u{009F}'
+        | '\u{061C}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}')
+}
+
+/// `text` with each control character (see [`is_marked_control`]) replaced by a visible
+/// `⟨U+202E⟩`: the notation of the detail's chips (`controlSegments` in ui/js/format.js).
+/// Notifications carry agent text (agent ids, actions, summaries) that must not reorder
+/// or hide what the approver reads.
+pub fn mark_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_marked_control(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\u{27E8}U+{:04X}\u{27E9}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The planners' last step: every title and body with its control characters marked.
+fn marked(mut out: Vec<PlannedNotification>) -> Vec<PlannedNotification> {
+    for n in &mut out {
+        n.title = mark_controls(&n.title);
+        n.body = mark_controls(&n.body);
+    }
+    out
 }
 
 /// "3h", "12m", "40s": coarse, for titles.
@@ -712,5 +757,88 @@ mod tests {
         );
         // The digest off: no times, nothing due.
         assert_eq!(next_reminder_due(&Reminders::default(), &tz, late), None);
+    }
+
+    #[test]
+    fn control_characters_are_marked_as_the_detail_marks_them() {
+        // The detail's notation: ⟨U+XXXX⟩, four hex digits at least, upper case.
+        assert_eq!(
+            mark_controls("invoice\u{202E}fdp.exe"),
+            "invoice⟨U+202E⟩fdp.exe"
+        );
+        assert_eq!(
+            mark_controls("a\u{200D}b\u{200B}c\u{2066}d\u{FEFF}"),
+            "a⟨U+200D⟩b⟨U+200B⟩c⟨U+2066⟩d⟨U+FEFF⟩"
+        );
+        assert_eq!(
+            mark_controls("\u{1b}[31m\u{0}\u{85}"),
+            "⟨U+001B⟩[31m⟨U+0000⟩⟨U+0085⟩"
+        );
+        // Tab and line feed are text, as in the detail; markup is not this function's job.
+        assert_eq!(mark_controls("a\tb\nc <b>&"), "a\tb\nc <b>&");
+        assert_eq!(mark_controls("a\rb"), "a⟨U+000D⟩b");
+        // Ordinary non-Latin text and emoji pass untouched.
+        assert_eq!(
+            mark_controls("déploiement ✓ 部署 🚀"),
+            "déploiement ✓ 部署 🚀"
+        );
+        for c in [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{2060}', '\u{2064}', '\u{2069}',
+            '\u{7F}',
+        ] {
+            assert!(is_marked_control(c), "{:04X}", c as u32);
+        }
+        for c in ['\t', '\n', ' ', 'a', '\u{2065}', '\u{2070}', '\u{00A0}'] {
+            assert!(!is_marked_control(c), "{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn every_planned_notification_carries_agent_text_marked() {
+        let mut p = pending("appr-1", 30);
+        p.agent = "bot\u{200D}".into();
+        p.action = "k8s\u{202E}:deploy".into();
+        p.summary = "<b>Deploy</b> \u{202E}gpj.exe".into();
+        let out = plan(
+            &[p.clone()],
+            &[],
+            &Announced::default(),
+            t0(),
+            Duration::hours(1),
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].title, "bot⟨U+200D⟩ wants k8s⟨U+202E⟩:deploy");
+        // Marked, not escaped: the markup of the body is the notifier's (it knows the server).
+        assert_eq!(out[0].body, "<b>Deploy</b> ⟨U+202E⟩gpj.exe");
+        assert!(out[1].body.contains("⟨U+202E⟩gpj.exe"), "{:?}", out[1]);
+        for n in &out {
+            assert!(
+                !n.title.chars().chain(n.body.chars()).any(is_marked_control),
+                "{n:?}"
+            );
+        }
+        let failed = FailedInfo {
+            id: "appr-2".into(),
+            agent: "bot".into(),
+            action: "db:drop".into(),
+            summary: "drop\u{202E}".into(),
+            recorded_at: t0(),
+        };
+        let out = plan_failed(&[failed], &HashSet::new(), t0());
+        assert_eq!(out[0].body, "drop⟨U+202E⟩");
+        let r = Reminders {
+            snoozes: vec![Snooze {
+                approval_id: "appr-1".into(),
+                until: t0(),
+            }],
+            ..Reminders::default()
+        };
+        let out = plan_reminders(&[p], &r, &chrono::Utc, t0(), Duration::hours(1));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].title.contains("k8s⟨U+202E⟩:deploy")
+                && out[0].body.starts_with("<b>Deploy</b> ⟨U+202E⟩gpj.exe"),
+            "{out:?}"
+        );
     }
 }

@@ -93,9 +93,21 @@ pub fn announce(app: &AppHandle, engine: &Engine) {
     }
 }
 
+/// How [`open_approval`] brings the window forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raise {
+    /// The user's own click (a notification its daemon reported): shown and focused.
+    Focus,
+    /// Something any process can do (a link): no keyboard focus, attention requested.
+    Attention,
+}
+
 /// Brings the window forward, on the approval when there is one.
-pub fn open_approval(app: &AppHandle, id: Option<String>) {
-    super::show_main_window(app);
+pub fn open_approval(app: &AppHandle, id: Option<String>, raise: Raise) {
+    match raise {
+        Raise::Focus => super::show_main_window(app),
+        Raise::Attention => super::surface_main_window(app),
+    }
     if let Some(id) = id {
         log_err("emit open", app.emit(EV_OPEN, json!({ "id": id })));
     }

@@ -9,7 +9,10 @@
 //!
 //! A link is only ever a request to *show* something: it never decides, never changes the
 //! sign-in and never touches the network, so a malformed or foreign link can do no more
-//! than show a message (`cs:link-error`).
+//! than show a message (`cs:link-error`). Since any process can open one, it never takes
+//! keyboard focus either: the window navigates and asks for the user's attention
+//! ([`super::surface_main_window`]), and the window's decision shortcuts wait a moment
+//! after the approval on screen changed (ui/js/settle.js).
 
 use std::ffi::OsString;
 use std::sync::Mutex;
@@ -165,9 +168,9 @@ struct LinkErrorPayload<'a> {
 
 fn emit(app: &AppHandle, outcome: &Outcome) {
     match outcome {
-        Outcome::Open(id) => bridge::open_approval(app, Some(id.clone())),
+        Outcome::Open(id) => bridge::open_approval(app, Some(id.clone()), bridge::Raise::Attention),
         Outcome::Error(message) => {
-            super::show_main_window(app);
+            super::surface_main_window(app);
             if let Err(e) = app.emit(EV_LINK_ERROR, LinkErrorPayload { message }) {
                 tracing::warn!("emit link error: {e}");
             }
@@ -229,8 +232,8 @@ pub async fn deliver(app: &AppHandle, link: &str) {
     if ready {
         emit(app, &outcome);
     } else {
-        // Still bring the window forward: it is what the click asked for.
-        super::show_main_window(app);
+        // Still make the window noticeable: it is what the click asked for.
+        super::surface_main_window(app);
     }
 }
 

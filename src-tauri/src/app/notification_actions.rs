@@ -1,13 +1,21 @@
 //! What the buttons of a notification offer and do: "Review" opens the approval,
 //! "Remind me in 1 h" snoozes it (the core announces it again), and "Approve", only
-//! when the approver turned it on in Settings, queues an approval in the outbox like
-//! any other decision.
+//! when the approver turned it on in Settings, queues an approval like one made in the
+//! window: held for the undo window, with an "Undo" notification that takes it back.
+//!
+//! Only clicks the notification daemon reports for a button the notification offered
+//! reach here (see `notifier`). Such a click is the user's own, so "Review" brings the
+//! window forward with focus, as a click on the tray's "Open" does; a link, which any
+//! process can open, only requests attention (see `deep_link`).
 
+use countersign_core::api::DecisionKind;
 use countersign_core::reminders::APPROVED_FROM_NOTIFICATION;
 use countersign_core::NotificationKind;
 use tauri::{AppHandle, Manager};
 
-use super::notifier::{self, Toast, ACTION_APPROVE, ACTION_DEFAULT, ACTION_REVIEW, ACTION_SNOOZE};
+use super::notifier::{
+    self, Toast, ACTION_APPROVE, ACTION_DEFAULT, ACTION_REVIEW, ACTION_SNOOZE, ACTION_UNDO,
+};
 use super::shell::Shell;
 
 /// Overrides the snooze (seconds), so the end-to-end suite sees a reminder come back
@@ -53,7 +61,9 @@ pub fn for_kind(kind: NotificationKind, approve_button: bool) -> Vec<(String, St
 /// directly, as synchronous callers do.
 pub fn on_action(app: &AppHandle, action: &str, id: Option<String>) {
     match (action, id) {
-        (ACTION_DEFAULT | ACTION_REVIEW, id) => super::bridge::open_approval(app, id),
+        (ACTION_DEFAULT | ACTION_REVIEW, id) => {
+            super::bridge::open_approval(app, id, super::bridge::Raise::Focus)
+        }
         (ACTION_SNOOZE, Some(id)) => snooze(app, &id),
         (ACTION_APPROVE, Some(id)) => approve(app, &id),
         (other, id) => tracing::debug!(action = other, ?id, "notification action ignored"),
@@ -84,9 +94,18 @@ fn approve(app: &AppHandle, id: &str) {
     let refused = if !enabled {
         Some("approving from a notification is turned off in Settings".to_string())
     } else {
-        match engine.decide_approve(id, Some(APPROVED_FROM_NOTIFICATION)) {
+        // The window's path: held on this device for the undo window before it is sent.
+        match engine.decide_undoable(
+            &[id.to_string()],
+            DecisionKind::Approve,
+            Some(APPROVED_FROM_NOTIFICATION),
+            None,
+        ) {
             // Queued: the outbox delivers it (offline too), and its events repaint.
-            Ok(q) if !q.entries.is_empty() => None,
+            Ok(q) if !q.entries.is_empty() => {
+                offer_undo(app, id, &q.entries);
+                None
+            }
             Ok(q) => Some(
                 q.skipped
                     .into_iter()
@@ -112,6 +131,46 @@ fn approve(app: &AppHandle, id: &str) {
                 std::sync::Arc::new(move |action, id| on_action(&app2, action, id)),
             );
         }
+    }
+}
+
+/// "Approving appr-x in 5 s" with an Undo button, for a decision held on this device
+/// (nothing when the undo window is 0: it is sent at once, as from the window).
+fn offer_undo(app: &AppHandle, id: &str, entries: &[countersign_core::OutboxEntry]) {
+    let engine = app.state::<Shell>().engine();
+    let Some((seq, until)) = entries
+        .iter()
+        .find_map(|e| e.send_after.map(|at| (e.seq, at)))
+    else {
+        return;
+    };
+    let secs = (until - engine.now()).num_seconds().max(1);
+    let app2 = app.clone();
+    notifier::show(
+        Toast {
+            summary: format!("Approving {id} in {secs} s"),
+            body: "Undo takes it back before it is sent.".into(),
+            approval_id: Some(id.to_string()),
+            actions: vec![
+                (ACTION_UNDO.to_string(), "Undo".to_string()),
+                (ACTION_REVIEW.to_string(), "Review".to_string()),
+            ],
+        },
+        std::sync::Arc::new(move |action, aid| {
+            if action == ACTION_UNDO {
+                undo(&app2, seq);
+            } else {
+                on_action(&app2, action, aid);
+            }
+        }),
+    );
+}
+
+/// Takes back the held decision `seq` (refused, and logged, once it is being sent).
+fn undo(app: &AppHandle, seq: i64) {
+    match app.state::<Shell>().engine().cancel_queued(seq) {
+        Ok(id) => tracing::info!(approval = %id, seq, "approve from a notification undone"),
+        Err(e) => tracing::warn!(seq, "undo from a notification: {e}"),
     }
 }
 

@@ -1,12 +1,16 @@
-//! Native notifications through notify-rust, with action buttons.
+//! Native notifications with action buttons.
 //!
-//! - freedesktop (Linux, BSD): buttons are the spec's actions; a click on the body is
-//!   the `"default"` action. Servers without the "actions" capability show no buttons,
-//!   and a click still opens the approval.
+//! - freedesktop (Linux, BSD): [`super::xdg_notifications`] on the session bus; buttons are
+//!   the spec's actions and a click on the body is the `"default"` action. A click is acted
+//!   on only when the notification daemon itself reports it, for a notification this app
+//!   showed and a button it offered (any process on the bus can emit the signal). Servers
+//!   without the "actions" capability show no buttons, and a click still opens the approval.
 //! - Windows: notify-rust turns actions into toast buttons and reports which was pressed.
 //! - macOS (notify-rust's NSUserNotification path): the actions sit behind one "Options"
 //!   button (NSUserNotification shows one action button, the rest in its drop-down); a
 //!   click on the body is `"default"`, which opens the approval.
+//!
+//! On every platform only a button the notification offered is acted on.
 
 use std::sync::Arc;
 
@@ -15,6 +19,8 @@ pub const ACTION_DEFAULT: &str = "default";
 pub const ACTION_REVIEW: &str = "open";
 pub const ACTION_SNOOZE: &str = "snooze";
 pub const ACTION_APPROVE: &str = "approve";
+/// "Undo" on the notification that says an approval is about to be sent.
+pub const ACTION_UNDO: &str = "undo";
 
 /// What to do when the user acts on a notification: `(action id, approval id)`.
 pub type OnAction = Arc<dyn Fn(&str, Option<String>) + Send + Sync>;
@@ -30,56 +36,80 @@ pub struct Toast {
     pub actions: Vec<(String, String)>,
 }
 
-/// Shows `toast` and, on a worker thread, waits for an action to hand to `on_action`.
-/// Errors (no notification daemon, denied permission) are logged: a missing toast must
-/// never stop the app.
+/// The buttons as sent: on freedesktop the body click is the `"default"` action, listed
+/// (servers show no button for it). macOS and Windows report a body click without it:
+/// listed there, it would only be a second "Open" button beside "Review".
+fn offered(toast: &Toast) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if cfg!(all(unix, not(target_os = "macos"))) {
+        out.push((ACTION_DEFAULT.to_string(), "Open".to_string()));
+    }
+    out.extend(toast.actions.iter().cloned());
+    out
+}
+
+/// Shows `toast` and hands a click on it to `on_action`. Errors (no notification
+/// daemon, denied permission) are logged: a missing toast must never stop the app.
 pub fn show(toast: Toast, on_action: OnAction) {
+    // Talking to the notification server can block on D-Bus (and waiting for an action
+    // blocks until one comes): keep it off the caller.
+    let spawned = std::thread::Builder::new()
+        .name("notification".into())
+        .spawn(move || show_blocking(toast, on_action));
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the notification thread: {e}");
+    }
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn show_blocking(toast: Toast, on_action: OnAction) {
+    match super::xdg_notifications::show(&toast, &offered(&toast), on_action) {
+        Ok(id) => tracing::info!(id, summary = %toast.summary, "notification shown"),
+        Err(e) => tracing::warn!("could not show a notification: {e}"),
+    }
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn show_blocking(toast: Toast, on_action: OnAction) {
+    let actions = offered(&toast);
     let mut n = notify_rust::Notification::new();
     n.appname("Countersign")
         .summary(&toast.summary)
         .body(&toast.body)
         .auto_icon();
-    #[cfg(all(unix, not(target_os = "macos")))]
-    {
-        // "default" is what freedesktop servers send for a click on the body (they show
-        // no button for it). macOS and Windows report a body click without it: listed
-        // there, it would only be a second "Open" button beside "Review".
-        n.action(ACTION_DEFAULT, "Open");
-    }
-    for (id, label) in &toast.actions {
+    for (id, label) in &actions {
         n.action(id, label);
     }
-    #[cfg(all(unix, not(target_os = "macos")))]
-    {
-        n.hint(notify_rust::Hint::Category("im.received".into()))
-            .hint(notify_rust::Hint::DesktopEntry("countersign".into()));
-    }
-    // Talking to the notification server can block on D-Bus (and waiting for an action
-    // blocks until one comes): keep it off the caller.
-    let spawned = std::thread::Builder::new()
-        .name("notification".into())
-        .spawn(move || match n.show() {
-            Ok(handle) => {
-                tracing::info!(summary = %toast.summary, "notification shown");
-                let id = toast.approval_id.clone();
-                // The typed response on every platform: Windows reports a click on the
-                // toast's body as `Default` (its `wait_for_action` folds that into
-                // "__closed"), freedesktop and macOS as `Default` too.
-                let waited = handle.wait_for_response(
-                    move |response: &notify_rust::NotificationResponse| match response {
-                        notify_rust::NotificationResponse::Default => on_action(ACTION_DEFAULT, id),
-                        notify_rust::NotificationResponse::Action(action) => on_action(action, id),
+    match n.show() {
+        Ok(handle) => {
+            tracing::info!(summary = %toast.summary, "notification shown");
+            let id = toast.approval_id.clone();
+            let keys: Vec<String> = actions.into_iter().map(|(k, _)| k).collect();
+            let act = move |action: &str| {
+                // The body click is always the approval's; any other key must be a
+                // button this notification offered.
+                if action == ACTION_DEFAULT || keys.iter().any(|k| k == action) {
+                    on_action(action, id.clone());
+                } else {
+                    tracing::warn!("notification action ignored: action={action:?}: not offered");
+                }
+            };
+            // The typed response on every platform: Windows reports a click on the
+            // toast's body as `Default` (its `wait_for_action` folds that into
+            // "__closed"), macOS as `Default` too.
+            let waited =
+                handle.wait_for_response(move |response: &notify_rust::NotificationResponse| {
+                    match response {
+                        notify_rust::NotificationResponse::Default => act(ACTION_DEFAULT),
+                        notify_rust::NotificationResponse::Action(action) => act(action),
                         // Dismissed or expired without an action; no inline replies here.
                         _ => {}
-                    },
-                );
-                if let Err(e) = waited {
-                    tracing::debug!("notification response: {e}");
-                }
+                    }
+                });
+            if let Err(e) = waited {
+                tracing::debug!("notification response: {e}");
             }
-            Err(e) => tracing::warn!("could not show a notification: {e}"),
-        });
-    if let Err(e) = spawned {
-        tracing::warn!("could not start the notification thread: {e}");
+        }
+        Err(e) => tracing::warn!("could not show a notification: {e}"),
     }
 }
