@@ -113,3 +113,24 @@ fn show_blocking(toast: Toast, on_action: OnAction) {
         Err(e) => tracing::warn!("could not show a notification: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_click_is_offered_where_the_platform_reports_it_as_an_action() {
+        let toast = Toast {
+            summary: "s".into(),
+            body: "b".into(),
+            approval_id: None,
+            actions: vec![(ACTION_REVIEW.into(), "Review".into())],
+        };
+        let keys: Vec<String> = offered(&toast).into_iter().map(|(k, _)| k).collect();
+        if cfg!(all(unix, not(target_os = "macos"))) {
+            assert_eq!(keys, [ACTION_DEFAULT, ACTION_REVIEW]);
+        } else {
+            assert_eq!(keys, [ACTION_REVIEW]);
+        }
+    }
+}
