@@ -43,7 +43,7 @@ action: string,
  */
 summary: string, status: ApprovalStatus, 
 /**
- * e.g. `REQUIRES_APPROVAL`, `AMOUNT_THRESHOLD`, `NEW_COUNTERPARTY`.
+ * e.g. `requires_approval`, `amount_threshold`, `new_counterparty`.
  */
 reason_code: string, reason_text: string, 
 /**
