@@ -1000,6 +1000,49 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_have_one_spelling() {
+        for ok in [
+            "kubernetes:deploy",
+            "deployment-bot",
+            "0",
+            "a/b.c_d:e-f",
+            &"a".repeat(MAX_IDENTIFIER_LEN),
+        ] {
+            assert!(is_canonical_identifier(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Kubernetes:deploy",
+            "kubern\u{0435}tes:deploy",
+            "kubernetes\u{200D}:deploy",
+            "-bot",
+            ":x",
+            "a b",
+            "a\tb",
+            &"a".repeat(MAX_IDENTIFIER_LEN + 1),
+        ] {
+            assert!(!is_canonical_identifier(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_fields_refuse_control_and_invisible_characters() {
+        assert_eq!(check_text("a\nb\tc\r", true), Ok(()));
+        assert_eq!(check_text("a\nb", false), Err(TextError::ControlChar(0x0A)));
+        assert_eq!(check_text("a\u{1B}", true), Err(TextError::ControlChar(0x1B)));
+        for bad in ["\u{202E}", "\u{200B}", "\u{2066}", "\u{FEFF}", "\u{E0041}", "\u{2028}", "\u{3164}"] {
+            assert!(
+                matches!(check_text(bad, true), Err(TextError::Invisible(_))),
+                "{bad:?}"
+            );
+        }
+        // What real text needs between visible characters stays.
+        for ok in ["\u{05D0}\u{200F}", "⚠\u{FE0F}", "👨\u{200D}👩", "a b", "é"] {
+            assert_eq!(check_text(ok, false), Ok(()), "{ok:?}");
+        }
+    }
+
+    #[test]
     fn deny_request_rejects_unknown_fields() {
         let err = serde_json::from_str::<DenyRequest>(r#"{"reason":"x","note":"typo"}"#);
         assert!(err.is_err());

@@ -726,6 +726,13 @@ fn classify(
             approval: approval.map(Box::new),
         },
         401 | 403 => Failure::Unauthorized(message),
+        // Never a rejection: the decision is kept and retried (a bulk item has no
+        // Retry-After of its own; the server's whole-request 429s are read in
+        // `error_from`).
+        429 => Failure::RateLimited {
+            message: format!("rate limited: {message}"),
+            retry_after: Duration::from_secs(1),
+        },
         400..=499 => Failure::Rejected {
             status: status.as_u16(),
             code,
@@ -834,7 +841,7 @@ mod tests {
         ));
         assert!(matches!(
             classify(s(429), "c".into(), "m".into(), None),
-            Failure::Transient(_)
+            Failure::RateLimited { .. }
         ));
         assert!(matches!(
             classify(s(503), "c".into(), "m".into(), None),
