@@ -439,7 +439,9 @@ pub fn is_canonical_identifier(s: &str) -> bool {
     matches!(bytes.next(), Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit())
         && s.len() <= MAX_IDENTIFIER_LEN
         && bytes.all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
         })
 }
 
@@ -1029,8 +1031,19 @@ mod tests {
     fn text_fields_refuse_control_and_invisible_characters() {
         assert_eq!(check_text("a\nb\tc\r", true), Ok(()));
         assert_eq!(check_text("a\nb", false), Err(TextError::ControlChar(0x0A)));
-        assert_eq!(check_text("a\u{1B}", true), Err(TextError::ControlChar(0x1B)));
-        for bad in ["\u{202E}", "\u{200B}", "\u{2066}", "\u{FEFF}", "\u{E0041}", "\u{2028}", "\u{3164}"] {
+        assert_eq!(
+            check_text("a\u{1B}", true),
+            Err(TextError::ControlChar(0x1B))
+        );
+        for bad in [
+            "\u{202E}",
+            "\u{200B}",
+            "\u{2066}",
+            "\u{FEFF}",
+            "\u{E0041}",
+            "\u{2028}",
+            "\u{3164}",
+        ] {
             assert!(
                 matches!(check_text(bad, true), Err(TextError::Invisible(_))),
                 "{bad:?}"

@@ -192,7 +192,10 @@ impl ApiClient {
                         && retries < MAX_RATE_LIMIT_RETRIES =>
                 {
                     retries += 1;
-                    tracing::info!(wait_ms = wait.as_millis() as u64, "rate limited; waiting as the server asked");
+                    tracing::info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited; waiting as the server asked"
+                    );
                     tokio::time::sleep(wait).await;
                     req = next;
                 }

@@ -550,9 +550,8 @@ impl Engine {
     /// every CLI command and in the app's status bar for as long as it lasts.
     pub fn insecure_server(&self) -> Result<Option<String>> {
         let s = self.settings()?;
-        Ok(s.server_url.filter(|u| {
-            settings::Transport::of(u) == settings::Transport::InsecureHttp
-        }))
+        Ok(s.server_url
+            .filter(|u| settings::Transport::of(u) == settings::Transport::InsecureHttp))
     }
 
     /// Forgets the token of the current server and org (under every spelling of the

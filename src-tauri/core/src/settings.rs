@@ -259,7 +259,11 @@ mod tests {
             "http://localhost:8000",
             "http://LOCALHOST",
         ] {
-            assert_eq!(check_transport(ok, false).unwrap(), Transport::Loopback, "{ok}");
+            assert_eq!(
+                check_transport(ok, false).unwrap(),
+                Transport::Loopback,
+                "{ok}"
+            );
         }
         assert_eq!(
             check_transport("https://cs.example.com", false).unwrap(),

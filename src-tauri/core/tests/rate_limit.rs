@@ -68,10 +68,16 @@ async fn a_long_retry_after_comes_back_to_the_caller_with_the_wait() {
     let start = Instant::now();
     match client.me().await {
         Err(Failure::RateLimited { retry_after, .. }) => {
-            assert!(retry_after >= Duration::from_secs(retry - 1), "{retry_after:?}");
+            assert!(
+                retry_after >= Duration::from_secs(retry - 1),
+                "{retry_after:?}"
+            );
         }
         other => panic!("expected RateLimited, got {other:?}"),
     }
-    assert!(start.elapsed() < Duration::from_secs(10), "not waited inline");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "not waited inline"
+    );
     s.shutdown().await;
 }

@@ -109,7 +109,10 @@ fn is_create(method: &Method, path: &str) -> bool {
         return false;
     }
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    matches!(segments.as_slice(), ["", "api", "v1", "orgs", _, "approvals"])
+    matches!(
+        segments.as_slice(),
+        ["", "api", "v1", "orgs", _, "approvals"]
+    )
 }
 
 fn key_of(headers: &HeaderMap) -> Option<[u8; 32]> {
@@ -233,8 +236,14 @@ mod tests {
             assert!(b.take(&key, t0).is_ok());
         }
         let wait = b.take(&key, t0).unwrap_err();
-        assert!(wait <= Duration::from_secs(1) && wait > Duration::ZERO, "{wait:?}");
-        assert!(b.take(&[2u8; 32], t0).is_ok(), "another key has its own budget");
+        assert!(
+            wait <= Duration::from_secs(1) && wait > Duration::ZERO,
+            "{wait:?}"
+        );
+        assert!(
+            b.take(&[2u8; 32], t0).is_ok(),
+            "another key has its own budget"
+        );
         assert!(b.take(&key, t0 + Duration::from_secs(1)).is_ok());
         assert!(Buckets::new(0).take(&key, t0).is_ok(), "0 is off");
     }

@@ -6,9 +6,9 @@
 mod harness;
 
 use countersign_server::quorum::QuorumRule;
+use harness::{error_code, new_request, TestServer, ALICE, ENGINE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use harness::{error_code, new_request, TestServer, ALICE, ENGINE};
 
 async fn quorum_server() -> TestServer {
     TestServer::start_with(|c| {
@@ -40,7 +40,10 @@ async fn lookalike_actions_are_refused_not_let_through_with_one_approval() {
     {
         let id = format!("appr-look{i}");
         let message = refused(&t, new_request(&id, json!({ "action": action })), "action").await;
-        assert!(message.contains("[a-z0-9_.:/-]"), "shows the rule: {message}");
+        assert!(
+            message.contains("[a-z0-9_.:/-]"),
+            "shows the rule: {message}"
+        );
         let (s, _) = t.get(ALICE, &format!("/{id}")).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{action:?} was stored");
     }
@@ -59,7 +62,10 @@ async fn agent_ids_and_reason_codes_have_one_spelling() {
     let t = TestServer::start().await;
     for (field, body) in [
         ("agent.id", json!({"agent": {"id": "Deployment-Bot"}})),
-        ("agent.id", json!({"agent": {"id": "deployment\u{2011}bot"}})),
+        (
+            "agent.id",
+            json!({"agent": {"id": "deployment\u{2011}bot"}}),
+        ),
         ("agent.id", json!({"agent": {"id": "-bot"}})),
         ("agent.id", json!({"agent": {"id": "b".repeat(129)}})),
         ("reason_code", json!({"reason_code": "REQUIRES_APPROVAL"})),
@@ -81,7 +87,8 @@ async fn agent_ids_and_reason_codes_have_one_spelling() {
 #[tokio::test]
 async fn control_and_invisible_characters_are_refused_in_every_text_field() {
     let t = TestServer::start().await;
-    let trace = |step: &str, detail: &str| json!([{"step": step, "result": "escalate", "detail": detail}]);
+    let trace =
+        |step: &str, detail: &str| json!([{"step": step, "result": "escalate", "detail": detail}]);
     for bad in ["\u{0}", "\u{1B}[31m", "\u{202E}", "\u{200B}", "\u{2066}"] {
         let cases = [
             ("summary", json!({"summary": format!("Deploy{bad}")})),
@@ -207,7 +214,10 @@ async fn integers_beyond_2_pow_53_are_refused_naming_the_path() {
     for (params, path) in [
         (r#"{"to_account": 9007199254740993}"#, "params.to_account"),
         (r#"{"to_account": -9007199254740993}"#, "params.to_account"),
-        (r#"{"a": {"b": [1, 18446744073709551615]}}"#, "params.a.b[1]"),
+        (
+            r#"{"a": {"b": [1, 18446744073709551615]}}"#,
+            "params.a.b[1]",
+        ),
         (r#"{"big": 100000000000000000000000}"#, "params.big"),
         (r#"{"big": 9.007199254740993e15}"#, "params.big"),
     ] {
@@ -227,7 +237,10 @@ async fn integers_beyond_2_pow_53_are_refused_naming_the_path() {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
-    assert_eq!(body["params"]["to_account"], json!(9_007_199_254_740_991u64));
+    assert_eq!(
+        body["params"]["to_account"],
+        json!(9_007_199_254_740_991u64)
+    );
 
     t.post(ALICE, "/appr-num/approve", json!({})).await;
     let (s, body) = post_raw(

@@ -6,9 +6,9 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
+use harness::{error_code, new_request, TestServer, ALICE, BOB, ENGINE};
 use reqwest::StatusCode;
 use serde_json::json;
-use harness::{error_code, new_request, TestServer, ALICE, BOB, ENGINE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -86,7 +86,10 @@ async fn a_half_sent_request_line_is_cut_off() {
     let mut slow = TcpStream::connect(t.addr).await.expect("connect");
     slow.write_all(b"GET /healthz HT").await.expect("write");
     let took = closed_within(&mut slow, Duration::from_secs(10)).await;
-    assert!(took.is_some(), "the half-open socket is still open after 10 s");
+    assert!(
+        took.is_some(),
+        "the half-open socket is still open after 10 s"
+    );
     // A socket that sends nothing at all is closed too.
     let mut idle = TcpStream::connect(t.addr).await.expect("connect");
     assert!(closed_within(&mut idle, Duration::from_secs(10))

@@ -1,26 +1,30 @@
 //! The smaller doors: the database is private and durable, links follow the served
 //! scheme, and `--demo` never puts its well-known tokens into a real database.
 
-#[path = "support/harness.rs"]
-mod harness;
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/harness.rs"]
+mod harness;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use certs::TestPki;
 use countersign_api::Role;
 use countersign_server::db::Db;
 use countersign_server::tls::TlsFiles;
 use countersign_server::{spawn, ServerConfig};
-use serde_json::json;
-use certs::TestPki;
 use harness::{new_request, TestServer, ENGINE};
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_countersign-server");
 
 fn mode(path: &std::path::Path) -> u32 {
-    std::fs::metadata(path).expect("file exists").permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .expect("file exists")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[tokio::test]
@@ -85,16 +89,11 @@ async fn links_say_https_when_the_server_serves_tls() {
     let server = spawn(config).await.expect("starts");
     let base = format!("https://localhost:{}", server.addr().port());
     let http = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("CA"),
-        )
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("CA"))
         .build()
         .expect("client");
     let body: serde_json::Value = http
-        .post(format!(
-            "{base}/api/v1/orgs/{}/approvals",
-            harness::ORG
-        ))
+        .post(format!("{base}/api/v1/orgs/{}/approvals", harness::ORG))
         .bearer_auth(ENGINE)
         .json(&new_request("appr-tls", json!({})))
         .send()

@@ -48,7 +48,12 @@ fn check_create(req: &CreateApprovalRequest, default_expiry: chrono::Duration) -
     validate::identifier("action", &req.action)?;
     validate::text("summary", &req.summary, MAX_SUMMARY, Lines::One)?;
     validate::identifier("reason_code", &req.reason_code)?;
-    validate::text("reason_text", &req.reason_text, MAX_REASON_TEXT, Lines::Many)?;
+    validate::text(
+        "reason_text",
+        &req.reason_text,
+        MAX_REASON_TEXT,
+        Lines::Many,
+    )?;
     if req.policy_trace.len() > MAX_TRACE_STEPS {
         return Err(ApiError::validation(format!(
             "policy_trace has more than {MAX_TRACE_STEPS} steps"
