@@ -86,7 +86,7 @@ fn queue_show_decide_stats_outbox_logout() {
     assert!(
         line.contains("cli-bot")
             && line.contains("k8s:deploy")
-            && line.contains("REQUIRES_APPROVAL")
+            && line.contains("requires_approval")
     );
     assert!(line.trim_end().ends_with("just now"), "{line}");
     assert!(text.contains("Deploy app:v9 to production namespace"));

@@ -150,7 +150,7 @@ impl Env {
             },
             action: "k8s:deploy".into(),
             summary: summary.into(),
-            reason_code: "REQUIRES_APPROVAL".into(),
+            reason_code: "requires_approval".into(),
             reason_text: "needs a human".into(),
             params: serde_json::json!({"n": summary}),
             policy_trace: vec![],

@@ -118,7 +118,7 @@ class Server:
             "agent": {"id": agent, "name": "E2E Bot", "version": "v1.0.0"},
             "action": action,
             "summary": summary,
-            "reason_code": "REQUIRES_APPROVAL",
+            "reason_code": "requires_approval",
             "reason_text": f"Action '{action}' requires human approval",
             "params": {"n": 1},
             "policy_trace": [{"step": "tool_authorization", "result": "escalate"}],

@@ -111,7 +111,7 @@ def create_request(h, aid, agent, action, params, summary="Raised by the e2e sui
     """An agent's request with the given parameters (the harness's `create` sends fixed ones)."""
     status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
         "id": aid, "agent": {"id": agent, "name": "E2E Bot", "version": "v1.0.0"}, "action": action,
-        "summary": summary, "reason_code": "REQUIRES_APPROVAL", "reason_text": f"Action '{action}' requires human approval",
+        "summary": summary, "reason_code": "requires_approval", "reason_text": f"Action '{action}' requires human approval",
         "params": params,
     })
     assert status in (200, 201), (status, body)
@@ -168,7 +168,7 @@ def queue_shows_its_rows(h):
     s = h.session()
     wait_rows(s, lambda ids: aid in ids, "the new row")
     text = s.js("return document.querySelector(arguments[0]).innerText", f'#queue .row[data-id="{aid}"]')
-    for part in [aid, "queue-bot", "kubernetes:deploy", "REQUIRES_APPROVAL",
+    for part in [aid, "queue-bot", "kubernetes:deploy", "requires_approval",
                  "Deploy app:v2.0.0 to production namespace", "Review →"]:
         assert part in text, (part, text)
     assert "⏳" in text
@@ -711,13 +711,20 @@ def script_injection_is_shown_as_text_and_never_runs(h):
                    {"html": "<b>old</b>", "img": "<img src=x onerror=alert(4)>"})
     approve_as_bob(h, earlier, "<img src=x onerror=alert(5)>")
     post_result(h, earlier, "failed", {"log": "<img src=x onerror=alert(3)>", "html": "<script>alert(3)</script>"})
+    # A right-to-left override never gets in (the server refuses invisible and
+    # direction-changing characters); a right-to-left mark does, and is shown as a chip.
+    status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
+        "id": aid, "agent": {"id": "xss-bot"}, "action": "web:publish", "summary": "s",
+        "reason_code": "requires_approval", "reason_text": "\u202egpj.exe",
+    })
+    assert status == 400 and "reason_text" in body["error"]["message"], (status, body)
     status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
         "id": aid,
         "agent": {"id": "xss-bot", "name": "<img src=x onerror=alert(1)>", "version": "<script>alert('v')</script>"},
         "action": "web:publish",
         "summary": "<script>alert('xss')</script> Publish <img src=x onerror=alert(1)> to homepage",
-        "reason_code": "REQUIRES_APPROVAL",
-        "reason_text": "REQUIRES_APPROVAL: <b>bold?</b> <script>alert(document.cookie)</script> \u202egpj.exe",
+        "reason_code": "requires_approval",
+        "reason_text": "requires_approval: <b>bold?</b> <script>alert(document.cookie)</script> \u200fgpj.exe",
         "params": {"html": "<script>alert(1)</script>", "img": "<img src=x onerror=alert(1)>"},
         "policy_trace": [{"step": "tool_authorization", "result": "escalate", "detail": "<img src=x onerror=alert(2)>"}],
         "risk": {"budget_used": 1, "budget_limit": 10},
@@ -736,8 +743,8 @@ def script_injection_is_shown_as_text_and_never_runs(h):
     assert s.js("return document.querySelector('#detail-reason bdi') !== null")
     assert "<script>alert(1)</script>" in text_of(s, "#detail-params")
     assert "<img src=x onerror=alert(2)>" in text_of(s, "#detail-trace")
-    # The right-to-left override is shown, as a muted chip, not obeyed silently.
-    assert "\u27e8U+202E\u27e9" in text_of(s, "#detail-reason"), text_of(s, "#detail-reason")
+    # The right-to-left mark is shown, as a muted chip, not obeyed silently.
+    assert "\u27e8U+200F\u27e9" in text_of(s, "#detail-reason"), text_of(s, "#detail-reason")
     assert s.js("return document.querySelector('#detail-reason .ctl-chip') !== null")
     s.wait_css("#params-diff", 15)
     diff = text_of(s, "#params-diff")
@@ -763,7 +770,7 @@ def create_full(h, aid, summary, expires_in_secs=None, trace=None, risk=None, pa
     """An approval with a chosen trace, risk and params (h.server.create fixes those)."""
     status, body = h.server.http("POST", "/approvals", token="demo-agent-token", body={
         "id": aid, "agent": {"id": "triage-bot", "name": "Triage Bot"}, "action": "db:migrate",
-        "summary": summary, "reason_code": "REQUIRES_APPROVAL", "reason_text": "needs a human",
+        "summary": summary, "reason_code": "requires_approval", "reason_text": "needs a human",
         "params": params if params is not None else {"n": 1},
         "policy_trace": trace or [{"step": "tool_authorization", "result": "escalate"}],
         "risk": risk or {"budget_used": 1, "budget_limit": 10},
@@ -779,7 +786,7 @@ def the_queue_puts_urgency_first(h):
     create_full(h, calm, f"{tag} calm", expires_in_secs=6 * 3600)
     create_full(h, later, f"{tag} later", expires_in_secs=50 * 60)
     create_full(h, soon, f"{tag} soon", expires_in_secs=8 * 60)
-    create_full(h, risky, f"{tag} risky \u202egpj.exe", expires_in_secs=5 * 3600,
+    create_full(h, risky, f"{tag} risky \u200fgpj.exe", expires_in_secs=5 * 3600,
                 trace=[{"step": "budget", "result": "fail"}, {"step": "human", "result": "escalate"}],
                 risk={"budget_used": 95, "budget_limit": 100})
     s = h.session()
@@ -798,8 +805,8 @@ def the_queue_puts_urgency_first(h):
     chips = s.js("return [...document.querySelectorAll(arguments[0])].map(c => c.textContent)",
                  f'#queue .row[data-id="{risky}"] .chip-risk')
     assert chips == ["1 step failed", "budget 95%", "1 step escalated"], chips
-    # Control characters are shown, not obeyed: the RLO is a visible chip.
-    assert "\u27e8U+202E\u27e9" in text_of(s, f'#queue .row[data-id="{risky}"] .row-summary')
+    # Direction marks are shown, not obeyed: the RLM is a visible chip.
+    assert "\u27e8U+200F\u27e9" in text_of(s, f'#queue .row[data-id="{risky}"] .row-summary')
     # Sorting by expiry puts the most urgent first.
     select_value(s, "#f-sort", "expiring_first")
     wait_rows(s, lambda ids: ids[:4] == [soon, later, risky, calm], "expiring first")
@@ -1431,7 +1438,7 @@ def create_risky(h, aid, summary):
         "agent": {"id": "billing-agent", "name": "Billing Agent", "version": "v3.2.1"},
         "action": "payments:refund",
         "summary": summary,
-        "reason_code": "BUDGET_THRESHOLD",
+        "reason_code": "budget_threshold",
         "reason_text": "Refund exceeds the per-day budget of the billing agent",
         "params": {"customer": "cus_8841", "amount": {"value": 1840, "currency": "EUR"}, "items": ["inv-1", "inv-2"]},
         "policy_trace": [{"step": "tool_authorization", "result": "pass"},

@@ -64,9 +64,12 @@ def add_token(server: str, db: Path, org: str, role: str, subject: str, agents: 
     return out.stdout.strip()
 
 
-def start_server(server: str, db: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(server: str, db: Path, log: Path, demo: bool = False) -> tuple[subprocess.Popen, str]:
+    # Rate limits off: the fuzzer sends thousands of requests a minute with one token,
+    # and a 429 in the middle of a run would hide what it is looking for.
     proc = subprocess.Popen(
-        [server, "--demo", "--db", str(db), "--addr", "127.0.0.1:0"],
+        [server, "--db", str(db), "--addr", "127.0.0.1:0", "--rate-limit", "0", "--create-rate-limit", "0"]
+        + (["--demo"] if demo else []),
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
         text=True,
@@ -108,7 +111,7 @@ def seed_other_org(base: str, agent: str, approver: str) -> None:
             "agent": {"id": "other-bot", "name": f"Other bot {MARKER}"},
             "action": "payments:transfer",
             "summary": f"Transfer for {MARKER}",
-            "reason_code": "AMOUNT_THRESHOLD",
+            "reason_code": "amount_threshold",
             "reason_text": f"Over the limit ({MARKER})",
             "params": {"customer": MARKER, "amount": 12000},
         },
@@ -123,7 +126,7 @@ def seed_other_org(base: str, agent: str, approver: str) -> None:
             "agent": {"id": "other-bot"},
             "action": "payments:transfer",
             "summary": f"Pending for {MARKER}",
-            "reason_code": "AMOUNT_THRESHOLD",
+            "reason_code": "amount_threshold",
             "reason_text": "Over the limit",
             "params": {"note": MARKER},
         },
@@ -173,6 +176,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="countersign-fuzz-") as tmp:
         tmp = Path(tmp)
         db = tmp / "server.db"
+        # --demo seeds only a database that holds nothing else: seed it first, then add
+        # the other org's tokens and serve without --demo.
+        seeder, _ = start_server(args.server, db, tmp / "seed.log", demo=True)
+        seeder.terminate()
+        seeder.wait(timeout=30)
         other_agent = add_token(args.server, db, OTHER_ORG, "agent", "other-engine", ("other-bot",))
         other_approver = add_token(args.server, db, OTHER_ORG, "approver", "carol")
         proc, base = start_server(args.server, db, tmp / "server.log")

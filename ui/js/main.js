@@ -143,6 +143,10 @@ function paintBanner() {
     unauthorized: "Signed out", not_configured: "Not connected", untrusted: "Certificate not trusted",
   }[conn.state] || conn.state);
   setAttr(connText, "title", st && st.last_synced ? `Last synced ${absolute(st.last_synced)}` : "");
+  // Kept on screen for as long as the account uses its http:// override.
+  const insecureEl = /** @type {HTMLElement} */ (document.getElementById("insecure-conn"));
+  const insecure = !!(app && app.insecure_connection);
+  if (insecureEl.hidden === insecure) insecureEl.hidden = !insecure;
   setText(/** @type {HTMLElement} */ (document.getElementById("who")), app && app.subject
     ? `${app.subject}${app.demo ? " · demo" : ""}` : app && app.demo ? "demo" : "");
 

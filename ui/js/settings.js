@@ -79,7 +79,7 @@ export async function renderSettings(root, welcome) {
   } catch (e) {
     toast(e.message, "error");
     st = { server_url: "", org: "", has_token: false, token_location: null, expiring_soon_minutes: 60, notifications_enabled: true, start_at_login: false,
-      approve_from_notification: false, digest_enabled: false, digest_times: ["09:00", "17:00"], undo_window_secs: 5 };
+      approve_from_notification: false, digest_enabled: false, digest_times: ["09:00", "17:00"], undo_window_secs: 5, allow_insecure_http: false };
   }
   if (welcome) {
     root.append(h("div", { class: "welcome card", id: "welcome" },
@@ -103,6 +103,9 @@ export async function renderSettings(root, welcome) {
   const [t1, t2] = (st.digest_times && st.digest_times.length === 2) ? st.digest_times : ["09:00", "17:00"];
   const digestAt = [t1, t2].map((t, i) => h("input", { type: "time", id: `set-digest-${i + 1}`, class: "input input-narrow", value: t,
     "aria-label": i === 0 ? "First digest time" : "Second digest time", required: true }));
+  // http:// beyond this computer is refused unless the user says so here; the status bar
+  // then shows "Unencrypted connection" for as long as it lasts.
+  const insecure = h("input", { type: "checkbox", id: "set-insecure-http", checked: !!st.allow_insecure_http, "aria-describedby": "set-insecure-help" });
   const notif = h("input", { type: "checkbox", id: "set-notify", checked: st.notifications_enabled });
   const login = h("input", { type: "checkbox", id: "set-login", checked: st.start_at_login });
   // novalidate: the browser's own check would block Submit silently (WebKitGTK shows no bubble).
@@ -113,6 +116,10 @@ export async function renderSettings(root, welcome) {
     field("Token", token, st.has_token
       ? `A token is stored in ${st.token_location || "this device's token store"}. Leave empty to keep it; it is never shown.`
       : "Kept in the system keychain when there is one (else in a file only you can read), never shown again."),
+    h("label", { class: "check" }, insecure, " Allow an unencrypted connection (http:// to another computer)"),
+    h("p", { class: "help muted small", id: "set-insecure-help" },
+      "Off by default: over http:// the token and every decision cross the network readable by anyone on the way. ",
+      "Only https://, or http:// to this computer, is accepted without it."),
     h("h2", { class: "card-title" }, "Notifications"),
     h("label", { class: "check" }, notif, " Notify me about new approvals, expiring ones and rejected decisions"),
     field("Expiring soon threshold (minutes)", expiring, "1 to 1440 (24 hours). Used by the expiring-soon reminder, the digest and the queue's colours."),
@@ -155,6 +162,7 @@ export async function renderSettings(root, welcome) {
         approve_from_notification: approveBtn.checked, digest_enabled: digest.checked,
         digest_times: digestAt.map((i) => i.value.slice(0, 5)),
         undo_window_secs: Number(undo.value),
+        allow_insecure_http: insecure.checked,
       });
       token.value = "";
       toast("Settings saved");

@@ -24,7 +24,12 @@ export type AppState = { configured: boolean, demo: boolean, server_url: string 
  * The "expiring soon" threshold (Settings): the detail's countdown turns amber
  * within it, as the planner's reminder does.
  */
-expiring_soon_secs: number, };
+expiring_soon_secs: number, 
+/**
+ * Reached over plain http:// beyond this machine (the sign-in's explicit
+ * override): the status bar says so for as long as it lasts.
+ */
+insecure_connection: boolean, };
 
 /**
  * An approval request, everything the detail view shows.
@@ -43,7 +48,7 @@ action: string,
  */
 summary: string, status: ApprovalStatus, 
 /**
- * e.g. `REQUIRES_APPROVAL`, `AMOUNT_THRESHOLD`, `NEW_COUNTERPARTY`.
+ * e.g. `requires_approval`, `amount_threshold`, `new_counterparty`.
  */
 reason_code: string, reason_text: string, 
 /**
@@ -594,7 +599,13 @@ digest_times: Array<string>,
 /**
  * Seconds a decision made in the app is held before it is sent (0: at once).
  */
-undo_window_secs: number, };
+undo_window_secs: number, 
+/**
+ * The user signed in to a plain `http://` server beyond this machine, saying so
+ * explicitly (`--allow-insecure-http`, or the sign-in form's checkbox). See
+ * [`check_transport`].
+ */
+allow_insecure_http: boolean, };
 
 export type SettingsView = { server_url: string | null, org: string | null, has_token: boolean, 
 /**
@@ -612,7 +623,11 @@ digest_times: Array<string>,
 /**
  * Seconds a decision waits on this device, undoable, before it is sent.
  */
-undo_window_secs: number, };
+undo_window_secs: number, 
+/**
+ * The stored account was signed in with "Allow an unencrypted connection".
+ */
+allow_insecure_http: boolean, };
 
 export type SortOrder = "newest_first" | "oldest_first" | "expiring_first";
 

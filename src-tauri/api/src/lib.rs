@@ -214,7 +214,7 @@ pub struct Approval {
     /// One line for the queue, e.g. `Deploy app:v2.0.0 to production namespace`.
     pub summary: String,
     pub status: ApprovalStatus,
-    /// e.g. `REQUIRES_APPROVAL`, `AMOUNT_THRESHOLD`, `NEW_COUNTERPARTY`.
+    /// e.g. `requires_approval`, `amount_threshold`, `new_counterparty`.
     pub reason_code: String,
     pub reason_text: String,
     /// Request parameters, arbitrary JSON as the agent sent them.
@@ -393,6 +393,8 @@ pub enum TextError {
     ControlChar(u32),
     #[error("it must be at most {0} characters")]
     TooLong(usize),
+    #[error("it must not contain invisible or format characters (U+{0:04X})")]
+    Invisible(u32),
 }
 
 /// The one rule for a deny reason, used by the server, the core's decide path and the
@@ -415,6 +417,68 @@ pub fn check_reason(reason: &str) -> Result<(), TextError> {
         return Err(TextError::TooLong(MAX_REASON_CHARS));
     }
     Ok(())
+}
+
+/// Longest identifier (`agent.id`, `action`, `reason_code`) accepted, in bytes.
+pub const MAX_IDENTIFIER_LEN: usize = 128;
+
+/// Why an identifier is refused, for messages on both sides.
+pub const IDENTIFIER_RULE: &str = "an identifier is 1 to 128 characters of [a-z0-9_.:/-], \
+     starting with a lowercase letter or digit (e.g. kubernetes:deploy)";
+
+/// The one rule for the identifiers an agent chooses (`agent.id`, `action`,
+/// `reason_code`): `[a-z0-9][a-z0-9_.:/-]*`, at most [`MAX_IDENTIFIER_LEN`] bytes.
+///
+/// Why so narrow: policy keys on these (quorum rules match `action`, an agent's
+/// history is looked up by `agent.id`), and a person reads them in the app. With
+/// one spelling per identifier, `Kubernetes:deploy`, a Cyrillic `е` or a zero-width
+/// joiner cannot name something that looks the same to the approver but escapes a
+/// rule written for the plain form.
+pub fn is_canonical_identifier(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.len() <= MAX_IDENTIFIER_LEN
+        && bytes.all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
+        })
+}
+
+/// Whether a text field of a request may hold `c`: the deny reason's rule (no control
+/// character; tab and line breaks only where `multiline`), and no invisible character
+/// (see [`is_invisible_char`]) that is not plain text's business: zero-width spaces,
+/// bidi embeddings, overrides and isolates, the BOM, tags, blank-looking letters,
+/// Unicode line and paragraph separators. Kept because real text needs them between
+/// visible characters: the space, the joiners (U+200C/U+200D, Persian and emoji),
+/// the direction marks (U+200E/U+200F/U+061C, right-to-left text) and variation
+/// selectors (`⚠️`).
+///
+/// Why: these texts come from the agent, and an invisible or direction-changing
+/// character can make what the approver reads differ from what is stored
+/// (`\u{202E}gpj.exe`).
+pub fn check_text_char(c: char, multiline: bool) -> Result<(), TextError> {
+    if matches!(c, '\t' | '\n' | '\r') {
+        return if multiline {
+            Ok(())
+        } else {
+            Err(TextError::ControlChar(c as u32))
+        };
+    }
+    if c.is_control() {
+        return Err(TextError::ControlChar(c as u32));
+    }
+    let kept = c == ' '
+        || matches!(c, '\u{200C}'..='\u{200F}' | '\u{061C}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}');
+    if !kept && (is_invisible_char(c) || matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err(TextError::Invisible(c as u32));
+    }
+    Ok(())
+}
+
+/// [`check_text_char`] over a whole text.
+pub fn check_text(text: &str, multiline: bool) -> Result<(), TextError> {
+    text.chars().try_for_each(|c| check_text_char(c, multiline))
 }
 
 // ---------------------------------------------------------------------------
@@ -829,6 +893,9 @@ pub mod codes {
     /// 422: a decision's receipt is for another approval, org, kind, parameters,
     /// notes or reason than the request it came with.
     pub const RECEIPT_MISMATCH: &str = "receipt_mismatch";
+    /// 429: this token sent more requests (or created more approvals) than the
+    /// server's per-token limit; the `Retry-After` header says how many seconds to wait.
+    pub const RATE_LIMITED: &str = "rate_limited";
     /// 500: a server fault (logged server-side; never caused by input).
     pub const INTERNAL: &str = "internal";
     /// 401: the token was revoked (`countersign-server revoke-token`, or its device
@@ -946,6 +1013,60 @@ mod tests {
             Err(TextError::TooLong(MAX_REASON_CHARS))
         );
         assert_eq!(check_reason(&"é".repeat(MAX_REASON_CHARS)), Ok(()));
+    }
+
+    #[test]
+    fn identifiers_have_one_spelling() {
+        for ok in [
+            "kubernetes:deploy",
+            "deployment-bot",
+            "0",
+            "a/b.c_d:e-f",
+            &"a".repeat(MAX_IDENTIFIER_LEN),
+        ] {
+            assert!(is_canonical_identifier(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Kubernetes:deploy",
+            "kubern\u{0435}tes:deploy",
+            "kubernetes\u{200D}:deploy",
+            "-bot",
+            ":x",
+            "a b",
+            "a\tb",
+            &"a".repeat(MAX_IDENTIFIER_LEN + 1),
+        ] {
+            assert!(!is_canonical_identifier(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_fields_refuse_control_and_invisible_characters() {
+        assert_eq!(check_text("a\nb\tc\r", true), Ok(()));
+        assert_eq!(check_text("a\nb", false), Err(TextError::ControlChar(0x0A)));
+        assert_eq!(
+            check_text("a\u{1B}", true),
+            Err(TextError::ControlChar(0x1B))
+        );
+        for bad in [
+            "\u{202E}",
+            "\u{200B}",
+            "\u{2066}",
+            "\u{FEFF}",
+            "\u{E0041}",
+            "\u{2028}",
+            "\u{3164}",
+        ] {
+            assert!(
+                matches!(check_text(bad, true), Err(TextError::Invisible(_))),
+                "{bad:?}"
+            );
+        }
+        // What real text needs between visible characters stays.
+        for ok in ["\u{05D0}\u{200F}", "⚠\u{FE0F}", "👨\u{200D}👩", "a b", "é"] {
+            assert_eq!(check_text(ok, false), Ok(()), "{ok:?}");
+        }
     }
 
     #[test]

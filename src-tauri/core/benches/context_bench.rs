@@ -57,7 +57,7 @@ fn approval(i: usize, now: chrono::DateTime<Utc>) -> Approval {
         action: ACTIONS[(i / AGENTS.len()) % ACTIONS.len()].into(),
         summary: format!("item {i}"),
         status,
-        reason_code: "REQUIRES_APPROVAL".into(),
+        reason_code: "requires_approval".into(),
         reason_text: "needs a human".into(),
         params: serde_json::json!({"spec": {"replicas": i % 7, "image": format!("app:v{}", i % 3)},
                                    "namespace": "production", "labels": {"team": "web", "n": i}}),

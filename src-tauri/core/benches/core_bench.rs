@@ -45,11 +45,11 @@ const ACTIONS: [&str; 6] = [
     "iam:grant",
 ];
 const REASONS: [&str; 5] = [
-    "REQUIRES_APPROVAL",
-    "AMOUNT_THRESHOLD",
-    "NEW_COUNTERPARTY",
-    "RATE_LIMIT",
-    "PRIVILEGE_ESCALATION",
+    "requires_approval",
+    "amount_threshold",
+    "new_counterparty",
+    "rate_limit",
+    "privilege_escalation",
 ];
 const WORDS: [&str; 12] = [
     "production",

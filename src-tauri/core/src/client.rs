@@ -34,12 +34,24 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A 429 whose `Retry-After` is at most this is waited out and the request sent
+/// again, here, up to [`MAX_RATE_LIMIT_RETRIES`] times; a longer wait is the caller's
+/// ([`Failure::RateLimited`]: the push loop schedules the decision's next try no
+/// sooner, and keeps it queued).
+pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(10);
+const MAX_RATE_LIMIT_RETRIES: u32 = 3;
 
 /// How a request failed, classified for the push loop.
 #[derive(Debug, Clone)]
 pub enum Failure {
-    /// Connection refused/reset, timeout, 5xx, 429: retry later with backoff.
+    /// Connection refused/reset, timeout, 5xx: retry later with backoff.
     Transient(String),
+    /// 429: the server's limit for this token; retry no sooner than `retry_after`
+    /// (its `Retry-After`, or 1 s when it sent none).
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
     /// 401, or a 403 about the token's role: the token is not (or no longer) accepted.
     Unauthorized(String),
     /// 401 `token_revoked` or `token_expired`: the token worked and no longer does.
@@ -66,7 +78,8 @@ impl std::fmt::Display for Failure {
             | Failure::Unauthorized(m)
             | Failure::SignedOut(m)
             | Failure::Protocol(m)
-            | Failure::Tls(m) => f.write_str(m),
+            | Failure::Tls(m)
+            | Failure::RateLimited { message: m, .. } => f.write_str(m),
             Failure::Rejected { message, .. } => f.write_str(message),
         }
     }
@@ -75,7 +88,9 @@ impl std::fmt::Display for Failure {
 impl From<Failure> for CoreError {
     fn from(f: Failure) -> Self {
         match f {
-            Failure::Transient(m) => CoreError::Network(m),
+            Failure::Transient(m) | Failure::RateLimited { message: m, .. } => {
+                CoreError::Network(m)
+            }
             Failure::Unauthorized(m) => CoreError::Unauthorized(m),
             Failure::SignedOut(m) => CoreError::SignedOut(m),
             Failure::Protocol(m) => CoreError::Protocol(m),
@@ -165,8 +180,36 @@ impl ApiClient {
         self
     }
 
-    /// Sends `req`, noting the answer's `Date` for the server clock.
+    /// Sends `req`, noting the answer's `Date` for the server clock. A 429 with a short
+    /// `Retry-After` is waited out and sent again (the same request: a decision keeps
+    /// its idempotency key), so a burst over the server's limit only slows things down.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+        let mut req = req;
+        let mut retries = 0;
+        loop {
+            let again = req.try_clone();
+            let resp = self.send_once(req).await?;
+            let wait = retry_after(&resp);
+            match (again, wait) {
+                (Some(next), Some(wait))
+                    if resp.status() == StatusCode::TOO_MANY_REQUESTS
+                        && wait <= MAX_INLINE_RETRY_AFTER
+                        && retries < MAX_RATE_LIMIT_RETRIES =>
+                {
+                    retries += 1;
+                    tracing::info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited; waiting as the server asked"
+                    );
+                    tokio::time::sleep(wait).await;
+                    req = next;
+                }
+                _ => return Ok(resp),
+            }
+        }
+    }
+
+    async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
         let sent = self.clock.as_ref().map(|c| c.local_now());
         let resp = req.send().await.map_err(transport)?;
         if let (Some(clock), Some(sent)) = (&self.clock, sent) {
@@ -570,8 +613,34 @@ async fn read_body(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, R
     }
 }
 
+/// `Retry-After` in seconds (the form the server sends; an HTTP date is read too).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(v)?;
+    Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+}
+
 async fn error_from(resp: reqwest::Response) -> Failure {
     let status = resp.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = retry_after(&resp).unwrap_or(Duration::from_secs(1));
+        let body = read_capped(resp, MAX_ERROR_BYTES).await.unwrap_or_default();
+        let message = serde_json::from_slice::<ErrorResponse>(&body)
+            .map(|e| e.error.message)
+            .unwrap_or_default();
+        return Failure::RateLimited {
+            message: format!("rate limited by the server: {message}"),
+            retry_after,
+        };
+    }
     let content_type = content_type(&resp);
     let url = resp.url().clone();
     let body = read_capped(resp, MAX_ERROR_BYTES).await.unwrap_or_default();
@@ -670,7 +739,13 @@ fn classify(
             Failure::SignedOut(message)
         }
         401 | 403 => Failure::Unauthorized(message),
-        429 => Failure::Transient(format!("rate limited: {message}")),
+        // Never a rejection: the decision is kept and retried (a bulk item has no
+        // Retry-After of its own; the server's whole-request 429s are read in
+        // `error_from`).
+        429 => Failure::RateLimited {
+            message: format!("rate limited: {message}"),
+            retry_after: Duration::from_secs(1),
+        },
         400..=499 => Failure::Rejected {
             status: status.as_u16(),
             code,
@@ -787,7 +862,7 @@ mod tests {
         ));
         assert!(matches!(
             classify(s(429), "c".into(), "m".into(), None),
-            Failure::Transient(_)
+            Failure::RateLimited { .. }
         ));
         assert!(matches!(
             classify(s(503), "c".into(), "m".into(), None),

@@ -460,7 +460,23 @@ impl Engine {
     /// Checks the token against `/api/v1/me`, then stores it (keychain or private
     /// file) and the server/org. Switching to another server or org drops the cache.
     pub async fn login(&self, server_url: &str, org: &str, token: &str) -> Result<LoginOutcome> {
+        self.login_with(server_url, org, token, false).await
+    }
+
+    /// [`Engine::login`], with `allow_insecure_http` the user's explicit consent to a
+    /// plain `http://` server beyond this machine ([`settings::check_transport`]): the
+    /// only way to sign in to one. The consent is stored with the account, and
+    /// [`Engine::insecure_server`] reports it from then on.
+    pub async fn login_with(
+        &self,
+        server_url: &str,
+        org: &str,
+        token: &str,
+        allow_insecure_http: bool,
+    ) -> Result<LoginOutcome> {
         let server_url = settings::normalize_server_url(server_url)?;
+        // Before anything is sent: the token must not cross a network in clear.
+        let transport = settings::check_transport(&server_url, allow_insecure_http)?;
         settings::validate_org(org)?;
         let token = token.trim();
         if token.is_empty() {
@@ -513,6 +529,7 @@ impl Engine {
             s.server_url = Some(server_url);
             s.org = Some(org.to_string());
             s.subject = Some(who.subject.clone());
+            s.allow_insecure_http = transport == settings::Transport::InsecureHttp;
             store.save_settings(&s)?;
         }
         let device = crate::receipt::register(&client, &self.inner.tokens, &account).await;
@@ -526,6 +543,15 @@ impl Engine {
             token_location: location,
             device_key_id,
         })
+    }
+
+    /// The current server when it is reached over plain `http://` beyond this machine
+    /// (signed in with the explicit override, or saved by an older version): shown on
+    /// every CLI command and in the app's status bar for as long as it lasts.
+    pub fn insecure_server(&self) -> Result<Option<String>> {
+        let s = self.settings()?;
+        Ok(s.server_url
+            .filter(|u| settings::Transport::of(u) == settings::Transport::InsecureHttp))
     }
 
     /// Forgets the token of the current server and org (under every spelling of the
@@ -913,6 +939,10 @@ impl Engine {
                 "notes are limited to {} characters",
                 api::MAX_NOTES_CHARS
             )));
+        }
+        // The server's rule for request texts, so a queued decision is not refused later.
+        if let Some(Err(e)) = notes.map(|n| api::check_text(n, true)) {
+            return Err(CoreError::Invalid(format!("the notes are refused: {e}")));
         }
         let reason = reason.map(str::trim);
         if kind == DecisionKind::Deny {

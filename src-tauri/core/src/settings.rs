@@ -49,6 +49,11 @@ pub struct Settings {
     /// Seconds a decision made in the app is held before it is sent (0: at once).
     #[serde(default = "default_undo_window_secs")]
     pub undo_window_secs: i64,
+    /// The user signed in to a plain `http://` server beyond this machine, saying so
+    /// explicitly (`--allow-insecure-http`, or the sign-in form's checkbox). See
+    /// [`check_transport`].
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 impl Default for Settings {
@@ -63,6 +68,7 @@ impl Default for Settings {
             digest_enabled: false,
             digest_times: default_digest_times(),
             undo_window_secs: DEFAULT_UNDO_WINDOW_SECS,
+            allow_insecure_http: false,
         }
     }
 }
@@ -169,6 +175,65 @@ pub fn normalize_server_url(raw: &str) -> Result<String, crate::CoreError> {
     Ok(trimmed.to_string())
 }
 
+/// How a server URL is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `https://`.
+    Tls,
+    /// `http://` to this machine (127.0.0.0/8, ::1, `localhost`): nothing crosses a
+    /// network.
+    Loopback,
+    /// `http://` to another machine: the bearer token and every decision cross the
+    /// network readable (and changeable) by anyone on the path.
+    InsecureHttp,
+}
+
+impl Transport {
+    /// How `server_url` (a URL [`normalize_server_url`] accepted) is reached.
+    pub fn of(server_url: &str) -> Transport {
+        let Ok(url) = reqwest::Url::parse(server_url) else {
+            return Transport::InsecureHttp;
+        };
+        if url.scheme() == "https" {
+            return Transport::Tls;
+        }
+        // The URL parser has already put IP addresses in their one form (`[::1]`,
+        // `127.0.0.1` for `127.1`), so a name that merely starts like one is a name.
+        let host = url.host_str().unwrap_or_default();
+        let ip = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = match ip.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => host.eq_ignore_ascii_case("localhost"),
+        };
+        if loopback {
+            Transport::Loopback
+        } else {
+            Transport::InsecureHttp
+        }
+    }
+}
+
+/// The one rule for where a token may be sent: `https://` anywhere, `http://` only to
+/// this machine, unless the user explicitly allows an unencrypted connection
+/// (`allow_insecure_http`), which is then remembered and shown. Checked before any
+/// connection is made.
+pub fn check_transport(
+    server_url: &str,
+    allow_insecure_http: bool,
+) -> Result<Transport, crate::CoreError> {
+    let t = Transport::of(server_url);
+    if t == Transport::InsecureHttp && !allow_insecure_http {
+        return Err(crate::CoreError::Settings(format!(
+            "refusing the unencrypted connection to {server_url}: over http:// the token \
+             and every decision would cross the network readable by anyone on the path. \
+             Use https://, or http:// only to this machine (127.0.0.1, ::1, localhost). \
+             To connect anyway, allow an unencrypted connection explicitly \
+             (countersign login --allow-insecure-http, or the sign-in form's checkbox)"
+        )));
+    }
+    Ok(t)
+}
+
 /// Checks an org id with the API's one rule ([`countersign_api::is_valid_org_id`]).
 pub fn validate_org(org: &str) -> Result<(), crate::CoreError> {
     if countersign_api::is_valid_org_id(org) {
@@ -184,6 +249,42 @@ pub fn validate_org(org: &str) -> Result<(), crate::CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_is_for_this_machine_only_unless_allowed() {
+        for ok in [
+            "http://127.0.0.1:8000",
+            "http://127.1.2.3",
+            "http://[::1]:8000",
+            "http://localhost:8000",
+            "http://LOCALHOST",
+        ] {
+            assert_eq!(
+                check_transport(ok, false).unwrap(),
+                Transport::Loopback,
+                "{ok}"
+            );
+        }
+        assert_eq!(
+            check_transport("https://cs.example.com", false).unwrap(),
+            Transport::Tls
+        );
+        for bad in [
+            "http://example.invalid",
+            "http://10.0.0.5:8000",
+            "http://[::2]",
+            "http://localhost.example.com",
+            "http://127.0.0.1.example.com",
+        ] {
+            let e = check_transport(bad, false).unwrap_err().to_string();
+            assert!(e.contains("unencrypted"), "{bad}: {e}");
+            assert_eq!(
+                check_transport(bad, true).unwrap(),
+                Transport::InsecureHttp,
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn urls_are_normalised_and_checked() {

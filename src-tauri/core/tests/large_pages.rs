@@ -36,7 +36,7 @@ fn seed_big(db: &std::path::Path, n: usize, bytes: usize) {
                 action: "storage:write".into(),
                 summary: format!("Big request {i}"),
                 status: ApprovalStatus::Pending,
-                reason_code: "REQUIRES_APPROVAL".into(),
+                reason_code: "requires_approval".into(),
                 reason_text: "big".into(),
                 params: serde_json::json!({ "blob": "x".repeat(bytes), "i": i }),
                 policy_trace: vec![],

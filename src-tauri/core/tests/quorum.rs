@@ -20,7 +20,7 @@ async fn create_quorum(base: &str, summary: &str, n: u8) -> Approval {
         },
         action: "kubernetes:delete".into(),
         summary: summary.into(),
-        reason_code: "REQUIRES_APPROVAL".into(),
+        reason_code: "requires_approval".into(),
         reason_text: "two people must agree".into(),
         params: serde_json::json!({"namespace": "production"}),
         policy_trace: vec![],

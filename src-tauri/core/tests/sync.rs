@@ -342,7 +342,7 @@ async fn a_self_approval_refusal_rejects_that_decision_and_does_not_ask_to_sign_
         "agent": {"id": "alice-script"},
         "action": "db:migrate",
         "summary": "raised by alice herself",
-        "reason_code": "REQUIRES_APPROVAL",
+        "reason_code": "requires_approval",
         "reason_text": "needs a human",
     });
     let resp = http()

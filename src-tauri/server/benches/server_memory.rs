@@ -58,7 +58,7 @@ fn seed(path: &Path, params: impl Fn(usize) -> Value) {
                 action: "storage:write".into(),
                 summary: format!("Large request {i}"),
                 status: ApprovalStatus::Pending,
-                reason_code: "REQUIRES_APPROVAL".into(),
+                reason_code: "requires_approval".into(),
                 reason_text: "bench".into(),
                 params: params(i),
                 policy_trace: vec![],

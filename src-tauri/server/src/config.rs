@@ -28,7 +28,30 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsFiles>,
     /// Minimum approvals per action pattern (`--quorum`); see [`crate::quorum`].
     pub quorum: Vec<crate::quorum::QuorumRule>,
+    /// A connection that has not sent a whole request head this long after it opened
+    /// (or after its previous answer) is closed: half-open sockets cannot pile up.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted (the kernel's backlog),
+    /// so a flood of idle sockets cannot take every file descriptor.
+    pub max_connections: usize,
+    /// Requests per minute per bearer token (a burst of this many, refilled evenly);
+    /// 0 turns the limit off. See [`crate::limits`].
+    pub rate_limit_per_minute: u32,
+    /// Approvals created per minute per agent token, on top of `rate_limit_per_minute`;
+    /// 0 turns it off.
+    pub create_rate_limit_per_minute: u32,
 }
+
+/// Default of [`ServerConfig::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`ServerConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default of [`ServerConfig::rate_limit_per_minute`]: far above what the app (a few
+/// requests a minute, more while someone clicks through a queue) or a busy policy
+/// engine needs, far below a loop.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6000;
+/// Default of [`ServerConfig::create_rate_limit_per_minute`].
+pub const DEFAULT_CREATE_RATE_LIMIT_PER_MINUTE: u32 = 600;
 
 impl ServerConfig {
     /// Defaults of the binary: 127.0.0.1:8000, `./countersign-server.db`, 24 h expiry.
@@ -43,6 +66,10 @@ impl ServerConfig {
             heartbeat_interval: Duration::from_secs(15),
             tls: None,
             quorum: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
+            create_rate_limit_per_minute: DEFAULT_CREATE_RATE_LIMIT_PER_MINUTE,
         }
     }
 

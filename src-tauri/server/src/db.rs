@@ -35,9 +35,51 @@ fn open_connection(path: &Path) -> Result<Connection, ServerError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // NORMAL is durable against process crashes in WAL mode and much faster than FULL.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // FULL: a commit is on disk before the answer goes out. NORMAL in WAL mode can lose
+    // the last transactions on power loss, and an agent may already have acted on an
+    // approval it was told about, which the restarted server would then not know.
+    conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
+}
+
+/// Makes the database file, and its `-wal` and `-shm` companions, readable by their
+/// owner only: it holds token hashes, every request's params and the audit trail.
+/// SQLite gives the companions the main file's mode when it creates them, so creating
+/// the main file 0600 first covers them; files of an older server are tightened too.
+fn make_private(path: &Path) -> Result<(), ServerError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(_) => {}
+                // Created meanwhile by another opener: tightened below like any other.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            match std::fs::metadata(file) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,6 +91,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Db {
     /// Opens (creating if needed) the database file and brings the schema up to date.
     pub fn open(path: &Path) -> Result<Arc<Db>, ServerError> {
+        make_private(path)?;
         let conn = open_connection(path)?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;

@@ -105,7 +105,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("deployment-bot", "Deployment Bot", "v2.1.0"),
             action: "kubernetes:deploy",
-            reason_code: "REQUIRES_APPROVAL",
+            reason_code: "requires_approval",
             step: "tool_authorization",
             detail: "requires approval",
             summary: |n| format!("Deploy app:v2.{}.{} to production namespace", n % 7, n % 4),
@@ -114,7 +114,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("deployment-bot", "Deployment Bot", "v2.1.0"),
             action: "kubernetes:scale",
-            reason_code: "REQUIRES_APPROVAL",
+            reason_code: "requires_approval",
             step: "tool_authorization",
             detail: "requires approval",
             summary: |n| format!("Scale checkout-service to {} replicas", 4 + n % 9),
@@ -123,7 +123,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("customer-bot", "Customer Bot", "v1.4.2"),
             action: "crm:delete",
-            reason_code: "AMOUNT_THRESHOLD",
+            reason_code: "amount_threshold",
             step: "amount_threshold",
             detail: "record count above 100",
             summary: |n| format!("Delete {} records matching filter", 120 + (n * 37) % 900),
@@ -132,7 +132,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("customer-bot", "Customer Bot", "v1.4.2"),
             action: "crm:update_bulk",
-            reason_code: "AMOUNT_THRESHOLD",
+            reason_code: "amount_threshold",
             step: "amount_threshold",
             detail: "record count above 100",
             summary: |n| format!("Update owner on {} accounts", 150 + (n * 13) % 400),
@@ -141,7 +141,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("analytics-bot", "Analytics Bot", "v3.0.1"),
             action: "export:run",
-            reason_code: "NEW_COUNTERPARTY",
+            reason_code: "new_counterparty",
             step: "counterparty_check",
             detail: "destination not seen before",
             summary: |n| format!("Export data to partner-{}.example.com", n % 5),
@@ -150,7 +150,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("billing-bot", "Billing Bot", "v0.9.5"),
             action: "payments:refund",
-            reason_code: "AMOUNT_THRESHOLD",
+            reason_code: "amount_threshold",
             step: "amount_threshold",
             detail: "refund above 1000 USD",
             summary: |n| {
@@ -165,7 +165,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("infra-bot", "Infra Bot", "v1.2.0"),
             action: "iam:grant_role",
-            reason_code: "PRIVILEGE_ESCALATION",
+            reason_code: "privilege_escalation",
             step: "privilege_check",
             detail: "grants an admin role",
             summary: |n| format!("Grant roles/admin to svc-batch-{}", n % 6),
@@ -174,7 +174,7 @@ fn templates() -> Vec<Template> {
         Template {
             agent: ("support-bot", "Support Bot", "v4.2.0"),
             action: "email:send_bulk",
-            reason_code: "RATE_LIMIT",
+            reason_code: "rate_limit",
             step: "rate_limit",
             detail: "more than 500 recipients",
             summary: |n| format!("Send outage notice to {} customers", 600 + (n * 91) % 3000),
@@ -340,8 +340,8 @@ fn document_approvals(now: DateTime<Utc>, expiry: Duration) -> Vec<Approval> {
             agent("deployment-bot", "Deployment Bot", "v2.1.0"),
             "kubernetes:deploy",
             "Deploy app:v2.0.0 to production namespace",
-            "REQUIRES_APPROVAL",
-            "REQUIRES_APPROVAL: Action 'kubernetes:deploy' requires human approval per manifest constraints",
+            "requires_approval",
+            "requires_approval: Action 'kubernetes:deploy' requires human approval per manifest constraints",
             json!({"namespace":"production","image":"app:v2.0.0","replicas":3,"resources":{"cpu":"500m","memory":"512Mi"}}),
             vec![
                 step("manifest_validation", TraceResult::Pass, None),
@@ -358,8 +358,8 @@ fn document_approvals(now: DateTime<Utc>, expiry: Duration) -> Vec<Approval> {
             agent("customer-bot", "Customer Bot", "v1.4.2"),
             "crm:delete",
             "Delete 500 records matching filter",
-            "AMOUNT_THRESHOLD",
-            "AMOUNT_THRESHOLD: Action 'crm:delete' affects 500 records, above the threshold of 100",
+            "amount_threshold",
+            "amount_threshold: Action 'crm:delete' affects 500 records, above the threshold of 100",
             json!({"object":"contact","filter":{"status":"inactive","last_activity_before":"2023-01-01"},"count":500}),
             trace("amount_threshold", "500 records > threshold 100"),
             budget(31, 50),
@@ -371,8 +371,8 @@ fn document_approvals(now: DateTime<Utc>, expiry: Duration) -> Vec<Approval> {
             agent("analytics-bot", "Analytics Bot", "v3.0.1"),
             "export:run",
             "Export data to partner-api.example.com",
-            "NEW_COUNTERPARTY",
-            "NEW_COUNTERPARTY: Destination 'partner-api.example.com' has not been used before",
+            "new_counterparty",
+            "new_counterparty: Destination 'partner-api.example.com' has not been used before",
             json!({"dataset":"customer_orders_q4","destination":"https://partner-api.example.com/ingest","format":"csv","rows":182340}),
             trace("counterparty_check", "partner-api.example.com not in known counterparties"),
             budget(7, 20),
@@ -384,8 +384,8 @@ fn document_approvals(now: DateTime<Utc>, expiry: Duration) -> Vec<Approval> {
             agent("xss-bot", "<img src=x onerror=alert(1)>", "<script>alert('v')</script>"),
             "web:publish",
             "<script>alert('xss')</script> Publish <img src=x onerror=alert(1)> to homepage",
-            "REQUIRES_APPROVAL",
-            "REQUIRES_APPROVAL: <b>bold?</b> <script>alert(document.cookie)</script>",
+            "requires_approval",
+            "requires_approval: <b>bold?</b> <script>alert(document.cookie)</script>",
             json!({"html":"<script>alert(1)</script>","img":"<img src=x onerror=alert(1)>","link":"javascript:alert(1)"}),
             trace("tool_authorization", "<img src=x onerror=alert(2)>"),
             budget(1, 10),
@@ -482,10 +482,52 @@ fn history(now: DateTime<Utc>, expiry: Duration) -> Vec<Approval> {
     out
 }
 
+/// Refuses a database that holds anything the demo did not put there: a token other
+/// than the demo's well-known ones, or an approval of another org. Demo mode adds
+/// tokens anyone can read in the README; on a real database they would open it to
+/// anyone who can reach the server.
+fn ensure_demo_only(conn: &Connection) -> Result<(), ServerError> {
+    let demo_hashes: Vec<String> = tokens()
+        .iter()
+        .map(|(token, _, _)| crate::db::tokens::hash_token(token))
+        .collect();
+    let mut stmt = conn.prepare("SELECT hash, org, subject FROM tokens")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut foreign = Vec::new();
+    for row in rows {
+        let (hash, org, subject) = row?;
+        if !demo_hashes.contains(&hash) {
+            foreign.push(format!("a token of {subject:?} in {org:?}"));
+        }
+    }
+    let orgs: Vec<String> = conn
+        .prepare("SELECT DISTINCT org FROM approvals WHERE org != ?1 LIMIT 5")?
+        .query_map([DEMO_ORG], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    foreign.extend(orgs.iter().map(|o| format!("approvals of {o:?}")));
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.truncate(5);
+    Err(ServerError::Config(format!(
+        "--demo refused: this database holds more than demo data ({}); demo mode would \
+         add its well-known tokens to it. Use a new --db file for the demo.",
+        foreign.join(", ")
+    )))
+}
+
 /// Seeds the demo org once. Returns false (and adds nothing) when already seeded.
+/// Refuses (writing nothing) a database that holds anything but demo data.
 pub fn seed(db: &Db, expiry: Duration) -> Result<bool, ServerError> {
     db.with_writer(|conn| {
         let tx = conn.transaction()?;
+        ensure_demo_only(&tx)?;
         if meta_get(&tx, SEEDED_KEY)?.is_some() {
             // Seeded before agent tokens were bound: bind the demo agent token now
             // (once; bindings added since, e.g. by a test set-up, are kept).

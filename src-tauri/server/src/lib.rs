@@ -18,6 +18,7 @@ pub mod demo;
 pub mod error;
 pub mod expiry;
 pub mod extract;
+pub mod limits;
 pub mod links;
 pub mod openapi;
 pub mod page;
@@ -125,21 +126,36 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (changes, _) = broadcast::channel(CHANGE_CHANNEL);
+    let conn_limits = limits::ConnLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections,
+    };
+    let limiter = Arc::new(limits::RateLimiter::new(
+        config.rate_limit_per_minute,
+        config.create_rate_limit_per_minute,
+    ));
     let state = state::AppState {
         db,
         config: Arc::new(config),
         changes,
         shutdown: shutdown_rx.clone(),
+        limiter,
     };
     let app = routes::router(state.clone());
     let is_tls = tls.is_some();
     let server = match tls {
-        Some(config) => tokio::spawn(serve(
+        Some(config) => tokio::spawn(limits::serve(
             tls::TlsListener::new(listener, config)?,
             app,
             shutdown_rx.clone(),
+            conn_limits,
         )),
-        None => tokio::spawn(serve(listener, app, shutdown_rx.clone())),
+        None => tokio::spawn(limits::serve(
+            listener,
+            app,
+            shutdown_rx.clone(),
+            conn_limits,
+        )),
     };
     let mut tasks = vec![server, tokio::spawn(expiry::run(state.clone()))];
     if let (true, Some(every)) = (state.config.demo, state.config.demo_trickle) {
@@ -153,23 +169,6 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
         tasks,
         changes: state.changes.clone(),
     })
-}
-
-/// Serves `app` on `listener` (plain TCP or TLS) until the shutdown flag is raised.
-async fn serve<L>(listener: L, app: axum::Router, mut stop: watch::Receiver<bool>)
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let signal = async move {
-        let _ = stop.wait_for(|v| *v).await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await
-    {
-        tracing::error!(error = %e, "server stopped with an error");
-    }
 }
 
 /// Walks the audit chain of a database file.

@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// Scheme, host and port under which the caller reached this server.
 ///
 /// Taken from the request (`Host`, and `X-Forwarded-Proto` from a TLS-terminating
-/// proxy), since the bound address (`0.0.0.0:8000`, an ephemeral port) says nothing
+/// proxy; always `https` when the server serves TLS itself), since the bound address (`0.0.0.0:8000`, an ephemeral port) says nothing
 /// about the name clients use. Falls back to the bound address when the request has no
 /// usable `Host`.
 #[derive(Debug, Clone)]
@@ -61,7 +61,9 @@ impl FromRequestParts<AppState> for LinkBase {
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
         };
+        // Serving TLS itself, the server knows the scheme; behind a proxy, the proxy says.
         let scheme = match header_text("x-forwarded-proto") {
+            _ if state.config.tls.is_some() => "https",
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             _ => "http",
         };

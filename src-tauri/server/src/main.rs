@@ -48,6 +48,20 @@ struct Cli {
     /// more: the larger of the rule and the request applies.
     #[arg(long, value_name = "PATTERN=N", value_parser = parse_quorum)]
     quorum: Vec<countersign_server::quorum::QuorumRule>,
+    /// Close a connection that has not sent a whole request head within this long
+    /// (e.g. 30s): half-open and trickling sockets do not pile up.
+    #[arg(long, default_value = "30s", value_parser = parse_std_duration)]
+    header_timeout: std::time::Duration,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = countersign_server::config::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Requests per minute per bearer token (as a burst, refilled evenly); over it a
+    /// request gets 429 with Retry-After. 0 turns it off.
+    #[arg(long, default_value_t = countersign_server::config::DEFAULT_RATE_LIMIT_PER_MINUTE)]
+    rate_limit: u32,
+    /// Approvals created per minute per agent token, within --rate-limit. 0 turns it off.
+    #[arg(long, default_value_t = countersign_server::config::DEFAULT_CREATE_RATE_LIMIT_PER_MINUTE)]
+    create_rate_limit: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -247,6 +261,10 @@ fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
         demo_trickle: cli.demo_trickle,
         sweep_interval: cli.sweep_interval,
         quorum: cli.quorum,
+        header_read_timeout: cli.header_timeout,
+        max_connections: cli.max_connections,
+        rate_limit_per_minute: cli.rate_limit,
+        create_rate_limit_per_minute: cli.create_rate_limit,
         tls: cli
             .tls_cert
             .zip(cli.tls_key)

@@ -95,6 +95,7 @@ pub fn document() -> serde_json::Value {
     });
     strict::close_request_objects(&mut value);
     strict::describe_parameters(&mut value);
+    strict::rate_limited_responses(&mut value);
     value
 }
 
@@ -187,6 +188,38 @@ mod strict {
         }
     }
 
+    /// Every operation that takes a bearer token may answer 429 `rate_limited` with
+    /// `Retry-After` (`crate::limits`).
+    pub fn rate_limited_responses(doc: &mut Value) {
+        let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+            return;
+        };
+        for op in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(Map::values_mut)
+            .filter(|op| op.get("security").is_some())
+        {
+            if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                responses.insert(
+                    "429".into(),
+                    json!({
+                        "description": "Over this token's rate limit (code `rate_limited`); \
+                            retry after the seconds in Retry-After",
+                        "headers": {"Retry-After": {
+                            "description": "Seconds to wait before retrying",
+                            "required": true,
+                            "schema": {"type": "integer", "minimum": 1}
+                        }},
+                        "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                        }}
+                    }),
+                );
+            }
+        }
+    }
+
     /// `schema`, or an empty value, which the server reads as absent (`?from=&to=`).
     fn or_empty(schema: Value) -> Value {
         json!({"anyOf": [schema, {"type": "string", "maxLength": 0}]})
@@ -245,6 +278,21 @@ mod strict {
                 p["schema"] = schema;
             }
         }
+        // The identifiers an agent chooses have one spelling (`is_canonical_identifier`).
+        let ident = json!({
+            "type": "string",
+            "pattern": format!(
+                "^[a-z0-9][a-z0-9_.:/-]{{0,{}}}$",
+                countersign_api::MAX_IDENTIFIER_LEN - 1
+            ),
+        });
+        for field in ["action", "reason_code"] {
+            if let Some(p) = doc.pointer_mut(&format!(
+                "/components/schemas/CreateApprovalRequest/properties/{field}"
+            )) {
+                *p = ident.clone();
+            }
+        }
         // Bulk bodies: the server refuses an empty, oversized or repeating id list.
         for name in ["BulkApproveRequest", "BulkDenyRequest"] {
             if let Some(ids) = doc.pointer_mut(&format!(
@@ -267,7 +315,13 @@ fn limits() -> String {
          list and changes pages at most {items} items and about {page} bytes of JSON \
          (the server stops adding items before a page passes {page} bytes, but a page \
          always holds at least one item, so a single large approval may make a page of up \
-         to {page} bytes plus that approval). Follow `next_cursor` / `has_more` for the rest.",
+         to {page} bytes plus that approval). Follow `next_cursor` / `has_more` for the rest. \
+         `agent.id`, `action` and `reason_code` are 1 to {ident} of `[a-z0-9_.:/-]`, starting \
+         with a lowercase letter or digit; text fields refuse control characters (tab and \
+         line breaks only in multi-line ones) and invisible or direction-changing ones; \
+         integers in `params`, `output` and the `risk` extras must lie within \
+         ±(2^53 − 1) (I-JSON). Each token has a request budget, and a smaller one for new \
+         approvals: over it, 429 `rate_limited` with `Retry-After` in seconds.",
         body = api::MAX_BODY_BYTES,
         summary = agent::MAX_SUMMARY,
         reason = api::MAX_REASON_CHARS,
@@ -275,6 +329,7 @@ fn limits() -> String {
         ids = api::MAX_BULK_IDS,
         items = api::MAX_PAGE_LIMIT,
         page = api::MAX_PAGE_BYTES,
+        ident = api::MAX_IDENTIFIER_LEN,
     )
 }
 
@@ -308,6 +363,20 @@ mod tests {
         assert!(doc["info"]["description"]
             .as_str()
             .is_some_and(|d| d.contains("ignore keys it does not know")));
+    }
+
+    #[test]
+    fn authenticated_operations_document_429_with_retry_after() {
+        let doc = document();
+        let r = &doc["paths"]["/api/v1/orgs/{org}/approvals"]["post"]["responses"]["429"];
+        assert_eq!(r["headers"]["Retry-After"]["required"], true, "{r}");
+        assert!(doc["paths"]["/healthz"]["get"]["responses"]
+            .get("429")
+            .is_none());
+        assert_eq!(
+            schema(&doc, "CreateApprovalRequest")["properties"]["action"]["pattern"],
+            "^[a-z0-9][a-z0-9_.:/-]{0,127}$"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! tighten but never loosen (a compromised or careless agent asking for 1 must not
 //! bypass a two-person rule).
 
-use countersign_api::MAX_REQUIRED_APPROVALS;
+use countersign_api::{IDENTIFIER_RULE, MAX_IDENTIFIER_LEN, MAX_REQUIRED_APPROVALS};
 
 use crate::error::ServerError;
 
@@ -14,7 +14,10 @@ use crate::error::ServerError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumRule {
     /// Glob on the action: `*` matches any run of characters (also none), `?` one
-    /// character; everything else is literal.
+    /// character; everything else is literal. In the canonical form of actions
+    /// ([`countersign_api::is_canonical_identifier`]) plus `*` and `?`, so the match is
+    /// byte for byte: an action that looks like a matching one but is spelled
+    /// otherwise is refused at creation, never let through with fewer approvals.
     pub pattern: String,
     pub required: u8,
 }
@@ -31,6 +34,21 @@ impl QuorumRule {
         let pattern = pattern.trim();
         if pattern.is_empty() {
             return Err(bad("empty pattern"));
+        }
+        // The pattern is in the form actions must take (`is_canonical_identifier`), with
+        // `*` and `?` added: a rule for `Kubernetes:*` would match no action at all, so
+        // an operator who wrote one would believe in a rule that never applies.
+        let canonical = pattern.len() <= MAX_IDENTIFIER_LEN
+            && pattern.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'_' | b'.' | b':' | b'/' | b'-' | b'*' | b'?')
+            });
+        if !canonical {
+            return Err(bad(&format!(
+                "the pattern is matched against actions, and {IDENTIFIER_RULE}; \
+                 a pattern may add * and ?"
+            )));
         }
         let required: u8 = n
             .trim()
@@ -100,7 +118,19 @@ mod tests {
                 required: 2
             }
         );
-        for bad in ["kubernetes:*", "=2", "a=0", "a=6", "a=two", "a=-1", ""] {
+        for bad in [
+            "kubernetes:*",
+            "=2",
+            "a=0",
+            "a=6",
+            "a=two",
+            "a=-1",
+            "",
+            "Kubernetes:*=2",
+            "kubern\u{0435}tes:*=2",
+            "kubernetes\u{200D}:*=2",
+            "kube rnetes:*=2",
+        ] {
             assert!(QuorumRule::parse(bad).is_err(), "{bad}");
         }
     }

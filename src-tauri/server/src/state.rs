@@ -16,6 +16,8 @@ pub struct AppState {
     pub changes: broadcast::Sender<Change>,
     /// Turns true when the server is shutting down; ends streams and long-polls.
     pub shutdown: watch::Receiver<bool>,
+    /// Per-token request budgets (see [`crate::limits`]).
+    pub limiter: Arc<crate::limits::RateLimiter>,
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use countersign_api::codes;
 use countersign_api::{is_valid_approval_id, TextError, MAX_NOTES_CHARS};
+use serde_json::Value;
 
 use crate::error::ApiError;
 
@@ -24,7 +25,11 @@ pub fn notes(notes: Option<String>) -> Result<Option<String>, ApiError> {
         Some(n) if n.chars().count() > MAX_NOTES_CHARS => Err(ApiError::validation(format!(
             "notes must be at most {MAX_NOTES_CHARS} characters"
         ))),
-        other => Ok(other),
+        Some(n) => {
+            chars("notes", &n, Lines::Many)?;
+            Ok(Some(n))
+        }
+        None => Ok(None),
     }
 }
 
@@ -50,24 +55,117 @@ pub fn org_id(org: &str) -> Result<(), String> {
     }
 }
 
+/// Whether a text field may span lines (tab and line breaks allowed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    One,
+    Many,
+}
+
+/// The characters of a text field: the API's one rule
+/// ([`countersign_api::check_text`]), the message naming the field.
+pub fn chars(field: &str, value: &str, lines: Lines) -> Result<(), ApiError> {
+    countersign_api::check_text(value, lines == Lines::Many)
+        .map_err(|e| ApiError::validation(format!("{field}: {e}")))
+}
+
+/// An identifier the agent chooses (`agent.id`, `action`, `reason_code`): the API's one
+/// rule ([`countersign_api::is_canonical_identifier`]).
+pub fn identifier(field: &str, value: &str) -> Result<(), ApiError> {
+    if countersign_api::is_canonical_identifier(value) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "{field}: {}, got {value:?}",
+            countersign_api::IDENTIFIER_RULE
+        )))
+    }
+}
+
 /// A required text field: a visible character (the reasons' rule:
-/// [`countersign_api::has_visible_char`], so a zero-width space is blank here too), at
-/// most `max` characters.
-pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+/// [`countersign_api::has_visible_char`], so a zero-width space is blank here too), the
+/// characters of [`chars`], at most `max` characters.
+pub fn text(field: &str, value: &str, max: usize, lines: Lines) -> Result<(), ApiError> {
     if !countersign_api::has_visible_char(value) {
         return Err(ApiError::validation(format!(
             "{field} must not be blank (it needs a visible character)"
         )));
     }
-    optional_text(field, Some(value), max)
+    optional_text(field, Some(value), max, lines)
 }
 
-pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+    lines: Lines,
+) -> Result<(), ApiError> {
     match value {
         Some(v) if v.chars().count() > max => Err(ApiError::validation(format!(
             "{field} must be at most {max} characters"
         ))),
-        _ => Ok(()),
+        Some(v) => chars(field, v, lines),
+        None => Ok(()),
+    }
+}
+
+/// Every string (keys included) inside free-form JSON that the app shows as text (the
+/// `risk` extras, a result's `output`): the characters of [`chars`], multi-line.
+pub fn json_texts(field: &str, value: &Value) -> Result<(), ApiError> {
+    match value {
+        Value::String(s) => chars(field, s, Lines::Many),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| json_texts(&format!("{field}[{i}]"), v)),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let path = format!("{field}.{k}");
+            chars(&format!("{path} (the key)"), k, Lines::One)?;
+            json_texts(&path, v)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// Largest integer every JSON reader holds exactly: 2^53 − 1 (I-JSON, RFC 7493 §2.2).
+pub const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
+
+/// Integers in free-form JSON (`params`, a result's `output`) within ±(2^53 − 1)
+/// (I-JSON). The server keeps any integer exactly, but the app's window reads JSON
+/// as JavaScript doubles: `9007199254740993` would be shown as `…992` while the
+/// agent executes `…993`, so the approver would not see what runs. Fractions are
+/// doubles everywhere and pass.
+pub fn exact_numbers(field: &str, value: &Value) -> Result<(), ApiError> {
+    match value {
+        Value::Number(n) => {
+            let exact = match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => u <= MAX_EXACT_INTEGER,
+                (None, Some(i)) => i.unsigned_abs() <= MAX_EXACT_INTEGER,
+                // Written with a fraction or an exponent, or beyond 64 bits: a double
+                // here too. A whole one past 2^53 stands for an integer that cannot be
+                // told from its neighbours, so it is refused like one.
+                (None, None) => n
+                    .as_f64()
+                    .is_some_and(|f| f.fract() != 0.0 || f.abs() <= MAX_EXACT_INTEGER as f64),
+            };
+            if exact {
+                Ok(())
+            } else {
+                Err(ApiError::validation(format!(
+                    "{field}: the integer {n} is outside ±{MAX_EXACT_INTEGER} (2^53 − 1), \
+                     which not every JSON reader holds exactly (the app would show another \
+                     number); send it as a string"
+                )))
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| exact_numbers(&format!("{field}[{i}]"), v)),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, v)| exact_numbers(&format!("{field}.{k}"), v)),
+        Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
     }
 }
 

@@ -141,7 +141,7 @@ fn quorum_rules_from_the_command_line() {
             .bearer_auth("demo-agent-token")
             .json(&serde_json::json!({
                 "agent": {"id": "deployment-bot"}, "action": action, "summary": "s",
-                "reason_code": "R", "reason_text": "r"
+                "reason_code": "r", "reason_text": "r"
             }))
             .send()
             .unwrap()

@@ -205,7 +205,7 @@ async fn the_documents_curl_commands_do_what_it_says() {
         assert!(agents.contains(&agent), "{agents:?}");
     }
     let reasons: Vec<&str> = stats.by_reason.iter().map(|b| b.key.as_str()).collect();
-    for reason in ["REQUIRES_APPROVAL", "AMOUNT_THRESHOLD", "NEW_COUNTERPARTY"] {
+    for reason in ["requires_approval", "amount_threshold", "new_counterparty"] {
         assert!(reasons.contains(&reason), "{reasons:?}");
     }
     demo.stop().await;
@@ -237,10 +237,10 @@ async fn demo_seed_matches_the_document() {
     assert_eq!(a.agent.version.as_deref(), Some("v2.1.0"));
     assert_eq!(a.action, "kubernetes:deploy");
     assert_eq!(a.status, ApprovalStatus::Pending);
-    assert_eq!(a.reason_code, "REQUIRES_APPROVAL");
+    assert_eq!(a.reason_code, "requires_approval");
     assert_eq!(
         a.reason_text,
-        "REQUIRES_APPROVAL: Action 'kubernetes:deploy' requires human approval per manifest constraints"
+        "requires_approval: Action 'kubernetes:deploy' requires human approval per manifest constraints"
     );
     assert_eq!(a.summary, "Deploy app:v2.0.0 to production namespace");
     assert_eq!(
@@ -280,7 +280,7 @@ async fn demo_seed_matches_the_document() {
             abc.action.as_str(),
             abc.reason_code.as_str()
         ),
-        ("customer-bot", "crm:delete", "AMOUNT_THRESHOLD")
+        ("customer-bot", "crm:delete", "amount_threshold")
     );
     assert_eq!(abc.summary, "Delete 500 records matching filter");
     let def = demo.approval("appr-def456").await;
@@ -290,7 +290,7 @@ async fn demo_seed_matches_the_document() {
             def.action.as_str(),
             def.reason_code.as_str()
         ),
-        ("analytics-bot", "export:run", "NEW_COUNTERPARTY")
+        ("analytics-bot", "export:run", "new_counterparty")
     );
     assert_eq!(def.summary, "Export data to partner-api.example.com");
     let left = def.expires_at - chrono::Utc::now();

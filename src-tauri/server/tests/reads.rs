@@ -31,7 +31,7 @@ async fn seed(t: &TestServer) -> Vec<Approval> {
         } else {
             "export:run"
         };
-        let reason = ["AMOUNT_THRESHOLD", "NEW_COUNTERPARTY", "REQUIRES_APPROVAL"][i / 4];
+        let reason = ["amount_threshold", "new_counterparty", "requires_approval"][i / 4];
         let req = new_request(
             &format!("appr-l{i:02}"),
             json!({
@@ -118,7 +118,7 @@ async fn list_filters_combine() {
     );
     let by_action = list(&t, "?action=export:run&agent=bot-b").await;
     assert_eq!(ids(&by_action.items), vec!["appr-l07", "appr-l01"]);
-    let by_reason = list(&t, "?reason=NEW_COUNTERPARTY").await;
+    let by_reason = list(&t, "?reason=new_counterparty").await;
     assert_eq!(
         ids(&by_reason.items),
         vec!["appr-l07", "appr-l06", "appr-l05", "appr-l04"]
@@ -263,13 +263,13 @@ async fn stats_count_what_was_created_and_decided() {
     );
     assert!(agent("bot-b").average_response_secs.is_some());
     let reason = |k: &str| stats.by_reason.iter().find(|b| b.key == k).unwrap().clone();
-    // l00..l03 AMOUNT_THRESHOLD, l04..l07 NEW_COUNTERPARTY, l08..l11 REQUIRES_APPROVAL
-    assert_eq!(reason("AMOUNT_THRESHOLD").totals.approved, 2);
-    assert_eq!(reason("AMOUNT_THRESHOLD").totals.denied, 1);
-    assert_eq!(reason("NEW_COUNTERPARTY").totals.denied, 1);
-    assert_eq!(reason("REQUIRES_APPROVAL").totals.denied, 1);
-    assert_eq!(reason("REQUIRES_APPROVAL").totals.pending, 3);
-    assert!(reason("REQUIRES_APPROVAL").average_response_secs.is_some());
+    // l00..l03 amount_threshold, l04..l07 new_counterparty, l08..l11 requires_approval
+    assert_eq!(reason("amount_threshold").totals.approved, 2);
+    assert_eq!(reason("amount_threshold").totals.denied, 1);
+    assert_eq!(reason("new_counterparty").totals.denied, 1);
+    assert_eq!(reason("requires_approval").totals.denied, 1);
+    assert_eq!(reason("requires_approval").totals.pending, 3);
+    assert!(reason("requires_approval").average_response_secs.is_some());
     // Outcomes of the approved ones: none reported yet, then one failure.
     let x = stats.executions.unwrap();
     assert_eq!((x.succeeded, x.failed, x.not_reported), (0, 0, 2));

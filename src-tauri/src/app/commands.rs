@@ -51,6 +51,9 @@ pub struct AppState {
     /// The "expiring soon" threshold (Settings): the detail's countdown turns amber
     /// within it, as the planner's reminder does.
     pub expiring_soon_secs: i64,
+    /// Reached over plain http:// beyond this machine (the sign-in's explicit
+    /// override): the status bar says so for as long as it lasts.
+    pub insecure_connection: bool,
 }
 
 pub fn pending_count(engine: &Engine) -> UiResult<u64> {
@@ -89,6 +92,7 @@ pub fn app_state_of(shell: &Shell) -> UiResult<AppState> {
         status: status_of(&engine)?,
         notifications_paused: shell.paused(),
         expiring_soon_secs: s.expiring_soon_secs,
+        insecure_connection: engine.insecure_server()?.is_some(),
     })
 }
 
@@ -334,6 +338,8 @@ pub struct SettingsView {
     pub digest_times: Vec<String>,
     /// Seconds a decision waits on this device, undoable, before it is sent.
     pub undo_window_secs: i64,
+    /// The stored account was signed in with "Allow an unencrypted connection".
+    pub allow_insecure_http: bool,
 }
 
 fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
@@ -350,6 +356,7 @@ fn settings_view(app: &AppHandle, engine: &Engine) -> UiResult<SettingsView> {
         digest_enabled: s.digest_enabled,
         digest_times: s.digest_times,
         undo_window_secs: s.undo_window_secs,
+        allow_insecure_http: s.allow_insecure_http,
     })
 }
 
@@ -377,6 +384,10 @@ pub struct SettingsInput {
     /// Absent (an older UI): unchanged.
     #[serde(default)]
     pub undo_window_secs: Option<i64>,
+    /// The sign-in form's "Allow an unencrypted connection" box: needed to sign in to a
+    /// plain http:// server beyond this machine (see `settings::check_transport`).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 #[tauri::command]
@@ -414,7 +425,9 @@ pub async fn save_settings(
     let endpoint_changed = server != current.server_url || org != current.org;
     match (server, org, token) {
         (Some(server), Some(org), Some(token)) => {
-            engine.login(&server, &org, &token).await?;
+            engine
+                .login_with(&server, &org, &token, input.allow_insecure_http)
+                .await?;
         }
         (Some(_), Some(_), None) if endpoint_changed => {
             return Err(UiError::new(

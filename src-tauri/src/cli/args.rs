@@ -41,6 +41,12 @@ pub enum Command {
         /// Read the token from standard input instead of prompting.
         #[arg(long)]
         token_stdin: bool,
+        /// Allow a plain http:// server beyond this machine. Without it only https://,
+        /// or http:// to 127.0.0.1, ::1 or localhost, is accepted: over http:// the
+        /// token and every decision cross the network in clear. Remembered, and every
+        /// command warns while it lasts.
+        #[arg(long)]
+        allow_insecure_http: bool,
     },
     /// Forget the stored token of this server and org (cached approvals and queued
     /// decisions stay); lists the tokens still stored on this device.
@@ -218,7 +224,7 @@ pub struct QueueArgs {
     pub agent: Option<String>,
     #[arg(long)]
     pub action: Option<String>,
-    /// Reason code, e.g. REQUIRES_APPROVAL.
+    /// Reason code, e.g. requires_approval.
     #[arg(long)]
     pub reason: Option<String>,
     /// Text search over summary, agent, action and parameters.

@@ -27,9 +27,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     {
         return forget_device(engine);
     }
+    warn_if_insecure(&engine);
     dispatch(&engine, cli)
         .await
         .map_err(|e| explain::with_db_path(e, &home))
+}
+
+/// Every command says so while the account's server is reached over plain http://
+/// beyond this machine (allowed at login with --allow-insecure-http).
+fn warn_if_insecure(engine: &Engine) {
+    if let Ok(Some(server)) = engine.insecure_server() {
+        eprintln!(
+            "warning: unencrypted connection to {server} (allowed with --allow-insecure-http): \
+             the token and decisions cross the network in clear"
+        );
+    }
 }
 
 async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
@@ -38,7 +50,8 @@ async fn dispatch(engine: &Engine, cli: Cli) -> Result<(), CliError> {
             server,
             org,
             token_stdin,
-        } => login(engine, &server, &org, token_stdin).await,
+            allow_insecure_http,
+        } => login(engine, &server, &org, token_stdin, allow_insecure_http).await,
         Command::Logout { all, .. } => logout(engine, all),
         Command::Sync { json } => sync(engine, json).await,
         Command::Queue(args) => queue(engine, args),
@@ -208,9 +221,21 @@ async fn login(
     server: &str,
     org: &str,
     token_stdin: bool,
+    allow_insecure_http: bool,
 ) -> Result<(), CliError> {
+    // Refused before the token is even asked for, and long before any connection.
+    let normalized = countersign_core::settings::normalize_server_url(server)?;
+    countersign_core::settings::check_transport(&normalized, allow_insecure_http)?;
     let token = read_token(token_stdin)?;
-    let outcome = engine.login(server, org, &token).await?;
+    let outcome = engine
+        .login_with(server, org, &token, allow_insecure_http)
+        .await?;
+    if engine.insecure_server()?.is_some() {
+        eprintln!(
+            "warning: signed in over an unencrypted connection (--allow-insecure-http); \
+             every command will say so while it lasts"
+        );
+    }
     println!(
         "Signed in to {org} as {} ({:?}).",
         outcome.who.subject, outcome.who.role

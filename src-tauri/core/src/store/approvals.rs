@@ -1070,7 +1070,7 @@ pub(crate) mod tests {
             action: "kubernetes:deploy".into(),
             summary: format!("Deploy {id} to production namespace"),
             status: ApprovalStatus::Pending,
-            reason_code: "REQUIRES_APPROVAL".into(),
+            reason_code: "requires_approval".into(),
             reason_text: "needs a human".into(),
             params: serde_json::json!({"namespace": "production", "image": "app:v2.0.0"}),
             policy_trace: vec![],
@@ -1240,7 +1240,7 @@ pub(crate) mod tests {
 
         let f = s.facets().unwrap();
         assert_eq!(f.agents, vec!["even-bot", "odd-bot"]);
-        assert_eq!(f.reasons, vec!["REQUIRES_APPROVAL"]);
+        assert_eq!(f.reasons, vec!["requires_approval"]);
     }
 
     /// 23 approvals in groups of three sharing a creation time to the millisecond, and

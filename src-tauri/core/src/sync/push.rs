@@ -128,12 +128,21 @@ pub async fn drain(engine: &Engine, client: &ApiClient, force: bool) -> Result<P
                     stop.get_or_insert(CoreError::SignedOut(m.clone()));
                     Delivery::Retry { at: now, error: m }
                 }
-                Err(e @ (Failure::Transient(_) | Failure::Protocol(_) | Failure::Tls(_))) => {
-                    let wait = backoff::delay(
+                Err(
+                    e @ (Failure::Transient(_)
+                    | Failure::RateLimited { .. }
+                    | Failure::Protocol(_)
+                    | Failure::Tls(_)),
+                ) => {
+                    let mut wait = backoff::delay(
                         row.attempts + 1,
                         engine.inner.opts.backoff_base,
                         engine.inner.opts.backoff_max,
                     );
+                    // The server said when: never sooner (the decision stays queued).
+                    if let Failure::RateLimited { retry_after, .. } = &e {
+                        wait = wait.max(*retry_after);
+                    }
                     let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
                     let error = e.to_string();
                     stop.get_or_insert(match e {

@@ -107,7 +107,7 @@ pub async fn create_approval(base: &str, summary: &str, expires_in_secs: Option<
         },
         action: "k8s:deploy".into(),
         summary: summary.into(),
-        reason_code: "REQUIRES_APPROVAL".into(),
+        reason_code: "requires_approval".into(),
         reason_text: "needs a human".into(),
         params: serde_json::json!({"namespace": "production", "note": summary}),
         policy_trace: vec![],

@@ -19,14 +19,11 @@ use crate::links::LinkBase;
 use crate::quorum;
 use crate::routes::approvals::IdPath;
 use crate::state::AppState;
-use crate::validate;
+use crate::validate::{self, Lines};
 
-const MAX_AGENT_ID: usize = 128;
 const MAX_AGENT_NAME: usize = 200;
 const MAX_VERSION: usize = 64;
-const MAX_ACTION: usize = 200;
 pub const MAX_SUMMARY: usize = 1000;
-const MAX_REASON_CODE: usize = 64;
 const MAX_REASON_TEXT: usize = 4000;
 const MAX_TRACE_STEPS: usize = 100;
 const MAX_TRACE_TEXT: usize = 1000;
@@ -35,26 +32,59 @@ fn check_create(req: &CreateApprovalRequest, default_expiry: chrono::Duration) -
     if let Some(id) = &req.id {
         validate::approval_id(id)?;
     }
-    validate::text("agent.id", &req.agent.id, MAX_AGENT_ID)?;
-    validate::optional_text("agent.name", req.agent.name.as_deref(), MAX_AGENT_NAME)?;
-    validate::optional_text("agent.version", req.agent.version.as_deref(), MAX_VERSION)?;
-    validate::text("action", &req.action, MAX_ACTION)?;
-    validate::text("summary", &req.summary, MAX_SUMMARY)?;
-    validate::text("reason_code", &req.reason_code, MAX_REASON_CODE)?;
-    validate::text("reason_text", &req.reason_text, MAX_REASON_TEXT)?;
+    validate::identifier("agent.id", &req.agent.id)?;
+    validate::optional_text(
+        "agent.name",
+        req.agent.name.as_deref(),
+        MAX_AGENT_NAME,
+        Lines::One,
+    )?;
+    validate::optional_text(
+        "agent.version",
+        req.agent.version.as_deref(),
+        MAX_VERSION,
+        Lines::One,
+    )?;
+    validate::identifier("action", &req.action)?;
+    validate::text("summary", &req.summary, MAX_SUMMARY, Lines::One)?;
+    validate::identifier("reason_code", &req.reason_code)?;
+    validate::text(
+        "reason_text",
+        &req.reason_text,
+        MAX_REASON_TEXT,
+        Lines::Many,
+    )?;
     if req.policy_trace.len() > MAX_TRACE_STEPS {
         return Err(ApiError::validation(format!(
             "policy_trace has more than {MAX_TRACE_STEPS} steps"
         )));
     }
-    for step in &req.policy_trace {
-        validate::text("policy_trace.step", &step.step, MAX_TRACE_TEXT)?;
+    for (i, step) in req.policy_trace.iter().enumerate() {
+        validate::text(
+            &format!("policy_trace[{i}].step"),
+            &step.step,
+            MAX_TRACE_TEXT,
+            Lines::One,
+        )?;
         validate::optional_text(
-            "policy_trace.detail",
+            &format!("policy_trace[{i}].detail"),
             step.detail.as_deref(),
             MAX_TRACE_TEXT,
+            Lines::Many,
         )?;
     }
+    validate::optional_text(
+        "risk.budget_unit",
+        req.risk.budget_unit.as_deref(),
+        MAX_TRACE_TEXT,
+        Lines::One,
+    )?;
+    for (k, v) in &req.risk.extra {
+        validate::chars(&format!("risk.{k} (the key)"), k, Lines::One)?;
+        validate::json_texts(&format!("risk.{k}"), v)?;
+        validate::exact_numbers(&format!("risk.{k}"), v)?;
+    }
+    validate::exact_numbers("params", &req.params)?;
     if let Some(n) = req.required_approvals {
         if !(1..=i64::from(MAX_REQUIRED_APPROVALS)).contains(&n) {
             return Err(ApiError::validation(format!(
@@ -195,6 +225,8 @@ pub async fn record_result(
     ApiJson(req): ApiJson<RecordResultRequest>,
 ) -> ApiResult<Json<Approval>> {
     validate::approval_id(&path.id)?;
+    validate::exact_numbers("output", &req.output)?;
+    validate::json_texts("output", &req.output)?;
     let (org, actor, id) = (
         caller.org().to_string(),
         caller.subject().to_string(),

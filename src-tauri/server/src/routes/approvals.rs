@@ -43,7 +43,7 @@ pub struct ListQuery {
     pub agent: Option<String>,
     /// Action, exact (e.g. `kubernetes:deploy`).
     pub action: Option<String>,
-    /// Reason code, exact (e.g. `AMOUNT_THRESHOLD`).
+    /// Reason code, exact (e.g. `amount_threshold`).
     pub reason: Option<String>,
     /// Created at or after: RFC 3339 or YYYY-MM-DD.
     pub from: Option<String>,

@@ -49,7 +49,7 @@ pub async fn register(
     if name.is_empty() {
         return Err(ApiError::validation("name must not be blank"));
     }
-    validate::text("name", &name, MAX_NAME_CHARS)?;
+    validate::text("name", &name, MAX_NAME_CHARS, validate::Lines::One)?;
     let (org, owner) = (caller.org().to_string(), caller.subject().to_string());
     let token_hash = caller.token_hash().to_string();
     let registered = state

@@ -209,8 +209,8 @@ pub fn new_request(id: &str, overrides: Value) -> Value {
         "agent": {"id": "deployment-bot", "name": "Deployment Bot", "version": "v2.1.0"},
         "action": "kubernetes:deploy",
         "summary": format!("Deploy for {id}"),
-        "reason_code": "REQUIRES_APPROVAL",
-        "reason_text": "REQUIRES_APPROVAL: Action 'kubernetes:deploy' requires human approval",
+        "reason_code": "requires_approval",
+        "reason_text": "requires_approval: Action 'kubernetes:deploy' requires human approval",
         "params": {"namespace": "production", "image": "app:v2.0.0", "replicas": 3},
         "policy_trace": [
             {"step": "manifest_validation", "result": "pass"},
