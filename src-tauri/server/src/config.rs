@@ -28,6 +28,12 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsFiles>,
     /// Minimum approvals per action pattern (`--quorum`); see [`crate::quorum`].
     pub quorum: Vec<crate::quorum::QuorumRule>,
+    /// Orgs whose approver decisions must carry a valid v2 receipt (`*` for every
+    /// org); a decision without one is a 422 `receipt_required`.
+    pub require_receipts: Vec<String>,
+    /// The server's Ed25519 key file that signs the audit chain's head; `None` puts
+    /// it beside the database as `<db>.audit-key` (see [`crate::server_key`]).
+    pub audit_key_path: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -43,11 +49,23 @@ impl ServerConfig {
             heartbeat_interval: Duration::from_secs(15),
             tls: None,
             quorum: Vec::new(),
+            require_receipts: Vec::new(),
+            audit_key_path: None,
         }
     }
 
     /// Plain HTTP on an address other machines can reach: bearer tokens and decisions
     /// would cross the network readable by anyone on the path.
+    /// Where the audit-head signing key lives: `audit_key_path`, else beside the
+    /// database file.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_path.clone().unwrap_or_else(|| {
+            let mut name = self.db_path.as_os_str().to_owned();
+            name.push(".audit-key");
+            PathBuf::from(name)
+        })
+    }
+
     pub fn plain_http_beyond_loopback(&self) -> bool {
         self.tls.is_none() && !self.addr.ip().is_loopback()
     }
