@@ -420,6 +420,7 @@ impl Engine {
             clock_off: clock_offset_ms
                 .is_some_and(|ms| ms.abs() > crate::server_clock::CLOCK_OFF_THRESHOLD_MS),
             store_notice: self.inner.recovered.as_ref().map(StoreRecovery::message),
+            audit_notice: store.meta_get(crate::sync::audit_head::NOTICE_META)?,
         })
     }
 
