@@ -409,6 +409,12 @@ impl Engine {
         }
     }
 
+    /// The epoch of the server this store last synced from (see `ChangesPage::epoch`),
+    /// which v2 receipts name; `None` before the first sync.
+    pub fn server_epoch(&self) -> Result<Option<String>> {
+        self.reader()?.server_epoch()
+    }
+
     pub fn status(&self) -> Result<SyncStatus> {
         let store = self.reader()?;
         let clock_offset_ms = self.clock_offset_ms();

@@ -282,6 +282,13 @@ pub fn clock_note(s: &SyncStatus) -> Option<String> {
     ))
 }
 
+/// The standing warning that the server's audit trail lost what this device saw.
+pub fn audit_note(s: &SyncStatus) -> Option<String> {
+    s.audit_notice
+        .as_deref()
+        .map(|n| format!("WARNING: {}", clean(n)))
+}
+
 /// "APPROVALS 1 of 2 — bob ✓ 10:02": who approved a quorum approval so far.
 fn quorum(o: &mut String, a: &countersign_core::api::Approval, width: usize) {
     if a.required_approvals <= 1 {
