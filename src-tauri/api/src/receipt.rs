@@ -726,8 +726,7 @@ mod tests {
             .expect("verifies");
         back.check_matches(&expected).expect("matches");
         // Without knowing the epoch, everything else is still checked.
-        let no_epoch =
-            Expected::for_approval(&a, DecisionKind::Approve, None, None, "alice", None);
+        let no_epoch = Expected::for_approval(&a, DecisionKind::Approve, None, None, "alice", None);
         back.check_matches(&no_epoch).expect("matches");
 
         // Another approver, server, or any change to the request the approver saw.

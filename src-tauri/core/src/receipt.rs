@@ -432,7 +432,10 @@ mod tests {
         let (key, a) = decided();
         let at = a.decision.as_ref().unwrap().at;
         let later = [device(&key, Some(at + chrono::Duration::minutes(5)))];
-        assert_eq!(verify_offline(&a, None, &later, None).unwrap().key_id, "dev-1");
+        assert_eq!(
+            verify_offline(&a, None, &later, None).unwrap().key_id,
+            "dev-1"
+        );
         let earlier = [device(&key, Some(at - chrono::Duration::minutes(5)))];
         assert!(matches!(
             verify_offline(&a, None, &earlier, None),
@@ -485,8 +488,16 @@ mod tests {
         q.required_approvals = 2;
         let now = q.decision.as_ref().unwrap().at;
         let sign = |by: &str, notes: Option<&str>| {
-            key.sign(&q, DecisionKind::Approve, notes, None, by, Some("epoch-1"), now)
-                .unwrap()
+            key.sign(
+                &q,
+                DecisionKind::Approve,
+                notes,
+                None,
+                by,
+                Some("epoch-1"),
+                now,
+            )
+            .unwrap()
         };
         let alice = sign("alice", None);
         q.approvals = vec![

@@ -47,7 +47,10 @@ async fn a_server_restored_from_an_older_copy_is_reported_as_having_lost_the_hea
     // More decisions after the backup; the client sees the head move past them.
     for i in 0..3 {
         let a = create_approval(&base, &format!("after the backup {i}"), None).await;
-        assert_eq!(decide_as(&base, BOB, &a.id, DecisionKind::Approve).await, 200);
+        assert_eq!(
+            decide_as(&base, BOB, &a.id, DecisionKind::Approve).await,
+            200
+        );
     }
     engine.sync_now().await.unwrap();
     engine.sync_now().await.unwrap();

@@ -362,7 +362,9 @@ fn cross_check(
             if h.as_str() != Some(countersign_api::receipt::params_sha256(&params).as_str()) {
                 return Ok(Some((
                     *created_seq,
-                    format!("approval {id}: its params are not the ones its created entry recorded"),
+                    format!(
+                        "approval {id}: its params are not the ones its created entry recorded"
+                    ),
                 )));
             }
         }
@@ -431,7 +433,9 @@ fn cross_check(
         if let Some(((org, id), chain)) = missing {
             return Ok(Some((
                 chain.last_seq,
-                format!("approval {id} of {org} is in the audit chain but not in the approvals table"),
+                format!(
+                    "approval {id} of {org} is in the audit chain but not in the approvals table"
+                ),
             )));
         }
     }

@@ -133,7 +133,13 @@ async fn head(t: &TestServer, token: &str, query: &str) -> (StatusCode, serde_js
 async fn the_signed_head_verifies_and_moves_with_each_append() {
     let mut t = TestServer::start().await;
     let (s, key) = t
-        .call(Method::GET, &format!("{}/api/v1/server-key", t.base), None, None, None)
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/server-key", t.base),
+            None,
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{key}");
     let key: ServerKey = serde_json::from_value(key).expect("key");
@@ -144,7 +150,10 @@ async fn the_signed_head_verifies_and_moves_with_each_append() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key_file).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
     let secret = std::fs::read_to_string(&key_file).expect("read");
@@ -174,7 +183,10 @@ async fn the_signed_head_verifies_and_moves_with_each_append() {
         assert_eq!(s, StatusCode::OK, "{body}");
         let h: AuditHead = serde_json::from_value(body).expect("head");
         h.verify(&key.public_key).expect("verifies");
-        assert_eq!((h.signed.seq, h.signed.hash.as_str()), (entry.seq, entry.hash.as_str()));
+        assert_eq!(
+            (h.signed.seq, h.signed.hash.as_str()),
+            (entry.seq, entry.hash.as_str())
+        );
         assert!(h.signed.seq > last.signed.seq);
         assert_ne!(h.signed.hash, last.signed.hash);
         // Tampering with the signed statement breaks the signature.

@@ -89,12 +89,24 @@ async fn bob_cannot_post_alices_receipt_as_his_own_vote() {
         let a = t.create(new_request(id, json!({}))).await;
         assert_eq!(a.required_approvals, 2);
         let receipt = if v2 {
-            sign_v2(&ALICE_KEY, &alice_key, &a, "alice", &epoch, DecisionKind::Approve, None)
+            sign_v2(
+                &ALICE_KEY,
+                &alice_key,
+                &a,
+                "alice",
+                &epoch,
+                DecisionKind::Approve,
+                None,
+            )
         } else {
             sign_v1(&ALICE_KEY, &alice_key, &a, None)
         };
         let (s, body) = t
-            .post(ALICE, &format!("/{id}/approve"), json!({"receipt": receipt}))
+            .post(
+                ALICE,
+                &format!("/{id}/approve"),
+                json!({"receipt": receipt}),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{body}");
         assert_eq!(body["approval"]["status"], "pending");
@@ -131,7 +143,15 @@ async fn bob_cannot_post_alices_receipt_as_his_own_vote() {
     // Bob with his own key completes the quorum; each vote keeps its own receipt.
     let bob_key = register(&t, BOB, &BOB_KEY).await;
     let a = t.approval("appr-steal2").await;
-    let mine = sign_v2(&BOB_KEY, &bob_key, &a, "bob", &epoch, DecisionKind::Approve, None);
+    let mine = sign_v2(
+        &BOB_KEY,
+        &bob_key,
+        &a,
+        "bob",
+        &epoch,
+        DecisionKind::Approve,
+        None,
+    );
     let (s, body) = t
         .post(BOB, "/appr-steal2/approve", json!({"receipt": mine}))
         .await;
@@ -219,14 +239,18 @@ async fn verify_audit_reports_a_receipt_whose_signer_is_not_the_decider() {
         "UPDATE approvals SET decided_by = 'bob', approvals = replace(approvals, '\"alice\"', '\"bob\"');",
     )
     .expect("edit row");
-    conn.execute_batch("DROP TRIGGER audit_no_update;").expect("drop");
+    conn.execute_batch("DROP TRIGGER audit_no_update;")
+        .expect("drop");
     conn.execute("UPDATE audit SET actor = 'bob' WHERE seq = 2", [])
         .expect("edit entry");
     rehash_chain(&conn);
     drop(conn);
     match countersign_server::verify_audit(&t.db_path).expect("verify") {
         Verification::Broken { seq: 2, problem } => {
-            assert!(problem.contains("alice") && problem.contains("bob"), "{problem}")
+            assert!(
+                problem.contains("alice") && problem.contains("bob"),
+                "{problem}"
+            )
         }
         other => panic!("signer != decider not reported: {other:?}"),
     }
@@ -241,7 +265,15 @@ async fn a_v2_receipt_binds_the_whole_request_and_the_server_epoch() {
         .create(new_request("appr-b1", json!({"required_approvals": 1})))
         .await;
     let sign = |a: &Approval, signer: &str, epoch: &str| {
-        sign_v2(&ALICE_KEY, &key, a, signer, epoch, DecisionKind::Approve, None)
+        sign_v2(
+            &ALICE_KEY,
+            &key,
+            a,
+            signer,
+            epoch,
+            DecisionKind::Approve,
+            None,
+        )
     };
     let changed = |f: fn(&mut Approval)| {
         let mut c = a.clone();
@@ -251,11 +283,42 @@ async fn a_v2_receipt_binds_the_whole_request_and_the_server_epoch() {
     let cases = [
         ("another epoch", sign(&a, "alice", "some-other-database")),
         ("another signer", sign(&a, "bob", &epoch)),
-        ("another action", sign(&changed(|c| c.action = "kubernetes:delete".into()), "alice", &epoch)),
-        ("another agent", sign(&changed(|c| c.agent.id = "other-bot".into()), "alice", &epoch)),
-        ("another summary", sign(&changed(|c| c.summary = "Deploy to staging".into()), "alice", &epoch)),
-        ("a later expiry", sign(&changed(|c| c.expires_at += chrono::Duration::hours(1)), "alice", &epoch)),
-        ("another quorum", sign(&changed(|c| c.required_approvals = 2), "alice", &epoch)),
+        (
+            "another action",
+            sign(
+                &changed(|c| c.action = "kubernetes:delete".into()),
+                "alice",
+                &epoch,
+            ),
+        ),
+        (
+            "another agent",
+            sign(
+                &changed(|c| c.agent.id = "other-bot".into()),
+                "alice",
+                &epoch,
+            ),
+        ),
+        (
+            "another summary",
+            sign(
+                &changed(|c| c.summary = "Deploy to staging".into()),
+                "alice",
+                &epoch,
+            ),
+        ),
+        (
+            "a later expiry",
+            sign(
+                &changed(|c| c.expires_at += chrono::Duration::hours(1)),
+                "alice",
+                &epoch,
+            ),
+        ),
+        (
+            "another quorum",
+            sign(&changed(|c| c.required_approvals = 2), "alice", &epoch),
+        ),
     ];
     for (what, receipt) in cases {
         let (s, body) = t
@@ -291,13 +354,28 @@ async fn require_receipts_refuses_decisions_without_a_valid_v2_receipt() {
         assert_eq!(error_code(&resp), "receipt_required", "{what}: {resp}");
     }
     let (s, resp) = t
-        .post(ALICE, "/bulk-approve", json!({"approval_ids": ["appr-req1"]}))
+        .post(
+            ALICE,
+            "/bulk-approve",
+            json!({"approval_ids": ["appr-req1"]}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{resp}");
     assert_eq!(resp["results"][0]["error"]["code"], "receipt_required");
-    assert_eq!(t.approval("appr-req1").await.status, ApprovalStatus::Pending);
+    assert_eq!(
+        t.approval("appr-req1").await.status,
+        ApprovalStatus::Pending
+    );
 
-    let v2 = sign_v2(&ALICE_KEY, &key, &a, "alice", &epoch, DecisionKind::Approve, None);
+    let v2 = sign_v2(
+        &ALICE_KEY,
+        &key,
+        &a,
+        "alice",
+        &epoch,
+        DecisionKind::Approve,
+        None,
+    );
     let (s, resp) = t
         .post(ALICE, "/appr-req1/approve", json!({"receipt": v2}))
         .await;
@@ -306,7 +384,13 @@ async fn require_receipts_refuses_decisions_without_a_valid_v2_receipt() {
     // Another org is not under the rule.
     let other = new_request("appr-req2", json!({}));
     let (s, resp) = t
-        .call(Method::POST, &t.url(OTHER_ORG, ""), Some(OTHER_AGENT), Some(&other), None)
+        .call(
+            Method::POST,
+            &t.url(OTHER_ORG, ""),
+            Some(OTHER_AGENT),
+            Some(&other),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{resp}");
     let (s, resp) = t

@@ -73,9 +73,10 @@ pub async fn check(engine: &Engine, client: &ApiClient) -> Result<HeadCheck> {
         _ => None,
     };
     let remember = match &outcome {
-        HeadCheck::Holds(h) => Some(serde_json::to_string(h).map_err(|e| {
-            crate::error::CoreError::Protocol(format!("audit head: {e}"))
-        })?),
+        HeadCheck::Holds(h) => Some(
+            serde_json::to_string(h)
+                .map_err(|e| crate::error::CoreError::Protocol(format!("audit head: {e}")))?,
+        ),
         _ => None,
     };
     let newly = engine

@@ -48,7 +48,9 @@ pub async fn head(
             .await?
     };
     let Some((seq, hash)) = found else {
-        return Err(ApiError::not_found("no audit entry of this org at that seq"));
+        return Err(ApiError::not_found(
+            "no audit entry of this org at that seq",
+        ));
     };
     let head = state.audit_key.sign(AuditHeadSigned {
         org_id: org,
