@@ -746,6 +746,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_audit_warning_is_printed_when_set_and_cleaned_of_control_characters() {
+        let mut s = SyncStatus {
+            conn: ConnState::Online,
+            last_synced: None,
+            outbox_pending: 0,
+            clock_offset_ms: None,
+            clock_off: false,
+            store_notice: None,
+            audit_notice: None,
+        };
+        assert_eq!(audit_note(&s), None);
+        s.audit_notice =
+            Some("The server's audit trail no longer contains entry 7\u{1b}[2J".into());
+        let note = audit_note(&s).expect("printed");
+        assert!(note.starts_with("WARNING: The server's audit trail no longer contains entry 7"));
+        assert!(!note.contains('\u{1b}'), "{note:?}");
+    }
+
+    #[test]
     fn relative_times() {
         let now = Utc::now();
         assert_eq!(ago(now - chrono::Duration::hours(2), now), "2h ago");
