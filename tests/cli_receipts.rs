@@ -85,6 +85,10 @@ fn an_offline_decision_is_signed_when_made_and_verifies_offline() {
         "the receipt made offline is the one delivered"
     );
     assert_eq!(r.key_id, list.items[0].key_id);
+    // A v2 receipt: it names the approver and the server database it was made for.
+    assert_eq!(r.signed.v, Some(2));
+    assert_eq!(r.signed.signer.as_deref(), Some(d.by.as_str()));
+    assert!(r.signed.epoch.is_some());
     assert!(
         d.at >= back - chrono::Duration::seconds(1),
         "applied after the link came back"
@@ -119,6 +123,13 @@ fn an_offline_decision_is_signed_when_made_and_verifies_offline() {
     let o = env.run(&["verify-receipt", forged_file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("params_sha256"), "{}", stderr(&o));
+    // The same receipt credited to another approver (signer != decider): exit 5.
+    let mut borrowed = approval_json.clone();
+    borrowed["decision"]["by"] = "someone-else".into();
+    std::fs::write(&forged_file, borrowed.to_string()).unwrap();
+    let o = env.run(&["verify-receipt", forged_file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("someone-else"), "{}", stderr(&o));
     // A signature tampered with, in the {receipt, approval} shape.
     let mut receipt = approval_json["decision"]["receipt"].clone();
     let sig = receipt["signature"].as_str().unwrap().to_string();

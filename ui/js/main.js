@@ -189,6 +189,11 @@ function paintBanner() {
     kind = "banner-error";
     pieces.push(h("span", { id: "store-notice" }, st.store_notice));
   }
+  if (st && st.audit_notice) {
+    if (pieces.length) pieces.push(h("span", { class: "sep" }, " "));
+    kind = "banner-error";
+    pieces.push(h("span", { id: "audit-notice" }, st.audit_notice));
+  }
   const failed = st ? st.outbox_failed : 0;
   const queued = st ? st.outbox_pending : 0;
   if (failed > 0) {

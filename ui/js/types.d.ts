@@ -150,7 +150,12 @@ export type ApprovalStatus = "pending" | "approved" | "denied" | "expired";
 /**
  * One approver's approve of a quorum approval: who, when, with what notes.
  */
-export type ApprovalVote = { by: string, at: string, notes: string | null, };
+export type ApprovalVote = { by: string, at: string, notes: string | null, 
+/**
+ * The receipt this approve came with, if signed: an executor checks one distinct
+ * signer per vote. Absent for unsigned votes and from older servers.
+ */
+receipt?: Receipt | null, };
 
 /**
  * Payload of [`EV_APPROVALS`].
@@ -499,9 +504,14 @@ key_id: string, signed: ReceiptSigned,
 signature: string, };
 
 /**
- * What the approver's device signs.
+ * What the approver's device signs. The fields after `decided_at` are v2's: absent
+ * (not `null`) in a v1 receipt, so a v1 receipt serializes exactly as it was signed.
  */
-export type ReceiptSigned = { org_id: string, approval_id: string, kind: DecisionKind, 
+export type ReceiptSigned = { 
+/**
+ * `2` for v2; absent for v1.
+ */
+v?: number | null, org_id: string, approval_id: string, kind: DecisionKind, 
 /**
  * Hex SHA-256 of the approval's `params` in RFC 8785 canonical JSON.
  */
@@ -510,7 +520,39 @@ params_sha256: string, notes: string | null, reason: string | null,
  * When the approver decided (not when the decision reached the server: a
  * decision queued offline is signed when it is made).
  */
-decided_at: string, };
+decided_at: string, 
+/**
+ * v2: the approver, as the token subject the device key is registered to.
+ */
+signer?: string | null, 
+/**
+ * v2: the request's action, e.g. `kubernetes:deploy`.
+ */
+action?: string | null, 
+/**
+ * v2: the id of the agent that raised the request.
+ */
+agent_id?: string | null, 
+/**
+ * v2: hex SHA-256 of the request's summary (its UTF-8 bytes).
+ */
+summary_sha256?: string | null, 
+/**
+ * v2: when the request was created (server time).
+ */
+created_at?: string | null, 
+/**
+ * v2: when the request expires (server time).
+ */
+expires_at?: string | null, 
+/**
+ * v2: how many distinct approvers the request needs.
+ */
+required_approvals?: number | null, 
+/**
+ * v2: the server's epoch (`ChangesPage::epoch`) the approver synced from.
+ */
+epoch?: string | null, };
 
 /**
  * Other requests from the same agent for the same action.
@@ -683,7 +725,13 @@ clock_off: boolean,
  * Set when, on this start, the local store could not be read with this device's
  * key and was moved aside: what happened, where the file is, what was lost.
  */
-store_notice: string | null, };
+store_notice: string | null, 
+/**
+ * Set when the server's audit trail no longer contains the signed head this
+ * device saw (restored from an older copy, cut back, or signed with another
+ * key): what happened. Stays until this device signs in to another server or org.
+ */
+audit_notice: string | null, };
 
 export type StatusTotals = { pending: number, approved: number, denied: number, expired: number, };
 
@@ -708,7 +756,13 @@ clock_off: boolean,
  * Set when, on this start, the local store could not be read with this device's
  * key and was moved aside: what happened, where the file is, what was lost.
  */
-store_notice: string | null, };
+store_notice: string | null, 
+/**
+ * Set when the server's audit trail no longer contains the signed head this
+ * device saw (restored from an older copy, cut back, or signed with another
+ * key): what happened. Stays until this device signs in to another server or org.
+ */
+audit_notice: string | null, };
 
 export type TraceResult = "pass" | "escalate" | "fail";
 

@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod audit_head;
+pub use audit_head::{AuditHead, AuditHeadSigned, ServerKey};
 pub mod receipt;
 pub use receipt::{
     DecisionAuditData, Device, DeviceList, Receipt, ReceiptSigned, RegisterDeviceRequest,
@@ -264,6 +266,10 @@ pub struct ApprovalVote {
     pub at: DateTime<Utc>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// The receipt this approve came with, if signed: an executor checks one distinct
+    /// signer per vote. Absent for unsigned votes and from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 impl Approval {
@@ -896,6 +902,9 @@ pub mod codes {
     /// 429: this token sent more requests (or created more approvals) than the
     /// server's per-token limit; the `Retry-After` header says how many seconds to wait.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// 422: the org requires every approver decision to carry a valid v2 receipt
+    /// (the server's `--require-receipts`), and this one carries none or a v1.
+    pub const RECEIPT_REQUIRED: &str = "receipt_required";
     /// 500: a server fault (logged server-side; never caused by input).
     pub const INTERNAL: &str = "internal";
     /// 401: the token was revoked (`countersign-server revoke-token`, or its device

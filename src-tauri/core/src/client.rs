@@ -272,6 +272,16 @@ impl ApiClient {
         self.send_json(self.request(Method::GET, url)).await
     }
 
+    /// The org's signed audit head (`GET …/audit/head`), or with `seq` the signed
+    /// statement about the org's entry at that seq (404 when there is none).
+    pub async fn audit_head(&self, seq: Option<i64>) -> Result<api::AuditHead, Failure> {
+        let mut url = self.url(true, &["audit", "head"])?;
+        if let Some(seq) = seq {
+            url.query_pairs_mut().append_pair("seq", &seq.to_string());
+        }
+        self.send_json(self.request(Method::GET, url)).await
+    }
+
     pub async fn me(&self) -> Result<WhoAmI, Failure> {
         let url = self.url(false, &["me"])?;
         self.send_json(self.request(Method::GET, url)).await

@@ -62,6 +62,11 @@ pub struct SyncStatus {
     /// key and was moved aside: what happened, where the file is, what was lost.
     #[serde(default)]
     pub store_notice: Option<String>,
+    /// Set when the server's audit trail no longer contains the signed head this
+    /// device saw (restored from an older copy, cut back, or signed with another
+    /// key): what happened. Stays until this device signs in to another server or org.
+    #[serde(default)]
+    pub audit_notice: Option<String>,
 }
 
 /// What changed, for subscribers (GUI windows, tray, notification shell).

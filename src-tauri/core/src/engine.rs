@@ -409,6 +409,12 @@ impl Engine {
         }
     }
 
+    /// The epoch of the server this store last synced from (see `ChangesPage::epoch`),
+    /// which v2 receipts name; `None` before the first sync.
+    pub fn server_epoch(&self) -> Result<Option<String>> {
+        self.reader()?.server_epoch()
+    }
+
     pub fn status(&self) -> Result<SyncStatus> {
         let store = self.reader()?;
         let clock_offset_ms = self.clock_offset_ms();
@@ -420,6 +426,7 @@ impl Engine {
             clock_off: clock_offset_ms
                 .is_some_and(|ms| ms.abs() > crate::server_clock::CLOCK_OFF_THRESHOLD_MS),
             store_notice: self.inner.recovered.as_ref().map(StoreRecovery::message),
+            audit_notice: store.meta_get(crate::sync::audit_head::NOTICE_META)?,
         })
     }
 

@@ -51,16 +51,21 @@ impl DeviceKey {
         Ok(public_key_hex(&self.secret()?))
     }
 
-    /// The receipt for deciding `approval` now, over the parameters as cached here.
+    /// The receipt for deciding `approval` now as `signer`, over the request as cached
+    /// here (what the approver saw), for the server of `epoch`: v2, or v1 when the
+    /// epoch is unknown (a server older than epochs).
+    #[allow(clippy::too_many_arguments)] // the decision's parts, each bound by the receipt
     pub fn sign(
         &self,
         approval: &Approval,
         kind: DecisionKind,
         notes: Option<&str>,
         reason: Option<&str>,
+        signer: &str,
+        epoch: Option<&str>,
         decided_at: DateTime<Utc>,
     ) -> Result<Receipt> {
-        let expected = Expected::for_approval(approval, kind, notes, reason);
+        let expected = Expected::for_approval(approval, kind, notes, reason, signer, epoch);
         Receipt::sign(
             &self.secret()?,
             &self.key_id,
@@ -240,16 +245,100 @@ impl std::fmt::Display for OfflineFailure {
 }
 
 /// Checks `receipt` (or, when `None`, the one in `approval.decision`) against the
-/// approval and the org's keys: the signature, and that it is for exactly this
-/// approval, its parameters and its decision. Returns the signing device.
+/// approval and the org's keys: the signature, that it is for exactly this approval,
+/// its request and its decision, and that the device is the decider's own (signer =
+/// decider). For an approved quorum approval checked through its decision, every vote
+/// must carry its voter's own receipt, one distinct signer per vote. `epoch` is the
+/// server's epoch when known (a v2 receipt must name it); `None` skips that one check.
+/// Returns the signing device (of the deciding receipt).
 pub fn verify_offline(
     approval: &Approval,
     receipt: Option<&Receipt>,
     keys: &[Device],
+    epoch: Option<&str>,
 ) -> std::result::Result<Device, OfflineFailure> {
+    let explicit = receipt.is_some();
     let receipt = receipt
         .or_else(|| approval.decision.as_ref().and_then(|d| d.receipt.as_ref()))
         .ok_or(OfflineFailure::Unsigned)?;
+    // Against the decision the approval records; without one, the receipt's own
+    // kind, notes and reason (it still binds the approval and its request).
+    let s = &receipt.signed;
+    let decided = match &approval.decision {
+        Some(d) => Decided {
+            kind: d.kind,
+            by: Some(&d.by),
+            at: d.at,
+            notes: d.notes.as_deref(),
+            reason: d.reason.as_deref(),
+        },
+        None => Decided {
+            kind: s.kind,
+            by: None,
+            at: s.decided_at,
+            notes: s.notes.as_deref(),
+            reason: s.reason.as_deref(),
+        },
+    };
+    let device = check_one(approval, receipt, keys, &decided, epoch)?;
+    let quorum = approval.required_approvals > 1
+        && approval
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.kind == DecisionKind::Approve);
+    if quorum && !explicit {
+        let mut signers = std::collections::HashSet::new();
+        for vote in &approval.approvals {
+            let r = vote.receipt.as_ref().ok_or_else(|| {
+                OfflineFailure::Mismatch(format!(
+                    "the approve by {} carries no receipt: a quorum is verified vote by vote",
+                    vote.by
+                ))
+            })?;
+            let voted = Decided {
+                kind: DecisionKind::Approve,
+                by: Some(&vote.by),
+                at: vote.at,
+                notes: vote.notes.as_deref(),
+                reason: None,
+            };
+            let d = check_one(approval, r, keys, &voted, epoch)?;
+            if !signers.insert(d.owner.clone()) {
+                return Err(OfflineFailure::Mismatch(format!(
+                    "{} signed more than one approve: one signer per vote",
+                    d.owner
+                )));
+            }
+        }
+        if signers.len() < usize::from(approval.required_approvals) {
+            return Err(OfflineFailure::Mismatch(format!(
+                "{} distinct signed approves for a quorum of {}",
+                signers.len(),
+                approval.required_approvals
+            )));
+        }
+    }
+    Ok(device)
+}
+
+/// One decision (or one quorum vote) a receipt must stand for.
+struct Decided<'a> {
+    kind: DecisionKind,
+    /// Who decided; `None` when the approval records no decision (the receipt's own
+    /// signer, or the device's owner, is then taken as the decider).
+    by: Option<&'a str>,
+    at: DateTime<Utc>,
+    notes: Option<&'a str>,
+    reason: Option<&'a str>,
+}
+
+fn check_one(
+    approval: &Approval,
+    receipt: &Receipt,
+    keys: &[Device],
+    decided: &Decided<'_>,
+    epoch: Option<&str>,
+) -> std::result::Result<Device, OfflineFailure> {
     let device = keys
         .iter()
         .find(|d| d.key_id == receipt.key_id)
@@ -261,29 +350,32 @@ pub fn verify_offline(
         })?;
     // A revocation does not undo past decisions: only a key revoked before the
     // decision fails it.
-    let decided = approval
-        .decision
-        .as_ref()
-        .map_or(receipt.signed.decided_at, |d| d.at);
     if let Some(revoked) = device.revoked_at {
-        if revoked < decided {
+        if revoked < decided.at {
             return Err(OfflineFailure::RevokedBefore(format!(
                 "device key {} was revoked at {revoked}, before the decision",
                 receipt.key_id
             )));
         }
     }
+    let by = decided.by.unwrap_or(device.owner.as_str());
+    if device.owner != by {
+        return Err(OfflineFailure::Mismatch(format!(
+            "the receipt was signed with device key {} of {}, but {by} decided",
+            receipt.key_id, device.owner
+        )));
+    }
     receipt
         .verify_signature(&device.public_key)
         .map_err(|e| OfflineFailure::BadSignature(e.to_string()))?;
-    // Against the decision the approval records; without one, the receipt's own
-    // kind, notes and reason (it still binds the approval and its parameters).
-    let s = &receipt.signed;
-    let (kind, notes, reason) = match &approval.decision {
-        Some(d) => (d.kind, d.notes.as_deref(), d.reason.as_deref()),
-        None => (s.kind, s.notes.as_deref(), s.reason.as_deref()),
-    };
-    let expected = Expected::for_approval(approval, kind, notes, reason);
+    let expected = Expected::for_approval(
+        approval,
+        decided.kind,
+        decided.notes,
+        decided.reason,
+        by,
+        epoch,
+    );
     receipt
         .check_matches(&expected)
         .map_err(|e| OfflineFailure::Mismatch(e.to_string()))?;
@@ -314,7 +406,15 @@ mod tests {
         let mut a = approval("appr-1", "bot", 1, now - chrono::Duration::hours(1));
         a.params = serde_json::json!({"amount": 10});
         let receipt = key
-            .sign(&a, DecisionKind::Approve, Some("ok"), None, now)
+            .sign(
+                &a,
+                DecisionKind::Approve,
+                Some("ok"),
+                None,
+                "alice",
+                Some("epoch-1"),
+                now,
+            )
             .unwrap();
         a.decision = Some(Decision {
             kind: DecisionKind::Approve,
@@ -332,14 +432,17 @@ mod tests {
         let (key, a) = decided();
         let at = a.decision.as_ref().unwrap().at;
         let later = [device(&key, Some(at + chrono::Duration::minutes(5)))];
-        assert_eq!(verify_offline(&a, None, &later).unwrap().key_id, "dev-1");
+        assert_eq!(
+            verify_offline(&a, None, &later, None).unwrap().key_id,
+            "dev-1"
+        );
         let earlier = [device(&key, Some(at - chrono::Duration::minutes(5)))];
         assert!(matches!(
-            verify_offline(&a, None, &earlier),
+            verify_offline(&a, None, &earlier, None),
             Err(OfflineFailure::RevokedBefore(_))
         ));
         assert!(matches!(
-            verify_offline(&a, None, &[]),
+            verify_offline(&a, None, &[], None),
             Err(OfflineFailure::UnknownDevice(_))
         ));
     }
@@ -348,16 +451,78 @@ mod tests {
     fn what_runs_must_be_what_was_approved() {
         let (key, mut a) = decided();
         let keys = [device(&key, None)];
-        assert!(verify_offline(&a, None, &keys).is_ok());
+        assert!(verify_offline(&a, None, &keys, Some("epoch-1")).is_ok());
         a.params = serde_json::json!({"amount": 10000});
         assert!(matches!(
-            verify_offline(&a, None, &keys),
+            verify_offline(&a, None, &keys, Some("epoch-1")),
             Err(OfflineFailure::Mismatch(_))
         ));
         a.decision.as_mut().unwrap().receipt = None;
         assert_eq!(
-            verify_offline(&a, None, &keys).unwrap_err(),
+            verify_offline(&a, None, &keys, Some("epoch-1")).unwrap_err(),
             OfflineFailure::Unsigned
         );
+    }
+
+    #[test]
+    fn the_signer_must_be_the_decider_and_each_vote_its_own() {
+        let (key, mut a) = decided();
+        let keys = [device(&key, None)];
+        // Alice's receipt under Bob's name: refused, as the server refuses it.
+        a.decision.as_mut().unwrap().by = "bob".into();
+        assert!(matches!(
+            verify_offline(&a, None, &keys, None),
+            Err(OfflineFailure::Mismatch(_))
+        ));
+        // Another server database (epoch) than the one it was signed for.
+        a.decision.as_mut().unwrap().by = "alice".into();
+        assert!(verify_offline(&a, None, &keys, Some("epoch-1")).is_ok());
+        assert!(matches!(
+            verify_offline(&a, None, &keys, Some("epoch-2")),
+            Err(OfflineFailure::Mismatch(_))
+        ));
+
+        // A 2-of-2: both votes signed by alice's key (bob's vote carrying her
+        // receipt) is one signer, not two.
+        let mut q = a.clone();
+        q.required_approvals = 2;
+        let now = q.decision.as_ref().unwrap().at;
+        let sign = |by: &str, notes: Option<&str>| {
+            key.sign(
+                &q,
+                DecisionKind::Approve,
+                notes,
+                None,
+                by,
+                Some("epoch-1"),
+                now,
+            )
+            .unwrap()
+        };
+        let alice = sign("alice", None);
+        q.approvals = vec![
+            crate::api::ApprovalVote {
+                by: "alice".into(),
+                at: now,
+                notes: None,
+                receipt: Some(alice.clone()),
+            },
+            crate::api::ApprovalVote {
+                by: "bob".into(),
+                at: now,
+                notes: Some("ok".into()),
+                receipt: Some(alice.clone()),
+            },
+        ];
+        let d = q.decision.as_mut().unwrap();
+        d.by = "bob".into();
+        d.receipt = Some(alice);
+        assert!(matches!(
+            verify_offline(&q, None, &keys, None),
+            Err(OfflineFailure::Mismatch(_))
+        ));
+        // An unsigned vote in a quorum is not verified either.
+        q.approvals[1].receipt = None;
+        assert!(verify_offline(&q, None, &keys, None).is_err());
     }
 }

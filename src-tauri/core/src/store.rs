@@ -224,7 +224,8 @@ impl Store {
         tx.execute_batch(
             "DELETE FROM approvals_fts; DELETE FROM approvals; DELETE FROM audit_cache;
              DELETE FROM outbox; DELETE FROM announced;
-             DELETE FROM meta WHERE key IN ('change_cursor', 'last_synced', 'server_epoch', 'resync');",
+             DELETE FROM meta WHERE key IN ('change_cursor', 'last_synced', 'server_epoch', 'resync',
+                 'audit_key', 'audit_head', 'audit_notice');",
         )?;
         tx.commit()?;
         Ok(())

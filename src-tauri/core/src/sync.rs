@@ -1,6 +1,7 @@
 //! Talking to the server: pull (changes cursor), push (outbox drain), and the
 //! background loop (event stream with poll fallback, backoff, auth stop).
 
+pub mod audit_head;
 pub mod backoff;
 pub mod events;
 pub mod pull;
@@ -74,6 +75,10 @@ impl Engine {
         let _guard = self.inner.sync_lock.lock().await;
         let client = self.client()?;
         let pulled = pull::pull(self, &client).await?;
+        // After the pull, so the head covers what was just read; never fails the sync.
+        if let Err(e) = audit_head::check(self, &client).await {
+            tracing::warn!(error = %e, "audit head: not checked");
+        }
         let pushed = push::drain(self, &client, force_push).await?;
         let (remaining, cursor) = self.blocking(queue_position).await?;
         Ok(SyncSummary {

@@ -117,8 +117,8 @@ async fn a_page_too_large_for_the_client_makes_it_ask_for_smaller_pages() {
         if path.starts_with("/api/v1/me") {
             return Answer::Bytes(http("200 OK", "application/json", ME.as_bytes()));
         }
-        if path.contains("/devices") {
-            // An older server: no device keys (decisions go unsigned).
+        if path.contains("/devices") || path.contains("/audit/head") {
+            // An older server: no device keys (decisions go unsigned), no signed head.
             let body = br#"{"error":{"code":"not_found","message":"no such endpoint"}}"#;
             return Answer::Bytes(http("404 Not Found", "application/json", body));
         }

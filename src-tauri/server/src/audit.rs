@@ -2,7 +2,12 @@
 //!
 //! Each entry's hash is SHA-256 over the previous entry's hash and this entry's
 //! fields exactly as stored, so editing, deleting or reordering any row breaks every
-//! hash after it. `verify` walks the chain from the start.
+//! hash after it. `verify` walks the chain from the start, then holds the approvals
+//! table against it: each approval must have its `created` entry, say what that entry
+//! recorded, and stand where the chain's last decision left it. What the chain alone
+//! cannot show (its tail cut off) the signed head shows to clients that saw it.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use countersign_api::{AuditEntry, AuditEvent, AuditTrail};
@@ -200,6 +205,8 @@ pub fn verify(conn: &Connection) -> Result<Verification, ServerError> {
     let mut expected_prev = GENESIS_HASH.to_string();
     let mut expected_seq = 1;
     let mut count = 0u64;
+    let mut signers = crate::receipts::Signers::default();
+    let mut seen: HashMap<(String, String), Chained> = HashMap::new();
     while let Some(row) = rows.next()? {
         let e = StoredEntry::from_row(row)?;
         let broken = |problem: &str| Verification::Broken {
@@ -222,17 +229,240 @@ pub fn verify(conn: &Connection) -> Result<Verification, ServerError> {
             org: &e.org,
             approval_id: &e.approval_id,
             event: &e.event,
+            actor: &e.actor,
             at: &e.at,
             notes: e.notes.as_deref(),
             reason: e.reason.as_deref(),
             data: &e.data,
         };
-        if let Some(problem) = crate::receipts::verify_entry(conn, &decision)? {
+        if let Some(problem) = crate::receipts::verify_entry(conn, &decision, &mut signers)? {
+            return Ok(broken(&problem));
+        }
+        let chained = seen
+            .entry((e.org.clone(), e.approval_id.clone()))
+            .or_default();
+        if let Some(problem) = chained.record(&e) {
             return Ok(broken(&problem));
         }
         expected_prev = e.hash;
         expected_seq += 1;
         count += 1;
     }
+    if let Some((seq, problem)) = cross_check(conn, &seen)? {
+        return Ok(Verification::Broken { seq, problem });
+    }
     Ok(Verification::Ok { entries: count })
+}
+
+/// What the chain says about one approval, gathered while walking it.
+#[derive(Default)]
+struct Chained {
+    /// Seq and data of its `created` entry.
+    created: Option<(i64, Value)>,
+    /// The last entry that settled it (approved in full, denied or expired).
+    settled: Option<Settled>,
+    /// Seq of its last entry of any kind.
+    last_seq: i64,
+    executed: Option<(i64, Option<String>)>,
+}
+
+struct Settled {
+    seq: i64,
+    event: String,
+    actor: String,
+    notes: Option<String>,
+    reason: Option<String>,
+}
+
+impl Chained {
+    fn record(&mut self, e: &StoredEntry) -> Option<String> {
+        self.last_seq = e.seq;
+        match e.event.as_str() {
+            "created" => {
+                if self.created.is_some() {
+                    return Some(format!("{} is created twice", e.approval_id));
+                }
+                self.created = Some((e.seq, serde_json::from_str(&e.data).unwrap_or(Value::Null)));
+            }
+            "approved" | "denied" | "expired" => {
+                if self.created.is_none() {
+                    return Some(format!(
+                        "{} is decided before its created entry",
+                        e.approval_id
+                    ));
+                }
+                // A quorum approve that left it waiting for others does not settle it.
+                let partial = e.event == "approved"
+                    && serde_json::from_str::<Value>(&e.data)
+                        .ok()
+                        .and_then(|d| d.get("partial").and_then(Value::as_bool))
+                        .unwrap_or(false);
+                if !partial {
+                    self.settled = Some(Settled {
+                        seq: e.seq,
+                        event: e.event.clone(),
+                        actor: e.actor.clone(),
+                        notes: e.notes.clone(),
+                        reason: e.reason.clone(),
+                    });
+                }
+            }
+            "executed" => {
+                let outcome = serde_json::from_str::<Value>(&e.data)
+                    .ok()
+                    .and_then(|d| d.get("outcome").and_then(Value::as_str).map(str::to_string));
+                self.executed = Some((e.seq, outcome));
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// Holds every row of the approvals table against what the chain recorded for it.
+/// `Some((seq, problem))` names the first disagreement (seq: the approval's last
+/// entry, or 0 when it has none).
+fn cross_check(
+    conn: &Connection,
+    seen: &HashMap<(String, String), Chained>,
+) -> Result<Option<(i64, String)>, ServerError> {
+    let mut stmt = conn.prepare(
+        "SELECT org, id, status, decided_by, decision_notes, decision_reason, params, summary,
+             required_approvals, exec_outcome
+         FROM approvals ORDER BY org, id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut in_table = 0usize;
+    while let Some(r) = rows.next()? {
+        in_table += 1;
+        let org: String = r.get(0)?;
+        let id: String = r.get(1)?;
+        let status: String = r.get(2)?;
+        let decided_by: Option<String> = r.get(3)?;
+        let notes: Option<String> = r.get(4)?;
+        let reason: Option<String> = r.get(5)?;
+        let params: Value = serde_json::from_str(&r.get::<_, String>(6)?)?;
+        let summary: String = r.get(7)?;
+        let required: i64 = r.get(8)?;
+        let exec_outcome: Option<String> = r.get(9)?;
+        let Some(chain) = seen.get(&(org.clone(), id.clone())) else {
+            return Ok(Some((
+                0,
+                format!("approval {id} of {org} has no entry in the audit chain"),
+            )));
+        };
+        let at = chain.last_seq;
+        let Some((created_seq, data)) = &chain.created else {
+            return Ok(Some((at, format!("approval {id} has no created entry"))));
+        };
+        // Entries written before these fields were recorded hold none: nothing to hold
+        // the row against there.
+        let recorded = |key: &str| data.get(key).filter(|v| !v.is_null());
+        if let Some(h) = recorded("params_sha256") {
+            if h.as_str() != Some(countersign_api::receipt::params_sha256(&params).as_str()) {
+                return Ok(Some((
+                    *created_seq,
+                    format!(
+                        "approval {id}: its params are not the ones its created entry recorded"
+                    ),
+                )));
+            }
+        }
+        if let Some(s) = recorded("summary") {
+            if s.as_str() != Some(summary.as_str()) {
+                return Ok(Some((
+                    *created_seq,
+                    format!("approval {id}: its summary is not the one its created entry recorded"),
+                )));
+            }
+        }
+        if let Some(n) = recorded("required_approvals") {
+            if n.as_i64() != Some(required) {
+                return Ok(Some((
+                    *created_seq,
+                    format!(
+                        "approval {id}: it requires {required} approvals, its created entry recorded {n}"
+                    ),
+                )));
+            }
+        }
+        let chain_status = match &chain.settled {
+            None => "pending",
+            Some(s) => s.event.as_str(),
+        };
+        if chain_status != status {
+            return Ok(Some((
+                at,
+                format!(
+                    "approval {id} is {status} in the approvals table but {chain_status} in the                      audit chain (its last decision entry is missing or the row was changed)"
+                ),
+            )));
+        }
+        if let Some(s) = &chain.settled {
+            if s.event != "expired"
+                && (decided_by.as_deref() != Some(s.actor.as_str())
+                    || notes != s.notes
+                    || reason != s.reason)
+            {
+                return Ok(Some((
+                    s.seq,
+                    format!(
+                        "approval {id}: its decision (by, notes, reason) is not the one the audit chain recorded"
+                    ),
+                )));
+            }
+        }
+        if exec_outcome != chain.executed.as_ref().and_then(|(_, o)| o.clone()) {
+            return Ok(Some((
+                at,
+                format!(
+                    "approval {id}: its execution result is not the one the audit chain recorded"
+                ),
+            )));
+        }
+    }
+    if in_table < seen.len() {
+        let missing = seen.iter().find(|((org, id), _)| {
+            conn.query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM approvals WHERE org = ?1 AND id = ?2)",
+                params![org, id],
+                |r| r.get::<_, bool>(0),
+            )
+            .unwrap_or(true)
+        });
+        if let Some(((org, id), chain)) = missing {
+            return Ok(Some((
+                chain.last_seq,
+                format!(
+                    "approval {id} of {org} is in the audit chain but not in the approvals table"
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// The latest entry of `org` (seq and hash), or with `at` the entry at that seq if it
+/// is the org's; `None` when there is none. With no entries at all the org's head is
+/// seq 0 and the genesis hash.
+pub fn org_entry(
+    conn: &Connection,
+    org: &str,
+    at: Option<i64>,
+) -> Result<Option<(i64, String)>, ServerError> {
+    let found = match at {
+        Some(seq) => conn
+            .prepare_cached("SELECT seq, hash FROM audit WHERE org = ?1 AND seq = ?2")?
+            .query_row(params![org, seq], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+        None => conn
+            .prepare_cached("SELECT seq, hash FROM audit WHERE org = ?1 ORDER BY seq DESC LIMIT 1")?
+            .query_row(params![org], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
+    Ok(match (found, at) {
+        (Some(f), _) => Some(f),
+        (None, None) | (None, Some(0)) => Some((0, GENESIS_HASH.to_string())),
+        (None, Some(_)) => None,
+    })
 }

@@ -40,6 +40,12 @@ pub struct ServerConfig {
     /// Approvals created per minute per agent token, on top of `rate_limit_per_minute`;
     /// 0 turns it off.
     pub create_rate_limit_per_minute: u32,
+    /// Orgs whose approver decisions must carry a valid v2 receipt (`*` for every
+    /// org); a decision without one is a 422 `receipt_required`.
+    pub require_receipts: Vec<String>,
+    /// The server's Ed25519 key file that signs the audit chain's head; `None` puts
+    /// it beside the database as `<db>.audit-key` (see [`crate::server_key`]).
+    pub audit_key_path: Option<PathBuf>,
 }
 
 /// Default of [`ServerConfig::header_read_timeout`].
@@ -70,11 +76,23 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
             create_rate_limit_per_minute: DEFAULT_CREATE_RATE_LIMIT_PER_MINUTE,
+            require_receipts: Vec::new(),
+            audit_key_path: None,
         }
     }
 
     /// Plain HTTP on an address other machines can reach: bearer tokens and decisions
     /// would cross the network readable by anyone on the path.
+    /// Where the audit-head signing key lives: `audit_key_path`, else beside the
+    /// database file.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_path.clone().unwrap_or_else(|| {
+            let mut name = self.db_path.as_os_str().to_owned();
+            name.push(".audit-key");
+            PathBuf::from(name)
+        })
+    }
+
     pub fn plain_http_beyond_loopback(&self) -> bool {
         self.tls.is_none() && !self.addr.ip().is_loopback()
     }

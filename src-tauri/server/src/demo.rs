@@ -225,7 +225,10 @@ impl Seed {
             a.requested_by.clone(),
             None,
             Some(a.reason_text.clone()),
-            json!({"agent": a.agent.id, "action": a.action, "reason_code": a.reason_code, "expires_at": a.expires_at}),
+            json!({"agent": a.agent.id, "action": a.action, "reason_code": a.reason_code,
+                   "expires_at": a.expires_at,
+                   "params_sha256": countersign_api::receipt::params_sha256(&a.params),
+                   "summary": a.summary, "required_approvals": a.required_approvals}),
         ));
         if let Some(d) = &a.decision {
             let event = match d.kind {

@@ -25,6 +25,7 @@ pub mod page;
 pub mod quorum;
 pub mod receipts;
 pub mod routes;
+pub mod server_key;
 pub mod state;
 pub mod strict_json;
 pub mod tls;
@@ -117,6 +118,9 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     .await
     .map_err(|e| ServerError::Task(e.to_string()))??;
 
+    let audit_key = Arc::new(server_key::AuditKey::load_or_create(
+        &config.audit_key_file(),
+    )?);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -137,6 +141,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let state = state::AppState {
         db,
         config: Arc::new(config),
+        audit_key,
         changes,
         shutdown: shutdown_rx.clone(),
         limiter,

@@ -62,6 +62,17 @@ struct Cli {
     /// Approvals created per minute per agent token, within --rate-limit. 0 turns it off.
     #[arg(long, default_value_t = countersign_server::config::DEFAULT_CREATE_RATE_LIMIT_PER_MINUTE)]
     create_rate_limit: u32,
+    /// Refuse approver decisions that carry no valid v2 receipt (signed by the
+    /// approver's own device key) with 422 receipt_required. Alone: every org;
+    /// with an org id: that org (repeatable).
+    #[arg(long, value_name = "ORG", num_args = 0..=1, default_missing_value = "*",
+          value_parser = parse_receipts_org)]
+    require_receipts: Vec<String>,
+    /// The server's Ed25519 key file that signs the audit chain's head (made on first
+    /// start, mode 0600). Default: beside the database, `<db>.audit-key`. Keep it out of
+    /// database backups.
+    #[arg(long, value_name = "FILE")]
+    audit_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,8 +80,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check the audit trail's hash chain and every decision receipt in it (with the
-    /// device keys, revoked ones included: a revocation does not undo past receipts);
-    /// exits 2 if anything is broken.
+    /// device keys, revoked ones included: a revocation does not undo past receipts;
+    /// each signed by the decider's own device, one signer per quorum vote), and hold
+    /// the approvals table against the chain (each approval's created entry, its
+    /// status and decision); exits 2 if anything is broken.
     VerifyAudit {
         #[arg(long)]
         db: PathBuf,
@@ -131,6 +144,14 @@ enum RoleArg {
 
 fn parse_std_duration(s: &str) -> Result<std::time::Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_receipts_org(s: &str) -> Result<String, String> {
+    if s == "*" || countersign_api::is_valid_org_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(countersign_api::ORG_ID_RULE.to_string())
+    }
 }
 
 fn parse_quorum(s: &str) -> Result<countersign_server::quorum::QuorumRule, String> {
@@ -265,6 +286,8 @@ fn serve(cli: Cli) -> anyhow::Result<ExitCode> {
         max_connections: cli.max_connections,
         rate_limit_per_minute: cli.rate_limit,
         create_rate_limit_per_minute: cli.create_rate_limit,
+        require_receipts: cli.require_receipts,
+        audit_key_path: cli.audit_key,
         tls: cli
             .tls_cert
             .zip(cli.tls_key)

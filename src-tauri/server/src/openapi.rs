@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agent, approvals, decisions, devices, events, meta};
+use crate::routes::{agent, approvals, audit_head, decisions, devices, events, meta};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,8 @@ use crate::routes::{agent, approvals, decisions, devices, events, meta};
         approvals::stats,
         approvals::changes,
         approvals::audit,
+        audit_head::head,
+        audit_head::server_key,
         decisions::approve,
         decisions::deny,
         decisions::bulk_approve,

@@ -1,15 +1,22 @@
 //! Receipt checks: a signed decision is verified against the device keys before it
 //! is applied, and `verify-audit` re-verifies every receipt in the chain.
+//!
+//! Besides the signature and the request it binds, the device must belong to the
+//! approver who decides: a receipt is one person's signature, and another approver
+//! who read it (the audit trail shows it to the org) must not be able to post it as
+//! their own decision or count it as a second vote.
+
+use std::collections::{HashMap, HashSet};
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use countersign_api::receipt::{Expected, ReceiptError};
 use countersign_api::{codes, DecisionAuditData, DecisionKind, Receipt};
 use rusqlite::Connection;
-use serde_json::Value;
 
 use crate::db::devices;
 use crate::db::rows::get_approval;
+use crate::db::schema;
 use crate::error::{ApiError, ServerError};
 
 fn refuse(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -20,9 +27,28 @@ fn refuse(code: &'static str, message: impl Into<String>) -> ApiError {
 pub struct Claim<'a> {
     pub org: &'a str,
     pub id: &'a str,
+    /// The caller: the approver the receipt's device must belong to.
+    pub subject: &'a str,
     pub kind: DecisionKind,
     pub notes: Option<&'a str>,
     pub reason: Option<&'a str>,
+}
+
+/// Whether `org` requires every approver decision to carry a valid v2 receipt
+/// (`--require-receipts`: `*` for every org, or the org's id).
+pub fn required_in(rules: &[String], org: &str) -> bool {
+    rules.iter().any(|r| r == "*" || r == org)
+}
+
+/// The 422 for a decision without the receipt its org requires.
+pub fn required_error(why: &str) -> ApiError {
+    refuse(
+        codes::RECEIPT_REQUIRED,
+        format!(
+            "this org requires every decision to be signed by the approver's device \
+             with a v2 receipt; {why}"
+        ),
+    )
 }
 
 /// Checks `receipt` for the decision `claim` on a live request. `Ok(Ok(name))` is the
@@ -56,14 +82,25 @@ pub fn check(
             )))
         }
     };
-    let expected = Expected {
-        org_id: claim.org,
-        approval_id: claim.id,
-        kind: claim.kind,
-        params: &approval.params,
-        notes: claim.notes,
-        reason: claim.reason,
-    };
+    if device.owner != claim.subject {
+        return Ok(Err(refuse(
+            codes::RECEIPT_MISMATCH,
+            format!(
+                "the receipt was signed by device key {} of another approver; \
+                 a decision carries the decider's own receipt",
+                receipt.key_id
+            ),
+        )));
+    }
+    let epoch = schema::epoch(conn)?;
+    let expected = Expected::for_approval(
+        &approval,
+        claim.kind,
+        claim.notes,
+        claim.reason,
+        claim.subject,
+        Some(&epoch),
+    );
     let checked = receipt
         .verify_signature(&device.public_key)
         .and_then(|()| receipt.check_matches(&expected));
@@ -74,15 +111,24 @@ pub fn check(
     })
 }
 
+/// What `verify-audit` remembers across entries: the signers of each approval's
+/// approves, so one person's receipt never stands for two votes.
+#[derive(Default)]
+pub struct Signers {
+    by_approval: HashMap<(String, String), HashSet<String>>,
+}
+
 /// Re-verifies the receipt recorded in one audit entry of a decision (`verify-audit`).
 /// `None` when it holds (or the entry records no receipt), else what is wrong.
 ///
 /// The key is looked up in the devices table whether or not it was revoked since:
 /// a revocation stops the key signing new decisions, it does not undo the decisions
-/// it signed before. A receipt dated after its key's revocation is reported.
+/// it signed before. A receipt dated after its key's revocation is reported. The
+/// device's owner must be the entry's actor (signer = decider), for v1 receipts too.
 pub fn verify_entry(
     conn: &Connection,
     entry: &AuditedDecision<'_>,
+    signers: &mut Signers,
 ) -> Result<Option<String>, ServerError> {
     let kind = match entry.event {
         "approved" => DecisionKind::Approve,
@@ -102,6 +148,12 @@ pub fn verify_entry(
             receipt.key_id
         )));
     };
+    if device.owner != entry.actor {
+        return Ok(Some(format!(
+            "receipt signed with device key {} of {:?}, but the decision is {:?}'s",
+            receipt.key_id, device.owner, entry.actor
+        )));
+    }
     let at = DateTime::parse_from_rfc3339(entry.at).map(|t| t.with_timezone(&Utc));
     if let (Some(revoked), Ok(at)) = (device.revoked_at, at) {
         if revoked < at {
@@ -111,17 +163,33 @@ pub fn verify_entry(
             )));
         }
     }
-    let params = get_approval(conn, entry.org, entry.approval_id)?
-        .map(|a| a.params)
-        .unwrap_or(Value::Null);
-    let expected = Expected {
-        org_id: entry.org,
-        approval_id: entry.approval_id,
-        kind,
-        params: &params,
-        notes: entry.notes,
-        reason: entry.reason,
+    let Some(approval) = get_approval(conn, entry.org, entry.approval_id)? else {
+        return Ok(Some(format!(
+            "receipt for {} which is not in the approvals table",
+            entry.approval_id
+        )));
     };
+    if kind == DecisionKind::Approve {
+        let seen = signers
+            .by_approval
+            .entry((entry.org.to_string(), entry.approval_id.to_string()))
+            .or_default();
+        if !seen.insert(device.owner.clone()) {
+            return Ok(Some(format!(
+                "{:?} signed two approves of {}: one signer counts once",
+                device.owner, entry.approval_id
+            )));
+        }
+    }
+    let epoch = schema::epoch(conn)?;
+    let expected = Expected::for_approval(
+        &approval,
+        kind,
+        entry.notes,
+        entry.reason,
+        entry.actor,
+        Some(&epoch),
+    );
     Ok(receipt
         .verify_signature(&device.public_key)
         .and_then(|()| receipt.check_matches(&expected))
@@ -134,6 +202,7 @@ pub struct AuditedDecision<'a> {
     pub org: &'a str,
     pub approval_id: &'a str,
     pub event: &'a str,
+    pub actor: &'a str,
     pub at: &'a str,
     pub notes: Option<&'a str>,
     pub reason: Option<&'a str>,

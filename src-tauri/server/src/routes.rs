@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod approvals;
+pub mod audit_head;
 pub mod decisions;
 pub mod devices;
 pub mod events;
@@ -29,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/api/v1/openapi.json", get(meta::openapi))
         .route("/api/v1/me", get(meta::me))
+        .route("/api/v1/server-key", get(audit_head::server_key))
+        .route("/api/v1/orgs/{org}/audit/head", get(audit_head::head))
         .route(APPROVALS, get(approvals::list).post(agent::create_approval))
         .route(&p("/stats"), get(approvals::stats))
         .route(&p("/changes"), get(approvals::changes))

@@ -12,6 +12,8 @@ use crate::error::{ApiError, ApiResult};
 pub struct AppState {
     pub db: Arc<Db>,
     pub config: Arc<ServerConfig>,
+    /// Signs the audit chain's head (kept outside the database; see `server_key`).
+    pub audit_key: Arc<crate::server_key::AuditKey>,
     /// Every committed change, for SSE streams and long-polls.
     pub changes: broadcast::Sender<Change>,
     /// Turns true when the server is shutting down; ends streams and long-polls.

@@ -57,6 +57,7 @@ fn sign(
         params: &a.params,
         notes,
         reason,
+        request: None,
     };
     Receipt::sign(
         secret,

@@ -313,7 +313,11 @@ async fn sync(engine: &Engine, json: bool) -> Result<(), CliError> {
                     print!("{}", output::resync(r));
                 }
                 report_rejections(engine)?;
-                if let Some(note) = output::clock_note(&engine.status()?) {
+                let status = engine.status()?;
+                if let Some(note) = output::clock_note(&status) {
+                    println!("{note}");
+                }
+                if let Some(note) = output::audit_note(&status) {
                     println!("{note}");
                 }
             }
@@ -399,6 +403,9 @@ fn queue(engine: &Engine, a: QueueArgs) -> Result<(), CliError> {
         output::footer(&status, page.items.len(), page.total, engine.now())
     );
     if let Some(note) = output::clock_note(&status) {
+        println!("{note}");
+    }
+    if let Some(note) = output::audit_note(&status) {
         println!("{note}");
     }
     Ok(())

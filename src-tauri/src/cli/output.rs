@@ -282,6 +282,13 @@ pub fn clock_note(s: &SyncStatus) -> Option<String> {
     ))
 }
 
+/// The standing warning that the server's audit trail lost what this device saw.
+pub fn audit_note(s: &SyncStatus) -> Option<String> {
+    s.audit_notice
+        .as_deref()
+        .map(|n| format!("WARNING: {}", clean(n)))
+}
+
 /// "APPROVALS 1 of 2 — bob ✓ 10:02": who approved a quorum approval so far.
 fn quorum(o: &mut String, a: &countersign_core::api::Approval, width: usize) {
     if a.required_approvals <= 1 {
@@ -737,6 +744,25 @@ pub fn outbox_table(entries: &[OutboxEntry], now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audit_warning_is_printed_when_set_and_cleaned_of_control_characters() {
+        let mut s = SyncStatus {
+            conn: ConnState::Online,
+            last_synced: None,
+            outbox_pending: 0,
+            clock_offset_ms: None,
+            clock_off: false,
+            store_notice: None,
+            audit_notice: None,
+        };
+        assert_eq!(audit_note(&s), None);
+        s.audit_notice =
+            Some("The server's audit trail no longer contains entry 7\u{1b}[2J".into());
+        let note = audit_note(&s).expect("printed");
+        assert!(note.starts_with("WARNING: The server's audit trail no longer contains entry 7"));
+        assert!(!note.contains('\u{1b}'), "{note:?}");
+    }
 
     #[test]
     fn relative_times() {

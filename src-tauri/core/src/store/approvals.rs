@@ -1097,6 +1097,7 @@ pub(crate) mod tests {
                 by: by.into(),
                 at: now,
                 notes: None,
+                receipt: None,
             });
         }
         let col = approvers_column(&a);

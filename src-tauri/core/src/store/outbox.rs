@@ -305,6 +305,7 @@ fn sign_cached(
     id: &str,
     d: &NewDecision<'_>,
     signer: &DeviceKey,
+    me: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<String> {
     let json: String = tx.query_row("SELECT json FROM approvals WHERE id = ?1", [id], |r| {
@@ -312,7 +313,25 @@ fn sign_cached(
     })?;
     let approval: Approval = serde_json::from_str(&json)
         .map_err(|e| CoreError::Protocol(format!("cached approval {id} is unreadable: {e}")))?;
-    let receipt = signer.sign(&approval, d.kind, d.notes, d.reason, now)?;
+    // v2 names the approver and the server's epoch; without either (signed in to a
+    // server older than epochs) the receipt falls back to v1.
+    let epoch: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'server_epoch'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let epoch = epoch.as_deref().filter(|_| me.is_some());
+    let receipt = signer.sign(
+        &approval,
+        d.kind,
+        d.notes,
+        d.reason,
+        me.unwrap_or_default(),
+        epoch,
+        now,
+    )?;
     serde_json::to_string(&receipt).map_err(|e| CoreError::Protocol(e.to_string()))
 }
 
@@ -496,7 +515,7 @@ impl Store {
             // (across crashes and restarts) carries the same key.
             let key = uuid::Uuid::new_v4().to_string();
             let receipt = match d.signer {
-                Some(signer) => Some(sign_cached(&tx, id, d, signer, now)?),
+                Some(signer) => Some(sign_cached(&tx, id, d, signer, me.as_deref(), now)?),
                 None => None,
             };
             tx.execute(

@@ -44,11 +44,16 @@ pub fn create(
             at: approval.created_at,
             notes: None,
             reason: Some(&approval.reason_text),
+            // What the approvers will be shown and asked to sign, so `verify-audit`
+            // can tell when the approvals row no longer says what was raised.
             data: json!({
                 "agent": approval.agent.id,
                 "action": approval.action,
                 "reason_code": approval.reason_code,
                 "expires_at": approval.expires_at,
+                "params_sha256": countersign_api::receipt::params_sha256(&approval.params),
+                "summary": approval.summary,
+                "required_approvals": approval.required_approvals,
             }),
         },
     )?;

@@ -74,6 +74,7 @@ pub fn decide(
             by: input.by.to_string(),
             at: input.now,
             notes: input.notes.map(str::to_string),
+            receipt: input.receipt.map(|(r, _)| r.clone()),
         });
     }
     let complete =

@@ -74,6 +74,7 @@ pub fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
                 by: d.by.clone(),
                 at: d.at,
                 notes: d.notes.clone(),
+                receipt: d.receipt.clone(),
             });
         }
     }

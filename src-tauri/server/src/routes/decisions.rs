@@ -33,6 +33,8 @@ struct Request {
     kind: DecisionKind,
     notes: Option<String>,
     reason: Option<String>,
+    /// The org requires a v2 receipt on every decision (`--require-receipts`).
+    receipt_required: bool,
 }
 
 impl Request {
@@ -58,11 +60,28 @@ fn decide_item(
     changes: &mut Vec<Change>,
 ) -> Result<Answer, ServerError> {
     // A signed decision is verified before anything is applied.
+    if req.receipt_required {
+        match receipt.map(|r| r.signed.version()) {
+            None => {
+                return Ok(Answer::Err(receipts::required_error(
+                    "this one carries no receipt",
+                )))
+            }
+            Some(Ok(1)) => {
+                return Ok(Answer::Err(receipts::required_error(
+                    "this one carries a v1 receipt, which does not name the signer or the whole request",
+                )))
+            }
+            // A v2, or a malformed version the check below refuses as such.
+            Some(_) => {}
+        }
+    }
     let device = match receipt {
         Some(receipt) => {
             let claim = Claim {
                 org,
                 id,
+                subject,
                 kind: req.kind,
                 notes: req.notes.as_deref(),
                 reason: req.reason.as_deref(),
@@ -210,10 +229,11 @@ async fn single(
     caller: OrgCaller,
     id: String,
     key: Option<String>,
-    req: Request,
+    mut req: Request,
     receipt: Option<Receipt>,
 ) -> ApiResult<Response> {
     validate::approval_id(&id)?;
+    req.receipt_required = receipts::required_in(&state.config.require_receipts, caller.org());
     let (org, subject) = (caller.org().to_string(), caller.subject().to_string());
     let (status, body, changes) = state
         .db
@@ -246,7 +266,7 @@ async fn single(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/approve", tag = "decisions",
     params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
     request_body(content = ApproveRequest, description = "Optional notes; an empty body is allowed"),
-    responses((status = 200, description = "Approved, or for a quorum approval this approve recorded while it still waits for others (status pending, listed in approvals)", body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or (already_approved) this approver already approved a quorum approval; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch; nothing applied", body = ErrorResponse)),
+    responses((status = 200, description = "Approved, or for a quorum approval this approve recorded while it still waits for others (status pending, listed in approvals)", body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or (already_approved) this approver already approved a quorum approval; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch (also: the device is another approver's, or a v2 receipt names another request or server epoch), receipt_required (the org requires a v2 receipt: --require-receipts); nothing applied", body = ErrorResponse)),
     security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -259,6 +279,7 @@ pub async fn approve(
         kind: DecisionKind::Approve,
         notes: validate::notes(body.notes)?,
         reason: None,
+        receipt_required: false,
     };
     single(state, caller, path.id, key, req, body.receipt).await
 }
@@ -266,7 +287,7 @@ pub async fn approve(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/approvals/{id}/deny", tag = "decisions",
     params(("org" = String, Path, description = "Org id, e.g. org-demo"), ("id" = String, Path, description = "Approval id: appr- then 1 to 64 of a-z 0-9 _ -"), ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeat with the same key and body replays the first answer; a different body is a 422. Kept 7 days.")),
     request_body = DenyRequest,
-    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch; nothing applied", body = ErrorResponse)),
+    responses((status = 200, body = DecisionResponse), (status = 400, description = "Invalid input", body = ErrorResponse), (status = 401, description = "Missing or unknown token", body = ErrorResponse), (status = 403, description = "Wrong role, or deciding one's own request", body = ErrorResponse), (status = 404, description = "No such org (for this token) or approval", body = ErrorResponse), (status = 409, description = "Already decided, expired, or not executable; carries the current approval", body = ErrorResponse), (status = 413, description = "Body too large", body = ErrorResponse), (status = 415, description = "Body is not JSON", body = ErrorResponse), (status = 422, description = "Idempotency-Key reused with a different request (idempotency_mismatch), or a receipt refused: unknown_device, bad_signature, receipt_mismatch (also: the device is another approver's, or a v2 receipt names another request or server epoch), receipt_required (the org requires a v2 receipt: --require-receipts); nothing applied", body = ErrorResponse)),
     security(("bearer" = [])))]
 pub async fn deny(
     State(state): State<AppState>,
@@ -279,6 +300,7 @@ pub async fn deny(
         kind: DecisionKind::Deny,
         notes: validate::notes(body.notes)?,
         reason: Some(validate::deny_reason(body.reason)?),
+        receipt_required: false,
     };
     single(state, caller, path.id, key, req, body.receipt).await
 }
@@ -396,10 +418,11 @@ async fn bulk(
     ids: Vec<String>,
     key: Option<String>,
     item_keys: Option<Vec<String>>,
-    req: Request,
+    mut req: Request,
     item_receipts: Option<Vec<Option<Receipt>>>,
 ) -> ApiResult<Response> {
     check_ids(&ids)?;
+    req.receipt_required = receipts::required_in(&state.config.require_receipts, caller.org());
     check_item_keys(&ids, item_keys.as_deref(), key.as_deref())?;
     if let Some(r) = &item_receipts {
         if r.len() != ids.len() {
@@ -506,6 +529,7 @@ pub async fn bulk_approve(
         kind: DecisionKind::Approve,
         notes: validate::notes(body.notes)?,
         reason: None,
+        receipt_required: false,
     };
     bulk(
         state,
@@ -534,6 +558,7 @@ pub async fn bulk_deny(
         kind: DecisionKind::Deny,
         notes: validate::notes(body.notes)?,
         reason: Some(validate::deny_reason(body.reason)?),
+        receipt_required: false,
     };
     bulk(
         state,
