@@ -1917,19 +1917,13 @@ def the_confirmation_defaults_to_cancel(h):
 
 
 def create_with_controls(h, aid, agent, summary):
-    """An agent's request whose summary carries markup and control characters. A server that
-    refuses control characters in text fields (400) is answered with the markup alone."""
+    """An agent's request whose summary carries markup and the invisible characters the server
+    still accepts in text (a right-to-left mark U+200F, a zero-width joiner U+200D: the
+    overrides such as U+202E are refused with a 400, issue 16 §1)."""
     body = {"id": aid, "agent": {"id": agent, "name": "E2E Bot"}, "action": "e2e:marks", "summary": summary,
-            "reason_code": "REQUIRES_APPROVAL", "reason_text": "needs a human", "params": {"n": 1}}
+            "reason_code": "requires_approval", "reason_text": "needs a human", "params": {"n": 1}}
     status, out = h.server.http("POST", "/approvals", token=AGENT, body=body)
-    if status == 400:
-        print(f"    the server refuses control characters ({out}); markup only")
-        body["summary"] = "".join(c for c in summary if c not in "\u202e\u200d")
-        status, out = h.server.http("POST", "/approvals", token=AGENT, body=body)
-        assert status in (200, 201), (status, out)
-        return False
     assert status in (200, 201), (status, out)
-    return True
 
 
 @test
@@ -1939,29 +1933,25 @@ def notification_bodies_are_escaped_and_marked(h):
     agent = f"marks-bot-{os.getpid()}"
     before = len(h.desktop.records("notify"))
     aid = h.uid("marks")
-    controls = create_with_controls(h, aid, agent, "<b>Ship</b> & \u202egpj.exe a\u200db")
+    create_with_controls(h, aid, agent, "<b>Ship</b> & \u200fgpj.exe a\u200db")
     n = notification_for(h, before, lambda r: agent in r["summary"], "the notification")
-    if controls:
-        assert n["body"] == "&lt;b&gt;Ship&lt;/b&gt; &amp; \u27e8U+202E\u27e9gpj.exe a\u27e8U+200D\u27e9b", n
-    else:
-        assert n["body"] == "&lt;b&gt;Ship&lt;/b&gt; &amp; gpj.exe ab", n
+    assert n["body"] == "&lt;b&gt;Ship&lt;/b&gt; &amp; \u27e8U+200F\u27e9gpj.exe a\u27e8U+200D\u27e9b", n
 
 
 @test
 def the_confirmation_shows_agent_text_as_the_detail_does(h):
     aid = h.uid("dialog-marks")
-    controls = create_with_controls(h, aid, "dialog-bot", "Refund invoice \u202egpj.exe")
+    create_with_controls(h, aid, "dialog-bot", "Refund invoice \u200fgpj.exe")
     s = h.session()
     open_detail(s, aid)
     s.click("#approve")
     s.wait(lambda: s.js("return document.getElementById('confirm').open"), 5, "the confirmation")
     shown = text_of(s, "#confirm-body .dialog-summary")
-    assert "\u202e" not in shown, repr(shown)
-    if controls:
-        chips = s.js("return [...document.querySelectorAll('#confirm-body .dialog-summary .ctl-chip')].map(c => c.textContent)")
-        assert chips == ["\u27e8U+202E\u27e9"], chips
-        # The same rendering as the detail's heading.
-        assert shown == text_of(s, "#detail-heading"), (shown, text_of(s, "#detail-heading"))
+    assert "\u200f" not in shown, repr(shown)
+    chips = s.js("return [...document.querySelectorAll('#confirm-body .dialog-summary .ctl-chip')].map(c => c.textContent)")
+    assert chips == ["\u27e8U+200F\u27e9"], chips
+    # The same rendering as the detail's heading.
+    assert shown == text_of(s, "#detail-heading"), (shown, text_of(s, "#detail-heading"))
     s.click("#confirm-cancel")
 
 
