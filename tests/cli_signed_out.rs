@@ -13,7 +13,14 @@ const EXIT_SIGNED_OUT: i32 = 6;
 
 fn login_with(env: &Env, token: &str) {
     let mut c = env.cmd(&[]);
-    c.args(["login", "--server", &env.url(), "--org", ORG, "--token-stdin"]);
+    c.args([
+        "login",
+        "--server",
+        &env.url(),
+        "--org",
+        ORG,
+        "--token-stdin",
+    ]);
     let o = output_with_stdin(c, &format!("{token}\n"));
     assert!(o.status.success(), "{}", stderr(&o));
 }
@@ -29,9 +36,18 @@ fn a_revoked_token_exits_6_keeps_the_decision_queued_and_a_new_login_sends_it() 
         .unwrap();
 
     let o = env.run(&["approve", &a.id, "--notes", "rotating now"]);
-    assert_eq!(o.status.code(), Some(EXIT_SIGNED_OUT), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(EXIT_SIGNED_OUT),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     let said = format!("{}{}", stdout(&o), stderr(&o));
-    assert!(said.contains("signed out") && said.contains("login"), "{said}");
+    assert!(
+        said.contains("signed out") && said.contains("login"),
+        "{said}"
+    );
     let o = env.run(&["sync"]);
     assert_eq!(o.status.code(), Some(EXIT_SIGNED_OUT), "{}", stderr(&o));
     let o = env.run(&["sync", "--json"]);

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use countersign_api::codes;
 use countersign_api::Role;
 

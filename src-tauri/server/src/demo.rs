@@ -668,7 +668,11 @@ mod tests {
         let used: Vec<String> = templates()
             .iter()
             .map(|t| t.agent.0.to_string())
-            .chain(document_approvals(now, expiry).into_iter().map(|a| a.agent.id))
+            .chain(
+                document_approvals(now, expiry)
+                    .into_iter()
+                    .map(|a| a.agent.id),
+            )
             .chain(history(now, expiry).into_iter().map(|a| a.agent.id))
             .collect();
         for id in &used {

@@ -195,7 +195,13 @@ pub fn add_token(
     role: Role,
     subject: &str,
 ) -> Result<String, ServerError> {
-    add_token_with(db_path, org, role, subject, &db::tokens::TokenOptions::default())
+    add_token_with(
+        db_path,
+        org,
+        role,
+        subject,
+        &db::tokens::TokenOptions::default(),
+    )
 }
 
 /// [`add_token`] with an expiry and, for an agent token, the agent ids it may speak
@@ -321,7 +327,10 @@ pub fn revoke_tokens(db_path: &Path, target: RevokeTarget<'_>) -> Result<Revoked
         tracing::info!(token = %id, "token revoked");
     }
     if revoked.devices > 0 {
-        tracing::info!(devices = revoked.devices, "device keys revoked with their owner's tokens");
+        tracing::info!(
+            devices = revoked.devices,
+            "device keys revoked with their owner's tokens"
+        );
     }
     Ok(revoked)
 }

@@ -219,7 +219,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tokens = countersign_server::list_tokens(&db, org.as_deref())?;
             println!("ID\tORG\tSUBJECT\tROLE\tCREATED\tEXPIRES\tREVOKED\tAGENTS\tDEVICES");
             let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                t.map_or("-".to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                t.map_or("-".to_string(), |t| {
+                    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                })
             };
             for (t, devices) in tokens {
                 let agents = match t.owner.role {

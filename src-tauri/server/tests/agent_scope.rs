@@ -61,16 +61,24 @@ async fn an_agent_cannot_raise_approvals_as_another_agent() {
     let t = scoped_server().await;
     // B tries to borrow A's identity (and with it A's history and routine look).
     let (s, body) = t.post(BOT_B, "", agent("agent-a", "appr-borrow1")).await;
-    assert_eq!((s, error_code(&body)), (StatusCode::FORBIDDEN, "agent_not_allowed"), "{body}");
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::FORBIDDEN, "agent_not_allowed"),
+        "{body}"
+    );
     let (s, _) = t.get(ALICE, "/appr-borrow1").await;
     assert_eq!(s, StatusCode::NOT_FOUND, "nothing was created");
     // Each speaks for itself.
     t.create_as(BOT_A, agent("agent-a", "appr-own-a")).await;
     t.create_as(BOT_B, agent("agent-b", "appr-own-b")).await;
     // A legacy token is bound to its subject as its single agent id.
-    t.create_as(LEGACY, agent("legacy-bot", "appr-legacy1")).await;
+    t.create_as(LEGACY, agent("legacy-bot", "appr-legacy1"))
+        .await;
     let (s, body) = t.post(LEGACY, "", agent("agent-a", "appr-legacy2")).await;
-    assert_eq!((s, error_code(&body)), (StatusCode::FORBIDDEN, "agent_not_allowed"));
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::FORBIDDEN, "agent_not_allowed")
+    );
     // A malformed agent.id is still a 400 naming the field, not a 403.
     let (s, body) = t.post(BOT_A, "", agent("", "appr-blank")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
@@ -84,7 +92,11 @@ async fn an_agent_reads_only_its_own_approvals_and_approvers_read_all() {
     let b = t.create_as(BOT_B, agent("agent-b", "appr-b1")).await;
     // Deny A's with a reason: what B must not read.
     let (s, _) = t
-        .post(ALICE, &format!("/{}/deny", a.id), json!({"reason": "secret reason"}))
+        .post(
+            ALICE,
+            &format!("/{}/deny", a.id),
+            json!({"reason": "secret reason"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
 
@@ -115,14 +127,21 @@ async fn an_agent_reads_only_its_own_approvals_and_approvers_read_all() {
     // Change feed: only B's, and `latest` does not count others.
     let (_, body) = t.get(BOT_B, "/changes?after=0").await;
     let page: ChangesPage = serde_json::from_value(body).expect("page");
-    assert_eq!(page.items.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), [b.id.as_str()]);
+    assert_eq!(
+        page.items.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        [b.id.as_str()]
+    );
     assert_eq!(page.latest, Some(b.change_seq));
 
     // Stats: only B's.
     let (_, body) = t.get(BOT_B, "/stats").await;
     let stats: Stats = serde_json::from_value(body).expect("stats");
     assert_eq!(
-        stats.by_agent.iter().map(|x| x.key.as_str()).collect::<Vec<_>>(),
+        stats
+            .by_agent
+            .iter()
+            .map(|x| x.key.as_str())
+            .collect::<Vec<_>>(),
         ["agent-b"]
     );
 
@@ -140,11 +159,17 @@ async fn an_agent_reads_only_its_own_approvals_and_approvers_read_all() {
 async fn an_agent_cannot_record_a_result_on_another_agents_approval() {
     let t = scoped_server().await;
     let a = t.create_as(BOT_A, agent("agent-a", "appr-res-a")).await;
-    let (s, _) = t.post(ALICE, &format!("/{}/approve", a.id), json!({})).await;
+    let (s, _) = t
+        .post(ALICE, &format!("/{}/approve", a.id), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let failed = json!({"outcome": "failed", "output": {"error": "sabotage"}});
     let (s, body) = t.post(BOT_B, &format!("/{}/result", a.id), failed).await;
-    assert_eq!((s, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "{body}"
+    );
     let after: Approval = t.approval(&a.id).await;
     assert!(after.execution.is_none(), "nothing recorded");
     let ok = json!({"outcome": "succeeded", "output": {}});
@@ -182,7 +207,12 @@ async fn an_agents_event_stream_hears_only_of_its_own_approvals() {
         .await
         .unwrap_or_else(|_| panic!("never saw {needle:?} in {text:?}"));
     }
-    until(&mut stream, &mut text, &format!("\"change_seq\":{}", own.change_seq)).await;
+    until(
+        &mut stream,
+        &mut text,
+        &format!("\"change_seq\":{}", own.change_seq),
+    )
+    .await;
     // A's approval changes the org's latest seq; B's stream must not hear of it.
     let other = t.create_as(BOT_A, agent("agent-a", "appr-ev-a")).await;
     let (s, _) = t
@@ -190,7 +220,12 @@ async fn an_agents_event_stream_hears_only_of_its_own_approvals() {
         .await;
     assert_eq!(s, StatusCode::OK);
     let mine = t.approval(&own.id).await;
-    until(&mut stream, &mut text, &format!("\"change_seq\":{}", mine.change_seq)).await;
+    until(
+        &mut stream,
+        &mut text,
+        &format!("\"change_seq\":{}", mine.change_seq),
+    )
+    .await;
     assert!(
         !text.contains(&format!("\"change_seq\":{}", other.change_seq)),
         "heard of another agent's approval: {text}"
@@ -208,18 +243,33 @@ async fn add_token_binds_agent_tokens_to_the_agent_ids_given() {
         .args(["--agent", "deploy-bot", "--agent", "other-bot"])
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     for id in ["deploy-bot", "other-bot"] {
         let (s, body) = t
-            .post(&token, "", new_request(&format!("appr-bind-{id}"), json!({"agent": {"id": id}})))
+            .post(
+                &token,
+                "",
+                new_request(&format!("appr-bind-{id}"), json!({"agent": {"id": id}})),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
     }
     let (s, body) = t
-        .post(&token, "", new_request("appr-bind-x", json!({"agent": {"id": "deployer"}})))
+        .post(
+            &token,
+            "",
+            new_request("appr-bind-x", json!({"agent": {"id": "deployer"}})),
+        )
         .await;
-    assert_eq!((s, error_code(&body)), (StatusCode::FORBIDDEN, "agent_not_allowed"));
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::FORBIDDEN, "agent_not_allowed")
+    );
     // Bindings are canonical agent ids, and for agent tokens only.
     for bad in [
         &["--role", "agent", "--agent", "Deploy Bot"][..],

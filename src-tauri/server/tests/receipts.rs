@@ -332,7 +332,10 @@ async fn devices_are_registered_listed_and_revoked_by_their_owner_only() {
     let (s, resp) = t
         .call(Method::POST, &url, Some(ALICE), Some(&body), None)
         .await;
-    assert_eq!((s, error_code(&resp)), (StatusCode::UNAUTHORIZED, "token_revoked"));
+    assert_eq!(
+        (s, error_code(&resp)),
+        (StatusCode::UNAUTHORIZED, "token_revoked")
+    );
     // A revoked key cannot be registered again, whatever the token.
     let other = second_alice_token(&t);
     let (s, _) = t

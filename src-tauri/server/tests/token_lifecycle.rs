@@ -67,7 +67,13 @@ fn devices_url(t: &TestServer, suffix: &str) -> String {
 async fn register_device(t: &TestServer, token: &str, seed: u8) -> (StatusCode, String) {
     let body = json!({"public_key": public_key_hex(&[seed; 32]), "name": format!("laptop {seed}")});
     let (s, resp) = t
-        .call(Method::POST, &devices_url(t, ""), Some(token), Some(&body), None)
+        .call(
+            Method::POST,
+            &devices_url(t, ""),
+            Some(token),
+            Some(&body),
+            None,
+        )
         .await;
     let out = resp["key_id"]
         .as_str()
@@ -105,7 +111,10 @@ async fn expired_tokens_get_token_expired_and_unknown_ones_stay_unauthorized() {
         (StatusCode::UNAUTHORIZED, "token_expired".to_string())
     );
     let (s, body) = t.get("dana-old-token", "").await;
-    assert_eq!((s, error_code(&body)), (StatusCode::UNAUTHORIZED, "token_expired"));
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "token_expired")
+    );
     assert_eq!(
         me(&t, "never-issued").await,
         (StatusCode::UNAUTHORIZED, "unauthorized".to_string())
@@ -114,7 +123,16 @@ async fn expired_tokens_get_token_expired_and_unknown_ones_stay_unauthorized() {
     // `add-token --expires 90d` stores the expiry, and list-tokens shows it.
     let (token, id) = add_token(
         &t.db_path,
-        &["--org", ORG, "--role", "approver", "--subject", "erin", "--expires", "90d"],
+        &[
+            "--org",
+            ORG,
+            "--role",
+            "approver",
+            "--subject",
+            "erin",
+            "--expires",
+            "90d",
+        ],
     );
     assert_eq!(me(&t, &token).await.0, StatusCode::OK);
     let row = list_tokens(&t.db_path)
@@ -159,8 +177,13 @@ async fn a_token_revoked_by_its_public_id_gets_token_revoked_at_once() {
         (StatusCode::UNAUTHORIZED, "token_revoked".to_string())
     );
     // Deciding with it is refused too, and nothing is applied.
-    let (s, body) = t.post(&token, &format!("/{}/approve", a.id), json!({})).await;
-    assert_eq!((s, error_code(&body)), (StatusCode::UNAUTHORIZED, "token_revoked"));
+    let (s, body) = t
+        .post(&token, &format!("/{}/approve", a.id), json!({}))
+        .await;
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "token_revoked")
+    );
     assert_eq!(t.approval(&a.id).await.status, ApprovalStatus::Pending);
     // Recorded, not deleted.
     let row = list_tokens(&t.db_path)
@@ -244,8 +267,13 @@ async fn revoking_a_device_revokes_the_token_that_registered_it() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     // The laptop's token no longer decides, reads or registers a new key.
     let a = t.create(new_request("appr-lost1", json!({}))).await;
-    let (s, body) = t.post(&laptop, &format!("/{}/approve", a.id), json!({})).await;
-    assert_eq!((s, error_code(&body)), (StatusCode::UNAUTHORIZED, "token_revoked"));
+    let (s, body) = t
+        .post(&laptop, &format!("/{}/approve", a.id), json!({}))
+        .await;
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "token_revoked")
+    );
     assert_eq!(
         register_device(&t, &laptop, 32).await,
         (StatusCode::UNAUTHORIZED, "token_revoked".to_string())
@@ -259,7 +287,14 @@ async fn revoking_a_device_revokes_the_token_that_registered_it() {
     let db = Db::open(&t.db_path).expect("db");
     let old_key = db
         .with_writer(|conn| {
-            match devices::register(conn, ORG, "bob", &[7u8; 32], "old", countersign_server::db::now())? {
+            match devices::register(
+                conn,
+                ORG,
+                "bob",
+                &[7u8; 32],
+                "old",
+                countersign_server::db::now(),
+            )? {
                 devices::Registered::Ok(k) | devices::Registered::Taken(k) => Ok(k),
             }
         })
@@ -284,7 +319,15 @@ async fn subjects_are_validated_and_unique_ignoring_case() {
     let db = t.db_path.to_str().expect("utf-8").to_string();
     let try_add = |subject: &str| {
         server_cli(&[
-            "add-token", "--db", &db, "--org", ORG, "--role", "approver", "--subject", subject,
+            "add-token",
+            "--db",
+            &db,
+            "--org",
+            ORG,
+            "--role",
+            "approver",
+            "--subject",
+            subject,
         ])
     };
     // `alice` exists (the harness's token): `Alice` is refused, naming the spelling.
@@ -293,7 +336,15 @@ async fn subjects_are_validated_and_unique_ignoring_case() {
     assert!(err.contains("\"alice\""), "{err}");
     // The same spelling again is fine: one person, several tokens.
     assert!(try_add("alice").0);
-    for bad in ["", " alice", "al ice", "-x", "ali\u{0441}e", "a\u{200d}b", &"a".repeat(129)] {
+    for bad in [
+        "",
+        " alice",
+        "al ice",
+        "-x",
+        "ali\u{0441}e",
+        "a\u{200d}b",
+        &"a".repeat(129),
+    ] {
         let (ok, _, err) = try_add(bad);
         assert!(!ok, "{bad:?} accepted");
         assert!(err.contains("subject"), "{bad:?}: {err}");
@@ -323,12 +374,18 @@ async fn quorum_counts_subjects_that_differ_only_by_case_as_one_approver() {
     let a = t
         .create(new_request("appr-case1", json!({"required_approvals": 2})))
         .await;
-    let (s, body) = t.post(ALICE, &format!("/{}/approve", a.id), json!({})).await;
+    let (s, body) = t
+        .post(ALICE, &format!("/{}/approve", a.id), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (s, body) = t
         .post("big-alice-token", &format!("/{}/approve", a.id), json!({}))
         .await;
-    assert_eq!((s, error_code(&body)), (StatusCode::CONFLICT, "already_approved"), "{body}");
+    assert_eq!(
+        (s, error_code(&body)),
+        (StatusCode::CONFLICT, "already_approved"),
+        "{body}"
+    );
     assert_eq!(t.approval(&a.id).await.status, ApprovalStatus::Pending);
     let (s, _) = t.post(BOB, &format!("/{}/approve", a.id), json!({})).await;
     assert_eq!(s, StatusCode::OK);

@@ -573,9 +573,11 @@ async fn fetch_unknown(engine: &Engine, ids: &[String]) -> Result<Vec<Skip>, Cli
                 reason: "does not exist on the server".into(),
                 code: EXIT_REJECTED,
             }),
-            Err(e @ (CoreError::Unauthorized(_) | CoreError::SignedOut(_) | CoreError::NotConfigured)) => {
-                return Err(e.into())
-            }
+            Err(
+                e @ (CoreError::Unauthorized(_)
+                | CoreError::SignedOut(_)
+                | CoreError::NotConfigured),
+            ) => return Err(e.into()),
             Err(e) => failed.push(Skip {
                 id: id.clone(),
                 reason: format!(

@@ -280,12 +280,7 @@ pub fn changes_in(
              AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) WHERE agent_id GLOB value))
              ORDER BY change_seq LIMIT ?3"
         ))?;
-        let mut rows = stmt.query(rusqlite::params![
-            org,
-            after,
-            i64::from(limit) + 1,
-            agents
-        ])?;
+        let mut rows = stmt.query(rusqlite::params![org, after, i64::from(limit) + 1, agents])?;
         while let Some(row) = rows.next()? {
             if page.len() == limit as usize {
                 has_more = true;

@@ -57,8 +57,7 @@ pub fn stats_in(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Stats, ServerError> {
-    let agents = super::approvals::scope_clause(scope)?
-        .unwrap_or(rusqlite::types::Value::Null);
+    let agents = super::approvals::scope_clause(scope)?.unwrap_or(rusqlite::types::Value::Null);
     let mut stmt = conn.prepare_cached(
         "SELECT agent_id, reason_code, status, COUNT(*),
                 COALESCE(SUM(decided_at - created_at), 0), COUNT(decided_at)
@@ -127,8 +126,7 @@ fn executions(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<ExecutionTotals, ServerError> {
-    let agents = super::approvals::scope_clause(scope)?
-        .unwrap_or(rusqlite::types::Value::Null);
+    let agents = super::approvals::scope_clause(scope)?.unwrap_or(rusqlite::types::Value::Null);
     let mut stmt = conn.prepare_cached(
         "SELECT exec_outcome, COUNT(*) FROM approvals
          WHERE org = ?1 AND status = 'approved' AND created_at >= ?2 AND created_at < ?3

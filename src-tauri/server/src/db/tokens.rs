@@ -34,7 +34,10 @@ pub fn hash_token(token: &str) -> String {
 /// A token's public id: `tok_` and the first 12 hex digits of its hash. Safe to show
 /// and to pass around (it cannot be turned back into the token), enough to revoke it.
 pub fn public_id(hash: &str) -> String {
-    format!("{PUBLIC_ID_PREFIX}{}", &hash[..PUBLIC_ID_HEX.min(hash.len())])
+    format!(
+        "{PUBLIC_ID_PREFIX}{}",
+        &hash[..PUBLIC_ID_HEX.min(hash.len())]
+    )
 }
 
 pub fn role_str(role: Role) -> &'static str {
@@ -173,9 +176,7 @@ pub fn insert_token_with(
     options: &TokenOptions,
 ) -> Result<bool, ServerError> {
     let agents = match owner.role {
-        Role::Agent if !options.agents.is_empty() => {
-            Some(serde_json::to_string(&options.agents)?)
-        }
+        Role::Agent if !options.agents.is_empty() => Some(serde_json::to_string(&options.agents)?),
         _ => None,
     };
     let n = conn.execute(
@@ -263,8 +264,7 @@ pub enum TokenState {
     Expired,
 }
 
-const TOKEN_COLUMNS: &str =
-    "hash, org, subject, role, created_at, expires_at, revoked_at, agents";
+const TOKEN_COLUMNS: &str = "hash, org, subject, role, created_at, expires_at, revoked_at, agents";
 
 fn record_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     let role: String = r.get(3)?;
@@ -395,11 +395,26 @@ mod tests {
 
     #[test]
     fn subjects_follow_the_documented_charset() {
-        for ok in ["alice", "Alice", "a", "bob.smith@example.com", "svc+ci_1-x", "7"] {
+        for ok in [
+            "alice",
+            "Alice",
+            "a",
+            "bob.smith@example.com",
+            "svc+ci_1-x",
+            "7",
+        ] {
             assert!(check_subject(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(MAX_SUBJECT + 1);
-        for bad in ["", " alice", "al ice", "-bob", "ali\u{0441}e", "a\u{200d}b", &long] {
+        for bad in [
+            "",
+            " alice",
+            "al ice",
+            "-bob",
+            "ali\u{0441}e",
+            "a\u{200d}b",
+            &long,
+        ] {
             assert!(check_subject(bad).is_err(), "{bad:?}");
         }
     }

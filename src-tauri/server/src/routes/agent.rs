@@ -239,13 +239,12 @@ pub async fn record_result(
             let tx = conn.transaction()?;
             let mut changes = Vec::new();
             // Another agent's approval is a 404, exactly like a missing one.
-            let visible = crate::db::rows::get_approval(&tx, &org, &id)?
-                .is_some_and(|a| {
-                    scope.as_ref().is_none_or(|s| {
-                        s.iter()
-                            .any(|b| crate::db::tokens::binding_matches(b, &a.agent.id))
-                    })
-                });
+            let visible = crate::db::rows::get_approval(&tx, &org, &id)?.is_some_and(|a| {
+                scope.as_ref().is_none_or(|s| {
+                    s.iter()
+                        .any(|b| crate::db::tokens::binding_matches(b, &a.agent.id))
+                })
+            });
             if !visible {
                 return Ok((ResultOutcome::NotFound, changes));
             }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::auth::OrgCaller;
 use crate::db::devices::{self, Registered};
-use crate::db::tokens;
 use crate::db::now;
+use crate::db::tokens;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
