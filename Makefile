@@ -97,10 +97,35 @@ server:
 server-trickle:
 	$(CARGO) run -p countersign-server -- --demo --addr 127.0.0.1:8000 --demo-trickle 30s
 
-test: deps-test lint test-unit fuzz test-ui test-cli-headless test-e2e test-package
+# The stages of `make test`, in order; each is timed and the times are printed at the end
+# (also when a stage fails: the failing one is marked and the rest are not run).
+TEST_STAGES := lint test-unit fuzz test-ui test-cli-headless test-e2e test-package
+TEST_TIMES := $(TARGET_DIR)/make-test-times
+
+test: deps-test
+	@mkdir -p $(TARGET_DIR); : > $(TEST_TIMES); status=0; \
+	for stage in $(TEST_STAGES); do \
+	  start=$$(date +%s); \
+	  if [ $$stage = fuzz ]; then run="$(MAKE) --no-print-directory fuzz FUZZ_BUILD=:"; \
+	  else run="$(MAKE) --no-print-directory $$stage"; fi; \
+	  if $$run; then echo "$$stage $$(( $$(date +%s) - start ))" >> $(TEST_TIMES); \
+	  else echo "$$stage $$(( $$(date +%s) - start )) FAILED" >> $(TEST_TIMES); status=1; break; fi; \
+	done; \
+	echo "make test: time per stage"; \
+	awk '{ t += $$2; printf "  %-18s %4d:%02d %s\n", $$1, $$2 / 60, $$2 % 60, $$3 } \
+	  END { printf "  %-18s %4d:%02d\n", "total", t / 60, t % 60 }' $(TEST_TIMES); \
+	exit $$status
+
+# Every target of the workspace but the CLI's integration tests (tests/cli_*.rs), which run
+# once, against the build without the desktop feature (test-cli-headless). The same
+# packages and dev-dependencies as `--all-targets`, so the same build (features unified
+# alike): the fuzz stage reuses its countersign-server.
+UNIT_TEST_TARGETS = $(shell $(CARGO) metadata --no-deps --format-version 1 | python3 -c \
+	'import json, sys; print(" ".join(sorted({"--test " + t["name"] for p in json.load(sys.stdin)["packages"] \
+	for t in p["targets"] if "test" in t["kind"] and not t["name"].startswith("cli_")})))')
 
 test-unit:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --lib --bins --benches --examples $(UNIT_TEST_TARGETS)
 
 # schemathesis against a real countersign-server (127.0.0.1, ephemeral port, temp database,
 # demo data plus a second org): no 5xx, every status, content type, header and body as the
@@ -124,8 +149,10 @@ $(SCHEMATHESIS): | deps-fuzz
 	python3 -m venv $(FUZZ_VENV)
 	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 
+# FUZZ_BUILD=: (as `make test` does) fuzzes the countersign-server test-unit built.
+FUZZ_BUILD ?= $(CARGO) build -p countersign-server
 fuzz: $(SCHEMATHESIS)
-	$(CARGO) build -p countersign-server
+	$(FUZZ_BUILD)
 	$(FUZZ_VENV)/bin/python tests/fuzz/run.py $(TARGET_DIR)/debug/countersign-server $(SCHEMATHESIS) \
 	  --examples $(FUZZ_EXAMPLES) $(FUZZ_ARGS)
 
