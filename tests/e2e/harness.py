@@ -59,11 +59,16 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
+        # --demo seeds the first start only: a restart serves the same database as an
+        # operator would, and --demo refuses a database that tests have since added their
+        # own tokens to (issue 16 §8).
+        seed = [] if os.path.exists(self.db) else ["--demo"]
         self.proc = subprocess.Popen(
-            [self.bin, "--addr", f"127.0.0.1:{self.port}", "--db", self.db, "--demo"],
+            [self.bin, "--addr", f"127.0.0.1:{self.port}", "--db", self.db, *seed],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port)
-        self.bind_agent_token()
+        if seed:
+            self.bind_agent_token()
 
     def bind_agent_token(self):
         """The demo agent token is bound to the demo's agent ids (issue 16 §4); the suite
