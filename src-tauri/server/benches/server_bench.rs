@@ -123,6 +123,10 @@ async fn main() {
 
     let mut config = ServerConfig::new("127.0.0.1:0".parse().expect("addr"), &db_path);
     config.sweep_interval = Duration::from_secs(3600);
+    // 4,000 decisions from one token in seconds: the per-token rate limit (a guard
+    // against a looping agent) would measure the limiter, not the server.
+    config.rate_limit_per_minute = 0;
+    config.create_rate_limit_per_minute = 0;
     let server = spawn(config).await.expect("server");
     let base = server.base_url();
     let http = reqwest::Client::builder()
