@@ -6,7 +6,7 @@
 mod harness;
 
 use countersign_server::quorum::QuorumRule;
-use harness::{error_code, new_request, TestServer, ALICE, ENGINE};
+use harness::{error_code, new_request, TestServer, ALICE, ENGINE, LONGEST_AGENT};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -77,7 +77,7 @@ async fn agent_ids_and_reason_codes_have_one_spelling() {
     let a = t
         .create(new_request(
             "appr-ids",
-            json!({"agent": {"id": format!("ops/{}", "b".repeat(124))}, "reason_code": "amount.threshold:v2-x_y"}),
+            json!({"agent": {"id": LONGEST_AGENT}, "reason_code": "amount.threshold:v2-x_y"}),
         ))
         .await;
     assert_eq!(a.reason_code, "amount.threshold:v2-x_y");

@@ -80,7 +80,8 @@ async fn links_say_https_when_the_server_serves_tls() {
                     subject: "engine".into(),
                     role: Role::Agent,
                 },
-            )
+            )?;
+            countersign_server::db::tokens::bind_agents(c, ENGINE, &harness::TEST_AGENTS)
         })
         .expect("token");
     }

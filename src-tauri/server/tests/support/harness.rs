@@ -26,7 +26,16 @@ pub const MALLORY: &str = "mallory-token";
 pub const OTHER_AGENT: &str = "other-agent-token";
 /// The agent ids the tests' agent tokens raise approvals for (agent tokens are bound
 /// to the agent ids they may speak for; see `add-token --agent`).
-pub const TEST_AGENTS: [&str; 5] = ["deployment-bot", "bot", "bot-a", "bot-b", "bot-c"];
+/// The longest agent id the identifier rule allows (128 characters, with a `/`).
+pub const LONGEST_AGENT: &str = "ops/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+pub const TEST_AGENTS: [&str; 6] = [
+    "deployment-bot",
+    "bot",
+    "bot-a",
+    "bot-b",
+    "bot-c",
+    LONGEST_AGENT,
+];
 
 pub struct TestServer {
     pub server: Option<RunningServer>,
