@@ -251,7 +251,9 @@ fn json_errors_are_json_on_stdout() {
 fn show_prints_every_risk_field_wraps_and_shows_direction_overrides() {
     let env = Env::new();
     let words: Vec<String> = (0..196).map(|i| format!("w{i:03}")).collect();
-    let summary = format!("{} invoice\u{202E}fdp.exe", words.join(" "));
+    // U+202E is refused by the server now (issue 16 §1); a right-to-left mark still
+    // arrives and must be shown, not obeyed.
+    let summary = format!("{} invoice\u{200F}fdp.exe", words.join(" "));
     // The server's limit is 1,000 characters: a summary right at it.
     assert!((990..=1000).contains(&summary.chars().count()));
     let mut req = Env::request(&summary);
@@ -301,8 +303,8 @@ fn show_prints_every_risk_field_wraps_and_shows_direction_overrides() {
         assert!(text.contains(w.as_str()), "{w} lost");
     }
     // The override is shown, not obeyed.
-    assert!(text.contains("invoice<U+202E>fdp.exe"), "{text}");
-    assert!(!out.contains('\u{202E}'));
+    assert!(text.contains("invoice<U+200F>fdp.exe"), "{text}");
+    assert!(!out.contains('\u{200F}'));
 }
 
 #[test]
