@@ -5,24 +5,9 @@
 #[path = "support/harness.rs"]
 mod harness;
 
-use std::path::Path;
-
 use countersign_core::api::DecisionKind;
 use countersign_core::Engine;
 use harness::*;
-
-/// Copies a stopped server's database (WAL files included, if any) to `to`. The
-/// server's audit key file beside it is left where it is, as a restore would.
-fn copy_db(from: &Path, to: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let src = format!("{}{suffix}", from.display());
-        let dst = format!("{}{suffix}", to.display());
-        let _ = std::fs::remove_file(&dst);
-        if Path::new(&src).exists() {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
 
 fn notice(engine: &Engine) -> Option<String> {
     engine.status().unwrap().audit_notice

@@ -5,23 +5,9 @@
 #[path = "support/harness.rs"]
 mod harness;
 
-use std::path::Path;
-
 use countersign_core::api::ApprovalStatus;
 use countersign_core::{Engine, OutboxState, QueueQuery};
 use harness::*;
-
-/// Copies a stopped server's database (WAL files included, if any) to `to`.
-fn copy_db(from: &Path, to: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let src = format!("{}{suffix}", from.display());
-        let dst = format!("{}{suffix}", to.display());
-        let _ = std::fs::remove_file(&dst);
-        if Path::new(&src).exists() {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
 
 fn ids(engine: &Engine) -> Vec<String> {
     cached_ids(engine, None)

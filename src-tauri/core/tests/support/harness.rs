@@ -248,3 +248,16 @@ pub fn cached_ids(
         .map(|i| i.id)
         .collect()
 }
+
+/// Copies a stopped server's database (WAL files included, if any) to `to`, as a
+/// backup or a restore would. The server's audit key file beside it stays where it is.
+pub fn copy_db(from: &std::path::Path, to: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let src = format!("{}{suffix}", from.display());
+        let dst = format!("{}{suffix}", to.display());
+        let _ = std::fs::remove_file(&dst);
+        if std::path::Path::new(&src).exists() {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
