@@ -28,26 +28,25 @@ CREATE TABLE IF NOT EXISTS devices (
 /// idempotent, so opening an older file upgrades it.
 pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
     conn.execute_batch(SCHEMA)?;
-    let has_column: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('approvals') WHERE name = 'decision_receipt'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_column {
-        conn.execute_batch("ALTER TABLE approvals ADD COLUMN decision_receipt TEXT")?;
-    }
-    // The hash of the token that registered the key, so revoking the device revokes
+    // `token_hash`: the token that registered the key, so revoking the device revokes
     // that token too. Rows registered before this column have NULL: the token is
     // unknown, and revoking such a device leaves every token alone.
-    let has_token: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('devices') WHERE name = 'token_hash'",
-        [],
-        |r| r.get(0),
+    super::schema::add_missing_columns(
+        conn,
+        "approvals",
+        &[(
+            "decision_receipt",
+            "ALTER TABLE approvals ADD COLUMN decision_receipt TEXT",
+        )],
     )?;
-    if !has_token {
-        conn.execute_batch("ALTER TABLE devices ADD COLUMN token_hash TEXT")?;
-    }
-    Ok(())
+    super::schema::add_missing_columns(
+        conn,
+        "devices",
+        &[(
+            "token_hash",
+            "ALTER TABLE devices ADD COLUMN token_hash TEXT",
+        )],
+    )
 }
 
 /// A key's id: `dev-` and the first 16 hex digits of SHA-256 of the key's bytes, so

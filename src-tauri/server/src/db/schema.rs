@@ -107,19 +107,33 @@ pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
 /// so far (a JSON array of `ApprovalVote`). Added to files made before quorum; their
 /// rows get 1 and none, which is what they were.
 fn add_quorum_columns(conn: &Connection) -> Result<(), ServerError> {
-    for (column, ddl) in [
-        (
-            "required_approvals",
-            "ALTER TABLE approvals ADD COLUMN required_approvals INTEGER NOT NULL DEFAULT 1",
-        ),
-        (
-            "approvals",
-            "ALTER TABLE approvals ADD COLUMN approvals TEXT NOT NULL DEFAULT '[]'",
-        ),
-    ] {
+    add_missing_columns(
+        conn,
+        "approvals",
+        &[
+            (
+                "required_approvals",
+                "ALTER TABLE approvals ADD COLUMN required_approvals INTEGER NOT NULL DEFAULT 1",
+            ),
+            (
+                "approvals",
+                "ALTER TABLE approvals ADD COLUMN approvals TEXT NOT NULL DEFAULT '[]'",
+            ),
+        ],
+    )
+}
+
+/// Runs each `(column, ddl)`'s `ALTER TABLE … ADD COLUMN` when `table` lacks that
+/// column: how a file made by an older server is upgraded in place, idempotently.
+pub(crate) fn add_missing_columns(
+    conn: &Connection,
+    table: &str,
+    columns: &[(&str, &str)],
+) -> Result<(), ServerError> {
+    for (column, ddl) in columns {
         let present: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('approvals') WHERE name = ?1)",
-            [column],
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            [table, column],
             |r| r.get(0),
         )?;
         if !present {

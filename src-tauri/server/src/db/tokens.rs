@@ -66,27 +66,21 @@ pub fn generate_token() -> String {
 /// or be bound to agent ids. Existing rows get NULL in all three: no expiry, not
 /// revoked, and (for agent tokens) bound to their subject, see [`TokenRecord::agents`].
 pub fn migrate(conn: &Connection) -> Result<(), ServerError> {
-    for (column, ddl) in [
-        (
-            "expires_at",
-            "ALTER TABLE tokens ADD COLUMN expires_at INTEGER",
-        ),
-        (
-            "revoked_at",
-            "ALTER TABLE tokens ADD COLUMN revoked_at INTEGER",
-        ),
-        ("agents", "ALTER TABLE tokens ADD COLUMN agents TEXT"),
-    ] {
-        let present: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tokens') WHERE name = ?1)",
-            [column],
-            |r| r.get(0),
-        )?;
-        if !present {
-            conn.execute_batch(ddl)?;
-        }
-    }
-    Ok(())
+    super::schema::add_missing_columns(
+        conn,
+        "tokens",
+        &[
+            (
+                "expires_at",
+                "ALTER TABLE tokens ADD COLUMN expires_at INTEGER",
+            ),
+            (
+                "revoked_at",
+                "ALTER TABLE tokens ADD COLUMN revoked_at INTEGER",
+            ),
+            ("agents", "ALTER TABLE tokens ADD COLUMN agents TEXT"),
+        ],
+    )
 }
 
 /// Subjects: an ASCII letter or digit, then letters, digits and `_ . @ + -`, at most
