@@ -13,7 +13,6 @@ use countersign_server::Verification;
 use harness::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const ALICE_KEY: [u8; 32] = [11; 32];
 
@@ -343,52 +342,6 @@ async fn devices_are_registered_listed_and_revoked_by_their_owner_only() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     t.stop().await;
-}
-
-/// What `audit::compute_hash` does, so a test can play an attacker who rewrites the
-/// whole chain after editing an entry.
-fn rehash_chain(conn: &rusqlite::Connection) {
-    conn.execute_batch("DROP TRIGGER audit_no_update;")
-        .expect("drop trigger");
-    let rows: Vec<(i64, Vec<Value>)> = conn
-        .prepare("SELECT seq, org, approval_id, event, actor, at, notes, reason, data FROM audit ORDER BY seq")
-        .expect("prepare")
-        .query_map([], |r| {
-            let text = |i: usize| -> rusqlite::Result<Value> {
-                Ok(r.get::<_, Option<String>>(i)?.map_or(Value::Null, Value::from))
-            };
-            Ok((
-                r.get(0)?,
-                vec![
-                    Value::from(r.get::<_, i64>(0)?),
-                    text(1)?,
-                    text(2)?,
-                    text(3)?,
-                    text(4)?,
-                    text(5)?,
-                    text(6)?,
-                    text(7)?,
-                    text(8)?,
-                ],
-            ))
-        })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    let mut prev = "0".repeat(64);
-    for (seq, fields) in rows {
-        let mut h = Sha256::new();
-        h.update(prev.as_bytes());
-        h.update(b"\n");
-        h.update(Value::Array(fields).to_string().as_bytes());
-        let hash = hex::encode(h.finalize());
-        conn.execute(
-            "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
-            rusqlite::params![prev, hash, seq],
-        )
-        .expect("rewrite");
-        prev = hash;
-    }
 }
 
 #[tokio::test]

@@ -238,3 +238,50 @@ pub fn new_request(id: &str, overrides: Value) -> Value {
 pub fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
 }
+
+/// Rewrites every audit entry's hash so the chain is consistent again after a test
+/// edited an entry by SQL: what an attacker with the database file would do.
+pub fn rehash_chain(conn: &rusqlite::Connection) {
+    conn.execute_batch("DROP TRIGGER IF EXISTS audit_no_update;")
+        .expect("drop trigger");
+    let rows: Vec<(i64, Vec<Value>)> = conn
+        .prepare("SELECT seq, org, approval_id, event, actor, at, notes, reason, data FROM audit ORDER BY seq")
+        .expect("prepare")
+        .query_map([], |r| {
+            let text = |i: usize| -> rusqlite::Result<Value> {
+                Ok(r.get::<_, Option<String>>(i)?.map_or(Value::Null, Value::from))
+            };
+            Ok((
+                r.get(0)?,
+                vec![
+                    Value::from(r.get::<_, i64>(0)?),
+                    text(1)?,
+                    text(2)?,
+                    text(3)?,
+                    text(4)?,
+                    text(5)?,
+                    text(6)?,
+                    text(7)?,
+                    text(8)?,
+                ],
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut prev = "0".repeat(64);
+    for (seq, fields) in rows {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(prev.as_bytes());
+        h.update(b"\n");
+        h.update(Value::Array(fields).to_string().as_bytes());
+        let hash = hex::encode(h.finalize());
+        conn.execute(
+            "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![prev, hash, seq],
+        )
+        .expect("rewrite");
+        prev = hash;
+    }
+}
